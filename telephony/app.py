@@ -1,0 +1,79 @@
+"""The web app: Twilio's webhooks, the media websocket, health."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse, Response
+
+from telephony.media_stream import handle_media_stream
+from telephony.signatures import SIGNATURE_HEADER, is_signed
+from telephony.twiml import connect_stream
+from voice.engines import VoiceEngines
+from voice.logs import get_logger
+from voice.settings import Settings
+from voice.store import Store
+
+log = get_logger(__name__)
+
+XML = "application/xml"
+
+
+def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.recordings_dir.mkdir(parents=True, exist_ok=True)
+        app.state.store = Store(settings.database)
+        app.state.engines = engines or await asyncio.to_thread(VoiceEngines.load, settings)
+        log.info("ready", public_url=settings.public_base, stream_url=settings.stream_url)
+        yield
+
+    app = FastAPI(title="callcentre", lifespan=lifespan)
+    app.state.settings = settings
+    app.state.active_calls = set()
+
+    async def signed_form(request: Request) -> dict[str, str] | None:
+        form = {k: str(v) for k, v in (await request.form()).items()}
+        url = settings.public(request.url.path)
+        if request.url.query:
+            url = f"{url}?{request.url.query}"
+        if not is_signed(settings, url, form, request.headers.get(SIGNATURE_HEADER)):
+            log.warning("refused unsigned webhook", path=request.url.path)
+            return None
+        return form
+
+    @app.post("/twilio/voice")
+    async def voice(request: Request) -> Response:
+        form = await signed_form(request)
+        if form is None:
+            return Response("invalid Twilio signature", status_code=403)
+        twiml = connect_stream(settings.stream_url, caller=form.get("From", ""),
+                               call_sid=form.get("CallSid", ""))
+        log.info("incoming call", call_sid=form.get("CallSid"), caller=form.get("From"))
+        return Response(twiml, media_type=XML)
+
+    @app.post("/twilio/status")
+    async def status(request: Request) -> Response:
+        form = await signed_form(request)
+        if form is None:
+            return Response("invalid Twilio signature", status_code=403)
+        log.info("call status", call_sid=form.get("CallSid"), status=form.get("CallStatus"),
+                 duration=form.get("CallDuration"))
+        return Response(status_code=204)
+
+    @app.get("/healthz")
+    async def healthz() -> JSONResponse:
+        ready = getattr(app.state, "engines", None) is not None
+        return JSONResponse({"status": "ok" if ready else "starting",
+                             "active_calls": len(app.state.active_calls)},
+                            status_code=200 if ready else 503)
+
+    @app.websocket("/twilio/media")
+    async def media(websocket: WebSocket) -> None:
+        await handle_media_stream(websocket, settings, app.state.engines, app.state.store,
+                                  app.state.active_calls)
+
+    return app

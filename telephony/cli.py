@@ -1,0 +1,61 @@
+"""`callcentre`: serve the agent, rehearse calls."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from voice.settings import ensure_auth_token, get_settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from telephony.app import create_app
+    from voice.logs import configure_logging
+
+    token = ensure_auth_token()
+    if token:
+        print(f"Generated a development TWILIO_AUTH_TOKEN and saved it in .env: {token}",
+              flush=True)
+    settings = get_settings()
+    if "public_url" not in settings.model_fields_set:  # local run: Twilio's URL is ours
+        settings.public_url = f"http://{args.host}:{args.port}"
+    configure_logging(settings.log_level, settings.log_json)
+    app = create_app(settings)
+    # ws_max_size bounds a single websocket message; Twilio's are ~300 bytes.
+    uvicorn.run(app, host=args.host, port=args.port, log_config=None, ws_max_size=1 << 20,
+                timeout_graceful_shutdown=5)
+    return 0
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from telephony import simulator
+
+    return simulator.run(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="callcentre", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the agent's web server")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8080)
+    serve.set_defaults(handler=_serve)
+
+    from telephony import simulator
+
+    simulate = commands.add_parser("simulate", help="play WAV files as a caller")
+    simulator.add_arguments(simulate)
+    simulate.set_defaults(handler=_simulate)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The `/twilio/media` websocket: one Twilio Media Stream, one call, one pipeline."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import structlog
+from fastapi import WebSocket, WebSocketDisconnect
+from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
+from pipecat.workers.runner import WorkerRunner
+
+from telephony.serializer import CallSerializer
+from telephony.signatures import SIGNATURE_HEADER, is_signed
+from voice.engines import VoiceEngines
+from voice.logs import get_logger
+from voice.pipeline import build_call_pipeline
+from voice.session import CallSession
+from voice.settings import Settings
+from voice.store import Store
+
+log = get_logger(__name__)
+
+START_TIMEOUT_S = 10.0
+POLICY_VIOLATION = 1008  # websocket close code for refused/invalid streams
+
+
+class StreamRefused(Exception):
+    pass
+
+
+async def read_start(websocket: WebSocket) -> dict:
+    """Read until Twilio's `start` message; anything else before it is logged and skipped."""
+    async with asyncio.timeout(START_TIMEOUT_S):
+        while True:
+            raw = await websocket.receive_text()
+            try:
+                message = json.loads(raw)
+            except ValueError:
+                log.warning("bad message before start", reason="invalid JSON")
+                continue
+            if not isinstance(message, dict):
+                log.warning("bad message before start", reason="not an object")
+                continue
+            if message.get("event") == "start":
+                start = message.get("start")
+                if isinstance(start, dict) and start.get("callSid") and (
+                        message.get("streamSid") or start.get("streamSid")):
+                    return message
+                raise StreamRefused("start without callSid/streamSid")
+            if message.get("event") != "connected":
+                log.warning("bad message before start", reason=f"{message.get('event')!r}")
+
+
+async def handle_media_stream(websocket: WebSocket, settings: Settings, engines: VoiceEngines,
+                              store: Store, active_calls: set[str]) -> None:
+    signature = websocket.headers.get(SIGNATURE_HEADER)
+    if not is_signed(settings, settings.stream_url, {}, signature):
+        log.warning("refused unsigned media stream", has_signature=bool(signature))
+        await websocket.close(code=POLICY_VIOLATION)  # before accept: the upgrade gets 403
+        return
+    await websocket.accept()
+    try:
+        message = await read_start(websocket)
+    except (TimeoutError, StreamRefused, WebSocketDisconnect) as exc:
+        log.warning("media stream closed before start", reason=str(exc) or type(exc).__name__)
+        if not isinstance(exc, WebSocketDisconnect):
+            await websocket.close(code=POLICY_VIOLATION, reason="expected a valid start message")
+        return
+    await run_call(websocket, message, settings, engines, store, active_calls)
+
+
+async def run_call(websocket: WebSocket, message: dict, settings: Settings,
+                   engines: VoiceEngines, store: Store, active_calls: set[str]) -> None:
+    start = message["start"]
+    params = start.get("customParameters") or {}
+    call_sid = str(start["callSid"])
+    stream_sid = str(message.get("streamSid") or start.get("streamSid"))
+    caller = str(params.get("caller") or params.get("From") or "")
+    structlog.contextvars.bind_contextvars(call_sid=call_sid, stream_sid=stream_sid)
+    session = CallSession(call_sid, stream_sid, caller, settings.recordings_dir, store)
+    active_calls.add(call_sid)
+    worker = None
+
+    def stop_call() -> None:
+        if worker is not None:
+            asyncio.get_running_loop().create_task(worker.cancel(reason="stream stopped"))
+
+    try:
+        transport = FastAPIWebsocketTransport(websocket, FastAPIWebsocketParams(
+            audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2,
+            serializer=CallSerializer(session, stop_call), allowed_origins=[]))
+        worker, responder = build_call_pipeline(transport, session, engines, settings)
+
+        @transport.event_handler("on_client_connected")
+        async def _greet(_transport, _ws) -> None:
+            await responder.greet()
+
+        @transport.event_handler("on_client_disconnected")
+        async def _gone(_transport, _ws) -> None:
+            session.end_reason = session.end_reason or "connection_lost"
+            await worker.cancel(reason="client disconnected")
+
+        runner = WorkerRunner(handle_sigint=False)
+        await runner.add_workers(worker)
+        await runner.run()
+    except Exception:
+        log.exception("call failed")
+        session.end_reason = session.end_reason or "error"
+    finally:
+        session.close("completed")
+        active_calls.discard(call_sid)
+        structlog.contextvars.unbind_contextvars("call_sid", "stream_sid")

@@ -1,0 +1,113 @@
+"""Twilio Media Streams <-> pipecat frames, with the call's recorder tapped in.
+
+pipecat's `TwilioFrameSerializer` does the audio conversion; this subclass adds what a
+support line needs on top: marks both ways, `stop`, recording exactly what crossed the wire,
+and bad input answered with a log line instead of an exception.
+"""
+
+from __future__ import annotations
+
+import audioop  # stdlib on Python 3.11 (pipecat uses it too)
+import base64
+import binascii
+import json
+from collections.abc import Callable
+
+from pipecat.frames.frames import AudioRawFrame, Frame, InputAudioRawFrame, InterruptionFrame
+from pipecat.serializers.twilio import TwilioFrameSerializer
+
+from voice.frames import PlaybackMarkFrame, SpeechMarkFrame
+from voice.logs import get_logger
+from voice.session import CallSession
+
+log = get_logger(__name__)
+
+MAX_MESSAGE_BYTES = 64 * 1024  # a 20 ms media frame is ~300 bytes
+TWILIO_RATE = 8000
+
+
+class CallSerializer(TwilioFrameSerializer):
+    def __init__(self, session: CallSession, on_stop: Callable[[], None]) -> None:
+        super().__init__(
+            stream_sid=session.stream_sid,
+            call_sid=session.call_sid,
+            params=TwilioFrameSerializer.InputParams(auto_hang_up=False),  # we transfer calls
+        )
+        self._session = session
+        self._on_stop = on_stop
+        self.bad_messages = 0
+
+    async def serialize(self, frame: Frame) -> str | bytes | None:
+        if isinstance(frame, SpeechMarkFrame):
+            return json.dumps({"event": "mark", "streamSid": self._session.stream_sid,
+                               "mark": {"name": frame.mark_name}})
+        if isinstance(frame, InterruptionFrame):
+            self._session.on_clear_sent()
+            self._session.event("clear_sent")
+        elif isinstance(frame, AudioRawFrame) and frame.sample_rate == TWILIO_RATE:
+            self._session.recorder.agent_audio(frame.audio)
+        return await super().serialize(frame)
+
+    async def deserialize(self, data: str | bytes) -> Frame | None:
+        message = self._parse(data)
+        if message is None:
+            return None
+        kind = message.get("event")
+        if kind == "media":
+            return await self._media(message)
+        if kind == "mark":
+            name = (message.get("mark") or {}).get("name")
+            return PlaybackMarkFrame(mark=str(name)) if name else self._bad("mark without name")
+        if kind == "dtmf":
+            return await super().deserialize(data)
+        if kind == "stop":
+            self._session.end_reason = self._session.end_reason or "caller_hangup"
+            self._session.event("stop_received")
+            self._on_stop()
+            return None
+        if kind in ("connected", "start"):
+            return self._bad(f"unexpected {kind} after start")
+        return self._bad(f"unknown event {kind!r}")
+
+    def _parse(self, data: str | bytes) -> dict | None:
+        if len(data) > MAX_MESSAGE_BYTES:
+            return self._bad(f"oversized message ({len(data)} bytes)")
+        try:
+            message = json.loads(data)
+        except (ValueError, UnicodeDecodeError):
+            return self._bad("invalid JSON")
+        if not isinstance(message, dict):
+            return self._bad("message is not a JSON object")
+        return message
+
+    async def _media(self, message: dict) -> Frame | None:
+        media = message.get("media")
+        if not isinstance(media, dict) or not isinstance(media.get("payload"), str):
+            return self._bad("media without payload")
+        try:
+            payload = base64.b64decode(media["payload"], validate=True)
+        except (binascii.Error, ValueError):
+            return self._bad("media payload is not base64")
+        if not payload:
+            return None
+        # Decode once: the recording keeps 8 kHz, the pipeline gets its own rate.
+        pcm8k = audioop.ulaw2lin(payload, 2)
+        self._session.recorder.caller_audio(pcm8k, _timestamp_ms(media.get("timestamp")))
+        pcm = await self._input_resampler.resample(pcm8k, TWILIO_RATE, self._sample_rate)
+        if not pcm:
+            return None
+        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._sample_rate)
+
+    def _bad(self, reason: str) -> None:
+        self.bad_messages += 1
+        log.warning("bad media stream message", reason=reason)
+        if self.bad_messages <= 20:  # a flood must not flood the call's event log too
+            self._session.event("bad_message", reason=reason)
+        return None
+
+
+def _timestamp_ms(value: object) -> float | None:
+    try:
+        return float(value)  # Twilio sends it as a string of milliseconds
+    except (TypeError, ValueError):
+        return None

@@ -1,0 +1,32 @@
+"""Frames of our own that travel through the pipecat pipeline."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from pipecat.frames.frames import DataFrame, OutputTransportMessageFrame, SystemFrame
+
+
+@dataclass
+class AgentSentenceFrame(DataFrame):
+    """One sentence of the agent's reply, ready to be spoken."""
+
+    text: str = ""
+    reply_id: int = 0
+    index: int = 0
+    last: bool = False
+
+
+@dataclass
+class PlaybackMarkFrame(SystemFrame):
+    """Twilio echoed a mark: the audio queued before it has played (or was cleared)."""
+
+    mark: str = ""
+
+
+class SpeechMarkFrame(OutputTransportMessageFrame):
+    """Ask Twilio to tell us when playback reaches this point (queued in order with audio)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(message={"event": "mark", "mark": {"name": name}})
+        self.mark_name = name

@@ -1,0 +1,185 @@
+"""Language models behind one interface: local transformers, or any OpenAI-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Protocol
+
+from voice.models import cache_dir, smollm2_gguf
+
+log = logging.getLogger(__name__)
+
+Message = dict[str, str]
+
+
+class LanguageModel(Protocol):
+    name: str
+
+    def warm_up(self) -> None:
+        """Pay one-off start costs before the first caller does."""
+        ...
+
+    def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+        """Yield the reply text piece by piece; closing the iterator stops generation."""
+        ...
+
+
+class TransformersLLM:
+    """A causal LM run locally with transformers; GPU (bf16) when present.
+
+    The default is the packaged SmolLM2-135M-Instruct GGUF. Converting a GGUF takes ~17 s,
+    so the converted weights are saved once under the cache folder and reloaded from there.
+    """
+
+    def __init__(self, model: str = "", device: str = "cpu", max_new_tokens: int = 60) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.name = model or "SmolLM2-135M-Instruct (packaged)"
+        source, kwargs = _resolve_source(model)
+        dtype = torch.bfloat16 if device == "cuda" else torch.float32
+        self.tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        self.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+        self.model.to(device).eval()
+        if "gguf_file" in kwargs and not model:
+            _save_converted(self.model, self.tokenizer)
+        self.device = device
+        self.max_new_tokens = max_new_tokens
+        # One generation at a time per model: torch already uses every core for one.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+
+    def warm_up(self) -> None:
+        """The first generate() pays one-off costs (seconds); pay them before the first call."""
+        inputs = self.tokenizer("Hello", return_tensors="pt").to(self.device)
+        import torch
+
+        with torch.inference_mode():
+            self.model.generate(**inputs, max_new_tokens=4, do_sample=False,
+                                pad_token_id=self.tokenizer.eos_token_id)
+
+    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
+        stop = threading.Event()
+        future = loop.run_in_executor(
+            self._executor, self._generate, messages, queue, loop, stop
+        )
+        try:
+            while (item := await queue.get()) is not None:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()  # the caller stopped listening (barge-in, hang-up): stop generating
+            await asyncio.shield(future)
+
+    def _generate(self, messages, queue, loop, stop: threading.Event) -> None:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextStreamer
+
+        class _QueueStreamer(TextStreamer):
+            def on_finalized_text(self, text: str, stream_end: bool = False) -> None:
+                if text:
+                    loop.call_soon_threadsafe(queue.put_nowait, text)
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs) -> bool:
+                return stop.is_set()
+
+        try:
+            inputs = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
+            ).to(self.device)
+            streamer = _QueueStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+            with torch.inference_mode():
+                self.model.generate(
+                    **inputs,
+                    max_new_tokens=self.max_new_tokens,
+                    do_sample=False,
+                    repetition_penalty=1.1,
+                    streamer=streamer,
+                    stopping_criteria=StoppingCriteriaList([_Stop()]),
+                    pad_token_id=self.tokenizer.eos_token_id,
+                )
+        except BaseException as exc:  # surfaced to the awaiting call, not lost in a thread
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, None)
+
+
+class OpenAICompatibleLLM:
+    """Any server that speaks the OpenAI chat API (vLLM, llama.cpp server, ...)."""
+
+    def __init__(self, model: str, base_url: str, api_key: str, max_new_tokens: int = 120) -> None:
+        from openai import AsyncOpenAI
+
+        self.name = model
+        self._client = AsyncOpenAI(base_url=base_url, api_key=api_key, timeout=10.0)
+        self._max_tokens = max_new_tokens
+
+    def warm_up(self) -> None:
+        """Nothing to warm locally; the server keeps its own model loaded."""
+
+    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+        response = await self._client.chat.completions.create(
+            model=self.name, messages=messages, stream=True, max_tokens=self._max_tokens
+        )
+        try:
+            async for chunk in response:
+                if chunk.choices and (text := chunk.choices[0].delta.content):
+                    yield text
+        finally:
+            await response.close()
+
+
+def _converted_dir() -> Path:
+    return cache_dir() / "smollm2-135m-instruct"
+
+
+def _resolve_source(model: str) -> tuple[str, dict]:
+    """Where to load from: the converted cache, the packaged GGUF, a .gguf path, or a name."""
+    if not model:
+        converted = _converted_dir()
+        if (converted / "model.safetensors").exists():
+            return str(converted), {}
+        gguf = smollm2_gguf()
+        return str(gguf.parent), {"gguf_file": gguf.name}
+    path = Path(model)
+    if path.suffix == ".gguf":
+        return str(path.parent), {"gguf_file": path.name}
+    return model, {}
+
+
+def _save_converted(model, tokenizer) -> None:
+    target = _converted_dir()
+    tmp = target.with_name(f"{target.name}.{threading.get_ident()}.tmp")
+    from safetensors.torch import save_model
+
+    try:
+        tmp.mkdir(parents=True, exist_ok=True)
+        # save_pretrained refuses GGUF-loaded models; the dequantized tensors save fine.
+        config = model.config.to_dict()
+        config.pop("quantization_config", None)
+        type(model.config).from_dict(config).save_pretrained(tmp)
+        model.generation_config.save_pretrained(tmp)
+        save_model(model, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+        tokenizer.save_pretrained(tmp)
+        tmp.replace(target)
+    except OSError as exc:  # a cache we cannot write only costs start-up time
+        log.warning("could not cache converted LLM weights: %s", exc)
+
+
+def load_llm(backend: str, model: str, device: str, base_url: str, api_key: str,
+             max_new_tokens: int) -> LanguageModel:
+    if backend == "openai":
+        if not model:
+            raise ValueError("LLM_BACKEND=openai needs LLM_MODEL (the served model's name)")
+        return OpenAICompatibleLLM(model, base_url, api_key, max_new_tokens)
+    if backend == "transformers":
+        return TransformersLLM(model, device, max_new_tokens)
+    raise ValueError(f"unknown LLM_BACKEND {backend!r}: use 'transformers' or 'openai'")

@@ -1,0 +1,63 @@
+"""Everything one call owns: its recording, its playback state, its row in the store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from voice.logs import get_logger
+from voice.playback import PlaybackTracker
+from voice.recorder import CallRecorder
+from voice.store import Store
+
+log = get_logger("voice.call")
+
+
+class CallSession:
+    def __init__(self, call_sid: str, stream_sid: str, caller: str, recordings_dir: Path,
+                 store: Store) -> None:
+        self.call_sid, self.stream_sid, self.caller = call_sid, stream_sid, caller
+        self.store = store
+        self.recorder = CallRecorder(recordings_dir, call_sid)
+        self.playback = PlaybackTracker(self.recorder.elapsed)
+        self.end_reason: str | None = None
+        self.closed = False
+        store.start_call(call_sid, caller, stream_sid, str(self.recorder.wav_path),
+                         str(self.recorder.events_path))
+        self.event("call_start", caller=caller, call_sid=call_sid, stream_sid=stream_sid)
+
+    def elapsed(self) -> float:
+        return self.recorder.elapsed()
+
+    def event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        record = self.recorder.event(kind, **fields)
+        log.info(kind, **{k: v for k, v in record.items() if k not in ("type", "time")})
+        return record
+
+    def caller_turn(self, text: str, start_s: float, end_s: float, language: str,
+                    **extra: Any) -> None:
+        self.event("caller_turn", text=text, start=round(start_s, 3), end=round(end_s, 3),
+                   language=language, **extra)
+        self.store.add_turn(self.call_sid, "caller", text, start_s, end_s, language=language)
+
+    def agent_turn(self, text: str, start_s: float, end_s: float, latency_ms: float | None,
+                   interrupted: bool, **extra: Any) -> None:
+        self.event("agent_turn", text=text, start=round(start_s, 3), end=round(end_s, 3),
+                   latency_ms=latency_ms, interrupted=interrupted, **extra)
+        self.store.add_turn(self.call_sid, "agent", text, start_s, end_s, latency_ms=latency_ms,
+                            interrupted=interrupted)
+
+    def on_clear_sent(self) -> None:
+        """A `clear` went to Twilio: nothing queued will reach the recording."""
+        self.recorder.agent_cleared()
+
+    def close(self, reason: str) -> None:
+        """Finalise the recording and the call row; safe to call more than once."""
+        if self.closed:
+            return
+        self.closed = True
+        self.end_reason = self.end_reason or reason
+        try:
+            self.recorder.close(self.end_reason)
+        finally:
+            self.store.finish_call(self.call_sid, self.end_reason)

@@ -1,0 +1,93 @@
+"""One settings object for the whole service, read from the environment and `.env`."""
+
+from __future__ import annotations
+
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_FILE = Path(".env")
+
+
+class Settings(BaseSettings):
+    """Every knob of the service. Names in capitals are the environment variables."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    # Twilio and the public edge (contract names).
+    twilio_account_sid: str = Field("AC00000000000000000000000000000000", alias="TWILIO_ACCOUNT_SID")
+    twilio_auth_token: str = Field("", alias="TWILIO_AUTH_TOKEN")
+    twilio_api_base: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE")
+    public_url: str = Field("http://127.0.0.1:8080", alias="PUBLIC_URL")
+    human_agent_number: str = Field("", alias="HUMAN_AGENT_NUMBER")
+    database_url: str = Field("", alias="DATABASE_URL")
+    recordings_dir: Path = Field(Path("recordings"), alias="RECORDINGS_DIR")
+
+    # Models. Empty means the packaged default; any local path or hub name is accepted.
+    stt_model: str = Field("", alias="STT_MODEL")
+    stt_beam_size: int = Field(1, alias="STT_BEAM_SIZE")
+    stt_language: str = Field("en", alias="STT_LANGUAGE")
+    llm_backend: str = Field("transformers", alias="LLM_BACKEND")  # or "openai"
+    llm_model: str = Field("", alias="LLM_MODEL")
+    llm_base_url: str = Field("http://127.0.0.1:8000/v1", alias="LLM_BASE_URL")
+    llm_api_key: str = Field("not-needed", alias="LLM_API_KEY")
+    llm_max_new_tokens: int = Field(60, alias="LLM_MAX_NEW_TOKENS")
+    tts_engine: str = Field("hibari", alias="TTS_ENGINE")  # hibari | piper | coqui
+    tts_voice: str = Field("", alias="TTS_VOICE")
+    device: str = Field("auto", alias="DEVICE")  # auto | cpu | cuda
+
+    # Turn taking.
+    vad_stop_secs: float = Field(0.6, alias="VAD_STOP_SECS")
+    vad_start_secs: float = Field(0.2, alias="VAD_START_SECS")
+    vad_confidence: float = Field(0.6, alias="VAD_CONFIDENCE")
+    barge_in_min_secs: float = Field(0.3, alias="BARGE_IN_MIN_SECS")
+
+    log_level: str = Field("INFO", alias="LOG_LEVEL")
+    log_json: bool = Field(True, alias="LOG_JSON")
+
+    @property
+    def database(self) -> str:
+        """SQLAlchemy URL; default is a SQLite file beside the recordings."""
+        return self.database_url or f"sqlite:///{self.recordings_dir / 'callcentre.db'}"
+
+    @property
+    def public_base(self) -> str:
+        return self.public_url.rstrip("/")
+
+    @property
+    def stream_url(self) -> str:
+        """The Media Streams URL Twilio connects to (and signs): wss:// for an https PUBLIC_URL."""
+        parts = urlsplit(self.public_base)
+        scheme = "wss" if parts.scheme == "https" else "ws"
+        return f"{scheme}://{parts.netloc}/twilio/media"
+
+    def public(self, path: str) -> str:
+        """The full public URL of one of our routes, as Twilio calls (and signs) it."""
+        return f"{self.public_base}{path}"
+
+
+def ensure_auth_token(env_file: Path = ENV_FILE) -> str | None:
+    """Create a development TWILIO_AUTH_TOKEN in `.env` when none is configured.
+
+    Returns the new token, or None when one was already set. Unsigned requests are never
+    accepted: a local server gets a random token that the simulator reads from the same file.
+    """
+    if Settings().twilio_auth_token:
+        return None
+    token = secrets.token_hex(16)
+    existing = env_file.read_text() if env_file.exists() else ""
+    prefix = "" if not existing or existing.endswith("\n") else "\n"
+    env_file.write_text(f"{existing}{prefix}TWILIO_AUTH_TOKEN={token}\n")
+    get_settings.cache_clear()
+    return token
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

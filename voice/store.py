@@ -1,0 +1,129 @@
+"""The call store: calls and their turns, in SQLite by default or any SQLAlchemy URL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import (
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    create_engine,
+    event,
+    func,
+    select,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Call(Base):
+    __tablename__ = "calls"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream_sid: Mapped[str] = mapped_column(String(64), default="")
+    caller: Mapped[str] = mapped_column(String(32), index=True, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    end_reason: Mapped[str] = mapped_column(String(32), default="")
+    recording_path: Mapped[str] = mapped_column(Text, default="")
+    events_path: Mapped[str] = mapped_column(Text, default="")
+
+    turn_rows: Mapped[list[Turn]] = relationship(
+        back_populates="call", order_by="Turn.index", cascade="all, delete-orphan"
+    )
+
+
+class Turn(Base):
+    __tablename__ = "turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(ForeignKey("calls.call_sid"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(8))  # "caller" | "agent"
+    text: Mapped[str] = mapped_column(Text, default="")
+    start_s: Mapped[float] = mapped_column(Float, default=0.0)
+    end_s: Mapped[float] = mapped_column(Float, default=0.0)
+    language: Mapped[str] = mapped_column(String(8), default="")
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+
+    call: Mapped[Call] = relationship(back_populates="turn_rows")
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Store:
+    """Short transactions only: every write commits at once so a crash loses nothing."""
+
+    def __init__(self, url: str) -> None:
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(url, pool_pre_ping=True)
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+
+    def start_call(self, call_sid: str, caller: str, stream_sid: str,
+                   recording_path: str, events_path: str) -> None:
+        with Session(self.engine) as db, db.begin():
+            call = db.get(Call, call_sid) or Call(call_sid=call_sid, started_at=_now())
+            call.caller, call.stream_sid = caller, stream_sid
+            call.recording_path, call.events_path = recording_path, events_path
+            db.add(call)
+
+    def add_turn(self, call_sid: str, role: str, text: str, start_s: float, end_s: float,
+                 language: str = "", latency_ms: float | None = None,
+                 interrupted: bool = False) -> None:
+        with Session(self.engine) as db, db.begin():
+            call = db.get(Call, call_sid)
+            if call is None:
+                return
+            index = db.scalar(select(func.count()).where(Turn.call_sid == call_sid)) or 0
+            db.add(Turn(call_sid=call_sid, index=index, role=role, text=text, start_s=start_s,
+                        end_s=end_s, language=language, latency_ms=latency_ms,
+                        interrupted=interrupted))
+            if role == "caller":
+                call.turns += 1
+
+    def finish_call(self, call_sid: str, reason: str) -> None:
+        with Session(self.engine) as db, db.begin():
+            call = db.get(Call, call_sid)
+            if call is None or call.ended_at is not None:
+                return
+            call.ended_at = _now()
+            started = call.started_at if call.started_at.tzinfo else call.started_at.replace(
+                tzinfo=UTC)
+            call.duration_s = (call.ended_at - started).total_seconds()
+            call.end_reason = reason
+
+    def get_call(self, call_sid: str) -> Call | None:
+        with Session(self.engine, expire_on_commit=False) as db:
+            call = db.get(Call, call_sid)
+            if call is not None:
+                call.turn_rows  # noqa: B018 - load the turns while the session is open
+            return call
+
+    def recent_calls(self, limit: int = 50) -> list[Call]:
+        with Session(self.engine, expire_on_commit=False) as db:
+            return list(db.scalars(select(Call).order_by(Call.started_at.desc()).limit(limit)))
+
+
+def _sqlite_pragmas(dbapi_connection, _record) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")  # readers (review) never block the writer
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()

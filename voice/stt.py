@@ -1,0 +1,86 @@
+"""Speech to text with faster-whisper: one model per process, inference off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+from voice.models import pick_device, whisper_base_dir
+
+# Whisper invents these on silence or noise; a turn that is only this is not a turn.
+_HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    language_probability: float
+    no_speech_probability: float
+    audio_seconds: float
+    elapsed_seconds: float
+
+    @property
+    def is_speech(self) -> bool:
+        return self.text.strip().lower() not in _HALLUCINATIONS and self.no_speech_probability < 0.8
+
+
+class SpeechToText:
+    """Shared by every call in the process; `transcribe` may be awaited from many calls at once."""
+
+    def __init__(
+        self,
+        model: str = "",
+        device: str = "auto",
+        beam_size: int = 1,
+        language: str | None = "en",
+        workers: int = 2,
+    ) -> None:
+        from faster_whisper import WhisperModel
+
+        self.device = pick_device(device)
+        compute_type = "float16" if self.device == "cuda" else "int8"
+        self._model = WhisperModel(
+            model or str(whisper_base_dir()),
+            device=self.device,
+            compute_type=compute_type,
+            cpu_threads=2,
+            num_workers=workers,
+        )
+        self._beam_size = beam_size
+        self._language = language or None
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
+
+    def transcribe_sync(self, audio: np.ndarray) -> Transcript:
+        """`audio` is mono float32 at 16 kHz."""
+        started = time.perf_counter()
+        segments, info = self._model.transcribe(
+            audio,
+            language=self._language,
+            beam_size=self._beam_size,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            without_timestamps=True,
+        )
+        segments = list(segments)
+        text = " ".join(s.text.strip() for s in segments).strip()
+        no_speech = max((s.no_speech_prob for s in segments), default=1.0)
+        return Transcript(
+            text=text,
+            language=info.language,
+            language_probability=float(info.language_probability),
+            no_speech_probability=float(no_speech),
+            audio_seconds=len(audio) / 16000,
+            elapsed_seconds=time.perf_counter() - started,
+        )
+
+    async def transcribe(self, audio: np.ndarray) -> Transcript:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.transcribe_sync, audio)
+
+    def warm_up(self) -> None:
+        self.transcribe_sync(np.zeros(16000, dtype=np.float32))

@@ -1,0 +1,94 @@
+"""Text to speech behind one engine interface; the default voice ships in a PyPI package."""
+
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+import numpy as np
+
+# Hibari speaks quietly (peak ~0.33); phones need a louder, but never clipped, voice.
+TARGET_PEAK = 0.89
+
+
+class TTSEngine(Protocol):
+    name: str
+    sample_rate: int
+
+    def synthesize(self, text: str) -> np.ndarray:
+        """Mono float32 samples in [-1, 1] at `sample_rate` (blocking)."""
+        ...
+
+
+class HibariEngine:
+    """hibari-tts: a Kokoro-distilled English voice that ships in its wheel (24 kHz)."""
+
+    def __init__(self, voice: str = "") -> None:
+        from hibari import Hibari
+
+        self._tts = Hibari(voice=voice) if voice else Hibari()
+        self.name = f"hibari:{voice or 'default'}"
+        self.sample_rate = int(self._tts.sample_rate)
+
+    def synthesize(self, text: str) -> np.ndarray:
+        chunks = [np.asarray(c, dtype=np.float32) for c in self._tts.stream(text)]
+        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
+
+
+class PiperEngine:
+    """Piper (optional, GPL): `TTS_VOICE` is the path of a voice's .onnx file."""
+
+    def __init__(self, voice: str) -> None:
+        from piper import PiperVoice  # optional dependency
+
+        if not voice:
+            raise ValueError("TTS_ENGINE=piper needs TTS_VOICE=/path/to/voice.onnx")
+        self._voice = PiperVoice.load(voice)
+        self.name = f"piper:{voice}"
+        self.sample_rate = int(self._voice.config.sample_rate)
+
+    def synthesize(self, text: str) -> np.ndarray:
+        chunks = [c.audio_float_array for c in self._voice.synthesize(text)]
+        return np.concatenate(chunks).astype(np.float32) if chunks else np.zeros(0, np.float32)
+
+
+class CoquiEngine:
+    """Coqui TTS (optional): `TTS_VOICE` is a model name or path the user already has."""
+
+    def __init__(self, voice: str) -> None:
+        from TTS.api import TTS  # optional dependency
+
+        self._tts = TTS(voice)
+        self.name = f"coqui:{voice}"
+        self.sample_rate = int(self._tts.synthesizer.output_sample_rate)
+
+    def synthesize(self, text: str) -> np.ndarray:
+        return np.asarray(self._tts.tts(text), dtype=np.float32)
+
+
+def load_tts(engine: str, voice: str = "") -> TTSEngine:
+    engines = {"hibari": HibariEngine, "piper": PiperEngine, "coqui": CoquiEngine}
+    if engine not in engines:
+        raise ValueError(f"unknown TTS_ENGINE {engine!r}: use one of {sorted(engines)}")
+    return engines[engine](voice)
+
+
+class SpeechSynthesizer:
+    """Runs an engine off the event loop and returns phone-ready 16-bit PCM."""
+
+    def __init__(self, engine: TTSEngine, workers: int = 2) -> None:
+        self.engine = engine
+        self.sample_rate = engine.sample_rate
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts")
+
+    def synthesize_sync(self, text: str) -> bytes:
+        audio = self.engine.synthesize(text)
+        peak = float(np.max(np.abs(audio))) if audio.size else 0.0
+        if peak > 0:
+            audio = audio * (TARGET_PEAK / peak)
+        return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
+
+    async def synthesize(self, text: str) -> bytes:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.synthesize_sync, text)
