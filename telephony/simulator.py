@@ -427,7 +427,7 @@ class _Stream:
             log.warning("the agent was still talking %.1f s into its reply", self.reply_timeout_s)
 
     async def wait_into_reply(self, after: float) -> None:
-        """For barge-in: wait until the agent's reply has been playing for a second."""
+        """For barge-in: wait until the agent's greeting or reply has played for a second."""
         first = await self._first_after(self.loud_played, after)
         if first is None:
             log.warning("no agent audio played within %.1f s", self.reply_timeout_s)
@@ -615,16 +615,20 @@ async def _converse_until_hangup(
 
 
 async def _converse(stream: _Stream, sources: list[_Source], barge_in: bool) -> None:
-    await stream.wait_reply(after=0.0)  # the greeting
+    """Each turn waits for the agent's greeting or last reply: to its end, or with barge-in,
+    only one second into it. The answer to the last turn is always heard to the end."""
+    after = 0.0  # the greeting is what the agent says first
     for index, source in enumerate(sources):
-        if barge_in and index > 0:
-            await stream.wait_into_reply(after=stream.turns[-1].caller_end_s)
+        if barge_in:
+            await stream.wait_into_reply(after)
+        else:
+            await stream.wait_reply(after)
         if source.audio is not None:
             await stream.speak(index, source.label, source.audio)
         else:
             await stream.press(index, source.label, source.digits)
-        if not barge_in or index == len(sources) - 1:
-            await stream.wait_reply(after=stream.turns[-1].caller_end_s)
+        after = stream.turns[-1].caller_end_s
+    await stream.wait_reply(after)
 
 
 async def _build_result(stream: _Stream, caller: str, *, transcribe: bool) -> SimulationResult:
@@ -722,7 +726,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--from", dest="caller", default="+15550001111", help="caller number")
     parser.add_argument("--out", type=Path, default=Path("sim-out"), help="output folder")
     parser.add_argument(
-        "--barge-in", action="store_true", help="start each later turn 1 s into the agent's reply"
+        "--barge-in", action="store_true", help="speak 1 s into each greeting or reply"
     )
     parser.add_argument("--no-transcribe", action="store_true", help="skip Whisper transcripts")
     parser.add_argument(
@@ -745,6 +749,7 @@ def run(args: argparse.Namespace) -> int:
                 use_webhook=not args.no_webhook,
                 reply_timeout_s=args.reply_timeout,
                 hangup_after_s=args.hangup_after,
+                settings=settings_for(args.url),
             )
         )
     except (AudioFileError, SimulatorError) as exc:
@@ -761,6 +766,16 @@ def run(args: argparse.Namespace) -> int:
         return _fail(f"cannot write to {args.out}: {exc.strerror or exc}")
     print("wrote " + ", ".join(str(path) for path in written))
     return 0
+
+
+def settings_for(url: str) -> Settings:
+    """Settings as the server sees them; a local server without PUBLIC_URL is its own URL."""
+    settings = get_settings()
+    if "public_url" in settings.model_fields_set:
+        return settings
+    parts = urlsplit(url)
+    scheme = "https" if parts.scheme == "wss" else "http"
+    return settings.model_copy(update={"public_url": f"{scheme}://{parts.netloc}"})
 
 
 def _fail(message: str) -> int:

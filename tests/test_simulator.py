@@ -327,16 +327,13 @@ async def test_wrong_signature_is_refused(settings: Settings) -> None:
     assert agent.refused == ["not-the-signature"]
 
 
-async def test_barge_in_starts_next_turn_while_agent_talks(
-    settings: Settings, tmp_path: Path
-) -> None:
+async def test_barge_in_speaks_while_the_agent_talks(settings: Settings, tmp_path: Path) -> None:
     async def script(agent: FakeAgent) -> None:
-        await agent.say(tone(0.4), mark="greeting")
+        await agent.say(tone(2.0), mark="greeting")
         index = 0
         for n in range(2):
-            index = await agent.wait_for(is_loud_media, after=index)  # the caller speaks
-            if n:
-                await agent.clear()
+            index = await agent.wait_for(is_loud_media, after=index)  # the caller cuts in
+            await agent.clear()
             index = await agent.wait_for(is_quiet_media, after=index)
             await agent.say(tone(1.5, 660), mark=f"reply{n}")
 
@@ -346,13 +343,18 @@ async def test_barge_in_starts_next_turn_while_agent_talks(
 
     first, second = result.turns
     played = loud_frames(result.agent_audio)
+    # Each turn starts 1 s after the greeting, then the reply, started playing.
+    assert first.caller_start_s - played[0] == pytest.approx(1.0, abs=0.05)
     reply_started = played[played > first.caller_end_s][0]
     assert second.caller_start_s - reply_started == pytest.approx(1.0, abs=0.05)
-    (cleared_at,) = result.clears
-    assert second.caller_start_s < cleared_at < second.caller_end_s
+    assert len(result.clears) == 2
+    for turn, cleared_at in zip(result.turns, result.clears, strict=True):
+        assert turn.caller_start_s < cleared_at < turn.caller_end_s
+        assert not any(cleared_at + 0.02 < t < turn.caller_end_s for t in played)
     assert result.marks_echoed == ["greeting", "reply0", "reply1"]
-    assert not any(cleared_at + 0.02 < t < second.caller_end_s for t in played)
     assert first.latency_ms is not None and second.latency_ms is not None
+    # The last reply was heard to its end before hanging up.
+    assert result.duration_s - played.max() >= 1.5
 
 
 async def test_hangup_mid_wav_sends_stop(settings: Settings, tmp_path: Path) -> None:

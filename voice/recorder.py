@@ -62,7 +62,7 @@ class CallRecorder:
         self.wav_path.parent.mkdir(parents=True, exist_ok=True)
         self._t0 = time.monotonic()
         self._wav_file = self.wav_path.open("wb")
-        self._wav = wave.open(self._wav_file, "wb")
+        self._wav = wave.open(self._wav_file, "wb")  # noqa: SIM115 - open for the whole call
         self._wav.setnchannels(2)
         self._wav.setsampwidth(2)
         self._wav.setframerate(RATE)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-# A sentence ends at . ! ? (optionally followed by a quote or bracket) and whitespace.
-_END = re.compile(r"""(?<=[.!?])["')\]]?\s+""")
+# A sentence ends at . ! ? (optionally followed by quotes, brackets or markdown) and a space.
+_END = re.compile(r"""(?<=[.!?])["')\]*_]*\s+""")
 # Abbreviations and single letters that end with a dot but do not end a sentence.
 _NOT_AN_END = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|No|vs|etc|e\.g|i\.e|a\.m|p\.m)|\b[A-Z])\.$")
 _MARKUP = re.compile(r"[*_#`>\[\]]+")

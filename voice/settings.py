@@ -21,7 +21,7 @@ class Settings(BaseSettings):
     )
 
     # Twilio and the public edge (contract names).
-    twilio_account_sid: str = Field("AC00000000000000000000000000000000", alias="TWILIO_ACCOUNT_SID")
+    twilio_account_sid: str = Field("AC" + "0" * 32, alias="TWILIO_ACCOUNT_SID")
     twilio_auth_token: str = Field("", alias="TWILIO_AUTH_TOKEN")
     twilio_api_base: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE")
     public_url: str = Field("http://127.0.0.1:8080", alias="PUBLIC_URL")
