@@ -36,6 +36,9 @@ class Call(Base):
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
     turns: Mapped[int] = mapped_column(Integer, default=0)
     end_reason: Mapped[str] = mapped_column(String(32), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # resolved|escalated|abandoned
+    summary: Mapped[str] = mapped_column(Text, default="")
+    topics: Mapped[str] = mapped_column(Text, default="")  # comma-separated
     recording_path: Mapped[str] = mapped_column(Text, default="")
     events_path: Mapped[str] = mapped_column(Text, default="")
 
