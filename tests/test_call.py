@@ -58,8 +58,7 @@ async def test_multi_turn_call(server, samples):
         assert len(words(turn.agent_text)) >= 2, turn
 
     # The store holds the call and what the caller said.
-    engine = create_engine(server.settings.database_url or
-                           f"sqlite:///{server.recordings / 'calls.db'}")
+    engine = create_engine(server.database_url)
     with engine.connect() as db:
         call = db.execute(text("select * from calls where call_sid=:s"),
                           {"s": result.call_sid}).mappings().one()

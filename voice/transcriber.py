@@ -58,8 +58,9 @@ class TurnTranscriber(FrameProcessor):
             self._speech_start = self._session.elapsed() - self._start_secs
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._speech is not None:
             audio, self._speech = np.concatenate(self._speech), None
-            end_s = self._session.elapsed() - self._stop_secs
-            self.create_task(self._transcribe(audio, self._speech_start, end_s))
+            detected_s = self._session.elapsed()
+            self.create_task(self._transcribe(audio, self._speech_start,
+                                              detected_s - self._stop_secs, detected_s))
         await self.push_frame(frame, direction)
 
     def _take_audio(self, samples: np.ndarray) -> None:
@@ -70,7 +71,8 @@ class TurnTranscriber(FrameProcessor):
         while self._preroll_len - len(self._preroll[0]) >= PREROLL_S * self._rate:
             self._preroll_len -= len(self._preroll.popleft())
 
-    async def _transcribe(self, audio: np.ndarray, start_s: float, end_s: float) -> None:
+    async def _transcribe(self, audio: np.ndarray, start_s: float, end_s: float,
+                          detected_s: float) -> None:
         detected = time.perf_counter()
         async with self._order:
             try:
@@ -86,6 +88,7 @@ class TurnTranscriber(FrameProcessor):
             utterance = CallerUtterance(transcript, start_s, end_s, detected,
                                         time.perf_counter())
             self._session.caller_turn(transcript.text, start_s, end_s, transcript.language,
+                                      detected=round(detected_s, 3),
                                       stt_ms=round(transcript.elapsed_seconds * 1000, 1))
             await self.push_frame(TranscriptionFrame(
                 text=transcript.text, user_id=self._session.caller,
