@@ -120,3 +120,19 @@ async def test_barge_in_clears_and_keeps_only_what_was_heard(server, samples):
     # The context keeps only what was heard: a prefix of the greeting, not all of it.
     assert len(greeting["text"]) < len(greeting["generated"])
     assert greeting["generated"].startswith(greeting["text"].split()[0])
+
+
+async def test_silence_gets_a_reprompt_then_a_polite_goodbye(tmp_path):
+    from telephony.local_server import LocalServer
+
+    with LocalServer(tmp_path, extra_env={"SILENCE_REPROMPT_SECS": "1.5",
+                                          "SILENCE_MAX_REPROMPTS": "1"}) as quiet:
+        result = await simulate_call([], url=quiet.media_url, settings=quiet.settings,
+                                     transcribe=False, hangup_after_s=40)
+        events = read_events(next(quiet.recordings.rglob(f"{result.call_sid}.jsonl")))
+    kinds = [e["type"] for e in events]
+    assert kinds.count("silence") == 2
+    said = [e["text"] for e in events if e["type"] == "agent_turn"]
+    assert "still there" in said[1].lower() and "goodbye" in said[2].lower()
+    assert events[-1]["reason"] == "silence"
+    assert result.duration_s < 35  # the agent hung up, not the caller

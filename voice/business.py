@@ -327,7 +327,8 @@ def _appointment_info(row: Appointment, clinic: str) -> AppointmentInfo:
                            status=row.status)
 
 
-def _appointment_facts(info: AppointmentInfo) -> dict[str, str]:
+def facts_for_appointment(info: AppointmentInfo) -> dict[str, str]:
+    """What the agent may say about an appointment."""
     return {"appointment_id": str(info.id), "kind": info.kind, "clinic": info.clinic,
             "doctor": info.doctor, "date": spoken_date(info.starts_at.date()),
             "time": spoken_time(info.starts_at), "status": info.status}
@@ -511,7 +512,7 @@ class Business:
                 Appointment.status.in_(ACTIVE_APPOINTMENT_STATUSES)))
             if existing is not None:
                 info = _appointment_info(existing, db.get(Clinic, existing.clinic_id).name)
-                return ActionResult(ok=True, already_done=True, facts=_appointment_facts(info),
+                return ActionResult(ok=True, already_done=True, facts=facts_for_appointment(info),
                                     message=f"You're already booked for a {info.kind} on "
                                             f"{_when(starts_at)} at {info.clinic}.")
             if db.get(Customer, customer_id) is None:
@@ -529,7 +530,7 @@ class Business:
             db.add(row)
             db.flush()
             info = _appointment_info(row, place.name)
-            return ActionResult(ok=True, facts=_appointment_facts(info),
+            return ActionResult(ok=True, facts=facts_for_appointment(info),
                                 message=f"You're booked for a {canonical} with {doctor} on "
                                         f"{_when(starts_at)} at {place.name}.")
 
@@ -544,7 +545,7 @@ class Business:
             place = db.get(Clinic, row.clinic_id)
             if row.starts_at == new_starts_at:
                 info = _appointment_info(row, place.name)
-                return ActionResult(ok=True, already_done=True, facts=_appointment_facts(info),
+                return ActionResult(ok=True, already_done=True, facts=facts_for_appointment(info),
                                     message=f"Your {row.kind} is already set for "
                                             f"{_when(new_starts_at)}.")
             free = dict(self._free(db, place, new_starts_at.date(), row.kind, ignore=row.id))
@@ -552,7 +553,7 @@ class Business:
                 return self._slot_taken(db, place, row.kind, new_starts_at, ignore=row.id)
             row.starts_at, row.doctor, row.status = new_starts_at, free[new_starts_at], "moved"
             info = _appointment_info(row, place.name)
-            return ActionResult(ok=True, facts=_appointment_facts(info),
+            return ActionResult(ok=True, facts=facts_for_appointment(info),
                                 message=f"I've moved your {row.kind} to "
                                         f"{_when(new_starts_at)} with {row.doctor}.")
 

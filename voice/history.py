@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from voice.business import Business, facts_for_order, normalise_phone, spoken_date, spoken_time
+from voice.business import (
+    Business,
+    facts_for_appointment,
+    facts_for_order,
+    normalise_phone,
+    spoken_date,
+)
 from voice.store import Call
 
 OUTCOMES = ("resolved", "escalated", "abandoned")
@@ -97,7 +102,7 @@ class CallerHistory:
             return None
         orders = [facts_for_order(o) for o in self.business.open_orders(customer.id)] \
             if customer else []
-        appointments = [_appointment_facts(a) for a in
+        appointments = [facts_for_appointment(a) for a in
                         (self.business.appointments_for(customer.id) if customer else [])
                         if a.status != "cancelled"]
         first = customer.first_name if customer else ""
@@ -114,13 +119,6 @@ class CallerHistory:
         with Session(self.engine) as db:
             rows = [r for r in db.scalars(query) if r.call_sid != exclude]
         return [_past_call(r) for r in rows[:RECENT_CALLS]]
-
-
-def _appointment_facts(appointment) -> dict[str, str]:
-    starts: datetime = appointment.starts_at
-    return {"appointment_id": str(appointment.id), "kind": appointment.kind,
-            "doctor": appointment.doctor, "clinic": appointment.clinic,
-            "date": spoken_date(starts.date()), "time": spoken_time(starts)}
 
 
 def record_outcome(store_engine: Engine, call_sid: str, summary: str, outcome: str,

@@ -177,14 +177,13 @@ class KnowledgeBase:
         fresh = [c for name in changed
                  for c in chunk_markdown((self.directory / name).read_text(encoding="utf-8"),
                                          name)]
-        fresh_vectors = np.asarray(self.embedder.encode([c.embed_text for c in fresh]),
-                                   dtype=np.float32)
         kept = [i for i, c in enumerate(old_chunks) if c.source in files and
                 c.source not in changed]
         chunks = [old_chunks[i] for i in kept] + fresh
         parts = [old_vectors[kept]] if kept else []
-        if len(fresh):
-            parts.append(fresh_vectors)
+        if fresh:  # a deleted file alone needs no embedding
+            parts.append(np.asarray(self.embedder.encode([c.embed_text for c in fresh]),
+                                    dtype=np.float32))
         vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
         return chunks, vectors
 

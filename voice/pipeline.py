@@ -27,7 +27,9 @@ def build_call_pipeline(transport: BaseTransport, session: CallSession, engines:
     vad = SileroVADAnalyzer(sample_rate=PIPELINE_IN_RATE, params=VADParams(
         confidence=settings.vad_confidence, start_secs=settings.vad_start_secs,
         stop_secs=settings.vad_stop_secs))
-    responder = ConversationResponder(session, engines.llm)
+    responder = ConversationResponder(session, engines.llm,
+                                      silence_reprompt_secs=settings.silence_reprompt_secs,
+                                      silence_max_reprompts=settings.silence_max_reprompts)
     pipeline = Pipeline([
         transport.input(),
         VADProcessor(vad_analyzer=vad),

@@ -8,10 +8,12 @@ from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from pipecat.frames.frames import (
+    EndWorkerFrame,
     Frame,
     InputDTMFFrame,
     InterruptionFrame,
     TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
@@ -36,14 +38,19 @@ class Reply:
     message: Message | None = None  # its entry in the conversation context
     ended: bool = False  # generation over, end mark queued
     finished: bool = False  # logged as an agent turn
+    hang_up: bool = False  # end the call once this reply has been heard
 
 
 class ConversationResponder(FrameProcessor):
     def __init__(self, session: CallSession, llm: LanguageModel, max_sentences: int = 3,
+                 silence_reprompt_secs: float = 7.0, silence_max_reprompts: int = 2,
                  **kwargs) -> None:
         super().__init__(**kwargs)
         self._session, self._llm = session, llm
         self._max_sentences = max_sentences
+        self._silence_secs, self._max_reprompts = silence_reprompt_secs, silence_max_reprompts
+        self._silence_task: asyncio.Task | None = None
+        self._reprompts = 0
         self._messages: list[Message] = [{"role": "system", "content": load_prompt("system")}]
         self._replies: dict[int, Reply] = {}
         self._next_id = 0
@@ -53,10 +60,12 @@ class ConversationResponder(FrameProcessor):
     # -- frames --------------------------------------------------------------------------
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        if isinstance(frame, (VADUserStartedSpeakingFrame, TranscriptionFrame, InputDTMFFrame)):
+            await self._caller_active()
         if isinstance(frame, TranscriptionFrame) and isinstance(frame.result, CallerUtterance):
             await self._on_caller(frame.result)
         elif isinstance(frame, PlaybackMarkFrame):
-            self._on_mark(frame.mark)
+            await self._on_mark(frame.mark)
         elif isinstance(frame, InputDTMFFrame):
             self._session.event("dtmf", digit=frame.button.value)
         else:
@@ -66,8 +75,12 @@ class ConversationResponder(FrameProcessor):
 
     async def greet(self) -> None:
         """Speak the greeting from `prompts/greeting.txt` (no LLM: it must be instant)."""
+        await self._speak_fixed(load_prompt("greeting"))
+
+    async def _speak_fixed(self, text: str, hang_up: bool = False) -> None:
+        """Say a prepared line: it joins the context like any reply."""
         reply = self._new_reply(None)
-        text = load_prompt("greeting")
+        reply.hang_up = hang_up
         reply.message = {"role": "assistant", "content": text}
         self._messages.append(reply.message)
         splitter = SentenceSplitter()
@@ -151,10 +164,37 @@ class ConversationResponder(FrameProcessor):
         self._task = None
 
     # -- playback ------------------------------------------------------------------------
-    def _on_mark(self, name: str) -> None:
+    async def _on_mark(self, name: str) -> None:
         sentence = self._session.playback.mark_played(name)
-        if sentence is not None and sentence.last:
-            self._log_reply(self._replies.get(sentence.reply_id), interrupted=False)
+        if sentence is None or not sentence.last:
+            return
+        reply = self._replies.get(sentence.reply_id)
+        self._log_reply(reply, interrupted=False)
+        if reply is not None and reply.hang_up:
+            await self.push_frame(EndWorkerFrame(reason="agent ended the call"))
+        elif not self._session.playback.agent_speaking and self._generating is None:
+            self._arm_silence_timer()
+
+    # -- silence -------------------------------------------------------------------------
+    async def _caller_active(self) -> None:
+        self._reprompts = 0
+        if self._silence_task and not self._silence_task.done():
+            await self.cancel_task(self._silence_task)
+        self._silence_task = None
+
+    def _arm_silence_timer(self) -> None:
+        if self._silence_secs > 0 and (self._silence_task is None or self._silence_task.done()):
+            self._silence_task = self.create_task(self._on_silence(), name="silence")
+
+    async def _on_silence(self) -> None:
+        await asyncio.sleep(self._silence_secs)
+        self._reprompts += 1
+        self._session.event("silence", reprompt=self._reprompts)
+        if self._reprompts > self._max_reprompts:
+            self._session.end_reason = "silence"
+            await self._speak_fixed(load_prompt("goodbye_silence"), hang_up=True)
+        else:
+            await self._speak_fixed(load_prompt("still_there"))
 
     async def _on_interruption(self) -> None:
         """Barge-in: stop generating and keep in the context only what the caller heard."""

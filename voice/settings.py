@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     vad_start_secs: float = Field(0.2, alias="VAD_START_SECS")
     vad_confidence: float = Field(0.6, alias="VAD_CONFIDENCE")
     barge_in_min_secs: float = Field(0.3, alias="BARGE_IN_MIN_SECS")
+    silence_reprompt_secs: float = Field(7.0, alias="SILENCE_REPROMPT_SECS")
+    silence_max_reprompts: int = Field(2, alias="SILENCE_MAX_REPROMPTS")
 
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(True, alias="LOG_JSON")

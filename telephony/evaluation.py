@@ -1,0 +1,235 @@
+"""`callcentre eval`: scripted calls through the real server and simulator, checked afterwards.
+
+A scenario is a YAML file:
+
+    name: order status, number read digit by digit
+    caller: "+15551234567"
+    turns:                      # each turn: `say` (synthesised), `wav` (a file) or `dtmf`
+      - say: "Hi, where is my order four five two one?"
+    expect:
+      reply_contains: ["UPS", ["four five two one", "4521"]]   # a list inside = any of
+      reply_not_contains: ["refund"]
+      escalated: false
+      db:                       # rows that must exist afterwards in the business tables
+        - {table: returns, where: {order_number: "4521"}, count: 1}
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import re
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import soundfile as sf
+import yaml
+from sqlalchemy import create_engine, text
+
+from telephony.local_server import LocalServer
+from telephony.simulator import SimulationResult, simulate_call
+from voice.settings import Settings
+
+IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+
+
+class ScenarioError(Exception):
+    """A scenario file that cannot be run; the message is one line."""
+
+
+@dataclass
+class Scenario:
+    name: str
+    path: Path
+    caller: str
+    turns: list[dict[str, str]]
+    expect: dict[str, Any]
+
+
+@dataclass
+class ScenarioResult:
+    scenario: Scenario
+    passed: bool
+    reasons: list[str] = field(default_factory=list)
+    agent_text: str = ""
+    latencies_ms: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+def load_scenario(path: Path) -> Scenario:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ScenarioError(f"{path}: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
+        raise ScenarioError(f"{path}: a scenario needs a `turns` list")
+    for turn in data["turns"]:
+        if not isinstance(turn, dict) or len(set(turn) & {"say", "wav", "dtmf"}) != 1:
+            raise ScenarioError(f"{path}: each turn has exactly one of say, wav, dtmf")
+    return Scenario(name=str(data.get("name", path.stem)), path=path,
+                    caller=str(data.get("caller", "+15550001111")), turns=data["turns"],
+                    expect=data.get("expect") or {})
+
+
+def load_scenarios(directory: Path) -> list[Scenario]:
+    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
+    if not files:
+        raise ScenarioError(f"{directory}: no scenario files (*.yaml)")
+    return [load_scenario(f) for f in files]
+
+
+class CallerVoice:
+    """Synthesises `say:` turns with the packaged voice, cached by text."""
+
+    def __init__(self, cache: Path) -> None:
+        self._cache = cache
+        self._tts = None
+
+    def wav_for(self, sentence: str) -> Path:
+        path = self._cache / f"{hashlib.sha1(sentence.encode()).hexdigest()[:16]}.wav"
+        if not path.exists():
+            if self._tts is None:
+                from voice.tts import HibariEngine
+
+                self._tts = HibariEngine()
+            audio = self._tts.synthesize(sentence)
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, audio * 0.8 / max(1e-6, abs(audio).max()), self._tts.sample_rate)
+        return path
+
+
+def turn_sources(scenario: Scenario, voice: CallerVoice) -> list[str]:
+    sources = []
+    for turn in scenario.turns:
+        if "say" in turn:
+            sources.append(str(voice.wav_for(turn["say"])))
+        elif "wav" in turn:
+            wav = Path(turn["wav"])
+            sources.append(str(wav if wav.is_absolute() else scenario.path.parent / wav))
+        else:
+            sources.append(f"dtmf:{turn['dtmf']}")
+    return sources
+
+
+def _normalise(s: str) -> str:
+    return re.sub(r"[^a-z0-9$.]+", " ", s.lower()).strip()
+
+
+def check(scenario: Scenario, events: list[dict], database_url: str) -> list[str]:
+    """Every way the call fell short of the scenario's expectations (empty: passed)."""
+    expect, reasons = scenario.expect, []
+    said = _normalise(" ".join(e.get("text", "") for e in events if e["type"] == "agent_turn"))
+    for item in expect.get("reply_contains", []):
+        options = item if isinstance(item, list) else [item]
+        if not any(_normalise(str(o)) in said for o in options):
+            reasons.append(f"reply lacks {' / '.join(map(str, options))!r}")
+    for item in expect.get("reply_not_contains", []):
+        if _normalise(str(item)) in said:
+            reasons.append(f"reply says {item!r}")
+    if "escalated" in expect:
+        escalated = any(e["type"] == "escalation" for e in events)
+        if escalated != bool(expect["escalated"]):
+            reasons.append("escalated" if escalated else "did not escalate")
+    for row in expect.get("db", []):
+        reasons += _check_rows(row, database_url)
+    return reasons
+
+
+def _check_rows(row: dict, database_url: str) -> list[str]:
+    table, where = row.get("table", ""), row.get("where") or {}
+    if not IDENTIFIER.match(table) or not all(IDENTIFIER.match(k) for k in where):
+        return [f"bad db check {row!r}"]
+    clause = " and ".join(f"{k} = :{k}" for k in where) or "1=1"
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as db:
+            found = db.execute(text(f"select count(*) from {table} where {clause}"),
+                               {k: str(v) for k, v in where.items()}).scalar_one()
+    except Exception as exc:  # a missing table or column is the scenario's failure
+        return [f"db check on {table} failed: {type(exc).__name__}"]
+    finally:
+        engine.dispose()
+    wanted = row.get("count")
+    if (wanted is None and found < 1) or (wanted is not None and found != int(wanted)):
+        return [f"{table} where {where}: {found} rows, wanted {wanted or 'some'}"]
+    return []
+
+
+async def run_scenario(scenario: Scenario, server: LocalServer, settings: Settings,
+                       voice: CallerVoice) -> ScenarioResult:
+    started = time.monotonic()
+    reset_business(server.database_url)
+    result: SimulationResult = await simulate_call(
+        turn_sources(scenario, voice), url=server.media_url, settings=settings,
+        caller=scenario.caller, transcribe=False)
+    events = await call_events(server.recordings, result.call_sid)
+    reasons = check(scenario, events, server.database_url)
+    said = " | ".join(e.get("text", "") for e in events if e["type"] == "agent_turn")
+    return ScenarioResult(scenario, not reasons, reasons, said,
+                          [t.latency_ms for t in result.turns if t.latency_ms is not None],
+                          time.monotonic() - started)
+
+
+def reset_business(database_url: str) -> None:
+    """Every scenario starts from the same sample business."""
+    from voice import seeding
+
+    engine = create_engine(database_url)
+    try:
+        seeding.seed(engine, seeding.DEFAULT_DATA_DIR, replace=True)
+    finally:
+        engine.dispose()
+
+
+async def call_events(recordings: Path, call_sid: str, timeout: float = 15.0) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = list(recordings.rglob(f"{call_sid}.jsonl"))
+        if found and '"call_end"' in found[0].read_text():
+            return [json.loads(line) for line in found[0].read_text().splitlines()]
+        await asyncio.sleep(0.1)
+    raise ScenarioError(f"call {call_sid} was never closed by the server")
+
+
+def report(results: list[ScenarioResult]) -> str:
+    width = max(len(r.scenario.name) for r in results)
+    lines = [f"{'scenario':<{width}}  result  reasons"]
+    for r in results:
+        verdict = "PASS" if r.passed else "FAIL"
+        lines.append(f"{r.scenario.name:<{width}}  {verdict:<6}  {'; '.join(r.reasons)}")
+    passed = sum(r.passed for r in results)
+    lines.append(f"\n{passed} passed, {len(results) - passed} failed "
+                 f"({100 * passed / len(results):.0f} % pass rate)")
+    return "\n".join(lines)
+
+
+async def evaluate(directory: Path, workdir: Path) -> list[ScenarioResult]:
+    scenarios = load_scenarios(directory)
+    voice = CallerVoice(workdir / "voices")
+    with LocalServer(workdir / "server") as server:
+        return [await run_scenario(s, server, server.settings, voice) for s in scenarios]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("scenario_dir", type=Path, help="folder of scenario YAML files")
+    parser.add_argument("--verbose", action="store_true", help="print what the agent said")
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        with tempfile.TemporaryDirectory(prefix="callcentre-eval-") as tmp:
+            results = asyncio.run(evaluate(args.scenario_dir, Path(tmp)))
+    except ScenarioError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(report(results))
+    if args.verbose:
+        for r in results:
+            print(f"\n[{r.scenario.name}] agent: {r.agent_text}")
+    return 0 if all(r.passed for r in results) else 1
