@@ -14,6 +14,7 @@ from telephony.signatures import SIGNATURE_HEADER, is_signed
 from telephony.twiml import connect_stream
 from voice.engines import VoiceEngines
 from voice.logs import get_logger
+from voice.resources import BusinessResources
 from voice.settings import Settings
 from voice.store import Store
 
@@ -28,6 +29,8 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         app.state.store = Store(settings.database)
         app.state.engines = engines or await asyncio.to_thread(VoiceEngines.load, settings)
+        app.state.resources = await asyncio.to_thread(
+            BusinessResources.open, app.state.store, app.state.engines.embedder, settings)
         log.info("ready", public_url=settings.public_base, stream_url=settings.stream_url)
         yield
 
@@ -73,7 +76,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
 
     @app.websocket("/twilio/media")
     async def media(websocket: WebSocket) -> None:
-        await handle_media_stream(websocket, settings, app.state.engines, app.state.store,
-                                  app.state.active_calls)
+        await handle_media_stream(websocket, settings, app.state.engines, app.state.resources,
+                                  app.state.store, app.state.active_calls)
 
     return app

@@ -29,10 +29,15 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
-def _simulate(args: argparse.Namespace) -> int:
-    from telephony import simulator
+def _delegate(module: str):
+    """A sub-command whose options and behaviour live in `module` (imported when used)."""
 
-    return simulator.run(args)
+    def handler(args: argparse.Namespace) -> int:
+        import importlib
+
+        return importlib.import_module(module).run(args)
+
+    return handler
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -48,7 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     simulate = commands.add_parser("simulate", help="play WAV files as a caller")
     simulator.add_arguments(simulate)
-    simulate.set_defaults(handler=_simulate)
+    simulate.set_defaults(handler=_delegate("telephony.simulator"))
+
+    from telephony import evaluation
+    from voice import seeding
+
+    seed = commands.add_parser("seed", help="load a business's data into the database")
+    seeding.add_arguments(seed)
+    seed.set_defaults(handler=_delegate("voice.seeding"))
+
+    scenarios = commands.add_parser("eval", help="run scripted calls and check what happened")
+    evaluation.add_arguments(scenarios)
+    scenarios.set_defaults(handler=_delegate("telephony.evaluation"))
     return parser
 
 

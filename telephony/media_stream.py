@@ -13,11 +13,14 @@ from pipecat.workers.runner import WorkerRunner
 from telephony.serializer import CallSerializer
 from telephony.signatures import SIGNATURE_HEADER, is_signed
 from voice.engines import VoiceEngines
+from voice.history import record_outcome
 from voice.logs import get_logger
 from voice.pipeline import build_call_pipeline
+from voice.resources import BusinessResources
 from voice.session import CallSession
 from voice.settings import Settings
 from voice.store import Store
+from voice.turn_manager import TurnManager
 
 log = get_logger(__name__)
 
@@ -53,7 +56,8 @@ async def read_start(websocket: WebSocket) -> dict:
 
 
 async def handle_media_stream(websocket: WebSocket, settings: Settings, engines: VoiceEngines,
-                              store: Store, active_calls: set[str]) -> None:
+                              resources: BusinessResources, store: Store,
+                              active_calls: set[str]) -> None:
     signature = websocket.headers.get(SIGNATURE_HEADER)
     if not is_signed(settings, settings.stream_url, {}, signature):
         log.warning("refused unsigned media stream", has_signature=bool(signature))
@@ -67,11 +71,30 @@ async def handle_media_stream(websocket: WebSocket, settings: Settings, engines:
         if not isinstance(exc, WebSocketDisconnect):
             await websocket.close(code=POLICY_VIOLATION, reason="expected a valid start message")
         return
-    await run_call(websocket, message, settings, engines, store, active_calls)
+    await run_call(websocket, message, settings, engines, resources, store, active_calls)
+
+
+async def open_turn_manager(session: CallSession, resources: BusinessResources,
+                            engines: VoiceEngines, settings: Settings) -> TurnManager:
+    """Who is calling and what they have open, looked up before the greeting."""
+    def build() -> TurnManager:
+        profile = resources.history.profile(session.caller, exclude_call_sid=session.call_sid)
+        return TurnManager(resources.business, resources.knowledge, engines.embedder, profile,
+                           session.caller, compose_answers=settings.compose_answers)
+
+    turns = await asyncio.to_thread(build)
+
+    def store_outcome() -> None:
+        record_outcome(session.store.engine, session.call_sid, turns.summary(),
+                       turns.outcome(session.escalated), ",".join(turns.topics()))
+
+    session.on_close.append(store_outcome)
+    return turns
 
 
 async def run_call(websocket: WebSocket, message: dict, settings: Settings,
-                   engines: VoiceEngines, store: Store, active_calls: set[str]) -> None:
+                   engines: VoiceEngines, resources: BusinessResources, store: Store,
+                   active_calls: set[str]) -> None:
     start = message["start"]
     params = start.get("customParameters") or {}
     call_sid = str(start["callSid"])
@@ -90,7 +113,8 @@ async def run_call(websocket: WebSocket, message: dict, settings: Settings,
         transport = FastAPIWebsocketTransport(websocket, FastAPIWebsocketParams(
             audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2,
             serializer=CallSerializer(session, stop_call), allowed_origins=[]))
-        worker, responder = build_call_pipeline(transport, session, engines, settings)
+        turns = await open_turn_manager(session, resources, engines, settings)
+        worker, responder = build_call_pipeline(transport, session, engines, turns, settings)
 
         @transport.event_handler("on_client_connected")
         async def _greet(_transport, _ws) -> None:

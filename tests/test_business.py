@@ -137,7 +137,8 @@ def test_orders_and_their_spoken_facts(biz: Business):
 
 
 @pytest.mark.parametrize("spoken", ["4521", "#4521", "order 45 21", "4-5-2-1",
-                                    "four five two one", "Four, five, two, one."])
+                                    "four five two one", "Four, five, two, one.",
+                                    "forty five twenty one", "order number for five to one"])
 def test_spoken_order_numbers(biz: Business, spoken: str):
     assert normalise_order_number(spoken) == "4521"
     assert biz.order(spoken).number == "4521"

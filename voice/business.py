@@ -33,6 +33,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from voice.numbers import spoken_digits
 from voice.store import Base
 
 OPEN_ORDER_STATUSES = ("processing", "shipped")
@@ -234,18 +235,14 @@ def _joined(words: list[str]) -> str:
     return words[0] if len(words) == 1 else f"{', '.join(words[:-1])} and {words[-1]}"
 
 
-_DIGIT_WORDS = {"zero": "0", "oh": "0", "o": "0", "one": "1", "two": "2", "three": "3",
-                "four": "4", "five": "5", "six": "6", "seven": "7", "eight": "8", "nine": "9"}
-
-
 def normalise_order_number(text: str) -> str:
-    """'#4521', 'order 45 21', '4-5-2-1' or 'four five two one' -> '4521'.
+    """'#4521', 'order 45 21', 'four five two one' or 'forty five twenty one' -> '4521'.
 
-    Speech-to-text writes numbers in many ways; only the digits identify an order.
+    Speech-to-text writes numbers in many ways; the shared transcript parser reads them all,
+    and the first whole number said is taken as the order number ('' when there is none).
     """
-    words = re.findall(r"[a-z]+|\d+", text.lower())
-    digits = [w if w.isdigit() else _DIGIT_WORDS.get(w, "") for w in words]
-    return "".join(digits)
+    runs = [digits for digits in spoken_digits(text) if digits.isdigit()]
+    return runs[0] if runs else ""
 
 
 def normalise_phone(text: str) -> str:

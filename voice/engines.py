@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from voice.embeddings import Embedder
 from voice.llm import LanguageModel, load_llm
 from voice.logs import get_logger
 from voice.models import pick_device
@@ -21,6 +22,7 @@ class VoiceEngines:
     stt: SpeechToText
     llm: LanguageModel
     tts: SpeechSynthesizer
+    embedder: Embedder
     device: str
 
     @classmethod
@@ -33,9 +35,10 @@ class VoiceEngines:
         llm = load_llm(settings.llm_backend, settings.llm_model, device, settings.llm_base_url,
                        settings.llm_api_key, settings.llm_max_new_tokens)
         tts = SpeechSynthesizer(load_tts(settings.tts_engine, settings.tts_voice))
+        embedder = Embedder(device=device)
         stt.warm_up()
         llm.warm_up()
         tts.synthesize_sync("Hello.")
         log.info("models loaded", device=device, llm=llm.name, tts=tts.engine.name,
                  seconds=round(time.perf_counter() - started, 2))
-        return cls(stt=stt, llm=llm, tts=tts, device=device)
+        return cls(stt=stt, llm=llm, tts=tts, embedder=embedder, device=device)

@@ -59,7 +59,8 @@ _FOLLOWERS = {"at", "in", "on", "of", "and", "or", "to", "please", "then", "inst
               "next", "this", "morning", "afternoon", "evening", "tonight", "which", "that",
               "around", "about", "by", "between", "from", "thanks", "thank", "too", "as",
               "with", "before", "after", "until", "till", "sharp", "ish", "tomorrow", "today",
-              "good", "fine", "possible", "maybe", "perhaps", "yes", "no", "right", "instead"}
+              "good", "fine", "possible", "maybe", "perhaps", "yes", "no", "right", "i", "we",
+              "you", "it"}
 _TIME_CUES = {"at", "by", "around", "about", "until", "till", "before", "after", "from",
               "between", "til"}
 
@@ -120,7 +121,11 @@ class NumberRun:
     last_token: int  # inclusive
 
 
-def _strong(tok: Token) -> tuple[str, object] | None:
+# (kind, value): ("lit", "4521"), ("unit", 4), ("tens", 40), ("mult", 100), ("and", 0), ...
+Item = tuple[str, int | str]
+
+
+def _strong(tok: Token) -> Item | None:
     """(kind, value) for a token that is a number on its own, whatever surrounds it."""
     if tok.kind == "num" and not tok.ordinal:
         return "lit", tok.text
@@ -133,7 +138,7 @@ def _strong(tok: Token) -> tuple[str, object] | None:
     return None
 
 
-def _is_single(item: tuple[str, object] | None) -> bool:
+def _is_single(item: Item | None) -> bool:
     """A single digit: 'four', '4' (what digit-by-digit reading is made of)."""
     if item is None:
         return False
@@ -141,7 +146,7 @@ def _is_single(item: tuple[str, object] | None) -> bool:
     return kind == "unit" or (kind == "lit" and len(str(value)) == 1)
 
 
-def _contextual(tokens: Sequence[Token], items: list) -> list:
+def _contextual(tokens: Sequence[Token], items: list[Item | None]) -> list[Item | None]:
     """'a hundred', 'two hundred and five', 'double five', 'forty nine point five'."""
     out = list(items)
     for i, tok in enumerate(tokens):
@@ -149,7 +154,7 @@ def _contextual(tokens: Sequence[Token], items: list) -> list:
             continue
         nxt = items[i + 1] if i + 1 < len(items) else None
         prev = items[i - 1] if i > 0 else None
-        if tok.text in ("a", "one") and nxt and nxt[0] == "mult":
+        if tok.text == "a" and nxt and nxt[0] == "mult":
             out[i] = ("unit", 1)
         elif tok.text == "and" and prev and prev[0] == "mult" and nxt and nxt[0] != "mult":
             out[i] = ("and", 0)
@@ -168,7 +173,7 @@ def _neighbour(tokens: Sequence[Token], i: int, step: int) -> int:
     return j if 0 <= j < len(tokens) else -1
 
 
-def _window(tokens: Sequence[Token], items: list, i: int) -> list[int]:
+def _window(tokens: Sequence[Token], items: list[Item | None], i: int) -> list[int]:
     """Indices of the stretch of number-ish tokens (numbers and homophones) around i."""
     def numberish(j: int) -> bool:
         return items[j] is not None or _word(tokens, j) in HOMOPHONES
@@ -182,7 +187,7 @@ def _window(tokens: Sequence[Token], items: list, i: int) -> list[int]:
     return sorted(found)
 
 
-def _accept_homophone(tokens: Sequence[Token], items: list, i: int) -> bool:
+def _accept_homophone(tokens: Sequence[Token], items: list[Item | None], i: int) -> bool:
     """Is 'for'/'to'/'oh'/... at i a misheard digit? Only inside a digit-by-digit sequence.
 
     "for five to one" is an order number; "I want to return it", "two hundred to savings",
@@ -215,7 +220,7 @@ def _accept_homophone(tokens: Sequence[Token], items: list, i: int) -> bool:
     return len("".join(_compose(tentative)).replace(".", "")) >= 4
 
 
-def _joins(tokens: Sequence[Token], items: list, left: int, right: int) -> bool:
+def _joins(tokens: Sequence[Token], items: list[Item | None], left: int, right: int) -> bool:
     """Whether a comma or hyphen between two numbers keeps them in one run.
 
     "4, 5, 2, 1" and "forty-five" are one number; "December 3, 2026" and "5-7 days" are not.
@@ -233,7 +238,7 @@ def _joins(tokens: Sequence[Token], items: list, left: int, right: int) -> bool:
         tokens[left].kind == "word"
 
 
-def _compose(items: Sequence[tuple[str, object]]) -> list[str]:
+def _compose(items: Sequence[Item]) -> list[str]:
     """Spoken groups of a run: 'forty five twenty one' -> ['45', '21']; '4 thousand' -> ['4000']."""
     parts: list[str] = []
     total, current, open_, last = 0, 0, False, ""
@@ -258,7 +263,7 @@ def _compose(items: Sequence[tuple[str, object]]) -> list[str]:
                 parts.append(text)
         elif kind == "repeat":
             flush()
-            repeat = int(value)  # type: ignore[arg-type]
+            repeat = int(value)
         elif kind == "point":
             flush()
             if parts:
@@ -267,7 +272,7 @@ def _compose(items: Sequence[tuple[str, object]]) -> list[str]:
         elif kind == "and":
             pass
         elif kind == "mult":
-            factor = int(value)  # type: ignore[arg-type]
+            factor = int(value)
             base = current if open_ and current else 1
             if factor == 100:
                 current, open_ = base * 100, True
@@ -280,10 +285,10 @@ def _compose(items: Sequence[tuple[str, object]]) -> list[str]:
         elif decimals and kind == "unit":
             parts[-1] += str(value)  # decimals after "point" are read digit by digit
         elif open_ and (last in ("mult", "and") or (last == "tens" and kind == "unit")):
-            current += int(value)  # type: ignore[arg-type]
+            current += int(value)
         else:
             flush()
-            current, open_ = int(value), True  # type: ignore[arg-type]
+            current, open_ = int(value), True
         last = kind
     flush()
     return parts
@@ -323,7 +328,7 @@ def number_runs(text: str, tokens: Sequence[Token] | None = None) -> list[Number
 
 
 def spoken_digits(text: str) -> list[str]:
-    """Digit strings said in a transcript: 'for five to one' -> ['4521'], '$1,249.50' -> ['1249.50'].
+    """Digit strings in a transcript: 'for five to one' -> ['4521'], '$1,249.50' -> ['1249.50'].
 
     Homophones (for, to, won, ate, oh) count only inside a run of number words, so
     "I want to return it" gives [].
@@ -622,7 +627,8 @@ def _month_at(tokens: Sequence[Token], text: str, i: int) -> int | None:
     word = _word(tokens, i)
     if word not in MONTHS:
         return None
-    if len(word) <= 4 and word not in ("may", "june", "july") and not text[tokens[i].start].isupper():
+    written_as_name = text[tokens[i].start].isupper()
+    if len(word) <= 4 and word not in ("may", "june", "july") and not written_as_name:
         return None  # "mar", "jan" as abbreviations only when written like names
     return MONTHS[word]
 

@@ -11,25 +11,29 @@ from pipecat.transports.base_transport import BaseTransport
 
 from voice.barge_in import BargeInDetector
 from voice.engines import VoiceEngines
-from voice.responder import ConversationResponder
+from voice.responder import ConversationResponder, PlanObserver
 from voice.session import CallSession
 from voice.settings import Settings
 from voice.speaker import SentenceSpeaker
 from voice.transcriber import TurnTranscriber
+from voice.turn_manager import TurnManager
 
 PIPELINE_IN_RATE = 16000  # Whisper and Silero want 16 kHz; Twilio's 8 kHz is upsampled
 PIPELINE_OUT_RATE = 8000  # what Twilio plays; TTS audio is resampled once, at the transport
 
 
 def build_call_pipeline(transport: BaseTransport, session: CallSession, engines: VoiceEngines,
-                        settings: Settings) -> tuple[PipelineWorker, ConversationResponder]:
+                        turns: TurnManager, settings: Settings,
+                        observer: PlanObserver | None = None,
+                        ) -> tuple[PipelineWorker, ConversationResponder]:
     """caller audio -> VAD -> barge-in -> STT -> turn manager + LLM -> TTS -> caller."""
     vad = SileroVADAnalyzer(sample_rate=PIPELINE_IN_RATE, params=VADParams(
         confidence=settings.vad_confidence, start_secs=settings.vad_start_secs,
         stop_secs=settings.vad_stop_secs))
-    responder = ConversationResponder(session, engines.llm,
-                                      silence_reprompt_secs=settings.silence_reprompt_secs,
-                                      silence_max_reprompts=settings.silence_max_reprompts)
+    responder = ConversationResponder(
+        session, engines.llm, turns, language=settings.stt_language,
+        silence_reprompt_secs=settings.silence_reprompt_secs,
+        silence_max_reprompts=settings.silence_max_reprompts, observer=observer)
     pipeline = Pipeline([
         transport.input(),
         VADProcessor(vad_analyzer=vad),

@@ -1,9 +1,15 @@
-"""The turn manager: decide the agent's next turn and stream it out sentence by sentence."""
+"""The agent's side of the conversation inside the pipeline: plan each turn, then say it.
+
+The turn manager decides what to do and which facts are true; this processor turns the plan
+into speech: a prepared reply is spoken at once, an LLM reply is streamed sentence by
+sentence and every sentence passes the fact guard before it is spoken.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -17,6 +23,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from voice.fact_guard import build_fallback_reply, check_reply
 from voice.frames import AgentSentenceFrame, PlaybackMarkFrame
 from voice.llm import LanguageModel, Message
 from voice.logs import get_logger
@@ -24,14 +31,23 @@ from voice.prompts import load_prompt
 from voice.sentences import SentenceSplitter
 from voice.session import CallSession
 from voice.transcriber import CallerUtterance
+from voice.turn_manager import TurnManager, TurnPlan
 
 log = get_logger(__name__)
+
+DTMF_PAUSE_S = 2.0  # keypad entry ends with '#' or this long without another key
+HISTORY_MESSAGES = 6  # earlier turns the LLM sees
+FOREIGN_LANGUAGE_CONFIDENCE = 0.8
+
+# Called with (plan, utterance) when a turn is planned; returns True if the call is being
+# handed to a person (the escalation policy and the hand-over live outside this processor).
+PlanObserver = Callable[[TurnPlan, CallerUtterance | None], Awaitable[str | None]]
 
 
 @dataclass
 class Reply:
     reply_id: int
-    utterance: CallerUtterance | None  # None for the greeting
+    utterance: CallerUtterance | None  # None for prepared lines (greeting, re-prompts)
     sentences: list[str] = field(default_factory=list)
     first_token_at: float | None = None
     first_sentence_at: float | None = None
@@ -39,23 +55,29 @@ class Reply:
     ended: bool = False  # generation over, end mark queued
     finished: bool = False  # logged as an agent turn
     hang_up: bool = False  # end the call once this reply has been heard
+    after: Callable[[], Awaitable[None]] | None = None  # run once this reply has been heard
 
 
 class ConversationResponder(FrameProcessor):
-    def __init__(self, session: CallSession, llm: LanguageModel, max_sentences: int = 3,
+    def __init__(self, session: CallSession, llm: LanguageModel, turns: TurnManager, *,
+                 language: str = "en", max_sentences: int = 3,
                  silence_reprompt_secs: float = 7.0, silence_max_reprompts: int = 2,
-                 **kwargs) -> None:
+                 observer: PlanObserver | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
-        self._session, self._llm = session, llm
+        self._session, self._llm, self._turns = session, llm, turns
+        self._language = language
         self._max_sentences = max_sentences
         self._silence_secs, self._max_reprompts = silence_reprompt_secs, silence_max_reprompts
-        self._silence_task: asyncio.Task | None = None
-        self._reprompts = 0
+        self._observer = observer
         self._messages: list[Message] = [{"role": "system", "content": load_prompt("system")}]
         self._replies: dict[int, Reply] = {}
         self._next_id = 0
         self._task: asyncio.Task | None = None
         self._generating: Reply | None = None
+        self._silence_task: asyncio.Task | None = None
+        self._reprompts = 0
+        self._dtmf = ""
+        self._dtmf_task: asyncio.Task | None = None
 
     # -- frames --------------------------------------------------------------------------
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -67,29 +89,59 @@ class ConversationResponder(FrameProcessor):
         elif isinstance(frame, PlaybackMarkFrame):
             await self._on_mark(frame.mark)
         elif isinstance(frame, InputDTMFFrame):
-            self._session.event("dtmf", digit=frame.button.value)
+            await self._on_key(frame.button.value)
         else:
             if isinstance(frame, InterruptionFrame):
                 await self._on_interruption()
             await self.push_frame(frame, direction)
 
     async def greet(self) -> None:
-        """Speak the greeting from `prompts/greeting.txt` (no LLM: it must be instant)."""
-        await self._speak_fixed(load_prompt("greeting"))
+        """Speak the greeting (personalised when the caller is known); no LLM: it is instant."""
+        await self.say_prepared(self._turns.greeting(load_prompt("greeting")))
 
-    async def _speak_fixed(self, text: str, hang_up: bool = False) -> None:
+    async def say_prepared(self, text: str, *, hang_up: bool = False,
+                           after: Callable[[], Awaitable[None]] | None = None) -> None:
         """Say a prepared line: it joins the context like any reply."""
         reply = self._new_reply(None)
-        reply.hang_up = hang_up
-        reply.message = {"role": "assistant", "content": text}
-        self._messages.append(reply.message)
-        splitter = SentenceSplitter()
-        for sentence in [*splitter.feed(text + " "), *splitter.flush()]:
-            await self._say(reply, sentence)
-        await self._end(reply)
+        reply.hang_up, reply.after = hang_up, after
+        await self._speak_text(reply, text)
+        await self._conclude(reply)
 
     # -- caller turns --------------------------------------------------------------------
+    async def _on_key(self, digit: str) -> None:
+        """Keypad digits arrive one event each: collect them into one entry."""
+        self._session.event("dtmf", digit=digit)
+        self._dtmf += digit
+        if self._dtmf_task and not self._dtmf_task.done():
+            await self.cancel_task(self._dtmf_task)
+        if digit == "#" or self._dtmf == "0":
+            await self._keypad_turn()
+        else:
+            self._dtmf_task = self.create_task(self._keypad_after_pause(), name="dtmf")
+
+    async def _keypad_after_pause(self) -> None:
+        await asyncio.sleep(DTMF_PAUSE_S)
+        await self._keypad_turn()
+
+    async def _keypad_turn(self) -> None:
+        digits, self._dtmf = self._dtmf, ""
+        if digits:
+            self._session.event("keypad_entry", digits=digits)
+            await self._respond(None, "", digits)
+
     async def _on_caller(self, utterance: CallerUtterance) -> None:
+        transcript = utterance.transcript
+        if (transcript.language != self._language
+                and transcript.language_probability >= FOREIGN_LANGUAGE_CONFIDENCE):
+            self._session.event("other_language", language=transcript.language,
+                                probability=round(transcript.language_probability, 2))
+            plan = self._turns.offer_human("other_language", load_prompt("other_language"))
+            await self._respond(utterance, transcript.text, "", plan=plan)
+            return
+        await self._respond(utterance, transcript.text, "")
+
+    async def _respond(self, utterance: CallerUtterance | None, text: str, dtmf: str,
+                       plan: TurnPlan | None = None) -> None:
         # The caller spoke again before the reply was complete: what was said so far stands.
         unfinished = self._generating
         await self._cancel_generation()
@@ -99,46 +151,94 @@ class ConversationResponder(FrameProcessor):
             else:
                 unfinished.finished = True
                 self._replies.pop(unfinished.reply_id, None)
-        text = utterance.transcript.text
+        self._add_user_message(text or f"(pressed {dtmf} on the keypad)")
+        reply = self._new_reply(utterance)
+        self._generating = reply
+        self._task = self.create_task(self._answer(reply, text, dtmf, plan),
+                                      name=f"reply-{reply.reply_id}")
+
+    def _add_user_message(self, text: str) -> None:
         if self._messages[-1]["role"] == "user":  # the previous turn got no audible answer
             self._messages[-1]["content"] += " " + text
         else:
             self._messages.append({"role": "user", "content": text})
-        reply = self._new_reply(utterance)
-        self._generating = reply
-        self._task = self.create_task(self._generate(reply), name=f"reply-{reply.reply_id}")
 
-    async def _generate(self, reply: Reply) -> None:
+    async def _answer(self, reply: Reply, text: str, dtmf: str, plan: TurnPlan | None) -> None:
+        try:
+            if plan is None:
+                plan = await asyncio.to_thread(self._turns.handle, text, dtmf)
+            self._session.event("understood", intent=plan.intent, values=plan.values,
+                                failed=plan.failed, llm=plan.use_llm)
+            handover = await self._observer(plan, reply.utterance) if self._observer else None
+            if handover is not None:
+                await self._speak_text(reply, handover)
+            elif plan.use_llm:
+                await self._compose(reply, plan, text)
+            else:
+                await self._speak_text(reply, plan.say)
+            reply.hang_up = plan.hang_up
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("turn failed")
+            self._session.event("turn_error", error=f"{type(exc).__name__}: {exc}")
+            reply.sentences.clear()
+            await self._speak_text(reply, load_prompt("fallback"))
+        if not reply.sentences:
+            await self._speak_text(reply, load_prompt("not_heard"))
+        await self._conclude(reply)
+
+    async def _compose(self, reply: Reply, plan: TurnPlan, text: str) -> None:
+        """Stream the LLM's wording; a sentence that states an unsupported fact is replaced."""
+        allowed = " ".join([text, self._turns.caller_context(),
+                            *(p.text for p in plan.passages)])
+        fallback = plan.say or build_fallback_reply(plan.facts)
         splitter = SentenceSplitter()
         try:
-            async with aclosing(self._llm.stream(list(self._messages))) as tokens:
+            async with aclosing(self._llm.stream(self._llm_messages(plan))) as tokens:
                 async for token in tokens:
                     reply.first_token_at = reply.first_token_at or time.perf_counter()
                     for sentence in splitter.feed(token):
-                        await self._say(reply, sentence)
+                        if not await self._say_checked(reply, sentence, plan, allowed, fallback):
+                            return
                     if len(reply.sentences) >= self._max_sentences:
-                        break  # a phone answer stays short
-            if len(reply.sentences) < self._max_sentences:
-                for sentence in splitter.flush():
-                    await self._say(reply, sentence)
+                        return  # a phone answer stays short
+            for sentence in splitter.flush():
+                if not await self._say_checked(reply, sentence, plan, allowed, fallback):
+                    return
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             log.exception("LLM failed")
             self._session.event("llm_error", error=f"{type(exc).__name__}: {exc}")
-            reply.sentences.clear()
-            await self._say(reply, load_prompt("fallback"))
-        if not reply.sentences:
-            await self._say(reply, load_prompt("not_heard"))
-        await self._conclude(reply)
+            await self._speak_text(reply, fallback)
 
-    async def _conclude(self, reply: Reply) -> None:
-        """Generation is over: the reply joins the context and its end mark is queued."""
-        reply.message = {"role": "assistant", "content": " ".join(reply.sentences)}
-        self._messages.append(reply.message)
-        if self._generating is reply:
-            self._generating = None
-        await self._end(reply)
+    async def _say_checked(self, reply: Reply, sentence: str, plan: TurnPlan, allowed: str,
+                           fallback: str) -> bool:
+        verdict = check_reply(sentence, plan.facts, allowed, today=self._turns.today())
+        if verdict.ok:
+            await self._say(reply, sentence)
+            return True
+        self._session.event("guard_rejected", sentence=sentence, problems=verdict.problems)
+        await self._speak_text(reply, fallback)
+        return False
+
+    def _llm_messages(self, plan: TurnPlan) -> list[Message]:
+        grounding = ["Caller: " + (self._turns.caller_context() or "not a known customer")]
+        if plan.facts:
+            grounding.append("Facts you may use:\n" + "\n".join(
+                f"- {k.replace('_', ' ')}: {v}" for k, v in plan.facts.items()))
+        if plan.passages:
+            grounding.append("Policy:\n" + "\n".join(p.text for p in plan.passages[:2]))
+        grounding.append("Use only these facts. If they do not answer, say so and offer help.")
+        system = {"role": "system", "content": self._messages[0]["content"] + "\n\n" +
+                  "\n\n".join(grounding)}
+        return [system, *self._messages[1:][-HISTORY_MESSAGES:]]
+
+    async def _speak_text(self, reply: Reply, text: str) -> None:
+        splitter = SentenceSplitter()
+        for sentence in [*splitter.feed(text + " "), *splitter.flush()]:
+            await self._say(reply, sentence)
 
     async def _say(self, reply: Reply, sentence: str) -> None:
         if reply.first_sentence_at is None:
@@ -147,7 +247,12 @@ class ConversationResponder(FrameProcessor):
                                                  index=len(reply.sentences)))
         reply.sentences.append(sentence)
 
-    async def _end(self, reply: Reply) -> None:
+    async def _conclude(self, reply: Reply) -> None:
+        """The reply is complete: it joins the context and its end mark is queued."""
+        reply.message = {"role": "assistant", "content": " ".join(reply.sentences)}
+        self._messages.append(reply.message)
+        if self._generating is reply:
+            self._generating = None
         reply.ended = True
         await self.push_frame(AgentSentenceFrame(reply_id=reply.reply_id,
                                                  index=len(reply.sentences), last=True))
@@ -170,31 +275,13 @@ class ConversationResponder(FrameProcessor):
             return
         reply = self._replies.get(sentence.reply_id)
         self._log_reply(reply, interrupted=False)
+        if reply is not None and reply.after is not None:
+            await reply.after()
         if reply is not None and reply.hang_up:
+            self._session.end_reason = self._session.end_reason or "agent_hangup"
             await self.push_frame(EndWorkerFrame(reason="agent ended the call"))
         elif not self._session.playback.agent_speaking and self._generating is None:
             self._arm_silence_timer()
-
-    # -- silence -------------------------------------------------------------------------
-    async def _caller_active(self) -> None:
-        self._reprompts = 0
-        if self._silence_task and not self._silence_task.done():
-            await self.cancel_task(self._silence_task)
-        self._silence_task = None
-
-    def _arm_silence_timer(self) -> None:
-        if self._silence_secs > 0 and (self._silence_task is None or self._silence_task.done()):
-            self._silence_task = self.create_task(self._on_silence(), name="silence")
-
-    async def _on_silence(self) -> None:
-        await asyncio.sleep(self._silence_secs)
-        self._reprompts += 1
-        self._session.event("silence", reprompt=self._reprompts)
-        if self._reprompts > self._max_reprompts:
-            self._session.end_reason = "silence"
-            await self._speak_fixed(load_prompt("goodbye_silence"), hang_up=True)
-        else:
-            await self._speak_fixed(load_prompt("still_there"))
 
     async def _on_interruption(self) -> None:
         """Barge-in: stop generating and keep in the context only what the caller heard."""
@@ -220,7 +307,7 @@ class ConversationResponder(FrameProcessor):
         latency_ms, stages = None, {}
         if reply.utterance is not None and start is not None:
             latency_ms = round((start - reply.utterance.end_s) * 1000, 1)
-            stages = self._stages(reply, spoken[0].tts_ms if spoken else 0.0)
+            stages = _stages(reply, spoken[0].tts_ms if spoken else 0.0)
         self._session.agent_turn(text, start if start is not None else self._session.elapsed(),
                                  self._session.elapsed(), latency_ms, interrupted,
                                  reply_id=reply.reply_id, stages_ms=stages,
@@ -228,14 +315,38 @@ class ConversationResponder(FrameProcessor):
         self._session.playback.forget(reply.reply_id)
         self._replies.pop(reply.reply_id, None)
 
-    @staticmethod
-    def _stages(reply: Reply, tts_ms: float) -> dict[str, float]:
-        u = reply.utterance
-        assert u is not None
-        ms = lambda a, b: round((a - b) * 1000, 1) if a and b else None  # noqa: E731
-        return {
-            "stt": round(u.transcript.elapsed_seconds * 1000, 1),
-            "llm_first_token": ms(reply.first_token_at, u.transcribed_at),
-            "first_sentence": ms(reply.first_sentence_at, u.transcribed_at),
-            "tts_first_audio": round(tts_ms, 1),
-        }
+    # -- silence -------------------------------------------------------------------------
+    async def _caller_active(self) -> None:
+        self._reprompts = 0
+        if self._silence_task and not self._silence_task.done():
+            await self.cancel_task(self._silence_task)
+        self._silence_task = None
+
+    def _arm_silence_timer(self) -> None:
+        if self._silence_secs > 0 and (self._silence_task is None or self._silence_task.done()):
+            self._silence_task = self.create_task(self._on_silence(), name="silence")
+
+    async def _on_silence(self) -> None:
+        await asyncio.sleep(self._silence_secs)
+        self._reprompts += 1
+        self._session.event("silence", reprompt=self._reprompts)
+        if self._reprompts > self._max_reprompts:
+            self._session.end_reason = "silence"
+            await self.say_prepared(load_prompt("goodbye_silence"), hang_up=True)
+        else:
+            await self.say_prepared(load_prompt("still_there"))
+
+
+def _stages(reply: Reply, tts_ms: float) -> dict[str, float | None]:
+    u = reply.utterance
+    assert u is not None
+
+    def since_transcript(moment: float | None) -> float | None:
+        return round((moment - u.transcribed_at) * 1000, 1) if moment else None
+
+    return {
+        "stt": round(u.transcript.elapsed_seconds * 1000, 1),
+        "llm_first_token": since_transcript(reply.first_token_at),
+        "first_sentence": since_transcript(reply.first_sentence_at),
+        "tts_first_audio": round(tts_ms, 1),
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,9 @@ class CallSession:
         self.recorder = CallRecorder(recordings_dir, call_sid)
         self.playback = PlaybackTracker(self.recorder.elapsed)
         self.end_reason: str | None = None
+        self.escalated = False
         self.closed = False
+        self.on_close: list[Callable[[], None]] = []  # e.g. storing the call's outcome
         store.start_call(call_sid, caller, stream_sid, str(self.recorder.wav_path),
                          str(self.recorder.events_path))
         self.event("call_start", caller=caller, call_sid=call_sid, stream_sid=stream_sid)
@@ -61,3 +64,8 @@ class CallSession:
             self.recorder.close(self.end_reason)
         finally:
             self.store.finish_call(self.call_sid, self.end_reason)
+            for callback in self.on_close:
+                try:
+                    callback()
+                except Exception:  # one failing hook must not lose the others
+                    log.exception("call close hook failed")

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     llm_base_url: str = Field("http://127.0.0.1:8000/v1", alias="LLM_BASE_URL")
     llm_api_key: str = Field("not-needed", alias="LLM_API_KEY")
     llm_max_new_tokens: int = Field(60, alias="LLM_MAX_NEW_TOKENS")
+    # Let the LLM word answers from policy passages ("auto": only a served, capable model).
+    llm_compose_answers: str = Field("auto", alias="LLM_COMPOSE_ANSWERS")
     tts_engine: str = Field("hibari", alias="TTS_ENGINE")  # hibari | piper | coqui
     tts_voice: str = Field("", alias="TTS_VOICE")
     device: str = Field("auto", alias="DEVICE")  # auto | cpu | cuda
@@ -57,6 +59,12 @@ class Settings(BaseSettings):
     def database(self) -> str:
         """SQLAlchemy URL; default is a SQLite file beside the recordings."""
         return self.database_url or f"sqlite:///{self.recordings_dir / 'callcentre.db'}"
+
+    @property
+    def compose_answers(self) -> bool:
+        if self.llm_compose_answers == "auto":
+            return self.llm_backend == "openai"
+        return self.llm_compose_answers.lower() in ("1", "true", "yes")
 
     @property
     def public_base(self) -> str:

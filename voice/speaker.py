@@ -15,6 +15,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voice.frames import AgentSentenceFrame, SpeechMarkFrame
 from voice.session import CallSession
+from voice.speech_text import for_speech
 from voice.tts import SpeechSynthesizer
 
 
@@ -38,7 +39,7 @@ class SentenceSpeaker(FrameProcessor):
         playback = self._session.playback
         if frame.text:
             started = time.perf_counter()
-            pcm = await self._tts.synthesize(frame.text)
+            pcm = await self._tts.synthesize(for_speech(frame.text))
             tts_ms = (time.perf_counter() - started) * 1000
             if not self._speaking:
                 self._speaking = True

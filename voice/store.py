@@ -77,6 +77,7 @@ class Store:
         self.engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        _register_models()
         Base.metadata.create_all(self.engine)
 
     def start_call(self, call_sid: str, caller: str, stream_sid: str,
@@ -122,6 +123,11 @@ class Store:
     def recent_calls(self, limit: int = 50) -> list[Call]:
         with Session(self.engine, expire_on_commit=False) as db:
             return list(db.scalars(select(Call).order_by(Call.started_at.desc()).limit(limit)))
+
+
+def _register_models() -> None:
+    """Tables other modules declare on `Base` (imported here, late, to avoid a cycle)."""
+    import voice.business  # noqa: F401
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

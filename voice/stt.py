@@ -6,12 +6,14 @@ import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from voice.models import pick_device, whisper_base_dir
 
 # Whisper invents these on silence or noise; a turn that is only this is not a turn.
+LANGUAGE_CONFIDENCE = 0.8
 _HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}
 
 
@@ -39,6 +41,7 @@ class SpeechToText:
         beam_size: int = 1,
         language: str | None = "en",
         workers: int = 2,
+        detect_language: bool = True,
     ) -> None:
         from faster_whisper import WhisperModel
 
@@ -53,20 +56,17 @@ class SpeechToText:
         )
         self._beam_size = beam_size
         self._language = language or None
+        self._detect = detect_language  # to notice callers speaking another language
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
 
     def transcribe_sync(self, audio: np.ndarray) -> Transcript:
         """`audio` is mono float32 at 16 kHz."""
         started = time.perf_counter()
-        segments, info = self._model.transcribe(
-            audio,
-            language=self._language,
-            beam_size=self._beam_size,
-            condition_on_previous_text=False,
-            vad_filter=False,
-            without_timestamps=True,
-        )
-        segments = list(segments)
+        segments, info = self._decode(audio, None if self._detect else self._language)
+        if self._language and info.language != self._language and \
+                info.language_probability < LANGUAGE_CONFIDENCE:
+            # An unsure guess at another language garbles the words: decode as expected.
+            segments, info = self._decode(audio, self._language)
         text = " ".join(s.text.strip() for s in segments).strip()
         no_speech = max((s.no_speech_prob for s in segments), default=1.0)
         return Transcript(
@@ -77,6 +77,17 @@ class SpeechToText:
             audio_seconds=len(audio) / 16000,
             elapsed_seconds=time.perf_counter() - started,
         )
+
+    def _decode(self, audio: np.ndarray, language: str | None) -> tuple[list, Any]:
+        segments, info = self._model.transcribe(
+            audio,
+            language=language,
+            beam_size=self._beam_size,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            without_timestamps=True,
+        )
+        return list(segments), info
 
     async def transcribe(self, audio: np.ndarray) -> Transcript:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,440 @@
+"""The turn manager: understand a caller turn, run the right look-up or action, plan the reply.
+
+Facts come from the business's database and its policy documents, never from the LLM: a
+plan either carries a prepared reply built from those facts (`say`), or asks the LLM to
+compose one (`use_llm`) with the facts it may use, a guard, and a fallback built from facts.
+Changing actions are confirmed before they run. No pipecat here: this is testable alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+
+from voice.business import (
+    ActionResult,
+    AppointmentInfo,
+    Business,
+    CustomerInfo,
+    OrderInfo,
+    facts_for_order,
+    spoken_date,
+    spoken_time,
+)
+from voice.history import CallerProfile, as_context
+from voice.knowledge import KnowledgeBase, Passage
+from voice.understanding import Encoder, Understanding, is_affirmation, is_denial, understand
+
+HUMAN_INTENTS = {"speak_to_human"}
+ORDER_TASKS = {"order_status", "start_return"}
+CONFIRMED_ACTIONS = {"start_return", "block_card", "book_appointment", "move_appointment",
+                     "cancel_appointment"}
+MIN_PASSAGE_SCORE = 0.35
+CAPABILITIES = ("I can check an order or start a return, tell you your balance or block a card, "
+                "and book or move a clinic appointment.")
+
+
+@dataclass
+class TurnPlan:
+    intent: str
+    say: str = ""  # a prepared reply, spoken as it is
+    facts: dict[str, str] = field(default_factory=dict)
+    passages: list[Passage] = field(default_factory=list)
+    use_llm: bool = False  # let the LLM word the reply (guarded; `say` is the fallback)
+    hang_up: bool = False
+    wants_human: bool = False
+    failed: bool = False  # the agent could not do what the caller asked
+    request_key: str | None = None  # the same key failing twice is a reason to escalate
+    values: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PendingAction:
+    """A changing action waiting for the caller's yes."""
+
+    name: str
+    args: dict[str, Any]
+    question: str
+
+
+@dataclass
+class DialogueState:
+    customer: CustomerInfo | None = None
+    profile: CallerProfile | None = None
+    task: str | None = None
+    slots: dict[str, Any] = field(default_factory=dict)
+    expecting: str | None = None
+    pending: PendingAction | None = None
+    suggested_order: str | None = None
+    orders_mentioned: list[str] = field(default_factory=list)
+    topics: list[str] = field(default_factory=list)
+    done: list[str] = field(default_factory=list)  # what was looked up or changed, for the summary
+
+
+class TurnManager:
+    def __init__(self, business: Business, knowledge: KnowledgeBase, embedder: Encoder | None,
+                 profile: CallerProfile | None, caller: str, *, compose_answers: bool = False,
+                 today: date | None = None) -> None:
+        self._business, self._knowledge, self._embedder = business, knowledge, embedder
+        self._compose = compose_answers  # a capable LLM words policy answers itself
+        self._today = today
+        self.state = DialogueState(customer=business.customer_by_phone(caller), profile=profile)
+        if profile and len(profile.open_orders) == 1:
+            self.state.suggested_order = profile.open_orders[0]["order_number"]
+
+    # -- the conversation's frame --------------------------------------------------------
+    def greeting(self, default: str) -> str:
+        profile = self.state.profile
+        if profile is None or not profile.greeting_hint:
+            return default
+        return f"Thanks for calling Acme support, this is Sam. {profile.greeting_hint}"
+
+    def offer_human(self, intent: str, question: str) -> TurnPlan:
+        """Offer a person (e.g. to a caller speaking another language); a yes accepts."""
+        self.state.pending = PendingAction("speak_to_human", {}, question)
+        self._note_topic(intent)
+        return TurnPlan(intent, say=question)
+
+    def caller_context(self) -> str:
+        return as_context(self.state.profile)
+
+    @property
+    def expecting(self) -> str | None:
+        return self.state.expecting
+
+    def today(self) -> date:
+        return self._today or date.today()
+
+    # -- one turn ------------------------------------------------------------------------
+    def handle(self, text: str, dtmf: str = "") -> TurnPlan:
+        u = understand(text, dtmf, expecting=self.state.expecting, today=self.today(),
+                       embedder=self._embedder)
+        plan = self._route(u, text)
+        self.state.suggested_order = None  # only the first answer can be a yes to the greeting
+        plan.values = {k: str(v) for k, v in u.values.items()}
+        if plan.intent not in ("affirm", "deny", "unknown", "greeting"):
+            self._note_topic(plan.intent)
+        return plan
+
+    def _route(self, u: Understanding, text: str) -> TurnPlan:
+        state = self.state
+        if u.intent in HUMAN_INTENTS:
+            return TurnPlan("speak_to_human", wants_human=True,
+                            say="Of course. I'll connect you to a person now.")
+        if u.intent == "goodbye" and state.pending is None:
+            return TurnPlan("goodbye", say="Thanks for calling Acme. Goodbye!", hang_up=True)
+        if state.pending is not None:
+            plan = self._answer_pending(u, text)
+            if plan is not None:
+                return plan
+        if u.intent == "affirm" and state.suggested_order and state.task is None:
+            u.values.setdefault("order_number", state.suggested_order)
+            u.intent = "order_status"
+        answered = state.task is not None and state.expecting in u.values
+        self._take_values(u)
+        if u.intent in TASK_HANDLERS and not answered:
+            state.task = u.intent
+        elif state.task is None or not (u.values or u.correction):
+            return self._general(u, text)
+        return TASK_HANDLERS[state.task](self, u, text)
+
+    def _take_values(self, u: Understanding) -> None:
+        """Carry values across turns; a correction replaces what was said before."""
+        values = dict(u.values)
+        if u.correction and "order_number" not in values and self.state.orders_mentioned:
+            other = [n for n in self._known_orders() if n != self.state.slots.get("order_number")]
+            if other:  # "no, the other order"
+                values["order_number"] = other[0]
+        self.state.slots.update(values)
+        if self.state.expecting in values:
+            self.state.expecting = None
+
+    def _answer_pending(self, u: Understanding, text: str) -> TurnPlan | None:
+        pending = self.state.pending
+        assert pending is not None
+        if u.intent == "affirm" or (is_affirmation(text) and not u.values):
+            self.state.pending = None
+            if pending.name == "speak_to_human":
+                return TurnPlan("speak_to_human", wants_human=True,
+                                say="Of course. I'll connect you to a person now.")
+            return self._run_action(pending)
+        if u.intent == "deny" or is_denial(text) or u.correction:
+            self.state.pending = None
+            if u.values or u.correction:
+                return None  # a correction: re-plan the same task with the new values
+            self.state.task = None
+            return TurnPlan("deny", say="Okay, I won't do that. What else can I help with?")
+        return None  # something else entirely: the pending action lapses below
+    # -- tasks ---------------------------------------------------------------------------
+    def _order_status(self, u: Understanding, text: str) -> TurnPlan:
+        order, plan = self._resolve_order("order_status")
+        if order is None:
+            return plan
+        facts = facts_for_order(order)
+        self.state.done.append(f"checked order {order.number} ({order.status})")
+        self.state.task = None
+        return TurnPlan("order_status", say=facts["summary"], facts=facts)
+
+    def _start_return(self, u: Understanding, text: str) -> TurnPlan:
+        order, plan = self._resolve_order("start_return")
+        if order is None:
+            return plan
+        facts = facts_for_order(order)
+        reason = str(self.state.slots.get("reason", ""))
+        return self._confirm("start_return", {"order_number": order.number, "reason": reason},
+                             f"Just to confirm, shall I start a return for order {order.number}, "
+                             f"the {facts['items']}?", facts)
+
+    def _complaint(self, u: Understanding, text: str) -> TurnPlan:
+        facts = self._order_facts_if_any()
+        return TurnPlan("complaint", use_llm=True, facts=facts,
+                        say="I'm sorry about that, I understand it's frustrating. "
+                            "Let me see what I can do. " + CAPABILITIES)
+
+    def _account_balance(self, u: Understanding, text: str) -> TurnPlan:
+        customer = self.state.customer
+        if customer is None:
+            return self._unknown_caller("account_balance")
+        kind = self.state.slots.get("account_kind")
+        result = self._business.account_balance(customer.id, kind)
+        self.state.task = None
+        if result.ok:
+            self.state.done.append("gave the account balance")
+        return self._result_plan("account_balance", result, "balance")
+
+    def _block_card(self, u: Understanding, text: str) -> TurnPlan:
+        customer = self.state.customer
+        if customer is None:
+            return self._unknown_caller("block_card")
+        last4 = self.state.slots.get("card_last4")
+        ending = f" ending in {last4}" if last4 else ""
+        return self._confirm("block_card", {"customer_id": customer.id, "last4": last4},
+                             f"Do you want me to block your card{ending} now? "
+                             "It can't be used again once it's blocked.", {})
+
+    def _transfer_money(self, u: Understanding, text: str) -> TurnPlan:
+        self.state.task = None
+        return TurnPlan("transfer_money", failed=True, request_key="transfer_money",
+                        say="For your security I can't move money over the phone. "
+                            "A person from our banking team can help with transfers; "
+                            "just say 'a person' if you'd like me to connect you.")
+
+    def _book_appointment(self, u: Understanding, text: str) -> TurnPlan:
+        customer = self.state.customer
+        if customer is None:
+            return self._unknown_caller("book_appointment")
+        kind = str(self.state.slots.get("appointment_kind") or "check-up")
+        return self._schedule("book_appointment", kind, {"customer_id": customer.id,
+                                                          "kind": kind})
+
+    def _move_appointment(self, u: Understanding, text: str) -> TurnPlan:
+        appointment, plan = self._resolve_appointment("move_appointment")
+        if appointment is None:
+            return plan
+        return self._schedule("move_appointment", appointment.kind,
+                              {"appointment_id": appointment.id,
+                               "customer_id": appointment.customer_id})
+
+    def _cancel_appointment(self, u: Understanding, text: str) -> TurnPlan:
+        appointment, plan = self._resolve_appointment("cancel_appointment")
+        if appointment is None:
+            return plan
+        starts = appointment.starts_at
+        when = f"{spoken_date(starts.date())} at {spoken_time(starts)}"
+        return self._confirm("cancel_appointment", {"appointment_id": appointment.id,
+                                                    "customer_id": appointment.customer_id},
+                             f"Shall I cancel your {appointment.kind} on {when}?", {})
+
+    def _policy(self, u: Understanding, text: str) -> TurnPlan:
+        self.state.task = None
+        return self._knowledge_answer(u.intent, text)
+
+    # -- shared steps --------------------------------------------------------------------
+    def _general(self, u: Understanding, text: str) -> TurnPlan:
+        intent = u.intent
+        if intent == "greeting":
+            return TurnPlan("greeting", say="Hi! How can I help you today?")
+        if intent in ("affirm", "deny"):
+            return TurnPlan(intent, say="Okay. What can I help you with? " + CAPABILITIES)
+        return self._knowledge_answer("unknown", text)
+
+    def _knowledge_answer(self, intent: str, text: str) -> TurnPlan:
+        passages = self._knowledge.search(text, k=3, min_score=MIN_PASSAGE_SCORE)
+        if not passages:
+            return TurnPlan(intent, use_llm=intent == "unknown", failed=intent != "unknown",
+                            request_key=f"{intent}:{text[:40].lower()}",
+                            say="I'm not sure I can help with that. " + CAPABILITIES +
+                                " Or I can connect you to a person.")
+        self.state.done.append(f"answered from the {passages[0].source} policy")
+        return TurnPlan(intent, passages=passages, use_llm=self._compose,
+                        say=self._extract_answer(text, passages))
+
+    def _extract_answer(self, question: str, passages: list[Passage]) -> str:
+        """The two sentences of the best passage closest to the question (no LLM needed)."""
+        sentences = [s.strip() for s in _split_sentences(passages[0].text) if len(s) > 12]
+        if not sentences or self._embedder is None:
+            return " ".join(sentences[:2]) or passages[0].text
+        vectors = self._embedder.encode([question, *sentences])
+        scores = vectors[1:] @ vectors[0]
+        best = sorted(sorted(range(len(sentences)), key=lambda i: -scores[i])[:2])
+        return " ".join(sentences[i] for i in best)
+
+    def _resolve_order(self, task: str) -> tuple[OrderInfo | None, TurnPlan]:
+        number = self.state.slots.get("order_number")
+        customer = self.state.customer
+        if not number:
+            open_orders = self._business.open_orders(customer.id) if customer else []
+            if len(open_orders) == 1:
+                number = open_orders[0].number
+            elif len(open_orders) > 1:
+                listed = " or ".join(o.number for o in open_orders[:3])
+                self._remember_orders([o.number for o in open_orders])
+                return None, self._ask(task, "order_number", f"Is that order {listed}?")
+            else:
+                return None, self._ask(task, "order_number", "What's the order number?")
+        order = self._business.order(str(number))
+        if order is None:
+            self.state.slots.pop("order_number", None)
+            return None, TurnPlan(task, failed=True, request_key=f"{task}:order",
+                                  say=self._ask(task, "order_number",
+                                                f"I couldn't find order {number}. Could you "
+                                                "read me the number again, or type it on "
+                                                "your keypad?").say)
+        self.state.slots["order_number"] = order.number
+        self._remember_orders([order.number])
+        return order, TurnPlan(task)
+
+    def _resolve_appointment(self, task: str) -> tuple[AppointmentInfo | None, TurnPlan]:
+        customer = self.state.customer
+        if customer is None:
+            return None, self._unknown_caller(task)
+        upcoming = self._business.appointments_for(customer.id)
+        if not upcoming:
+            self.state.task = None
+            return None, TurnPlan(task, failed=True, request_key=f"{task}:none",
+                                  say="I can't find an upcoming appointment in your name.")
+        return upcoming[0], TurnPlan(task)
+
+    def _schedule(self, task: str, kind: str, args: dict[str, Any]) -> TurnPlan:
+        """Find a day and a free time, then confirm booking or moving there."""
+        day: date | None = self.state.slots.get("date")
+        if day is None:
+            return self._ask(task, "date", "Which day would suit you?")
+        slots = self._business.free_slots(day, kind)
+        if not slots:
+            self.state.slots.pop("date", None)
+            return self._ask(task, "date", f"I'm sorry, there's nothing free on "
+                                           f"{spoken_date(day)}. Would another day work?")
+        wanted: time | None = self.state.slots.get("time")
+        chosen = next((s for s in slots if wanted and s.time() == wanted), None)
+        if chosen is None:
+            offer = ", ".join(spoken_time(s) for s in slots[:3])
+            prefix = f"{spoken_time(datetime.combine(day, wanted))} isn't free. " if wanted else ""
+            self.state.slots.pop("time", None)
+            return self._ask(task, "time", f"{prefix}On {spoken_date(day)} I have {offer}. "
+                                           "Which time works for you?")
+        when = f"{spoken_date(day)} at {spoken_time(chosen)}"
+        verb = "book you a" if task == "book_appointment" else "move your"
+        return self._confirm(task, {**args, "starts_at": chosen},
+                             f"Shall I {verb} {kind} on {when}?", {})
+
+    def _confirm(self, task: str, args: dict[str, Any], question: str,
+                 facts: dict[str, str]) -> TurnPlan:
+        self.state.pending = PendingAction(task, args, question)
+        self.state.expecting = None
+        return TurnPlan(task, say=question, facts=facts)
+
+    def _run_action(self, pending: PendingAction) -> TurnPlan:
+        b, a = self._business, pending.args
+        customer_id = self.state.customer.id if self.state.customer else None
+        if pending.name == "start_return":
+            result = b.start_return(a["order_number"], a["reason"], customer_id=customer_id)
+        elif pending.name == "block_card":
+            result = b.block_card(a["customer_id"], a["last4"])
+        elif pending.name == "book_appointment":
+            result = b.book_appointment(a["customer_id"], a["starts_at"], a["kind"])
+        elif pending.name == "move_appointment":
+            result = b.move_appointment(a["appointment_id"], a["starts_at"],
+                                        customer_id=a["customer_id"])
+        else:
+            result = b.cancel_appointment(a["appointment_id"], customer_id=a["customer_id"])
+        self.state.task = None
+        if result.ok:
+            self.state.done.append(result.message.rstrip("."))
+        elif result.facts.get("reason") == "which_card":
+            self.state.task = "block_card"
+            self.state.expecting = "card_last4"
+        return self._result_plan(pending.name, result, pending.name)
+
+    def _result_plan(self, intent: str, result: ActionResult, key: str) -> TurnPlan:
+        return TurnPlan(intent, say=result.message, facts=dict(result.facts),
+                        failed=not result.ok, request_key=None if result.ok else key)
+
+    def _ask(self, task: str, slot: str, question: str) -> TurnPlan:
+        self.state.task, self.state.expecting = task, slot
+        return TurnPlan(task, say=question)
+
+    def _unknown_caller(self, task: str) -> TurnPlan:
+        self.state.task = None
+        return TurnPlan(task, failed=True, request_key=f"{task}:unknown_caller",
+                        say="I can't find an account for the number you're calling from, so "
+                            "I can't do that here. I can connect you to a person who can "
+                            "check who you are.")
+
+    def _order_facts_if_any(self) -> dict[str, str]:
+        number = self.state.slots.get("order_number") or self.state.suggested_order
+        order = self._business.order(str(number)) if number else None
+        return facts_for_order(order) if order else {}
+
+    def _known_orders(self) -> list[str]:
+        mentioned = list(self.state.orders_mentioned)
+        if self.state.customer:
+            mentioned += [o.number for o in self._business.orders_for(self.state.customer.id)]
+        return list(dict.fromkeys(mentioned))
+
+    def _remember_orders(self, numbers: list[str]) -> None:
+        for number in numbers:
+            if number not in self.state.orders_mentioned:
+                self.state.orders_mentioned.append(number)
+
+    def _note_topic(self, intent: str) -> None:
+        if intent not in self.state.topics:
+            self.state.topics.append(intent)
+
+    # -- the call's end ------------------------------------------------------------------
+    def outcome(self, escalated: bool) -> str:
+        if escalated:
+            return "escalated"
+        return "resolved" if self.state.done else "abandoned"
+
+    def topics(self) -> list[str]:
+        return list(self.state.topics)
+
+    def summary(self) -> str:
+        who = self.state.customer.name if self.state.customer else "Unknown caller"
+        if not self.state.done:
+            topics = ", ".join(t.replace("_", " ") for t in self.state.topics) or "nothing"
+            return f"{who} called about {topics}; nothing was looked up or changed."
+        return f"{who}: " + "; ".join(self.state.done) + "."
+
+
+def _split_sentences(text: str) -> list[str]:
+    import re
+
+    return re.split(r"(?<=[.!?])\s+", text)
+
+
+TASK_HANDLERS = {
+    "order_status": TurnManager._order_status,
+    "start_return": TurnManager._start_return,
+    "complaint": TurnManager._complaint,
+    "account_balance": TurnManager._account_balance,
+    "block_card": TurnManager._block_card,
+    "transfer_money": TurnManager._transfer_money,
+    "book_appointment": TurnManager._book_appointment,
+    "move_appointment": TurnManager._move_appointment,
+    "cancel_appointment": TurnManager._cancel_appointment,
+    "opening_hours": TurnManager._policy,
+    "policy_question": TurnManager._policy,
+}
