@@ -39,6 +39,12 @@ class Call(Base):
     outcome: Mapped[str] = mapped_column(String(16), default="")  # resolved|escalated|abandoned
     summary: Mapped[str] = mapped_column(Text, default="")
     topics: Mapped[str] = mapped_column(Text, default="")  # comma-separated
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    escalation_rule: Mapped[str] = mapped_column(String(32), default="")
+    escalation_reason: Mapped[str] = mapped_column(Text, default="")
+    escalation_turn: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    min_sentiment: Mapped[float | None] = mapped_column(Float, nullable=True)
+    median_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     recording_path: Mapped[str] = mapped_column(Text, default="")
     events_path: Mapped[str] = mapped_column(Text, default="")
 
@@ -60,6 +66,9 @@ class Turn(Base):
     language: Mapped[str] = mapped_column(String(8), default="")
     latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
     interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+    sentiment_label: Mapped[str] = mapped_column(String(8), default="")
+    sentiment_score: Mapped[float | None] = mapped_column(Float, nullable=True)  # -1..1
+    escalation_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
 
     call: Mapped[Call] = relationship(back_populates="turn_rows")
 
@@ -112,6 +121,30 @@ class Store:
                 tzinfo=UTC)
             call.duration_s = (call.ended_at - started).total_seconds()
             call.end_reason = reason
+            latencies = sorted(t.latency_ms for t in call.turn_rows if t.latency_ms is not None)
+            if latencies:
+                call.median_latency_ms = latencies[len(latencies) // 2]
+
+    def set_sentiment(self, call_sid: str, label: str, score: float,
+                      escalation_probability: float) -> None:
+        """Attach the sentiment of the caller's latest turn; keep the call's lowest score."""
+        with Session(self.engine) as db, db.begin():
+            turn = db.scalars(select(Turn).where(Turn.call_sid == call_sid, Turn.role == "caller")
+                              .order_by(Turn.index.desc()).limit(1)).first()
+            call = db.get(Call, call_sid)
+            if turn is None or call is None:
+                return
+            turn.sentiment_label, turn.sentiment_score = label, score
+            turn.escalation_probability = escalation_probability
+            if call.min_sentiment is None or score < call.min_sentiment:
+                call.min_sentiment = score
+
+    def set_escalation(self, call_sid: str, rule: str, reason: str, turn: int | None) -> None:
+        with Session(self.engine) as db, db.begin():
+            call = db.get(Call, call_sid)
+            if call is not None:
+                call.escalated, call.escalation_rule = True, rule
+                call.escalation_reason, call.escalation_turn = reason, turn
 
     def get_call(self, call_sid: str) -> Call | None:
         with Session(self.engine, expire_on_commit=False) as db:
