@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from telephony.media_stream import handle_media_stream
 from telephony.signatures import SIGNATURE_HEADER, is_signed
 from telephony.twiml import connect_stream
+from voice import metrics
 from voice.engines import VoiceEngines
 from voice.logs import get_logger
 from voice.resources import BusinessResources
@@ -73,6 +75,11 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         return JSONResponse({"status": "ok" if ready else "starting",
                              "active_calls": len(app.state.active_calls)},
                             status_code=200 if ready else 503)
+
+    @app.get("/metrics")
+    async def prometheus_metrics() -> Response:
+        metrics.ACTIVE_CALLS.set(len(app.state.active_calls))
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.websocket("/twilio/media")
     async def media(websocket: WebSocket) -> None:

@@ -50,7 +50,8 @@ async def test_multi_turn_call(server, samples):
     health_times = await poller
 
     # The caller heard the greeting from prompts/greeting.txt.
-    assert {"thanks", "calling", "help"} <= words(result.greeting_text)
+    assert {"thanks", "calling", "sam"} <= words(result.greeting_text)
+    assert "maria" in words(result.greeting_text)  # the caller is known by their number
     # Every caller turn got a spoken reply.
     assert len(result.turns) == 2
     for turn in result.turns:
@@ -98,6 +99,13 @@ async def test_multi_turn_call(server, samples):
 
     # Inference ran off the event loop: health checks stayed fast throughout.
     assert max(health_times) < 0.5, max(health_times)
+
+    # The turns were counted in the Prometheus metrics.
+    async with httpx.AsyncClient() as client:
+        exposition = (await client.get(f"{server.http}/metrics")).text
+    count = re.search(r"^callcentre_turn_latency_seconds_count (\S+)$", exposition, re.M)
+    assert count and float(count.group(1)) >= 2
+    assert 'callcentre_stage_latency_seconds_count{stage="stt"}' in exposition
 
 
 async def test_barge_in_clears_and_keeps_only_what_was_heard(server, samples):

@@ -6,6 +6,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from voice import metrics
 from voice.logs import get_logger
 from voice.playback import PlaybackTracker
 from voice.recorder import CallRecorder
@@ -34,6 +35,10 @@ class CallSession:
 
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         record = self.recorder.event(kind, **fields)
+        if kind.endswith("_error"):
+            metrics.ERRORS.labels(kind=kind).inc()
+        elif kind == "barge_in":
+            metrics.BARGE_INS.inc()
         log.info(kind, **{k: v for k, v in record.items() if k not in ("type", "time")})
         return record
 
@@ -49,6 +54,7 @@ class CallSession:
                    latency_ms=latency_ms, interrupted=interrupted, **extra)
         self.store.add_turn(self.call_sid, "agent", text, start_s, end_s, latency_ms=latency_ms,
                             interrupted=interrupted)
+        metrics.observe_turn(latency_ms, extra.get("stages_ms") or {})
 
     def on_clear_sent(self) -> None:
         """A `clear` went to Twilio: nothing queued will reach the recording."""
@@ -60,6 +66,7 @@ class CallSession:
             return
         self.closed = True
         self.end_reason = self.end_reason or reason
+        metrics.CALLS.labels(reason=self.end_reason).inc()
         try:
             self.recorder.close(self.end_reason)
         finally:
