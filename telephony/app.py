@@ -16,6 +16,7 @@ from telephony.twiml import connect_stream
 from voice import metrics
 from voice.engines import VoiceEngines
 from voice.logs import get_logger
+from voice.repair import close_interrupted_calls
 from voice.resources import BusinessResources
 from voice.settings import Settings
 from voice.store import Store
@@ -30,6 +31,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         app.state.store = Store(settings.database)
+        await asyncio.to_thread(close_interrupted_calls, app.state.store)
         app.state.engines = engines or await asyncio.to_thread(VoiceEngines.load, settings)
         app.state.resources = await asyncio.to_thread(
             BusinessResources.open, app.state.store, app.state.engines.embedder, settings)

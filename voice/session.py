@@ -10,6 +10,7 @@ from voice import metrics
 from voice.logs import get_logger
 from voice.playback import PlaybackTracker
 from voice.recorder import CallRecorder
+from voice.repair import worker_id
 from voice.store import Store
 
 log = get_logger("voice.call")
@@ -27,7 +28,7 @@ class CallSession:
         self.closed = False
         self.on_close: list[Callable[[], None]] = []  # e.g. storing the call's outcome
         store.start_call(call_sid, caller, stream_sid, str(self.recorder.wav_path),
-                         str(self.recorder.events_path))
+                         str(self.recorder.events_path), worker=worker_id())
         self.event("call_start", caller=caller, call_sid=call_sid, stream_sid=stream_sid)
 
     def elapsed(self) -> float:

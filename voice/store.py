@@ -30,6 +30,7 @@ class Call(Base):
 
     call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     stream_sid: Mapped[str] = mapped_column(String(64), default="")
+    worker: Mapped[str] = mapped_column(String(128), default="")  # host:pid holding the call
     caller: Mapped[str] = mapped_column(String(32), index=True, default="")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
     ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -90,10 +91,10 @@ class Store:
         Base.metadata.create_all(self.engine)
 
     def start_call(self, call_sid: str, caller: str, stream_sid: str,
-                   recording_path: str, events_path: str) -> None:
+                   recording_path: str, events_path: str, worker: str = "") -> None:
         with Session(self.engine) as db, db.begin():
             call = db.get(Call, call_sid) or Call(call_sid=call_sid, started_at=_now())
-            call.caller, call.stream_sid = caller, stream_sid
+            call.caller, call.stream_sid, call.worker = caller, stream_sid, worker
             call.recording_path, call.events_path = recording_path, events_path
             db.add(call)
 
