@@ -98,3 +98,13 @@ def test_recording_survives_a_killed_process(tmp_path: Path):
     audio, rate = sf.read(wav, dtype="int16")
     assert audio.shape[1] == 2
     assert len(audio) / rate >= 3.0 - 1.0  # at most the last second is lost
+
+
+def test_secrets_are_masked_but_order_numbers_stay():
+    from voice.privacy import mask_secrets
+
+    assert mask_secrets("my card is 4111 1111 1111 1234") == "my card is [number ending 1234]"
+    assert "1111" not in mask_secrets("card four one one one one one one one one one one one "
+                                      "one two three four")
+    assert mask_secrets("and my pin is 4321") == "and my pin is [secret]"
+    assert mask_secrets("where is order 4521") == "where is order 4521"

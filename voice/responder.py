@@ -27,6 +27,7 @@ from voice.fact_guard import build_fallback_reply, check_reply
 from voice.frames import AgentSentenceFrame, PlaybackMarkFrame
 from voice.llm import LanguageModel, Message
 from voice.logs import get_logger
+from voice.privacy import mask_secrets
 from voice.prompts import load_prompt
 from voice.sentences import SentenceSplitter
 from voice.session import CallSession
@@ -110,7 +111,6 @@ class ConversationResponder(FrameProcessor):
     # -- caller turns --------------------------------------------------------------------
     async def _on_key(self, digit: str) -> None:
         """Keypad digits arrive one event each: collect them into one entry."""
-        self._session.event("dtmf", digit=digit)
         self._dtmf += digit
         if self._dtmf_task and not self._dtmf_task.done():
             await self.cancel_task(self._dtmf_task)
@@ -126,7 +126,7 @@ class ConversationResponder(FrameProcessor):
     async def _keypad_turn(self) -> None:
         digits, self._dtmf = self._dtmf, ""
         if digits:
-            self._session.event("keypad_entry", digits=digits)
+            self._session.event("keypad_entry", digits=mask_secrets(digits))
             await self._respond(None, "", digits)
 
     async def _on_caller(self, utterance: CallerUtterance) -> None:
@@ -167,8 +167,9 @@ class ConversationResponder(FrameProcessor):
         try:
             if plan is None:
                 plan = await asyncio.to_thread(self._turns.handle, text, dtmf)
-            self._session.event("understood", intent=plan.intent, values=plan.values,
-                                failed=plan.failed, llm=plan.use_llm)
+            self._session.event("understood", intent=plan.intent, failed=plan.failed,
+                                values={k: mask_secrets(v) for k, v in plan.values.items()},
+                                llm=plan.use_llm)
             handover = await self._observer(plan, reply.utterance) if self._observer else None
             if handover is not None:
                 await self._speak_text(reply, handover)

@@ -9,6 +9,7 @@ from typing import Any
 from voice import metrics
 from voice.logs import get_logger
 from voice.playback import PlaybackTracker
+from voice.privacy import mask_secrets
 from voice.recorder import CallRecorder
 from voice.repair import worker_id
 from voice.store import Store
@@ -45,6 +46,7 @@ class CallSession:
 
     def caller_turn(self, text: str, start_s: float, end_s: float, language: str,
                     **extra: Any) -> None:
+        text = mask_secrets(text)  # stored and logged; the raw words only reach the agent
         self.event("caller_turn", text=text, start=round(start_s, 3), end=round(end_s, 3),
                    language=language, **extra)
         self.store.add_turn(self.call_sid, "caller", text, start_s, end_s, language=language)
