@@ -10,6 +10,8 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from telephony.call_control import CallControl
+from telephony.handover_routes import WhisperNotes, handover_router
 from telephony.media_stream import handle_media_stream
 from telephony.signatures import SIGNATURE_HEADER, is_signed
 from telephony.twiml import connect_stream
@@ -41,6 +43,10 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
     app = FastAPI(title="callcentre", lifespan=lifespan)
     app.state.settings = settings
     app.state.active_calls = set()
+    notes = WhisperNotes()  # what the human hears before being connected
+    app.state.call_control = CallControl(settings, notes, timeout_s=settings.transfer_timeout_s,
+                                         connecting_line="Connecting you now.")
+    app.include_router(handover_router(settings, notes))
 
     async def signed_form(request: Request) -> dict[str, str] | None:
         form = {k: str(v) for k, v in (await request.form()).items()}
@@ -86,6 +92,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
     @app.websocket("/twilio/media")
     async def media(websocket: WebSocket) -> None:
         await handle_media_stream(websocket, settings, app.state.engines, app.state.resources,
-                                  app.state.store, app.state.active_calls)
+                                  app.state.store, app.state.call_control,
+                                  app.state.active_calls)
 
     return app

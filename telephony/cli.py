@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     seeding.add_arguments(seed)
     seed.set_defaults(handler=_delegate("voice.seeding"))
 
+    from voice import sentiment_training
+
+    train = commands.add_parser("train-sentiment",
+                                help="train the sentiment and escalation classifier")
+    sentiment_training.add_arguments(train)
+    train.set_defaults(handler=_delegate("voice.sentiment_training"))
+
     scenarios = commands.add_parser("eval", help="run scripted calls and check what happened")
     evaluation.add_arguments(scenarios)
     scenarios.set_defaults(handler=_delegate("telephony.evaluation"))

@@ -58,6 +58,8 @@ class ScenarioResult:
     passed: bool
     reasons: list[str] = field(default_factory=list)
     agent_text: str = ""
+    transcript: list[str] = field(default_factory=list)  # what was heard, understood and said
+    events: list[dict] = field(default_factory=list)  # the call's recorded events, to re-check
     latencies_ms: list[float] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -157,7 +159,8 @@ def _check_rows(row: dict, database_url: str) -> list[str]:
         engine.dispose()
     wanted = row.get("count")
     if (wanted is None and found < 1) or (wanted is not None and found != int(wanted)):
-        return [f"{table} where {where}: {found} rows, wanted {wanted or 'some'}"]
+        wanted_text = "some" if wanted is None else wanted  # not `or`: 0 is a real count
+        return [f"{table} where {where}: {found} rows, wanted {wanted_text}"]
     return []
 
 
@@ -171,9 +174,9 @@ async def run_scenario(scenario: Scenario, server: LocalServer, settings: Settin
     events = await call_events(server.recordings, result.call_sid)
     reasons = check(scenario, events, server.database_url)
     said = " | ".join(e.get("text", "") for e in events if e["type"] == "agent_turn")
-    return ScenarioResult(scenario, not reasons, reasons, said,
+    return ScenarioResult(scenario, not reasons, reasons, said, call_transcript(events),
                           [t.latency_ms for t in result.turns if t.latency_ms is not None],
-                          time.monotonic() - started)
+                          time.monotonic() - started, events=events)
 
 
 def reset_business(database_url: str) -> None:
@@ -195,6 +198,28 @@ async def call_events(recordings: Path, call_sid: str, timeout: float = 15.0) ->
             return [json.loads(line) for line in found[0].read_text().splitlines()]
         await asyncio.sleep(0.1)
     raise ScenarioError(f"call {call_sid} was never closed by the server")
+
+
+def call_transcript(events: list[dict]) -> list[str]:
+    """The call as lines: what Whisper heard, what the turn manager understood, the replies.
+
+    A failure's cause is usually visible here: a mishearing, a wrong intent, or a wrong reply.
+    """
+    lines = []
+    for e in events:
+        kind = e["type"]
+        if kind == "caller_turn":
+            lines.append(f"caller: {e.get('text', '')}")
+        elif kind == "keypad_entry":
+            lines.append(f"caller: (keypad) {e.get('digits', '')}")
+        elif kind == "understood":
+            llm = ", llm" if e.get("llm") else ""
+            lines.append(f"  -> {e.get('intent')} {e.get('values') or {}}{llm}")
+        elif kind == "agent_turn":
+            lines.append(f"agent:  {e.get('text', '')}")
+        elif kind == "escalation":
+            lines.append("  -> escalated")
+    return lines
 
 
 def report(results: list[ScenarioResult]) -> str:
@@ -231,5 +256,6 @@ def run(args: argparse.Namespace) -> int:
     print(report(results))
     if args.verbose:
         for r in results:
-            print(f"\n[{r.scenario.name}] agent: {r.agent_text}")
+            print(f"\n[{r.scenario.name}] {'PASS' if r.passed else 'FAIL'}")
+            print("\n".join(f"  {line}" for line in r.transcript))
     return 0 if all(r.passed for r in results) else 1

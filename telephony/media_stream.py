@@ -10,9 +10,11 @@ from fastapi import WebSocket, WebSocketDisconnect
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 from pipecat.workers.runner import WorkerRunner
 
+from telephony.call_control import CallControl
 from telephony.serializer import CallSerializer
 from telephony.signatures import SIGNATURE_HEADER, is_signed
 from voice.engines import VoiceEngines
+from voice.handover import HandoverCoordinator
 from voice.history import record_outcome
 from voice.logs import get_logger
 from voice.pipeline import build_call_pipeline
@@ -57,7 +59,7 @@ async def read_start(websocket: WebSocket) -> dict:
 
 async def handle_media_stream(websocket: WebSocket, settings: Settings, engines: VoiceEngines,
                               resources: BusinessResources, store: Store,
-                              active_calls: set[str]) -> None:
+                              call_control: CallControl, active_calls: set[str]) -> None:
     signature = websocket.headers.get(SIGNATURE_HEADER)
     if not is_signed(settings, settings.stream_url, {}, signature):
         log.warning("refused unsigned media stream", has_signature=bool(signature))
@@ -71,7 +73,8 @@ async def handle_media_stream(websocket: WebSocket, settings: Settings, engines:
         if not isinstance(exc, WebSocketDisconnect):
             await websocket.close(code=POLICY_VIOLATION, reason="expected a valid start message")
         return
-    await run_call(websocket, message, settings, engines, resources, store, active_calls)
+    await run_call(websocket, message, settings, engines, resources, store, call_control,
+                   active_calls)
 
 
 async def open_turn_manager(session: CallSession, resources: BusinessResources,
@@ -94,7 +97,7 @@ async def open_turn_manager(session: CallSession, resources: BusinessResources,
 
 async def run_call(websocket: WebSocket, message: dict, settings: Settings,
                    engines: VoiceEngines, resources: BusinessResources, store: Store,
-                   active_calls: set[str]) -> None:
+                   call_control: CallControl, active_calls: set[str]) -> None:
     start = message["start"]
     params = start.get("customParameters") or {}
     call_sid = str(start["callSid"])
@@ -114,7 +117,11 @@ async def run_call(websocket: WebSocket, message: dict, settings: Settings,
             audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2,
             serializer=CallSerializer(session, stop_call), allowed_origins=[]))
         turns = await open_turn_manager(session, resources, engines, settings)
-        worker, responder = build_call_pipeline(transport, session, engines, turns, settings)
+        handover = HandoverCoordinator(session, turns, resources.sentiment,
+                                       resources.escalation_policy(settings),
+                                       call_control.transfer)
+        worker, responder = build_call_pipeline(transport, session, engines, turns, settings,
+                                                observer=handover)
 
         @transport.event_handler("on_client_connected")
         async def _greet(_transport, _ws) -> None:

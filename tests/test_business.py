@@ -359,3 +359,31 @@ def test_cli_seed_rejects_a_missing_or_broken_data_dir(tmp_path: Path,
     (broken / "orders.json").write_text(json.dumps({"orders": [{"number": "1"}]}))
     assert seeding.run(parse("--data", str(broken), "--database-url", url)) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_return_check_says_why_without_changing_anything(biz: Business, engine):
+    before = count(engine, Return)
+    assert biz.return_check("4521").facts["reason"] == "not_delivered"
+    assert biz.return_check("4290").facts["reason"] == "cancelled"
+    assert biz.return_check("4415").already_done  # Sofia's return exists already
+    assert biz.return_check("4388") is None
+    assert biz.return_check("4388", customer_id=999).facts["reason"] == "unknown_order"
+    assert count(engine, Return) == before
+
+
+def test_returnable_orders_are_delivered_inside_the_window_without_a_return(biz: Business):
+    maria = biz.customer_by_phone("+15551234567")
+    assert [o.number for o in biz.returnable_orders(maria.id)] == ["4388"]  # 4102 is too old
+
+
+def test_cards_for_a_customer(biz: Business):
+    aisha = biz.customer_by_phone("+15550102030")
+    assert [(c.last4, c.status) for c in biz.cards_for(aisha.id)] == [("5512", "active"),
+                                                                       ("9087", "active")]
+
+
+@pytest.mark.parametrize(("said", "kind"), [
+    ("checkup", "check-up"), ("Check-up", "check-up"), ("cleaning", "dental cleaning"),
+    ("dental check-up", "dental check-up"), ("vaccination", "vaccination"), ("massage", None)])
+def test_appointment_kind_as_the_clinic_names_it(biz: Business, said, kind):
+    assert biz.appointment_kind(said) == kind

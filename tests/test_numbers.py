@@ -57,6 +57,9 @@ def test_4521_every_way(text):
     ("the card ends in 1 2 3 4", ["1234"]),
     ("", []),
     ("I ate two", ["2"]),
+    ("can you check order four four eight eight for me", ["4488"]),
+    ("send four five two one to my address", ["4521"]),
+    ("four five two for", ["4524"]),
     ("oh no", []),
 ])
 def test_spoken_digits(text, expected):

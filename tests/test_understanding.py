@@ -18,6 +18,7 @@ from voice.understanding import (
     is_correction,
     is_denial,
     load_examples,
+    refers_to_other,
     understand,
 )
 
@@ -332,6 +333,10 @@ def test_unrelated_text_is_unknown(embedder):
     ("how much is in my saving account", "account_kind", "savings"),
     ("I'd like to book a cleaning", "appointment_kind", "cleaning"),
     ("Book me a check-up please", "appointment_kind", "checkup"),
+    ("Can I book a dental check-up?", "appointment_kind", "dental check-up"),
+    ("I need to see the dentist", "appointment_kind", "dental check-up"),
+    ("a cleaning with the dentist please", "appointment_kind", "cleaning"),
+    ("where is order 46-01", "order_number", "4601"),
     ("Hi, my name is Ana Lopez and I'm calling about my order", "person_name", "Ana Lopez"),
     ("this is John Smith", "person_name", "John Smith"),
     ("I want to return it because it arrived broken.", "reason", "it arrived broken"),
@@ -443,6 +448,23 @@ def test_affirmations(text):
                                   "please don't", "that's wrong"])
 def test_denials(text):
     assert is_denial(text) and not is_affirmation(text)
+
+
+def test_know_opening_a_turn_is_no():
+    # Whisper writes a caller's leading "No, ..." as "Know ..." on phone audio.
+    assert is_denial("Know the other order.") and is_correction("Know the other order.")
+
+
+def test_a_hyphenated_answer_fills_the_identifier_asked_for():
+    assert understand("46-01.", expecting="order_number").values["order_number"] == "4601"
+    assert "order_number" not in understand("It takes 10-15 minutes", today=TODAY).values
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("no, the other order", True), ("not that one", True), ("a different card", True),
+    ("sorry, I meant 4302", False), ("no, don't", False)])
+def test_refers_to_other(text, expected):
+    assert refers_to_other(text) is expected
 
 
 @pytest.mark.parametrize("text", ["I don't have my order number", "no problem", "yes"])

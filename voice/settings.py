@@ -52,6 +52,18 @@ class Settings(BaseSettings):
     silence_reprompt_secs: float = Field(7.0, alias="SILENCE_REPROMPT_SECS")
     silence_max_reprompts: int = Field(2, alias="SILENCE_MAX_REPROMPTS")
 
+    # Sentiment and escalation.
+    sentiment_model: str = Field("", alias="SENTIMENT_MODEL")  # empty: the versioned artefact
+    escalation_window_turns: int = Field(3, alias="ESCALATION_WINDOW_TURNS")
+    escalation_negative_threshold: float = Field(-0.4, alias="ESCALATION_NEGATIVE_THRESHOLD")
+    escalation_upset_probability: float = Field(0.5, alias="ESCALATION_UPSET_PROBABILITY")
+    escalation_min_negative_turns: int = Field(2, alias="ESCALATION_MIN_NEGATIVE_TURNS")
+    escalation_sharp_threshold: float = Field(-0.8, alias="ESCALATION_SHARP_THRESHOLD")
+    escalation_sharp_probability: float = Field(0.9, alias="ESCALATION_SHARP_PROBABILITY")
+    escalation_request_probability: float = Field(0.6, alias="ESCALATION_REQUEST_PROBABILITY")
+    escalation_repeat_failures: int = Field(2, alias="ESCALATION_REPEAT_FAILURES")
+    transfer_timeout_s: float = Field(10.0, alias="TRANSFER_TIMEOUT_S")
+
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(True, alias="LOG_JSON")
 

@@ -161,7 +161,8 @@ class Store:
 
 def _register_models() -> None:
     """Tables other modules declare on `Base` (imported here, late, to avoid a cycle)."""
-    import voice.business  # noqa: F401
+    import voice.business
+    import voice.callbacks  # noqa: F401
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

@@ -24,13 +24,28 @@ from voice.business import (
 )
 from voice.history import CallerProfile, as_context
 from voice.knowledge import KnowledgeBase, Passage
-from voice.understanding import Encoder, Understanding, is_affirmation, is_denial, understand
+from voice.understanding import (
+    Encoder,
+    Understanding,
+    is_affirmation,
+    is_denial,
+    refers_to_other,
+    understand,
+)
 
 HUMAN_INTENTS = {"speak_to_human"}
 ORDER_TASKS = {"order_status", "start_return"}
 CONFIRMED_ACTIONS = {"start_return", "block_card", "book_appointment", "move_appointment",
                      "cancel_appointment"}
 MIN_PASSAGE_SCORE = 0.35
+# Asked again when the answer to a question was not understood (better than a guess).
+REASK = {
+    "order_number": "Sorry, I didn't catch the order number. Could you read it to me digit by "
+                    "digit, or type it on your keypad and press hash?",
+    "card_last4": "Sorry, I didn't catch that. What are the last four digits of the card?",
+    "date": "Sorry, I didn't catch the day. Which day would suit you?",
+    "time": "Sorry, I didn't catch the time. Which time works for you?",
+}
 CAPABILITIES = ("I can check an order or start a return, tell you your balance or block a card, "
                 "and book or move a clinic appointment.")
 
@@ -63,6 +78,7 @@ class DialogueState:
     customer: CustomerInfo | None = None
     profile: CallerProfile | None = None
     task: str | None = None
+    last_task: str | None = None  # what a later "sorry, I meant ..." corrects
     slots: dict[str, Any] = field(default_factory=dict)
     expecting: str | None = None
     pending: PendingAction | None = None
@@ -131,24 +147,43 @@ class TurnManager:
         if u.intent == "affirm" and state.suggested_order and state.task is None:
             u.values.setdefault("order_number", state.suggested_order)
             u.intent = "order_status"
+        if state.task and state.expecting in REASK and u.intent == "unknown" and not u.values:
+            return TurnPlan(state.task, say=REASK[state.expecting], failed=True,
+                            request_key=f"{state.task}:{state.expecting}")
         answered = state.task is not None and state.expecting in u.values
-        self._take_values(u)
+        changed = self._take_values(u, text)
         if u.intent in TASK_HANDLERS and not answered:
-            state.task = u.intent
+            state.task = state.last_task = u.intent
+        elif state.task is None and u.correction and changed and state.last_task:
+            state.task = state.last_task  # the answer was given; "no, the other order" redoes it
         elif state.task is None or not (u.values or u.correction):
             return self._general(u, text)
         return TASK_HANDLERS[state.task](self, u, text)
 
-    def _take_values(self, u: Understanding) -> None:
-        """Carry values across turns; a correction replaces what was said before."""
+    def _take_values(self, u: Understanding, text: str) -> bool:
+        """Carry values across turns; a correction replaces what was said before.
+
+        True when a slot got a new value.
+        """
         values = dict(u.values)
-        if u.correction and "order_number" not in values and self.state.orders_mentioned:
-            other = [n for n in self._known_orders() if n != self.state.slots.get("order_number")]
-            if other:  # "no, the other order"
-                values["order_number"] = other[0]
+        if u.correction and refers_to_other(text):
+            values.update(self._the_other(values))
+        changed = any(self.state.slots.get(k) != v for k, v in values.items())
         self.state.slots.update(values)
         if self.state.expecting in values:
             self.state.expecting = None
+        return changed
+
+    def _the_other(self, values: dict[str, Any]) -> dict[str, Any]:
+        """'No, the other one': the order or card not chosen, among those the caller has."""
+        task, slots = self.state.task or self.state.last_task, self.state.slots
+        if task in ORDER_TASKS and "order_number" not in values and self.state.orders_mentioned:
+            other = [n for n in self._known_orders() if n != slots.get("order_number")]
+            return {"order_number": other[0]} if other else {}
+        if task == "block_card" and "card_last4" not in values and self.state.customer:
+            other = [c for c in self._active_cards() if c != slots.get("card_last4")]
+            return {"card_last4": other[0]} if len(other) == 1 else {}
+        return {}
 
     def _answer_pending(self, u: Understanding, text: str) -> TurnPlan | None:
         pending = self.state.pending
@@ -159,11 +194,12 @@ class TurnManager:
                 return TurnPlan("speak_to_human", wants_human=True,
                                 say="Of course. I'll connect you to a person now.")
             return self._run_action(pending)
-        if u.intent == "deny" or is_denial(text) or u.correction:
+        denied = u.intent == "deny" or is_denial(text)
+        if denied or u.correction:
             self.state.pending = None
-            if u.values or u.correction:
-                return None  # a correction: re-plan the same task with the new values
-            self.state.task = None
+            if u.values or refers_to_other(text) or not denied:
+                return None  # a correction ("wait", "I meant 4388"): re-plan the same task
+            self.state.task = None  # a plain no, even "no, actually I found it"
             return TurnPlan("deny", say="Okay, I won't do that. What else can I help with?")
         return None  # something else entirely: the pending action lapses below
     # -- tasks ---------------------------------------------------------------------------
@@ -180,6 +216,11 @@ class TurnManager:
         order, plan = self._resolve_order("start_return")
         if order is None:
             return plan
+        customer_id = self.state.customer.id if self.state.customer else None
+        refusal = self._business.return_check(order.number, customer_id=customer_id)
+        if refusal is not None:  # say why now rather than confirm something that can't happen
+            self.state.task = None
+            return self._result_plan("start_return", refusal, "start_return")
         facts = facts_for_order(order)
         reason = str(self.state.slots.get("reason", ""))
         return self._confirm("start_return", {"order_number": order.number, "reason": reason},
@@ -207,11 +248,40 @@ class TurnManager:
         customer = self.state.customer
         if customer is None:
             return self._unknown_caller("block_card")
-        last4 = self.state.slots.get("card_last4")
-        ending = f" ending in {last4}" if last4 else ""
+        last4, plan = self._resolve_card()
+        if last4 is None:
+            return plan
         return self._confirm("block_card", {"customer_id": customer.id, "last4": last4},
-                             f"Do you want me to block your card{ending} now? "
+                             f"Do you want me to block your card ending in {last4} now? "
                              "It can't be used again once it's blocked.", {})
+
+    def _resolve_card(self) -> tuple[str | None, TurnPlan]:
+        """The active card to block: the one named, the only one, or ask which."""
+        customer = self.state.customer
+        assert customer is not None
+        cards = self._business.cards_for(customer.id)
+        active = [c.last4 for c in cards if c.status == "active"]
+        named = self.state.slots.get("card_last4")
+        if named and named not in [c.last4 for c in cards]:
+            self.state.slots.pop("card_last4", None)
+            endings = " and ".join(active)
+            return None, self._ask("block_card", "card_last4",
+                                   f"I can't find a card ending {named}. "
+                                   f"Your active cards end in {endings}. Which one is it?"
+                                   if active else f"I can't find a card ending {named}.")
+        if named and named in active:
+            return str(named), TurnPlan("block_card")
+        if not named and len(active) == 1:
+            return active[0], TurnPlan("block_card")
+        if not named and len(active) > 1:
+            return None, self._ask("block_card", "card_last4",
+                                   f"You have {len(active)} active cards, ending "
+                                   f"{', '.join(active[:-1])} and {active[-1]}. "
+                                   "Which one should I block?")
+        # Nothing active to block: the business says when it was blocked, nothing changes.
+        self.state.task = None
+        result = self._business.block_card(customer.id, named)
+        return None, self._result_plan("block_card", result, "block_card")
 
     def _transfer_money(self, u: Understanding, text: str) -> TurnPlan:
         self.state.task = None
@@ -224,7 +294,15 @@ class TurnManager:
         customer = self.state.customer
         if customer is None:
             return self._unknown_caller("book_appointment")
-        kind = str(self.state.slots.get("appointment_kind") or "check-up")
+        said = str(self.state.slots.get("appointment_kind") or "check-up")
+        kind = self._business.appointment_kind(said)
+        if kind is None:
+            self.state.task = None
+            self.state.slots.pop("appointment_kind", None)
+            offered = ", ".join(self._business.appointment_kinds())
+            return TurnPlan("book_appointment", failed=True, request_key="book_appointment:kind",
+                            say=f"I'm sorry, we don't offer {said} appointments. "
+                                f"I can book a {offered}.")
         return self._schedule("book_appointment", kind, {"customer_id": customer.id,
                                                           "kind": kind})
 
@@ -282,14 +360,13 @@ class TurnManager:
 
     def _resolve_order(self, task: str) -> tuple[OrderInfo | None, TurnPlan]:
         number = self.state.slots.get("order_number")
-        customer = self.state.customer
         if not number:
-            open_orders = self._business.open_orders(customer.id) if customer else []
-            if len(open_orders) == 1:
-                number = open_orders[0].number
-            elif len(open_orders) > 1:
-                listed = " or ".join(o.number for o in open_orders[:3])
-                self._remember_orders([o.number for o in open_orders])
+            candidates = self._candidate_orders(task)
+            if len(candidates) == 1:
+                number = candidates[0].number
+            elif len(candidates) > 1:
+                listed = " or ".join(o.number for o in candidates[:3])
+                self._remember_orders([o.number for o in candidates])
                 return None, self._ask(task, "order_number", f"Is that order {listed}?")
             else:
                 return None, self._ask(task, "order_number", "What's the order number?")
@@ -304,6 +381,16 @@ class TurnManager:
         self.state.slots["order_number"] = order.number
         self._remember_orders([order.number])
         return order, TurnPlan(task)
+
+    def _candidate_orders(self, task: str) -> list[OrderInfo]:
+        """The orders a caller who gave no number most likely means: open ones for a status
+        question, returnable ones (delivered, in the window) for a return."""
+        customer = self.state.customer
+        if customer is None:
+            return []
+        if task == "start_return":
+            return self._business.returnable_orders(customer.id)
+        return self._business.open_orders(customer.id)
 
     def _resolve_appointment(self, task: str) -> tuple[AppointmentInfo | None, TurnPlan]:
         customer = self.state.customer
@@ -392,6 +479,11 @@ class TurnManager:
         if self.state.customer:
             mentioned += [o.number for o in self._business.orders_for(self.state.customer.id)]
         return list(dict.fromkeys(mentioned))
+
+    def _active_cards(self) -> list[str]:
+        customer = self.state.customer
+        cards = self._business.cards_for(customer.id) if customer else []
+        return [c.last4 for c in cards if c.status == "active"]
 
     def _remember_orders(self, numbers: list[str]) -> None:
         for number in numbers:

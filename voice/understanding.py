@@ -73,7 +73,12 @@ _MISHEARINGS = [
     (r"\bcanceled\b", "cancelled"), (r"\bcancelation\b", "cancellation"),
     (r"\bmy balanced\b", "my balance"), (r"\b(blog|black|bloc)( my| the)? card\b", r"block\2 card"),
     (r"\bhuman being\b", "human"), (r"\be-?mail\b", "email"), (r"\bre-?fund\b", "refund"),
+    (r"^know\b", "no"),  # a turn opening with "no" is often written "Know"
 ]
+# "46-01": Whisper hyphenates an identifier read in pairs; with an order or card in view the
+# hyphen joins the halves (elsewhere "10-15" is a range).
+_DIGIT_HYPHEN = re.compile(r"(?<=\d)[-\u2013](?=\d)")
+_IDENTIFIER_SLOTS = ("order_number", "card_last4")
 _CARD_CONTEXT = re.compile(r"\b(block|lost|stole|stolen|freez|frozen|debit|credit|bank|lock|pin)")
 
 
@@ -261,6 +266,8 @@ _CORRECTION = re.compile(
     r"account|date|day|time)|that is (wrong|not (it|right|correct|what i said|the one))|no wait|"
     r"wait|hold on|actually|correction|let me correct|i misspoke|scratch that|instead)\b"
     r"|^not (the|that|this) ")
+# A correction that names no value but points elsewhere: "no, the other one".
+_OTHER = re.compile(r"\b(other|another|different|not (that|this) one|wrong one)\b")
 # Friendly phrases that contain "no" but do not say no.
 _NOT_A_NO = re.compile(r"\bno (problem|worries|rush|bother)\b")
 _HEDGES = re.compile(r"\b(not|no|wait|actually|meant|mean|wrong|never mind|hold on)\b")
@@ -283,6 +290,11 @@ def is_denial(text: str) -> bool:
 def is_correction(text: str) -> bool:
     """'wait, not that one', 'sorry, I meant 4522', 'no, the other order'."""
     return bool(_CORRECTION.search(normalise(text)))
+
+
+def refers_to_other(text: str) -> bool:
+    """'no, the other order', 'not that one': the caller means another of what was offered."""
+    return bool(_OTHER.search(normalise(text)))
 
 
 def rule_intent(text: str) -> tuple[str, float] | None:
@@ -355,7 +367,11 @@ _CUES = {
 }
 _ACCOUNT_WORDS = {"checking": "checking", "savings": "savings", "current": "checking"}
 _APPOINTMENT_KINDS = [
+    # Dental first: "a dental checkup" is not the GP's check-up.
+    (r"\b(dental|teeth|dentist)\b.*\b(checkup|exam)\b|\b(checkup|exam)\b.*\b(dentist|teeth)\b",
+     "dental check-up"),
     (r"\b(checkup|annual|physical|general exam)\b", "checkup"), (r"\bclean(ing)?\b", "cleaning"),
+    (r"\b(dentist|dental)\b", "dental check-up"),
     (r"\bconsult(ation)?\b", "consultation"), (r"\bfollowup\b", "follow-up"),
     (r"\b(vaccin\w*|flu shot|jab|booster)\b", "vaccination"),
     (r"\bblood (test|work)\b", "blood test"), (r"\b(x ray|xray)\b", "x-ray"),
@@ -543,6 +559,8 @@ def extract_values(text: str, *, expecting: str | None = None, today: date | Non
                    intent: str | None = None) -> dict[str, Any]:
     """Every slot value said in one turn; keys are absent when nothing was said for them."""
     today = today or date.today()
+    if expecting in _IDENTIFIER_SLOTS or _CUES["order_number"].search(text.lower()):
+        text = _DIGIT_HYPHEN.sub("", text)
     norm = normalise(text)
     dates = find_dates(text)
     times = [m for m in find_times(text) if m.hour is not None]

@@ -1,0 +1,131 @@
+"""Managers, logins and sessions, and the CSRF token every form carries.
+
+A session is a random token in an HttpOnly cookie; the database keeps only its SHA-256 with an
+expiry and the session's CSRF token (synchroniser-token pattern). Logging in always starts a new
+session, so a token planted before login is worthless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import delete, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session
+
+from review.models import Manager, ReviewSession
+from review.passwords import dummy_hash, hash_password, password_problem, verify_password
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+MAX_FAILURES = 5  # consecutive wrong passwords before the account pauses
+LOCK_FOR = timedelta(minutes=15)
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """The logged-in manager, as the routes see them."""
+
+    manager_id: int
+    name: str
+    csrf_token: str
+    token_hash: str
+
+
+class ManagerError(ValueError):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _utc(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; everything stored here is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def save_manager(engine: Engine, name: str, password: str, *, reset: bool = False) -> None:
+    """Create a manager, or with `reset` set a new password (and end their sessions)."""
+    if not NAME_PATTERN.match(name):
+        raise ManagerError("a name is 1-64 letters, digits or . _ @ - (starting with a letter "
+                           "or digit)")
+    problem = password_problem(password)
+    if problem:
+        raise ManagerError(problem)
+    with Session(engine) as db, db.begin():
+        manager = db.scalar(select(Manager).where(Manager.name == name))
+        if manager is not None and not reset:
+            raise ManagerError(f"manager {name!r} exists (use --reset to change the password)")
+        if manager is None and reset:
+            raise ManagerError(f"no manager named {name!r}")
+        if manager is None:
+            manager = Manager(name=name, created_at=_now())
+            db.add(manager)
+        manager.password_hash = hash_password(password)
+        manager.failed_logins, manager.locked_until = 0, None
+        if manager.id is not None:
+            db.execute(delete(ReviewSession).where(ReviewSession.manager_id == manager.id))
+
+
+def authenticate(engine: Engine, name: str, password: str) -> int | None:
+    """The manager's id when the name and password match and the account is not paused."""
+    with Session(engine) as db, db.begin():
+        manager = db.scalar(select(Manager).where(Manager.name == name))
+        if manager is None:
+            verify_password(password, dummy_hash())
+            return None
+        if manager.locked_until and _utc(manager.locked_until) > _now():
+            return None
+        if verify_password(password, manager.password_hash):
+            manager.failed_logins, manager.locked_until = 0, None
+            return manager.id
+        manager.failed_logins += 1
+        if manager.failed_logins >= MAX_FAILURES:
+            manager.failed_logins, manager.locked_until = 0, _now() + LOCK_FOR
+        return None
+
+
+def start_session(engine: Engine, manager_id: int, hours: float) -> str:
+    """A new session; returns the token for the cookie (never stored as is)."""
+    token, now = secrets.token_urlsafe(32), _now()
+    with Session(engine) as db, db.begin():
+        db.execute(delete(ReviewSession).where(ReviewSession.expires_at < now))
+        db.add(ReviewSession(token_hash=token_hash(token), manager_id=manager_id,
+                             csrf_token=secrets.token_urlsafe(32), created_at=now,
+                             expires_at=now + timedelta(hours=hours)))
+    return token
+
+
+def load_session(engine: Engine, token: str | None) -> Viewer | None:
+    if not token or len(token) > 128:
+        return None
+    digest = token_hash(token)
+    with Session(engine) as db:
+        row = db.execute(
+            select(ReviewSession, Manager.name)
+            .join(Manager, Manager.id == ReviewSession.manager_id)
+            .where(ReviewSession.token_hash == digest)).first()
+    if row is None or _utc(row[0].expires_at) <= _now():
+        return None
+    session, name = row
+    return Viewer(session.manager_id, name, session.csrf_token, digest)
+
+
+def end_session(engine: Engine, digest: str) -> None:
+    with Session(engine) as db, db.begin():
+        db.execute(delete(ReviewSession).where(ReviewSession.token_hash == digest))
+
+
+def same_token(expected: str, given: str | None) -> bool:
+    """Constant-time comparison; an empty or missing token never matches."""
+    return bool(expected) and bool(given) and hmac.compare_digest(
+        expected.encode("utf-8"), (given or "").encode("utf-8"))

@@ -1,0 +1,152 @@
+"""Move or end a live call over Twilio's REST API: hand-over to a person, hang-up.
+
+Uses the `twilio` SDK (`client.calls(sid).update(...)`) with an HTTP client that sends its
+requests to `settings.twilio_api_base`, so tests and the simulator can stand in for Twilio.
+The SDK blocks, so each update runs in a worker thread with a timeout; a failed update is a
+result (`ok=False`), never an exception: a call that cannot be transferred must still be
+handled (apologise, take a callback request) rather than crash the caller's pipeline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode, urlsplit, urlunsplit
+
+from twilio.base.exceptions import TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response as TwilioResponse
+from twilio.rest import Client
+from twilio.twiml.voice_response import Dial, VoiceResponse
+
+from telephony.handover_routes import WHISPER_PATH, WhisperNotes, shared_whisper_notes
+from voice.logs import get_logger
+from voice.settings import Settings
+
+log = get_logger(__name__)
+
+CONNECTING_LINE = "Please hold while I connect you to a member of our team."
+PLACEHOLDER_ACCOUNT_SID = "AC" + "0" * 32  # the settings default: never a real account
+
+
+class ApiBaseHttpClient(TwilioHttpClient):
+    """The SDK's HTTP client with scheme and host replaced by `api_base` (plus its path)."""
+
+    def __init__(self, api_base: str, timeout: float | None = None) -> None:
+        super().__init__(timeout=timeout)
+        parts = urlsplit(api_base.rstrip("/"))
+        self._scheme, self._netloc, self._prefix = parts.scheme, parts.netloc, parts.path
+
+    def rewrite(self, url: str) -> str:
+        parts = urlsplit(url)
+        return urlunsplit((self._scheme, self._netloc, self._prefix + parts.path, parts.query,
+                           parts.fragment))
+
+    def request(self, method: str, url: str, params: dict[str, object] | None = None,
+                data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
+                auth: tuple[str, str] | None = None, timeout: float | None = None,
+                allow_redirects: bool = False) -> TwilioResponse:
+        return super().request(method, self.rewrite(url), params=params, data=data,
+                               headers=headers, auth=auth, timeout=timeout,
+                               allow_redirects=allow_redirects)
+
+
+@dataclass(frozen=True)
+class CallUpdateResult:
+    ok: bool
+    call_sid: str
+    status: str = ""  # the call's status as Twilio reports it after the update
+    error: str = ""
+
+
+@dataclass(frozen=True)
+class TransferResult(CallUpdateResult):
+    whisper_id: str = ""  # the note the human hears; empty when the transfer failed
+
+
+def transfer_twiml(connecting_line: str, human_number: str, whisper_url: str,
+                   dial_timeout_s: int = 30) -> str:
+    """`<Say>` to the caller, then `<Dial><Number url=whisper>` so the human hears the note."""
+    response = VoiceResponse()
+    response.say(connecting_line)
+    dial = Dial(timeout=dial_timeout_s)
+    dial.number(human_number, url=whisper_url)
+    response.append(dial)
+    return str(response)
+
+
+class CallControl:
+    """One per process; safe to use from many calls at once."""
+
+    def __init__(self, settings: Settings, notes: WhisperNotes | None = None, *,
+                 timeout_s: float = 10.0, connecting_line: str = CONNECTING_LINE) -> None:
+        self.settings = settings
+        self.notes = notes if notes is not None else shared_whisper_notes()
+        self.timeout_s = timeout_s
+        self.connecting_line = connecting_line
+
+    def whisper_url(self, note_id: str) -> str:
+        return self.settings.public(f"{WHISPER_PATH}?{urlencode({'id': note_id})}")
+
+    async def transfer(self, call_sid: str, *, caller_name: str, reason: str,
+                       summary: str) -> TransferResult:
+        """Replace what the call is doing with a hand-over to HUMAN_AGENT_NUMBER."""
+        missing = self._missing(need_number=True)
+        if missing:
+            return TransferResult(False, call_sid, error=f"not configured: {missing}")
+        note_id = self.notes.add(caller_name, reason, summary)
+        twiml = transfer_twiml(self.connecting_line, self.settings.human_agent_number,
+                               self.whisper_url(note_id))
+        result = await self._update(call_sid, twiml=twiml)
+        if not result.ok:
+            self.notes.discard(note_id)
+        log.info("transfer", call_sid=call_sid, ok=result.ok, error=result.error or None)
+        return TransferResult(result.ok, call_sid, result.status, result.error,
+                              note_id if result.ok else "")
+
+    async def hang_up(self, call_sid: str) -> CallUpdateResult:
+        missing = self._missing(need_number=False)
+        if missing:
+            return CallUpdateResult(False, call_sid, error=f"not configured: {missing}")
+        result = await self._update(call_sid, status="completed")
+        log.info("hang up", call_sid=call_sid, ok=result.ok, error=result.error or None)
+        return result
+
+    def _missing(self, need_number: bool) -> str:
+        s = self.settings
+        names = [name for name, unset in (
+            ("TWILIO_ACCOUNT_SID", s.twilio_account_sid in ("", PLACEHOLDER_ACCOUNT_SID)),
+            ("TWILIO_AUTH_TOKEN", not s.twilio_auth_token),
+            ("HUMAN_AGENT_NUMBER", need_number and not s.human_agent_number),
+        ) if unset]
+        return ", ".join(names)
+
+    async def _update(self, call_sid: str, **fields: Any) -> CallUpdateResult:
+        if not call_sid:
+            return CallUpdateResult(False, call_sid, error="no call sid")
+        try:
+            call = await asyncio.wait_for(asyncio.to_thread(self._blocking_update, call_sid,
+                                                            fields), self.timeout_s + 1.0)
+        except TwilioRestException as exc:
+            return CallUpdateResult(False, call_sid, error=_describe(exc))
+        except TimeoutError:
+            return CallUpdateResult(False, call_sid, error=f"timed out after {self.timeout_s}s")
+        except Exception as exc:  # network errors, bad responses: a result, never a crash
+            return CallUpdateResult(False, call_sid, error=f"{type(exc).__name__}: {exc}")
+        return CallUpdateResult(True, call_sid, status=str(call.status or ""))
+
+    def _blocking_update(self, call_sid: str, fields: dict[str, Any]) -> Any:
+        return self._rest().calls(call_sid).update(**fields)
+
+    def _rest(self) -> Client:
+        """A client per update: transfers are rare, and a requests session shared between
+        worker threads is not guaranteed to be safe."""
+        http = ApiBaseHttpClient(self.settings.twilio_api_base, timeout=self.timeout_s)
+        return Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token,
+                      http_client=http)
+
+
+def _describe(exc: TwilioRestException) -> str:
+    code = f" (code {exc.code})" if exc.code else ""
+    return f"Twilio answered {exc.status}{code}: {exc.msg}"

@@ -1,0 +1,100 @@
+"""Sentiment per caller turn, the escalation policy, and handing the call to a person.
+
+Called by the responder with every planned turn. It scores the caller's words, lets the
+policy decide, and when it escalates: the agent says it is connecting the caller, and once
+that line has been heard the call is moved to a person (`transfer`, provided by the
+telephony edge). If the move fails the caller hears that a person will call back, and a
+callback request is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from voice import metrics
+from voice.callbacks import request_callback
+from voice.escalation import CallerTurnSignal, EscalationDecision, EscalationPolicy
+from voice.prompts import load_prompt
+from voice.sentiment import NEUTRAL, SentimentClassifier, SentimentScore
+from voice.session import CallSession
+from voice.transcriber import CallerUtterance
+from voice.turn_manager import TurnManager, TurnPlan
+
+
+class TransferOutcome(Protocol):
+    ok: bool
+    error: str
+
+
+Transfer = Callable[..., Awaitable[TransferOutcome]]  # (call_sid, *, caller_name, reason, summary)
+
+
+@dataclass
+class Handover:
+    say: str  # what the caller hears first
+    after: Callable[[], Awaitable[str | None]]  # the move; returns a last line if it failed
+
+
+class HandoverCoordinator:
+    def __init__(self, session: CallSession, turns: TurnManager,
+                 classifier: SentimentClassifier, policy: EscalationPolicy,
+                 transfer: Transfer) -> None:
+        self._session, self._turns = session, turns
+        self._classifier, self._policy, self._transfer = classifier, policy, transfer
+        self._index = 0
+
+    async def __call__(self, plan: TurnPlan, utterance: CallerUtterance | None,
+                       dtmf: str) -> Handover | None:
+        text = utterance.transcript.text if utterance else ""
+        score = await asyncio.to_thread(self._classifier.predict, text) if text else NEUTRAL
+        self._record_sentiment(score)
+        signal = CallerTurnSignal(index=self._index, text=text, sentiment=score,
+                                  dtmf=dtmf or None, agent_failed=plan.failed,
+                                  request_key=plan.request_key, topic=plan.intent)
+        self._index += 1
+        decision = self._policy.observe(signal)
+        if decision is None and plan.wants_human and not self._session.escalated:
+            decision = EscalationDecision("caller_request", (signal.index,), (score.score,),
+                                          "Caller asked for a person")
+        if decision is None or self._session.escalated:
+            return None
+        self._escalate(decision)
+        return Handover(load_prompt("handoff"), lambda: self._move(decision))
+
+    def _record_sentiment(self, score: SentimentScore) -> None:
+        self._session.event("sentiment", turn=self._index, label=score.label,
+                            score=round(score.score, 3),
+                            escalation_probability=round(score.escalation_probability, 3))
+        self._session.store.set_sentiment(self._session.call_sid, score.label, score.score,
+                                          score.escalation_probability)
+
+    def _escalate(self, decision: EscalationDecision) -> None:
+        self._session.escalated = True
+        self._session.event("escalation", rule=decision.rule, reason=decision.reason,
+                            turns=list(decision.turns),
+                            scores=[round(s, 3) for s in decision.scores])
+        self._session.store.set_escalation(self._session.call_sid, decision.rule,
+                                           decision.reason, decision.turn)
+        metrics.ESCALATIONS.labels(rule=decision.rule).inc()
+
+    async def _move(self, decision: EscalationDecision) -> str | None:
+        customer = self._turns.state.customer
+        name = customer.name if customer else "an unknown caller"
+        summary = self._turns.summary()
+        result = await self._transfer(self._session.call_sid, caller_name=name,
+                                      reason=decision.reason, summary=summary)
+        if result.ok:
+            self._session.end_reason = "transferred"
+            self._session.event("transferred")
+            return None
+        self._session.event("transfer_failed", error=result.error)
+        await asyncio.to_thread(request_callback, self._session.store.engine,
+                                call_sid=self._session.call_sid, phone=self._session.caller,
+                                name=name if customer else "", reason=decision.reason,
+                                summary=summary)
+        self._session.event("callback_requested")
+        self._session.end_reason = "callback_requested"
+        return load_prompt("callback")
