@@ -19,7 +19,10 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
+from voice.logs import get_logger
 from voice.store import Call, Turn
+
+log = get_logger(__name__)
 
 FTS_TABLE = "review_turns_fts"
 STATE_TABLE = "review_turns_fts_state"
@@ -79,7 +82,12 @@ class TranscriptSearch:
             self.uses_fts = False
 
     def sync(self, engine: Engine) -> int:
-        """Index turns added since the last search; returns how many."""
+        """Index turns added since the last search; returns how many were new.
+
+        The insert reads the bookmark inside its own write transaction, so two processes
+        syncing at once cannot index a turn twice. A sync that fails (the database busy for
+        longer than its timeout) leaves the index a little behind; the search still runs.
+        """
         if not self.uses_fts:
             return 0
         with self._lock:
@@ -88,12 +96,17 @@ class TranscriptSearch:
                 newest = db.scalar(select(Turn.id).order_by(Turn.id.desc()).limit(1)) or 0
             if newest <= last:
                 return 0
-            with engine.begin() as db:
-                db.execute(text(f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM turns "
-                                "WHERE id > :last AND id <= :newest"),
-                           {"last": last, "newest": newest})
-                db.execute(text(f"UPDATE {STATE_TABLE} SET last_turn_id = :newest"),
-                           {"newest": newest})
+            try:
+                with engine.begin() as db:
+                    db.execute(text(
+                        f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM turns "
+                        f"WHERE id > (SELECT last_turn_id FROM {STATE_TABLE}) AND id <= :newest"),
+                        {"newest": newest})
+                    db.execute(text(f"UPDATE {STATE_TABLE} SET last_turn_id = "
+                                    "max(last_turn_id, :newest)"), {"newest": newest})
+            except OperationalError:
+                log.warning("transcript index not brought up to date", exc_info=True)
+                return 0
             return newest - last
 
     def condition(self, terms: Sequence[str]) -> ColumnElement[bool] | None:

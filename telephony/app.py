@@ -10,6 +10,7 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from review.routes import create_review_router
 from telephony.call_control import CallControl
 from telephony.handover_routes import WhisperNotes, handover_router
 from telephony.media_stream import handle_media_stream
@@ -47,6 +48,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
     app.state.call_control = CallControl(settings, notes, timeout_s=settings.transfer_timeout_s,
                                          connecting_line="Connecting you now.")
     app.include_router(handover_router(settings, notes))
+    app.include_router(create_review_router(settings))  # managers' pages under /review
 
     async def signed_form(request: Request) -> dict[str, str] | None:
         form = {k: str(v) for k, v in (await request.form()).items()}

@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     sentiment_training.add_arguments(train)
     train.set_defaults(handler=_delegate("voice.sentiment_training"))
 
+    from review import cli as review_cli
+
+    manager = commands.add_parser("add-manager", help="let a manager log in to /review")
+    review_cli.add_arguments(manager)
+    manager.set_defaults(handler=_delegate("review.cli"))
+
     scenarios = commands.add_parser("eval", help="run scripted calls and check what happened")
     evaluation.add_arguments(scenarios)
     scenarios.set_defaults(handler=_delegate("telephony.evaluation"))

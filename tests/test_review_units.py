@@ -199,3 +199,14 @@ def test_add_manager_command(world, monkeypatch: pytest.MonkeyPatch) -> None:
         assert run("omar", stdin="") == 0
     finally:
         get_settings.cache_clear()
+
+
+def test_new_turns_are_found_by_the_next_search(tmp_path: Path) -> None:
+    fresh = make_world(tmp_path, fillers=0)
+    search = TranscriptSearch("fts")
+    search.prepare(fresh.store.engine)
+    assert search.sync(fresh.store.engine) > 0 and search.sync(fresh.store.engine) == 0
+    fresh.store.start_call("CAnew", "+15551234567", "MZnew", "", "")
+    fresh.store.add_turn("CAnew", "caller", "Is the zeppelin delivery late?", 0.5, 2.0)
+    page = list_calls(fresh.store.engine, CallFilters(q="zeppelin"), search, UTC, 1, 10)
+    assert [row.call_sid for row in page.rows] == ["CAnew"]

@@ -57,7 +57,7 @@ class HandoverCoordinator:
         self._index += 1
         decision = self._policy.observe(signal)
         if decision is None and plan.wants_human and not self._session.escalated:
-            decision = EscalationDecision("caller_request", (signal.index,), (score.score,),
+            decision = EscalationDecision("human_request", (signal.index,), (score.score,),
                                           "Caller asked for a person")
         if decision is None or self._session.escalated:
             return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from pathlib import Path
 
+from alembic import command
+from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
     Boolean,
     DateTime,
@@ -16,9 +18,16 @@ from sqlalchemy import (
     create_engine,
     event,
     func,
+    inspect,
     select,
+    text,
 )
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+
+from voice.logs import get_logger
+
+log = get_logger(__name__)
 
 
 class Base(DeclarativeBase):
@@ -88,7 +97,7 @@ class Store:
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
         _register_models()
-        Base.metadata.create_all(self.engine)
+        migrate(self.engine)
 
     def start_call(self, call_sid: str, caller: str, stream_sid: str,
                    recording_path: str, events_path: str, worker: str = "") -> None:
@@ -157,6 +166,37 @@ class Store:
     def recent_calls(self, limit: int = 50) -> list[Call]:
         with Session(self.engine, expire_on_commit=False) as db:
             return list(db.scalars(select(Call).order_by(Call.started_at.desc()).limit(limit)))
+
+
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATION_LOCK = 7301  # Postgres advisory lock key: one worker migrates, the others wait
+
+
+def migrate(engine: Engine) -> None:
+    """`alembic upgrade head`, in one transaction on `engine`, before anything else uses it.
+
+    A database from before Alembic (tables but no `alembic_version`) is adopted by the
+    idempotent baseline: missing tables and columns are added, then it is stamped.
+    """
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
+                               {"key": MIGRATION_LOCK})
+        if _pre_alembic(connection):
+            log.info("adopting a database created before migrations", url=_safe_url(engine))
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def _pre_alembic(connection: Connection) -> bool:
+    inspector = inspect(connection)
+    return inspector.has_table("calls") and not inspector.has_table("alembic_version")
+
+
+def _safe_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=True)
 
 
 def _register_models() -> None:
