@@ -5,27 +5,35 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from voice.models import cache_dir, smollm2_gguf
 
 log = logging.getLogger(__name__)
 
-Message = dict[str, str]
+Message = dict[str, Any]
+ToolHandler = Callable[[str, str], Awaitable[str]]  # (name, JSON arguments) -> result text
+MAX_TOOL_ROUNDS = 3
 
 
 class LanguageModel(Protocol):
     name: str
+    supports_tools: bool
 
     def warm_up(self) -> None:
         """Pay one-off start costs before the first caller does."""
         ...
 
-    def stream(self, messages: list[Message]) -> AsyncIterator[str]:
-        """Yield the reply text piece by piece; closing the iterator stops generation."""
+    def stream(self, messages: list[Message], tools: list[dict] | None = None,
+               call_tool: ToolHandler | None = None) -> AsyncIterator[str]:
+        """Yield the reply text piece by piece; closing the iterator stops generation.
+
+        With `tools`, a model that supports function calling may call them through
+        `call_tool` before (or instead of) answering.
+        """
         ...
 
 
@@ -35,6 +43,8 @@ class TransformersLLM:
     The default is the packaged SmolLM2-135M-Instruct GGUF. Converting a GGUF takes ~17 s,
     so the converted weights are saved once under the cache folder and reloaded from there.
     """
+
+    supports_tools = False  # the packaged model is too small to call tools reliably
 
     def __init__(self, model: str = "", device: str = "cpu", max_new_tokens: int = 60) -> None:
         import torch
@@ -62,7 +72,8 @@ class TransformersLLM:
             self.model.generate(**inputs, max_new_tokens=4, do_sample=False,
                                 pad_token_id=self.tokenizer.eos_token_id)
 
-    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+    async def stream(self, messages: list[Message], tools: list[dict] | None = None,
+                     call_tool: ToolHandler | None = None) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -115,6 +126,8 @@ class TransformersLLM:
 class OpenAICompatibleLLM:
     """Any server that speaks the OpenAI chat API (vLLM, llama.cpp server, ...)."""
 
+    supports_tools = True
+
     def __init__(self, model: str, base_url: str, api_key: str, max_new_tokens: int = 120) -> None:
         from openai import AsyncOpenAI
 
@@ -125,14 +138,43 @@ class OpenAICompatibleLLM:
     def warm_up(self) -> None:
         """Nothing to warm locally; the server keeps its own model loaded."""
 
-    async def stream(self, messages: list[Message]) -> AsyncIterator[str]:
+    async def stream(self, messages: list[Message], tools: list[dict] | None = None,
+                     call_tool: ToolHandler | None = None) -> AsyncIterator[str]:
+        messages = list(messages)
+        for _ in range(MAX_TOOL_ROUNDS + 1):
+            calls: dict[int, dict[str, str]] = {}
+            async for text in self._one_round(messages, tools if call_tool else None, calls):
+                yield text
+            if not calls or call_tool is None:
+                return
+            messages.append({"role": "assistant", "content": None, "tool_calls": [
+                {"id": c["id"], "type": "function",
+                 "function": {"name": c["name"], "arguments": c["arguments"]}}
+                for c in calls.values()]})
+            for call in calls.values():
+                result = await call_tool(call["name"], call["arguments"])
+                messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
+
+    async def _one_round(self, messages: list[Message], tools: list[dict] | None,
+                         calls: dict[int, dict[str, str]]) -> AsyncIterator[str]:
+        """Stream one completion; tool calls arrive in pieces and are assembled in `calls`."""
+        extra = {"tools": tools} if tools else {}
         response = await self._client.chat.completions.create(
-            model=self.name, messages=messages, stream=True, max_tokens=self._max_tokens
-        )
+            model=self.name, messages=messages, stream=True, max_tokens=self._max_tokens,
+            **extra)
         try:
             async for chunk in response:
-                if chunk.choices and (text := chunk.choices[0].delta.content):
-                    yield text
+                if not chunk.choices:
+                    continue
+                delta = chunk.choices[0].delta
+                for piece in delta.tool_calls or []:
+                    call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                    call["id"] = piece.id or call["id"]
+                    if piece.function is not None:
+                        call["name"] += piece.function.name or ""
+                        call["arguments"] += piece.function.arguments or ""
+                if delta.content:
+                    yield delta.content
         finally:
             await response.close()
 

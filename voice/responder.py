@@ -32,6 +32,7 @@ from voice.privacy import mask_secrets
 from voice.prompts import load_prompt
 from voice.sentences import SentenceSplitter
 from voice.session import CallSession
+from voice.tools import TOOLS, ToolRunner
 from voice.transcriber import CallerUtterance
 from voice.turn_manager import TurnManager, TurnPlan
 
@@ -198,17 +199,23 @@ class ConversationResponder(FrameProcessor):
                             *(p.text for p in plan.passages)])
         fallback = plan.say or build_fallback_reply(plan.facts)
         splitter = SentenceSplitter()
+        tools = ToolRunner(self._turns) if self._llm.supports_tools else None
+        if tools is not None:  # what the tools return is as true as the plan's facts
+            plan.facts = tools.facts | plan.facts
+        stream = self._llm.stream(self._llm_messages(plan), tools=TOOLS if tools else None,
+                                  call_tool=tools)
         try:
-            async with aclosing(self._llm.stream(self._llm_messages(plan))) as tokens:
+            async with aclosing(stream) as tokens:
                 async for token in tokens:
                     reply.first_token_at = reply.first_token_at or time.perf_counter()
                     for sentence in splitter.feed(token):
-                        if not await self._say_checked(reply, sentence, plan, allowed, fallback):
+                        if not await self._say_checked(reply, sentence, plan, allowed, fallback,
+                                                       tools):
                             return
                     if len(reply.sentences) >= self._max_sentences:
                         return  # a phone answer stays short
             for sentence in splitter.flush():
-                if not await self._say_checked(reply, sentence, plan, allowed, fallback):
+                if not await self._say_checked(reply, sentence, plan, allowed, fallback, tools):
                     return
         except asyncio.CancelledError:
             raise
@@ -218,7 +225,10 @@ class ConversationResponder(FrameProcessor):
             await self._speak_text(reply, fallback)
 
     async def _say_checked(self, reply: Reply, sentence: str, plan: TurnPlan, allowed: str,
-                           fallback: str) -> bool:
+                           fallback: str, tools: ToolRunner | None = None) -> bool:
+        if tools is not None:
+            plan.facts.update(tools.facts)
+            allowed = " ".join([allowed, *tools.results])
         verdict = check_reply(sentence, plan.facts, allowed, today=self._turns.today())
         if verdict.ok:
             await self._say(reply, sentence)

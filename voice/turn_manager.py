@@ -370,7 +370,7 @@ class TurnManager:
                 return None, self._ask(task, "order_number", f"Is that order {listed}?")
             else:
                 return None, self._ask(task, "order_number", "What's the order number?")
-        order = self._business.order(str(number))
+        order = self._business.order(str(number)) or self._own_order_near(str(number))
         if order is None:
             self.state.slots.pop("order_number", None)
             return None, TurnPlan(task, failed=True, request_key=f"{task}:order",
@@ -381,6 +381,17 @@ class TurnManager:
         self.state.slots["order_number"] = order.number
         self._remember_orders([order.number])
         return order, TurnPlan(task)
+
+    def _own_order_near(self, number: str) -> OrderInfo | None:
+        """The caller's one order a digit away from a number that matches none: speech
+        recognition doubles, drops or swaps a digit ('44475' for 4475, 'for 302' for 4302).
+        The reply names the order, and changes are confirmed, so a wrong guess is heard."""
+        customer = self.state.customer
+        if customer is None or len(number) < 3:
+            return None
+        near = [o for o in self._business.orders_for(customer.id)
+                if _one_digit_apart(o.number, number)]
+        return near[0] if len(near) == 1 else None
 
     def _candidate_orders(self, task: str) -> list[OrderInfo]:
         """The orders a caller who gave no number most likely means: open ones for a status
@@ -494,6 +505,19 @@ class TurnManager:
         if intent not in self.state.topics:
             self.state.topics.append(intent)
 
+    # -- tools (a capable LLM drives the same tasks) ------------------------------------
+    def plan_task(self, name: str, args: dict[str, Any]) -> TurnPlan:
+        """Run a task the LLM asked for by name, with its arguments as the caller's values."""
+        if name == "search_policies":
+            return self._knowledge_answer("policy_question", str(args.get("question", "")))
+        values = _tool_values(args)
+        self.state.task = name if name in TASK_HANDLERS else None
+        if self.state.task is None:
+            return TurnPlan(name, failed=True, say="I can't do that.")
+        self.state.slots.update(values)
+        self.state.expecting = None
+        return TASK_HANDLERS[name](self, Understanding(name, 1.0, values, "tool"), "")
+
     # -- the call's end ------------------------------------------------------------------
     def outcome(self, escalated: bool) -> str:
         if escalated:
@@ -509,6 +533,32 @@ class TurnManager:
             topics = ", ".join(t.replace("_", " ") for t in self.state.topics) or "nothing"
             return f"{who} called about {topics}; nothing was looked up or changed."
         return f"{who}: " + "; ".join(self.state.done) + "."
+
+
+def _one_digit_apart(a: str, b: str) -> bool:
+    """One digit inserted, dropped or changed (edit distance 1)."""
+    if abs(len(a) - len(b)) > 1 or a == b:
+        return False
+    if len(a) == len(b):
+        return sum(x != y for x, y in zip(a, b, strict=True)) == 1
+    short, long = sorted((a, b), key=len)
+    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+
+
+def _tool_values(args: dict[str, Any]) -> dict[str, Any]:
+    """Tool arguments (JSON strings) as the typed values understanding would produce."""
+    values: dict[str, Any] = {}
+    for key in ("order_number", "card_last4", "account_kind", "appointment_kind", "reason"):
+        if args.get(key):
+            values[key] = str(args[key])
+    try:
+        if args.get("date"):
+            values["date"] = date.fromisoformat(str(args["date"]))
+        if args.get("time"):
+            values["time"] = time.fromisoformat(str(args["time"]))
+    except ValueError:
+        pass  # a malformed date is treated as missing: the agent asks for it
+    return values
 
 
 def _split_sentences(text: str) -> list[str]:

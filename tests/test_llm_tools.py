@@ -1,0 +1,85 @@
+"""The OpenAI-compatible backend: business actions offered as tools, answers still guarded."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from openai_standin import OpenAIStandin
+
+from voice.embeddings import shared_embedder
+from voice.fact_guard import check_reply
+from voice.llm import OpenAICompatibleLLM
+from voice.resources import BusinessResources
+from voice.settings import Settings
+from voice.store import Store
+from voice.tools import TOOLS, ToolRunner
+from voice.turn_manager import TurnManager
+
+MARIA = "+15551234567"
+
+
+@pytest.fixture()
+def turns(tmp_path) -> TurnManager:
+    settings = Settings(_env_file=None, RECORDINGS_DIR=tmp_path)
+    resources = BusinessResources.open(Store(f"sqlite:///{tmp_path / 'db.sqlite'}"),
+                                       shared_embedder(), settings)
+    return TurnManager(resources.business, resources.knowledge, shared_embedder(),
+                       resources.history.profile(MARIA), MARIA)
+
+
+def tool_then_echo(body: dict) -> dict:
+    """Call a tool first; then say exactly what the tool returned (a well-behaved model)."""
+    tool_results = [m["content"] for m in body["messages"] if m["role"] == "tool"]
+    if not tool_results:
+        assert {t["function"]["name"] for t in body["tools"]} >= {"order_status",
+                                                                  "start_return"}
+        return {"tool_calls": [("order_status", json.dumps({"order_number": "4521"}))]}
+    return {"text": tool_results[-1]}
+
+
+async def collect(llm, turns, question: str) -> tuple[str, ToolRunner]:
+    runner = ToolRunner(turns)
+    text = ""
+    async for piece in llm.stream([{"role": "user", "content": question}], tools=TOOLS,
+                                  call_tool=runner):
+        text += piece
+    return text.strip(), runner
+
+
+async def test_the_model_looks_up_an_order_with_a_tool(turns):
+    with OpenAIStandin(tool_then_echo) as server:
+        llm = OpenAICompatibleLLM("standin", server.base_url, "key")
+        text, runner = await collect(llm, turns, "Where is order 4521?")
+    assert len(server.requests) == 2  # the tool call, then the answer with its result
+    assert "4521" in text and "UPS" in text
+    assert runner.facts["order_number"] == "4521"
+    assert check_reply(text, runner.facts, " ".join(runner.results)).ok
+
+
+async def test_a_changing_action_from_the_model_only_asks_for_confirmation(turns):
+    def start_return(body: dict) -> dict:
+        if not any(m["role"] == "tool" for m in body["messages"]):
+            return {"tool_calls": [("start_return", json.dumps({"order_number": "4388"}))]}
+        return {"text": [m["content"] for m in body["messages"] if m["role"] == "tool"][-1]}
+
+    with OpenAIStandin(start_return) as server:
+        llm = OpenAICompatibleLLM("standin", server.base_url, "key")
+        text, _ = await collect(llm, turns, "I want to send my shoes back")
+    assert "confirm" in text.lower() and "4388" in text
+    assert turns.state.pending is not None and turns.state.pending.name == "start_return"
+    assert turns._business.order("4388").return_status is None  # nothing done on its word
+    done = turns.handle("yes please")  # the caller's yes does it
+    assert not done.failed and turns._business.order("4388").return_status
+
+
+async def test_a_hallucinated_date_from_the_model_fails_the_guard(turns):
+    def invent(body: dict) -> dict:
+        if not any(m["role"] == "tool" for m in body["messages"]):
+            return {"tool_calls": [("order_status", json.dumps({"order_number": "4521"}))]}
+        return {"text": "Your order will arrive on Friday, December 25."}
+
+    with OpenAIStandin(invent) as server:
+        llm = OpenAICompatibleLLM("standin", server.base_url, "key")
+        text, runner = await collect(llm, turns, "When does 4521 arrive?")
+    assert not check_reply(text, runner.facts, " ".join(runner.results)).ok
