@@ -53,12 +53,15 @@ class HandoverCoordinator:
         self._record_sentiment(score)
         signal = CallerTurnSignal(index=self._index, text=text, sentiment=score,
                                   dtmf=dtmf or None, agent_failed=plan.failed,
-                                  request_key=plan.request_key, topic=plan.intent)
+                                  request_key=plan.request_key, topic=_topic(plan.intent))
         self._index += 1
         decision = self._policy.observe(signal)
         if decision is None and plan.wants_human and not self._session.escalated:
+            topic = next((_topic(t) for t in reversed(self._turns.topics()) if _topic(t)), None)
+            reason = f"Caller asked for a person about {topic}" if topic else \
+                "Caller asked for a person"
             decision = EscalationDecision("human_request", (signal.index,), (score.score,),
-                                          "Caller asked for a person")
+                                          reason)
         if decision is None or self._session.escalated:
             return None
         self._escalate(decision)
@@ -98,3 +101,17 @@ class HandoverCoordinator:
         self._session.event("callback_requested")
         self._session.end_reason = "callback_requested"
         return load_prompt("callback")
+
+
+# What the human hears the call was about ("about a late order"); not every intent is a topic.
+TOPICS = {
+    "order_status": "an order", "start_return": "a return", "complaint": "a complaint",
+    "account_balance": "their balance", "block_card": "blocking a card",
+    "transfer_money": "a money transfer", "book_appointment": "booking an appointment",
+    "move_appointment": "moving an appointment", "cancel_appointment": "cancelling an appointment",
+    "opening_hours": "opening hours", "policy_question": "a policy question",
+}
+
+
+def _topic(intent: str) -> str | None:
+    return TOPICS.get(intent)

@@ -532,7 +532,7 @@ class TurnManager:
         if not self.state.done:
             topics = ", ".join(t.replace("_", " ") for t in self.state.topics) or "nothing"
             return f"{who} called about {topics}; nothing was looked up or changed."
-        return f"{who}: " + "; ".join(self.state.done) + "."
+        return f"{who}: " + "; ".join(dict.fromkeys(self.state.done)) + "."
 
 
 def _one_digit_apart(a: str, b: str) -> bool:
