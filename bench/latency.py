@@ -1,10 +1,13 @@
-"""Voice-to-voice latency of the phone loop, measured end to end over the real websocket.
+"""Voice-to-voice latency of the phone loop, ours against a pipecat-example baseline.
 
-Starts `callcentre serve` (real models), places simulated calls with the sample caller WAVs,
-and prints median and p95 latency (end of caller speech -> first agent audio on the phone)
-with a per-stage breakdown taken from the server's call events.
+Starts `callcentre serve` (real models) and `bench/baseline_server.py` (the same models in a
+pipeline built the way pipecat's Twilio example builds one), places simulated calls with the
+sample caller WAVs against each in turn (alternating, so that both see the same load), and
+prints median and p95 latency (end of caller speech -> first agent audio on the phone) with a
+per-stage breakdown taken from each server's own event log.
 
-    .venv/bin/python bench/latency.py --turns 30
+    .venv/bin/python bench/latency.py --turns 24            # ours and the baseline
+    .venv/bin/python bench/latency.py --turns 24 --only ours
 """
 
 from __future__ import annotations
@@ -12,21 +15,24 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import statistics
 import sys
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.baseline_process import BaselineServer  # noqa: E402
 from bench.machine import describe  # noqa: E402
+from bench.stages import STAGES, baseline_rows, our_rows  # noqa: E402
 from telephony.local_server import LocalServer  # noqa: E402
-from telephony.simulator import simulate_call  # noqa: E402
+from telephony.simulator import SimulationResult, simulate_call  # noqa: E402
 
 TURN_FILES = ["hello.wav", "order_status.wav", "long_question.wav", "goodbye.wav"]
-STAGES = ["turn_end_detection", "stt", "llm_first_sentence", "tts_first_audio",
-          "playout_and_network"]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -35,38 +41,46 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def turn_rows(result, events: list[dict]) -> list[dict[str, float]]:
-    """Join the simulator's view of each turn with the server's events for it."""
-    callers = [e for e in events if e["type"] == "caller_turn"]
-    agents = [e for e in events if e["type"] == "agent_turn" and e.get("stages_ms")]
-    rows = []
-    if len(callers) != len(result.turns) or len(agents) != len(result.turns):
-        return rows  # an utterance was split or merged: its stages cannot be attributed
-    for turn, caller, agent in zip(result.turns, callers, agents, strict=True):
-        if turn.latency_ms is None:
-            continue
-        stages = agent["stages_ms"]
-        detect = (caller["detected"] - turn.caller_end_s) * 1000
-        stt, first, tts = stages["stt"], stages["first_sentence"] or 0, stages["tts_first_audio"]
-        rows.append({"total": turn.latency_ms, "turn_end_detection": detect, "stt": stt,
-                     "llm_first_sentence": first, "tts_first_audio": tts,
-                     "playout_and_network": turn.latency_ms - detect - stt - first - tts})
-    return rows
+@dataclass
+class Contender:
+    """One server under test and what its calls produced."""
+
+    name: str
+    server: LocalServer
+    rows_of: Callable[[SimulationResult, list[dict]], list[dict[str, float]]]
+    events_dir: Path
+    rows: list[dict[str, float]] = field(default_factory=list)
+    turns: int = 0
+    unanswered: int = 0
+
+    async def call(self, samples: Path) -> None:
+        result = await simulate_call([samples / f for f in TURN_FILES],
+                                     url=self.server.media_url, settings=self.server.settings,
+                                     transcribe=False)
+        self.turns += len(result.turns)
+        self.unanswered += sum(t.latency_ms is None for t in result.turns)
+        self.rows += self.rows_of(result, await read_events(self.events_dir, result.call_sid))
 
 
-async def run_calls(server: LocalServer, turns: int, samples: Path) -> list[dict[str, float]]:
-    rows: list[dict[str, float]] = []
-    while len(rows) < turns:
-        result = await simulate_call([samples / f for f in TURN_FILES], url=server.media_url,
-                                     settings=server.settings, transcribe=False)
-        events_file = next(server.recordings.rglob(f"{result.call_sid}.jsonl"))
-        for _ in range(50):  # the server closes the call just after the simulator hangs up
-            if "call_end" in events_file.read_text():
-                break
-            await asyncio.sleep(0.1)
-        events = [json.loads(line) for line in events_file.read_text().splitlines()]
-        rows += turn_rows(result, events)
-    return rows[:turns]
+async def read_events(folder: Path, call_sid: str) -> list[dict]:
+    """The server's events for one call, once it has closed the call (or after 5 s)."""
+    for _ in range(50):
+        files = list(folder.rglob(f"{call_sid}.jsonl"))
+        if files and "call_end" in files[0].read_text():
+            break
+        await asyncio.sleep(0.1)
+    files = list(folder.rglob(f"{call_sid}.jsonl"))
+    if not files:
+        return []
+    return [json.loads(line) for line in files[0].read_text().splitlines() if line.strip()]
+
+
+async def run_calls(contenders: list[Contender], turns: int, samples: Path) -> None:
+    """Alternate calls between the contenders until each has `turns` measured turns."""
+    while any(len(c.rows) < turns for c in contenders):
+        for contender in contenders:
+            if len(contender.rows) < turns:
+                await contender.call(samples)
 
 
 def table(rows: list[dict[str, float]]) -> str:
@@ -79,16 +93,62 @@ def table(rows: list[dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
+def comparison(contenders: list[Contender]) -> str:
+    lines = ["| pipeline | turns | unanswered | median ms | p95 ms |",
+             "| --- | ---: | ---: | ---: | ---: |"]
+    for c in contenders:
+        totals = [r["total"] for r in c.rows]
+        lines.append(f"| {c.name} | {len(totals)} | {c.unanswered} of {c.turns} | "
+                     f"{statistics.median(totals):.0f} | {percentile(totals, 0.95):.0f} |")
+    return "\n".join(lines)
+
+
+def stage_comparison(contenders: list[Contender]) -> str:
+    names = " | ".join(f"{c.name} median ms" for c in contenders)
+    lines = [f"| stage | {names} |", "| --- |" + " ---: |" * len(contenders)]
+    for key in ["total", *STAGES]:
+        cells = " | ".join(f"{statistics.median([r[key] for r in c.rows]):.0f}"
+                           for c in contenders)
+        lines.append(f"| {key.replace('_', ' ')} | {cells} |")
+    return "\n".join(lines)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=24)
     parser.add_argument("--samples", type=Path, default=ROOT / "data" / "samples")
+    parser.add_argument("--only", choices=["ours", "baseline"], default=None)
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
+                        help="extra environment for our server (to compare settings)")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp, LocalServer(Path(tmp)) as server:
-        rows = asyncio.run(run_calls(server, args.turns, args.samples))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    extra = dict(item.split("=", 1) for item in args.env)
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        contenders = []
+        if args.only != "baseline":
+            ours = LocalServer(Path(tmp) / "ours", extra_env=extra).start()
+            contenders.append(Contender("ours", ours, our_rows, ours.recordings))
+        if args.only != "ours":
+            base = BaselineServer(Path(tmp) / "baseline").start()
+            contenders.append(Contender("pipecat baseline", base, baseline_rows, base.events))
+        try:
+            asyncio.run(run_calls(contenders, args.turns, args.samples))
+        finally:
+            for c in contenders:
+                c.server.stop()
+    load_after = os.getloadavg()
     print(f"machine: {describe()}")
-    print(f"turns: {len(rows)}\n")
-    print(table(rows))
+    print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
+    for c in contenders:
+        c.rows = c.rows[:args.turns]
+        print(f"\n{c.name}: {len(c.rows)} turns\n\n{table(c.rows)}")
+    print(f"\n{comparison(contenders)}")
+    if len(contenders) == 2:
+        ours_median = statistics.median(r["total"] for r in contenders[0].rows)
+        base_median = statistics.median(r["total"] for r in contenders[1].rows)
+        print(f"\nbaseline median / our median = {base_median / ours_median:.2f}x\n")
+        print(stage_comparison(contenders))
     return 0
 
 

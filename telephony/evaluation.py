@@ -12,6 +12,9 @@ A scenario is a YAML file:
       escalated: false
       db:                       # rows that must exist afterwards in the business tables
         - {table: returns, where: {order_number: "4521"}, count: 1}
+
+`--verbose` prints each call as it went: what Whisper heard, what the turn manager understood
+(intent and values), and what the agent said, which is where a failure's cause shows.
 """
 
 from __future__ import annotations
@@ -174,9 +177,10 @@ async def run_scenario(scenario: Scenario, server: LocalServer, settings: Settin
     events = await call_events(server.recordings, result.call_sid)
     reasons = check(scenario, events, server.database_url)
     said = " | ".join(e.get("text", "") for e in events if e["type"] == "agent_turn")
-    return ScenarioResult(scenario, not reasons, reasons, said, call_transcript(events),
-                          [t.latency_ms for t in result.turns if t.latency_ms is not None],
-                          time.monotonic() - started, events=events)
+    return ScenarioResult(
+        scenario, not reasons, reasons, agent_text=said, transcript=call_transcript(events),
+        events=events, seconds=time.monotonic() - started,
+        latencies_ms=[t.latency_ms for t in result.turns if t.latency_ms is not None])
 
 
 def reset_business(database_url: str) -> None:

@@ -387,3 +387,8 @@ def test_cards_for_a_customer(biz: Business):
     ("dental check-up", "dental check-up"), ("vaccination", "vaccination"), ("massage", None)])
 def test_appointment_kind_as_the_clinic_names_it(biz: Business, said, kind):
     assert biz.appointment_kind(said) == kind
+
+
+def test_order_numbers_lists_every_order(biz: Business):
+    numbers = biz.order_numbers()
+    assert len(numbers) == EXPECTED["orders"] and numbers == sorted(numbers)

@@ -27,7 +27,7 @@ TODAY = date(2026, 3, 4)  # a Wednesday; the seed data is relative to it
 NOW = datetime.combine(TODAY, time(9, 0))
 MARIA, JOHN, AISHA, WEI, OLGA, HANNAH = ("+15551234567", "+15550001111", "+15550102030",
                                          "+15550147788", "+15550193344", "+15550119090")
-STRANGER = "+15559870000"
+KWAME, STRANGER = "+15550125566", "+15559870000"
 
 
 @pytest.fixture(scope="module")
@@ -102,6 +102,28 @@ def test_a_correction_after_the_answer_looks_up_the_new_number(call):
     assert "Cast Iron Skillet" in turns.handle("Sorry, I meant order four three zero two.").say
 
 
+@pytest.mark.parametrize(("heard", "order"), [
+    ("I want to send back the speaker from Order 44475.", "4475"),  # a doubled digit
+    ("Where is order 461?", "4610"),  # a dropped one
+])
+def test_a_number_one_digit_off_finds_the_callers_own_order(call, heard, order):
+    assert f"order {order}" in call(JOHN).handle(heard).say.lower()
+
+
+def test_a_number_one_digit_off_one_order_finds_it_for_an_unknown_caller(call):
+    turns = call(STRANGER)
+    turns.handle("I need to return something I bought.")
+    assert "order 4410, the Running Jacket" in turns.handle("The order number is 44410.").say
+
+
+def test_a_number_near_none_or_two_own_orders_is_asked_again(call):
+    assert "couldn't find order 9999" in call(MARIA).handle("where is order 9999").say
+    # Kwame has 4410 and 4590: "4510" is one digit from both, so neither is guessed.
+    assert "couldn't find order 4510" in call(KWAME).handle("where is order 4510").say
+    # Not Kwame's own, and 4511 and 4410 are both a digit from "4411".
+    assert "couldn't find order 4411" in call(STRANGER).handle("where is order 4411").say
+
+
 def test_an_answer_that_is_not_understood_asks_again(call):
     turns = call(STRANGER)
     turns.handle("Where is my order?")
@@ -149,7 +171,7 @@ def test_with_two_active_cards_the_agent_asks_which_before_confirming(call, engi
     turns = call(AISHA)
     plan = turns.handle("My credit card was stolen.")
     assert "5512" in plan.say and "9087" in plan.say and turns.state.pending is None
-    assert "ending in 9087" in turns.handle("The one ending in nine zero eight seven.").say
+    assert "ending in 9087" in turns.handle("The one ending in 908.7.").say  # as Whisper wrote
     assert "blocked" in turns.handle("Yes.").say
     status = {c.last4: c.status for c in rows(engine, select(Card))}
     assert status["9087"] == "blocked" and status["5512"] == "active"

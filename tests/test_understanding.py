@@ -457,6 +457,9 @@ def test_know_opening_a_turn_is_no():
 
 def test_a_hyphenated_answer_fills_the_identifier_asked_for():
     assert understand("46-01.", expecting="order_number").values["order_number"] == "4601"
+    heard = understand("The one ending in 908.7.", expecting="card_last4")
+    assert heard.values["card_last4"] == "9087"
+    assert understand("transfer 49.50 dollars", today=TODAY).values["amount"] == Decimal("49.50")
     assert "order_number" not in understand("It takes 10-15 minutes", today=TODAY).values
 
 

@@ -376,6 +376,10 @@ class Business:
     def open_orders(self, customer_id: int) -> list[OrderInfo]:
         return [o for o in self.orders_for(customer_id) if o.status in OPEN_ORDER_STATUSES]
 
+    def order_numbers(self) -> list[str]:
+        with Session(self.engine) as db:
+            return list(db.scalars(select(Order.number).order_by(Order.number)))
+
     def order(self, number: str) -> OrderInfo | None:
         found = self._orders(Order.number == normalise_order_number(number))
         return found[0] if found else None

@@ -14,22 +14,40 @@ from voice.engines import VoiceEngines
 from voice.responder import ConversationResponder, PlanObserver
 from voice.session import CallSession
 from voice.settings import Settings
+from voice.smart_turn import shared_smart_turn
 from voice.speaker import SentenceSpeaker
 from voice.transcriber import TurnTranscriber
+from voice.turn_end import TurnEndDetector, TurnTiming
 from voice.turn_manager import TurnManager
 
 PIPELINE_IN_RATE = 16000  # Whisper and Silero want 16 kHz; Twilio's 8 kHz is upsampled
 PIPELINE_OUT_RATE = 8000  # what Twilio plays; TTS audio is resampled once, at the transport
 
 
+def turn_timing(settings: Settings) -> TurnTiming:
+    """The turn-end silences; the optional settings fall back to measured defaults."""
+    defaults = TurnTiming()
+    return TurnTiming(
+        pause_s=getattr(settings, "turn_pause_secs", defaults.pause_s),
+        complete_s=getattr(settings, "turn_complete_secs", defaults.complete_s),
+        stop_s=settings.vad_stop_secs,
+        complete_probability=getattr(settings, "smart_turn_threshold",
+                                     defaults.complete_probability))
+
+
 def build_call_pipeline(transport: BaseTransport, session: CallSession, engines: VoiceEngines,
                         turns: TurnManager, settings: Settings,
                         observer: PlanObserver | None = None,
                         ) -> tuple[PipelineWorker, ConversationResponder]:
-    """caller audio -> VAD -> barge-in -> STT -> turn manager + LLM -> TTS -> caller."""
+    """caller audio -> VAD + turn end -> barge-in -> STT -> turn manager + LLM -> TTS -> caller.
+
+    The VAD reports short pauses; the turn-end detector decides which pause ends the turn.
+    """
+    timing = turn_timing(settings)
     vad = SileroVADAnalyzer(sample_rate=PIPELINE_IN_RATE, params=VADParams(
         confidence=settings.vad_confidence, start_secs=settings.vad_start_secs,
-        stop_secs=settings.vad_stop_secs))
+        stop_secs=min(timing.pause_s, timing.stop_s)))
+    smart_turn = shared_smart_turn if getattr(settings, "smart_turn", True) else None
     responder = ConversationResponder(
         session, engines.llm, turns, language=settings.stt_language,
         silence_reprompt_secs=settings.silence_reprompt_secs,
@@ -37,6 +55,7 @@ def build_call_pipeline(transport: BaseTransport, session: CallSession, engines:
     pipeline = Pipeline([
         transport.input(),
         VADProcessor(vad_analyzer=vad),
+        TurnEndDetector(session, timing, smart_turn, sample_rate=PIPELINE_IN_RATE),
         BargeInDetector(session, settings.barge_in_min_secs),
         TurnTranscriber(session, engines.stt, settings.vad_start_secs, settings.vad_stop_secs,
                         sample_rate=PIPELINE_IN_RATE),

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from voice.models import pick_device, whisper_base_dir
+from voice.whisper_window import WindowedWhisper
 
 # Whisper invents these on silence or noise; a turn that is only this is not a turn.
 LANGUAGE_CONFIDENCE = 0.8
@@ -42,6 +43,7 @@ class SpeechToText:
         language: str | None = "en",
         workers: int = 2,
         detect_language: bool = True,
+        window: bool = True,
     ) -> None:
         from faster_whisper import WhisperModel
 
@@ -58,9 +60,34 @@ class SpeechToText:
         self._language = language or None
         self._detect = detect_language  # to notice callers speaking another language
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
+        # A caller's turn is seconds long: encode it once, on a window cut to its length.
+        self._window = WindowedWhisper(self._model, beam_size) if window else None
+
+    @property
+    def model(self) -> Any:
+        """The shared faster-whisper model."""
+        return self._model
 
     def transcribe_sync(self, audio: np.ndarray) -> Transcript:
         """`audio` is mono float32 at 16 kHz."""
+        if self._window is not None and self._window.fits(audio):
+            return self._transcribe_windowed(audio)
+        return self._transcribe_full(audio)
+
+    def _transcribe_windowed(self, audio: np.ndarray) -> Transcript:
+        started = time.perf_counter()
+        decoded = self._window.decode(audio, self._language, self._detect, LANGUAGE_CONFIDENCE)
+        return Transcript(
+            text=decoded.text,
+            language=decoded.language,
+            language_probability=decoded.language_probability,
+            no_speech_probability=decoded.no_speech_probability,
+            audio_seconds=len(audio) / 16000,
+            elapsed_seconds=time.perf_counter() - started,
+        )
+
+    def _transcribe_full(self, audio: np.ndarray) -> Transcript:
+        """Whisper's own 30 s windows: for utterances too long for one short window."""
         started = time.perf_counter()
         segments, info = self._decode(audio, None if self._detect else self._language)
         if self._language and info.language != self._language and \

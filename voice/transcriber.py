@@ -1,4 +1,9 @@
-"""Cut the caller's audio into utterances at VAD boundaries and transcribe each one."""
+"""Cut the caller's audio into utterances at turn boundaries and transcribe each one.
+
+Transcription starts at the caller's first pause (`CallerPauseFrame`), while the turn-end
+detector is still deciding whether the turn is over: when it is, the transcript is ready or
+nearly so. If the caller speaks on, that early transcript is dropped.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from voice.logs import get_logger
 from voice.session import CallSession
 from voice.stt import SpeechToText, Transcript
+from voice.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
 
 log = get_logger(__name__)
 
@@ -46,6 +52,7 @@ class TurnTranscriber(FrameProcessor):
         self._preroll_len = 0
         self._speech: list[np.ndarray] | None = None
         self._speech_start = 0.0
+        self._early: asyncio.Task[Transcript] | None = None  # started at the caller's pause
         self._order = asyncio.Lock()  # utterances reach the responder in the order spoken
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -53,14 +60,19 @@ class TurnTranscriber(FrameProcessor):
         if isinstance(frame, InputAudioRawFrame):
             self._take_audio(np.frombuffer(frame.audio, dtype=np.int16))
             return  # nothing downstream needs raw caller audio
+        if isinstance(frame, CallerPauseFrame):
+            self._start_early()
+            return
+        if isinstance(frame, CallerResumedFrame):
+            self._drop_early()
+            return
         if isinstance(frame, VADUserStartedSpeakingFrame):
-            self._speech = list(self._preroll)
-            self._speech_start = self._session.elapsed() - self._start_secs
+            self._drop_early()
+            if self._speech is None:  # a second start inside one utterance keeps what it has
+                self._speech = list(self._preroll)
+                self._speech_start = self._session.elapsed() - self._start_secs
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._speech is not None:
-            audio, self._speech = np.concatenate(self._speech), None
-            detected_s = self._session.elapsed()
-            self.create_task(self._transcribe(audio, self._speech_start,
-                                              detected_s - self._stop_secs, detected_s))
+            self._end_utterance(frame)
         await self.push_frame(frame, direction)
 
     def _take_audio(self, samples: np.ndarray) -> None:
@@ -71,14 +83,36 @@ class TurnTranscriber(FrameProcessor):
         while self._preroll_len - len(self._preroll[0]) >= PREROLL_S * self._rate:
             self._preroll_len -= len(self._preroll.popleft())
 
-    async def _transcribe(self, audio: np.ndarray, start_s: float, end_s: float,
-                          detected_s: float) -> None:
+    def _audio(self) -> np.ndarray:
+        return np.concatenate(self._speech).astype(np.float32) / 32768.0
+
+    def _start_early(self) -> None:
+        """The caller paused: the speech so far is the whole utterance if the turn is over."""
+        if self._speech is not None and self._early is None:
+            self._early = self.create_task(self._stt.transcribe(self._audio()), name="stt-early")
+
+    def _drop_early(self) -> None:
+        if self._early is not None:
+            self._early.cancel()  # the caller spoke on: that transcript is missing words
+            self._early = None
+
+    def _end_utterance(self, frame: VADUserStoppedSpeakingFrame) -> None:
+        audio, early = self._audio(), self._early
+        self._speech, self._early = None, None
+        detected_s = self._session.elapsed()
+        stop_secs = frame.stop_secs if isinstance(frame, CallerTurnEndFrame) else self._stop_secs
+        turn = {"turn_end": getattr(frame, "reason", "silence")}
+        if getattr(frame, "complete_probability", None) is not None:
+            turn["smart_turn"] = round(frame.complete_probability, 3)
+        self.create_task(self._transcribe(audio, early, self._speech_start,
+                                          detected_s - stop_secs, detected_s, turn))
+
+    async def _transcribe(self, audio: np.ndarray, early: asyncio.Task[Transcript] | None,
+                          start_s: float, end_s: float, detected_s: float, turn: dict) -> None:
         detected = time.perf_counter()
         async with self._order:
-            try:
-                transcript = await self._stt.transcribe(audio.astype(np.float32) / 32768.0)
-            except Exception:
-                log.exception("transcription failed")
+            transcript = await self._result(audio, early)
+            if transcript is None:
                 self._session.event("stt_error", start=round(start_s, 3))
                 return
             if not transcript.is_speech:
@@ -87,9 +121,25 @@ class TurnTranscriber(FrameProcessor):
                 return
             utterance = CallerUtterance(transcript, start_s, end_s, detected,
                                         time.perf_counter())
-            self._session.caller_turn(transcript.text, start_s, end_s, transcript.language,
-                                      detected=round(detected_s, 3),
-                                      stt_ms=round(transcript.elapsed_seconds * 1000, 1))
+            self._session.caller_turn(
+                transcript.text, start_s, end_s, transcript.language,
+                detected=round(detected_s, 3), transcribed=round(self._session.elapsed(), 3),
+                stt_ms=round(transcript.elapsed_seconds * 1000, 1), early_stt=early is not None,
+                **turn)
             await self.push_frame(TranscriptionFrame(
                 text=transcript.text, user_id=self._session.caller,
                 timestamp=f"{end_s:.3f}", result=utterance))
+
+    async def _result(self, audio: np.ndarray, early: asyncio.Task[Transcript] | None
+                      ) -> Transcript | None:
+        """The early transcript when there is one (only silence came after it), else a new one."""
+        if early is not None:
+            try:
+                return await early
+            except Exception:
+                log.exception("early transcription failed; transcribing again")
+        try:
+            return await self._stt.transcribe(audio)
+        except Exception:
+            log.exception("transcription failed")
+            return None

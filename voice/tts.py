@@ -10,6 +10,11 @@ import numpy as np
 
 # Hibari speaks quietly (peak ~0.33); phones need a louder, but never clipped, voice.
 TARGET_PEAK = 0.89
+# Engines start each sentence with 0.1-0.3 s of near-silence: the caller waits through it
+# before hearing the first word. Cut it to a short lead-in; a level under -54 dBFS is
+# inaudible on a phone line. (The trailing silence stays: it is the pause between sentences.)
+ONSET_LEVEL = 0.002
+LEAD_IN_S = 0.03
 
 
 class TTSEngine(Protocol):
@@ -74,6 +79,14 @@ def load_tts(engine: str, voice: str = "") -> TTSEngine:
     return engines[engine](voice)
 
 
+def trim_leading_silence(audio: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Drop what comes before the voice starts, keeping `LEAD_IN_S` so no onset is clipped."""
+    loud = np.flatnonzero(np.abs(audio) > ONSET_LEVEL)
+    if loud.size == 0:
+        return audio
+    return audio[max(0, int(loud[0]) - int(LEAD_IN_S * sample_rate)):]
+
+
 class SpeechSynthesizer:
     """Runs an engine off the event loop and returns phone-ready 16-bit PCM."""
 
@@ -87,6 +100,7 @@ class SpeechSynthesizer:
         peak = float(np.max(np.abs(audio))) if audio.size else 0.0
         if peak > 0:
             audio = audio * (TARGET_PEAK / peak)
+        audio = trim_leading_silence(audio, self.sample_rate)
         return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
 
     async def synthesize(self, text: str) -> bytes:

@@ -370,7 +370,7 @@ class TurnManager:
                 return None, self._ask(task, "order_number", f"Is that order {listed}?")
             else:
                 return None, self._ask(task, "order_number", "What's the order number?")
-        order = self._business.order(str(number)) or self._own_order_near(str(number))
+        order = self._business.order(str(number)) or self._order_near(str(number))
         if order is None:
             self.state.slots.pop("order_number", None)
             return None, TurnPlan(task, failed=True, request_key=f"{task}:order",
@@ -382,16 +382,20 @@ class TurnManager:
         self._remember_orders([order.number])
         return order, TurnPlan(task)
 
-    def _own_order_near(self, number: str) -> OrderInfo | None:
-        """The caller's one order a digit away from a number that matches none: speech
-        recognition doubles, drops or swaps a digit ('44475' for 4475, 'for 302' for 4302).
-        The reply names the order, and changes are confirmed, so a wrong guess is heard."""
-        customer = self.state.customer
-        if customer is None or len(number) < 3:
+    def _order_near(self, number: str) -> OrderInfo | None:
+        """The one order a digit away from a number that matches none, the caller's own first:
+        speech recognition doubles, drops or swaps a digit ('44410' for 4410, 'for 302' for
+        4302). The reply names the order and changes are confirmed, so a wrong guess is heard;
+        two near orders are no guess at all."""
+        if len(number) < 3:
             return None
-        near = [o for o in self._business.orders_for(customer.id)
-                if _one_digit_apart(o.number, number)]
-        return near[0] if len(near) == 1 else None
+        customer = self.state.customer
+        own = [o.number for o in self._business.orders_for(customer.id)] if customer else []
+        for numbers in (own, self._business.order_numbers()):
+            near = [n for n in numbers if _one_digit_apart(n, number)]
+            if near:
+                return self._business.order(near[0]) if len(near) == 1 else None
+        return None
 
     def _candidate_orders(self, task: str) -> list[OrderInfo]:
         """The orders a caller who gave no number most likely means: open ones for a status

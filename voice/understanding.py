@@ -76,8 +76,10 @@ _MISHEARINGS = [
     (r"^know\b", "no"),  # a turn opening with "no" is often written "Know"
 ]
 # "46-01": Whisper hyphenates an identifier read in pairs; with an order or card in view the
-# hyphen joins the halves (elsewhere "10-15" is a range).
+# hyphen joins the halves (elsewhere "10-15" is a range). Asked for an identifier, it may also
+# write "908.7" for "nine zero eight seven": no decimal point then either.
 _DIGIT_HYPHEN = re.compile(r"(?<=\d)[-\u2013](?=\d)")
+_DIGIT_POINT = re.compile(r"(?<=\d)\.(?=\d)")
 _IDENTIFIER_SLOTS = ("order_number", "card_last4")
 _CARD_CONTEXT = re.compile(r"\b(block|lost|stole|stolen|freez|frozen|debit|credit|bank|lock|pin)")
 
@@ -559,6 +561,8 @@ def extract_values(text: str, *, expecting: str | None = None, today: date | Non
                    intent: str | None = None) -> dict[str, Any]:
     """Every slot value said in one turn; keys are absent when nothing was said for them."""
     today = today or date.today()
+    if expecting in _IDENTIFIER_SLOTS:
+        text = _DIGIT_POINT.sub("", text)
     if expecting in _IDENTIFIER_SLOTS or _CUES["order_number"].search(text.lower()):
         text = _DIGIT_HYPHEN.sub("", text)
     norm = normalise(text)

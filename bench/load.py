@@ -1,0 +1,161 @@
+"""N simultaneous calls against one server: latency, audio underruns, CPU and memory per call.
+
+Starts `callcentre serve` (real models) once and, for each N, places N simulated calls at the
+same time (their starts spread over a few seconds, as real calls arrive), each playing the
+sample caller turns. For each N it prints median and p95 voice-to-voice latency, underruns
+(the agent's audio running dry mid-reply on the caller's phone, `bench/underruns.py`), the
+server's CPU (per call, in % of one core) and its resident memory.
+
+    .venv/bin/python bench/load.py --calls 1 2 3 4 6
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.latency import TURN_FILES, percentile  # noqa: E402
+from bench.machine import describe  # noqa: E402
+from bench.underruns import Underruns, underruns  # noqa: E402
+from telephony.local_server import LocalServer  # noqa: E402
+from telephony.simulator import simulate_call  # noqa: E402
+
+MB = 1024 * 1024
+P95_GOAL_MS = 1500.0
+
+
+class ProcessSampler:
+    """Samples a process's resident memory in a thread; CPU comes from its CPU times."""
+
+    def __init__(self, pid: int, every_s: float = 0.25) -> None:
+        self._process = psutil.Process(pid)
+        self._every = every_s
+        self.peak_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def rss(self) -> int:
+        return self._process.memory_info().rss
+
+    def cpu_seconds(self) -> float:
+        times = self._process.cpu_times()
+        return times.user + times.system
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._every):
+            self.peak_rss = max(self.peak_rss, self.rss())
+
+    def __enter__(self) -> ProcessSampler:
+        self.peak_rss = self.rss()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+@dataclass
+class LoadResult:
+    calls: int
+    latencies: list[float] = field(default_factory=list)
+    unanswered: int = 0
+    underruns: Underruns = field(default_factory=Underruns)
+    failed: int = 0
+    wall_s: float = 0.0
+    cpu_s: float = 0.0
+    idle_rss: int = 0
+    peak_rss: int = 0
+
+    def row(self) -> str:
+        median = statistics.median(self.latencies) if self.latencies else float("nan")
+        p95 = percentile(self.latencies, 0.95) if self.latencies else float("nan")
+        cpu_per_call = 100 * self.cpu_s / self.wall_s / self.calls
+        extra_mb = (self.peak_rss - self.idle_rss) / MB
+        return (f"| {self.calls} | {len(self.latencies)} | {self.unanswered + self.failed} | "
+                f"{median:.0f} | {p95:.0f} | {self.underruns.count} "
+                f"({self.underruns.seconds:.2f} s) | {cpu_per_call:.0f} | "
+                f"{extra_mb / self.calls:.1f} | {self.peak_rss / MB:.0f} |")
+
+    @property
+    def ok(self) -> bool:
+        return (bool(self.latencies) and percentile(self.latencies, 0.95) < P95_GOAL_MS
+                and self.underruns.count == 0 and self.failed == 0)
+
+
+async def one_call(server: LocalServer, samples: Path, delay_s: float, result: LoadResult
+                   ) -> None:
+    await asyncio.sleep(delay_s)
+    try:
+        call = await simulate_call([samples / f for f in TURN_FILES], url=server.media_url,
+                                   settings=server.settings, transcribe=False)
+    except Exception as exc:  # a refused or broken call counts against this N
+        print(f"call failed: {type(exc).__name__}: {exc}", file=sys.stderr)
+        result.failed += 1
+        return
+    result.latencies += [t.latency_ms for t in call.turns if t.latency_ms is not None]
+    result.unanswered += sum(t.latency_ms is None for t in call.turns)
+    result.underruns.add(underruns(call))
+
+
+async def run_load(server: LocalServer, calls: int, samples: Path, spread_s: float
+                   ) -> LoadResult:
+    result = LoadResult(calls)
+    assert server.process is not None
+    with ProcessSampler(server.process.pid) as sampler:
+        result.idle_rss = sampler.rss()
+        cpu_before, started = sampler.cpu_seconds(), time.monotonic()
+        delays = sorted(random.uniform(0, spread_s) for _ in range(calls))
+        await asyncio.gather(*(one_call(server, samples, d, result) for d in delays))
+        result.wall_s = time.monotonic() - started
+        result.cpu_s = sampler.cpu_seconds() - cpu_before
+    result.peak_rss = sampler.peak_rss
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--calls", type=int, nargs="+", default=[1, 2, 3, 4, 6])
+    parser.add_argument("--spread", type=float, default=4.0,
+                        help="seconds over which each batch of calls starts")
+    parser.add_argument("--samples", type=Path, default=ROOT / "data" / "samples")
+    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--seed", type=int, default=6)
+    args = parser.parse_args()
+    random.seed(args.seed)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    extra = dict(item.split("=", 1) for item in args.env)
+    results = []
+    with tempfile.TemporaryDirectory() as tmp, LocalServer(Path(tmp), extra_env=extra) as srv:
+        for calls in args.calls:
+            load = os.getloadavg()[0]
+            results.append(asyncio.run(run_load(srv, calls, args.samples, args.spread)))
+            print(f"N={calls} done (load average before: {load:.2f})", file=sys.stderr)
+    print(f"machine: {describe()}\n")
+    print("| calls | turns | unanswered | median ms | p95 ms | underruns (silence) | "
+          "CPU % of a core per call | MB per call | server RSS MB |")
+    print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for result in results:
+        print(result.row())
+    fits = [r.calls for r in results if r.ok]
+    print(f"\nlargest N with p95 < {P95_GOAL_MS:.0f} ms and no underruns: "
+          f"{max(fits) if fits else 'none'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+"""Issue 6 pieces on their own: the short Whisper window, the TTS lead-in trim, the turn-end
+detector's decisions, and the underrun count the load bench reports."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+from pipecat.frames.frames import (
+    InputAudioRawFrame,
+    UserSpeakingFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.tests.utils import SleepFrame, run_test
+
+from telephony.simulator import SimulatedTurn, SimulationResult
+from voice.tts import LEAD_IN_S, trim_leading_silence
+from voice.turn_end import CallerAudio, TurnEndDetector, TurnTiming
+from voice.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
+from voice.whisper_window import FULL_WINDOW_FRAMES, window_frames
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # bench/ is scripts, not an installed package
+
+from bench.underruns import underruns  # noqa: E402
+
+SAMPLES = ROOT / "data" / "samples"
+TIMING = TurnTiming(pause_s=0.2, complete_s=0.3, stop_s=0.6)
+
+
+def test_whisper_window_covers_the_speech_with_a_floor_and_a_ceiling():
+    assert window_frames(261, min_window_s=15, pad_s=3) == 1500  # a short turn: the floor
+    assert window_frames(1450, min_window_s=15, pad_s=3) == 1800  # speech + pad, whole seconds
+    assert window_frames(2900, min_window_s=15, pad_s=3) == FULL_WINDOW_FRAMES
+
+
+def test_windowed_whisper_transcribes_a_turn_faster_than_the_full_window():
+    from voice.stt import SpeechToText
+
+    audio, _ = sf.read(SAMPLES / "order_status.wav", dtype="float32")
+    stt = SpeechToText()
+    full = SpeechToText.__new__(SpeechToText)  # the same model, without the window
+    full.__dict__.update(stt.__dict__, _window=None)
+    stt.transcribe_sync(audio), full.transcribe_sync(audio)  # warm both paths
+    windowed, whole = stt.transcribe_sync(audio), full.transcribe_sync(audio)
+    assert "order" in windowed.text.lower() and windowed.language == "en"
+    assert windowed.is_speech
+    assert windowed.elapsed_seconds < whole.elapsed_seconds
+
+
+def test_tts_lead_in_is_trimmed_to_a_short_margin():
+    rate = 24000
+    voice = np.cos(np.linspace(0, 200, rate // 2)).astype(np.float32) * 0.5
+    audio = np.concatenate([np.zeros(rate // 4, np.float32), voice])
+    trimmed = trim_leading_silence(audio, rate)
+    assert len(trimmed) == len(voice) + int(LEAD_IN_S * rate)
+    silent = np.zeros(100, np.float32)
+    assert trim_leading_silence(silent, rate) is silent
+
+
+def test_caller_audio_keeps_the_utterance_with_its_pre_speech():
+    audio = CallerAudio(sample_rate=1000, keep_s=2.0)
+    for _ in range(30):
+        audio.add(np.full(100, 1000, dtype=np.int16))  # 3 s, only the last 2 s kept
+    audio.mark_utterance(started_s_ago=0.5)
+    assert len(audio.utterance(max_s=8.0)) == 500
+    audio.mark_utterance(started_s_ago=5.0)
+    assert len(audio.utterance(max_s=8.0)) == 2000  # no more than is kept
+
+
+class _Session:
+    def __init__(self) -> None:
+        self._t0 = time.monotonic()
+
+    def elapsed(self) -> float:
+        return time.monotonic() - self._t0
+
+
+class _SmartTurn:
+    def __init__(self, probability: float) -> None:
+        self.probability_value = probability
+
+    async def probability(self, audio: np.ndarray) -> float:
+        return self.probability_value
+
+
+def _speech(seconds: float) -> list:
+    chunk = np.full(320, 3000, dtype=np.int16).tobytes()  # 20 ms at 16 kHz
+    return [InputAudioRawFrame(audio=chunk, sample_rate=16000, num_channels=1)
+            for _ in range(int(seconds / 0.02))]
+
+
+async def _turn_end(probability: float | None, frames: list) -> list:
+    smart = None if probability is None else (lambda p=probability: _SmartTurn(p))
+    detector = TurnEndDetector(_Session(), TIMING, smart)
+    down, _ = await run_test(detector, frames_to_send=frames)
+    return [f for f in down if not isinstance(f, (InputAudioRawFrame, UserSpeakingFrame))]
+
+
+def _stop() -> VADUserStoppedSpeakingFrame:
+    return VADUserStoppedSpeakingFrame(stop_secs=TIMING.pause_s)
+
+
+@pytest.mark.parametrize(("probability", "reason", "waited"),
+                         [(0.9, "complete", TIMING.complete_s), (0.1, "silence", TIMING.stop_s),
+                          (None, "silence", TIMING.stop_s)])
+async def test_a_pause_ends_the_turn_sooner_when_it_sounds_complete(probability, reason, waited):
+    frames = await _turn_end(probability, [VADUserStartedSpeakingFrame(), *_speech(0.4),
+                                           _stop(), SleepFrame(sleep=0.8)])
+    assert [type(f) for f in frames] == [VADUserStartedSpeakingFrame, CallerPauseFrame,
+                                         CallerTurnEndFrame]
+    end = frames[-1]
+    assert end.reason == reason and end.complete_probability == probability
+    assert waited - 0.01 <= end.stop_secs < waited + 0.15
+
+
+async def test_speaking_again_within_the_pause_keeps_one_turn():
+    frames = await _turn_end(0.1, [VADUserStartedSpeakingFrame(), *_speech(0.2), _stop(),
+                                   SleepFrame(sleep=0.1), VADUserStartedSpeakingFrame(),
+                                   *_speech(0.2), _stop(), SleepFrame(sleep=0.8)])
+    assert [type(f) for f in frames] == [VADUserStartedSpeakingFrame, CallerPauseFrame,
+                                         CallerResumedFrame, CallerPauseFrame,
+                                         CallerTurnEndFrame]
+
+
+def _result(media: list[tuple[float, int]], caller_end: float) -> SimulationResult:
+    events = [{"event": "media", "t": t, "media": {"payload_bytes": size}} for t, size in media]
+    turn = SimulatedTurn(0, "x.wav", 0.0, caller_end)
+    return SimulationResult("CA1", "MZ1", "+1", "", [turn], np.zeros(0, np.int16),
+                            np.zeros(0, np.int16), [], [], [], events, 1000)
+
+
+def test_underruns_count_only_gaps_inside_a_reply():
+    steady = [(0.0 + i * 0.01, 160) for i in range(10)]  # sent twice as fast as played
+    assert underruns(_result(steady, caller_end=5.0)).count == 0
+    gap = [*steady, (0.5, 160)]  # the buffer ran dry at 0.2 s
+    found = underruns(_result(gap, caller_end=5.0))
+    assert found.count == 1 and found.seconds == pytest.approx(0.3)
+    next_reply = [*steady, (6.0, 160)]  # the reply to the caller's next turn
+    assert underruns(_result(next_reply, caller_end=5.0)).count == 0

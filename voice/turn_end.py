@@ -1,0 +1,160 @@
+"""Decide when the caller's turn is over from the pause and how the turn sounds, together.
+
+The VAD in front reports a short pause (`TurnTiming.pause_s`). At that pause this processor
+tells the transcriber to start on the utterance (`CallerPauseFrame`) and asks Smart-Turn
+whether the turn sounds finished. A finished-sounding turn ends after `complete_s` of
+silence; any other turn after `stop_s` (the configured VAD stop). When the caller speaks
+again first, the pause was only a pause (`CallerResumedFrame`) and the turn goes on.
+
+Silences are counted from where the voice really stopped (`voice/speech_energy.py`), and a
+voice that comes back before the VAD confirms it as speech holds the turn open.
+
+Downstream processors see one VAD start and one VAD stop per turn, as before; the stop is a
+`CallerTurnEndFrame` that carries the silence actually waited and Smart-Turn's verdict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from pipecat.frames.frames import (
+    Frame,
+    InputAudioRawFrame,
+    VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voice.logs import get_logger
+from voice.session import CallSession
+from voice.smart_turn import SmartTurn
+from voice.speech_energy import SpeechEnergy
+from voice.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
+
+log = get_logger(__name__)
+
+SMART_TURN_WINDOW_S = 8.0  # what the model reads
+PRE_SPEECH_S = 0.5  # audio before the VAD noticed speech, as pipecat gives the model
+
+
+@dataclass(frozen=True)
+class TurnTiming:
+    """Silences (seconds) that matter to the end of a turn.
+
+    `complete_s` is longer than the pauses callers leave between two sentences of one turn
+    (~0.35 s in the sample calls): Smart-Turn hears a finished sentence there too.
+    """
+
+    pause_s: float = 0.2  # the VAD's stop: the turn may be over
+    complete_s: float = 0.45  # ends a turn Smart-Turn judges complete
+    stop_s: float = 0.6  # ends any turn
+    complete_probability: float = 0.5
+
+
+class CallerAudio:
+    """The last seconds of the caller's audio, and where the current utterance began."""
+
+    def __init__(self, sample_rate: int, keep_s: float) -> None:
+        self._rate, self._keep = sample_rate, int(keep_s * sample_rate)
+        self._chunks: deque[np.ndarray] = deque()
+        self._held = 0
+        self._total = 0  # samples ever received
+        self._utterance_start = 0
+
+    def add(self, samples: np.ndarray) -> None:
+        self._chunks.append(samples)
+        self._held += len(samples)
+        self._total += len(samples)
+        while self._held - len(self._chunks[0]) >= self._keep:
+            self._held -= len(self._chunks.popleft())
+
+    def mark_utterance(self, started_s_ago: float) -> None:
+        self._utterance_start = self._total - int(started_s_ago * self._rate)
+
+    def utterance(self, max_s: float) -> np.ndarray:
+        """The current utterance (float32), at most its last `max_s` seconds."""
+        audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
+        wanted = min(self._total - self._utterance_start, int(max_s * self._rate), len(audio))
+        return audio[len(audio) - wanted:].astype(np.float32) / 32768.0
+
+
+class TurnEndDetector(FrameProcessor):
+    def __init__(self, session: CallSession, timing: TurnTiming,
+                 smart_turn: Callable[[], SmartTurn] | None, sample_rate: int = 16000,
+                 **kwargs) -> None:
+        """`smart_turn` gives the shared model (it may block loading it the first time);
+        None ends every turn on the long silence."""
+        super().__init__(**kwargs)
+        self._session, self._timing = session, timing
+        self._load_smart_turn, self._smart_turn = smart_turn, None
+        self._audio = CallerAudio(sample_rate, SMART_TURN_WINDOW_S + PRE_SPEECH_S + 1.0)
+        self._energy = SpeechEnergy()
+        self._in_turn = False
+        self._deciding: asyncio.Task | None = None
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputAudioRawFrame):
+            samples = np.frombuffer(frame.audio, dtype=np.int16)
+            self._audio.add(samples)
+            self._energy.add(samples, self._session.elapsed())
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
+            if await self._resume() or self._in_turn:
+                return  # one turn, one start
+            self._in_turn = True
+            self._audio.mark_utterance(frame.start_secs + PRE_SPEECH_S)
+            self._energy.start_utterance(
+                self._session.elapsed() - frame.start_secs - PRE_SPEECH_S)
+        elif isinstance(frame, VADUserStoppedSpeakingFrame) and \
+                not isinstance(frame, CallerTurnEndFrame):
+            if self._in_turn and self._deciding is None:
+                await self._pause(self._session.elapsed() - frame.stop_secs)
+            return  # the turn's own stop comes when it is decided
+        await self.push_frame(frame, direction)
+
+    async def _pause(self, vad_end_s: float) -> None:
+        speech_end_s, _ = self._energy.speech_end(vad_end_s)
+        await self.push_frame(CallerPauseFrame(speech_end_s=speech_end_s))
+        self._deciding = self.create_task(self._decide(speech_end_s), name="turn-end")
+
+    async def _resume(self) -> bool:
+        """The caller spoke again: a pending decision means the turn was not over."""
+        if self._deciding is None:
+            return False
+        await self.cancel_task(self._deciding)
+        self._deciding = None
+        await self.push_frame(CallerResumedFrame())
+        return True
+
+    async def _decide(self, speech_end_s: float) -> None:
+        level = self._energy.voice_level(speech_end_s)
+        probability = await self._completeness()
+        complete = probability is not None and probability >= self._timing.complete_probability
+        wait_s = self._timing.complete_s if complete else self._timing.stop_s
+        while True:
+            await asyncio.sleep(max(0.0, speech_end_s + wait_s - self._session.elapsed()))
+            voice = self._energy.voice_since(speech_end_s, level)
+            if voice is None:
+                break
+            # The voice came back; the VAD calls it speech once it lasts `start_secs` (and
+            # then this is cancelled). If it does not (a cough), wait the long silence after.
+            speech_end_s, wait_s = voice, self._timing.stop_s
+        self._deciding, self._in_turn = None, False
+        await self.push_frame(CallerTurnEndFrame(
+            stop_secs=self._session.elapsed() - speech_end_s, complete_probability=probability,
+            reason="complete" if complete else "silence"))
+
+    async def _completeness(self) -> float | None:
+        if self._load_smart_turn is None:
+            return None
+        try:
+            if self._smart_turn is None:
+                self._smart_turn = await asyncio.to_thread(self._load_smart_turn)
+            return await self._smart_turn.probability(self._audio.utterance(SMART_TURN_WINDOW_S))
+        except Exception:  # a turn still ends on silence without the model
+            log.exception("smart-turn failed")
+            return None
