@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench clean browser
+.PHONY: install run test lint bench soak clean browser
 
 install: $(STAMP)
 
@@ -32,6 +32,9 @@ test: install browser
 
 bench: install
 	HF_HUB_OFFLINE=1 $(PY) bench/latency.py
+
+soak: install
+	HF_HUB_OFFLINE=1 $(PY) bench/soak.py --minutes $(or $(MINUTES),30) --concurrency $(or $(CONCURRENCY),4)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -13,6 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from review.routes import create_review_router
 from telephony.call_control import CallControl
 from telephony.handover_routes import WhisperNotes, handover_router
+from telephony.limits import BodySizeLimit
 from telephony.media_stream import handle_media_stream
 from telephony.signatures import SIGNATURE_HEADER, is_signed
 from telephony.twiml import connect_stream
@@ -42,6 +43,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         yield
 
     app = FastAPI(title="callcentre", lifespan=lifespan)
+    app.add_middleware(BodySizeLimit)  # webhooks: 64 KB at most, refused before parsing
     app.state.settings = settings
     app.state.active_calls = set()
     notes = WhisperNotes()  # what the human hears before being connected

@@ -75,6 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
     review_cli.add_arguments(manager)
     manager.set_defaults(handler=_delegate("review.cli"))
 
+    from voice import retention
+
+    purge = commands.add_parser("purge", help="delete recordings, transcripts and call rows "
+                                              "older than RETENTION_DAYS")
+    retention.add_arguments(purge)
+    purge.set_defaults(handler=_delegate("voice.retention"))
+
     scenarios = commands.add_parser("eval", help="run scripted calls and check what happened")
     evaluation.add_arguments(scenarios)
     scenarios.set_defaults(handler=_delegate("telephony.evaluation"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 
 import structlog
 from fastapi import WebSocket, WebSocketDisconnect
@@ -27,6 +28,7 @@ from voice.turn_manager import TurnManager
 log = get_logger(__name__)
 
 START_TIMEOUT_S = 10.0
+CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 POLICY_VIOLATION = 1008  # websocket close code for refused/invalid streams
 
 
@@ -38,23 +40,47 @@ async def read_start(websocket: WebSocket) -> dict:
     """Read until Twilio's `start` message; anything else before it is logged and skipped."""
     async with asyncio.timeout(START_TIMEOUT_S):
         while True:
-            raw = await websocket.receive_text()
-            try:
-                message = json.loads(raw)
-            except ValueError:
-                log.warning("bad message before start", reason="invalid JSON")
-                continue
-            if not isinstance(message, dict):
-                log.warning("bad message before start", reason="not an object")
+            message = _parse(await _receive_text(websocket))
+            if message is None:
                 continue
             if message.get("event") == "start":
                 start = message.get("start")
-                if isinstance(start, dict) and start.get("callSid") and (
+                if isinstance(start, dict) and _is_id(start.get("callSid")) and _is_id(
                         message.get("streamSid") or start.get("streamSid")):
                     return message
-                raise StreamRefused("start without callSid/streamSid")
+                raise StreamRefused("start without a valid callSid/streamSid")
             if message.get("event") != "connected":
                 log.warning("bad message before start", reason=f"{message.get('event')!r}")
+
+
+async def _receive_text(websocket: WebSocket) -> str | None:
+    """The next text frame; None for a binary one (Twilio sends none), which
+    `receive_text` would answer with a KeyError."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000))
+    return message.get("text")
+
+
+def _parse(raw: str | None) -> dict | None:
+    if raw is None:
+        log.warning("bad message before start", reason="binary frame")
+        return None
+    try:
+        message = json.loads(raw)
+    except ValueError:
+        log.warning("bad message before start", reason="invalid JSON")
+        return None
+    if not isinstance(message, dict):
+        log.warning("bad message before start", reason="not an object")
+        return None
+    return message
+
+
+def _is_id(value: object) -> bool:
+    """Twilio's ids are 34 letters and digits; ours name the call's files, so nothing else
+    (no path, no NUL, nothing too long for a file name or the database) gets through."""
+    return isinstance(value, str) and CALL_ID.match(value) is not None
 
 
 async def handle_media_stream(websocket: WebSocket, settings: Settings, engines: VoiceEngines,
@@ -73,8 +99,30 @@ async def handle_media_stream(websocket: WebSocket, settings: Settings, engines:
         if not isinstance(exc, WebSocketDisconnect):
             await websocket.close(code=POLICY_VIOLATION, reason="expected a valid start message")
         return
-    await run_call(websocket, message, settings, engines, resources, store, call_control,
-                   active_calls)
+    call_sid = str(message["start"]["callSid"])
+    if not await claim_call(call_sid, store, active_calls):
+        log.warning("refused a second stream for a call", call_sid=call_sid)
+        await websocket.close(code=POLICY_VIOLATION, reason="this call already has a stream")
+        return
+    try:
+        await run_call(websocket, message, settings, engines, resources, store, call_control,
+                       active_calls)
+    finally:
+        active_calls.discard(call_sid)  # also when the call failed before its own cleanup
+
+
+async def claim_call(call_sid: str, store: Store, active_calls: set[str]) -> bool:
+    """Each CallSid is streamed once. Twilio's signatures carry no timestamp (the upgrade's
+    covers only the URL), so a captured stream can be replayed: a `start` for a call that is
+    live here, or that any worker has already recorded, is refused rather than allowed to
+    overwrite that call's recording and row."""
+    if call_sid in active_calls:
+        return False
+    active_calls.add(call_sid)  # claimed before the first await: of two racing starts, one wins
+    if await asyncio.to_thread(store.get_call, call_sid) is not None:
+        active_calls.discard(call_sid)
+        return False
+    return True
 
 
 async def open_turn_manager(session: CallSession, resources: BusinessResources,
@@ -99,10 +147,11 @@ async def run_call(websocket: WebSocket, message: dict, settings: Settings,
                    engines: VoiceEngines, resources: BusinessResources, store: Store,
                    call_control: CallControl, active_calls: set[str]) -> None:
     start = message["start"]
-    params = start.get("customParameters") or {}
+    params = start.get("customParameters")
+    params = params if isinstance(params, dict) else {}
     call_sid = str(start["callSid"])
     stream_sid = str(message.get("streamSid") or start.get("streamSid"))
-    caller = str(params.get("caller") or params.get("From") or "")
+    caller = str(params.get("caller") or params.get("From") or "")[:32]  # the column's width
     structlog.contextvars.bind_contextvars(call_sid=call_sid, stream_sid=stream_sid)
     session = CallSession(call_sid, stream_sid, caller, settings.recordings_dir, store)
     active_calls.add(call_sid)

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
     human_agent_number: str = Field("", alias="HUMAN_AGENT_NUMBER")
     database_url: str = Field("", alias="DATABASE_URL")
     recordings_dir: Path = Field(Path("recordings"), alias="RECORDINGS_DIR")
+    # `callcentre purge` deletes calls older than this many days; 0 keeps them forever.
+    retention_days: float = Field(0, ge=0, alias="RETENTION_DAYS")
 
     # Models. Empty means the packaged default; any local path or hub name is accepted.
     stt_model: str = Field("", alias="STT_MODEL")
