@@ -148,3 +148,16 @@ def test_declining_a_person_does_not_escalate(classifier):
     turns = read(classifier, ["I don't need a person, you've answered everything",
                               "the courier was rude but you've been lovely"])
     assert run(EscalationPolicy(), turns) == []
+
+
+def test_asking_for_someone_by_name_escalates():
+    from voice.escalation import CallerTurnSignal, EscalationPolicy
+    from voice.sentiment import SentimentScore
+
+    sure = SentimentScore("neutral", 0.0, 0.986)
+    decision = EscalationPolicy().observe(CallerTurnSignal(0, "Can I talk to Everton please?",
+                                                           sure))
+    assert decision is not None and decision.rule == "human_request"
+    unsure = SentimentScore("neutral", 0.0, 0.5)
+    assert EscalationPolicy().observe(CallerTurnSignal(0, "Can I talk to Everton please?",
+                                                       unsure)) is None

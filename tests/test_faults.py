@@ -40,3 +40,24 @@ async def test_sigkill_mid_call_then_restart_repairs_the_recording(tmp_path, sam
     assert events[0]["type"] == "call_start"
     assert events[-1] == {**events[-1], "type": "call_end", "reason": "interrupted"}
     assert any(e["type"] == "agent_turn" for e in events)  # the greeting was logged
+
+
+async def test_llm_down_the_caller_still_gets_an_answer_quickly(tmp_path):
+    from telephony.evaluation import CallerVoice
+
+    question = CallerVoice(tmp_path / "voice").wav_for("How long do I have to return an item?")
+    env = {"LLM_BACKEND": "openai", "LLM_MODEL": "unreachable",
+           "LLM_BASE_URL": "http://127.0.0.1:9/v1"}  # nothing listens on port 9
+    with LocalServer(tmp_path / "server", extra_env=env) as server:
+        result = await simulate_call([question], url=server.media_url, settings=server.settings,
+                                     transcribe=False)
+        events = [json.loads(line) for line in
+                  next(server.recordings.rglob(f"{result.call_sid}.jsonl")).read_text()
+                  .splitlines()]
+    assert any(e["type"] == "llm_error" for e in events)
+    answer = [e for e in events if e["type"] == "agent_turn"][-1]
+    assert "30" in answer["text"] or "return" in answer["text"].lower()  # the policy, not silence
+    # No dead air: the answer started within 2 s of the end of the caller's turn (plus the
+    # turn-end detection), and the server process kept serving.
+    assert result.turns[0].latency_ms is not None and result.turns[0].latency_ms < 4000
+    assert answer["latency_ms"] < 3000

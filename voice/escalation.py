@@ -34,6 +34,9 @@ _ASK = (r"(?:speak|talk|chat|word|put|pass|transfer|connect|through|get|give|wan
 _ASKS_FOR_PERSON = re.compile(rf"\b{_ASK}\b.{{0,60}}?\b{_HUMAN}\b", re.IGNORECASE)
 _BARE_PERSON = re.compile(rf"\b{_HUMAN}\b|\btransfer me\b|\bput me through\b", re.IGNORECASE)
 _SHORT_WORDS = 4
+# "Can I talk to Everton?": a person by name (or a word Whisper made of "a person").
+_ASKS_FOR_NAMED = re.compile(r"\b(?:speak|talk)\s+(?:to|with)\s+[A-Z][a-z]+")
+NAMED_REQUEST_PROBABILITY = 0.95
 
 
 @dataclass(frozen=True)
@@ -117,8 +120,10 @@ class EscalationPolicy:
         return _decide("dtmf_zero", [turn], "Caller pressed 0 to reach a person")
 
     def _request(self, turn: CallerTurnSignal) -> EscalationDecision | None:
-        confident = turn.sentiment.escalation_probability >= self.config.request_probability
-        if not (confident and asks_for_person(turn.text)):
+        probability = turn.sentiment.escalation_probability
+        confident = probability >= self.config.request_probability
+        named = probability >= NAMED_REQUEST_PROBABILITY and _ASKS_FOR_NAMED.search(turn.text)
+        if not (confident and (asks_for_person(turn.text) or named)):
             return None
         return _decide("human_request", [turn], _about("Caller asked for a person", [turn]))
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -40,6 +40,9 @@ log = get_logger(__name__)
 
 DTMF_PAUSE_S = 2.0  # keypad entry ends with '#' or this long without another key
 HISTORY_MESSAGES = 6  # earlier turns the LLM sees
+# A model that has said nothing by then is slow or down: the prepared reply is said instead,
+# so the caller never waits in silence on it.
+FIRST_TOKEN_TIMEOUT_S = 1.5
 FOREIGN_LANGUAGE_CONFIDENCE = 0.8
 
 # Called with every planned turn (plan, utterance, keypad digits); returns a hand-over when
@@ -206,7 +209,7 @@ class ConversationResponder(FrameProcessor):
                                   call_tool=tools)
         try:
             async with aclosing(stream) as tokens:
-                async for token in tokens:
+                async for token in _first_within(tokens, FIRST_TOKEN_TIMEOUT_S):
                     reply.first_token_at = reply.first_token_at or time.perf_counter()
                     for sentence in splitter.feed(token):
                         if not await self._say_checked(reply, sentence, plan, allowed, fallback,
@@ -352,6 +355,18 @@ class ConversationResponder(FrameProcessor):
             await self.say_prepared(load_prompt("goodbye_silence"), hang_up=True)
         else:
             await self.say_prepared(load_prompt("still_there"))
+
+
+async def _first_within(tokens: AsyncIterator[str], seconds: float) -> AsyncIterator[str]:
+    """The same tokens, but a TimeoutError if the first does not come within `seconds`."""
+    iterator = aiter(tokens)
+    try:
+        first = await asyncio.wait_for(anext(iterator), seconds)
+    except StopAsyncIteration:
+        return
+    yield first
+    async for token in iterator:
+        yield token
 
 
 def _stages(reply: Reply, tts_ms: float) -> dict[str, float | None]:
