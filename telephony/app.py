@@ -16,10 +16,11 @@ from telephony.handover_routes import WhisperNotes, handover_router
 from telephony.limits import BodySizeLimit
 from telephony.media_stream import handle_media_stream
 from telephony.signatures import SIGNATURE_HEADER, is_signed
-from telephony.twiml import connect_stream
+from telephony.twiml import connect_stream, say_and_hang_up
 from voice import metrics
 from voice.engines import VoiceEngines
 from voice.logs import get_logger
+from voice.prompts import load_prompt
 from voice.repair import close_interrupted_calls
 from voice.resources import BusinessResources
 from voice.settings import Settings
@@ -67,6 +68,10 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         form = await signed_form(request)
         if form is None:
             return Response("invalid Twilio signature", status_code=403)
+        if len(app.state.active_calls) >= settings.max_calls:
+            log.warning("refused a call: server full", call_sid=form.get("CallSid"),
+                        active_calls=len(app.state.active_calls))
+            return Response(say_and_hang_up(load_prompt("busy")), media_type=XML)
         twiml = connect_stream(settings.stream_url, caller=form.get("From", ""),
                                call_sid=form.get("CallSid", ""))
         log.info("incoming call", call_sid=form.get("CallSid"), caller=form.get("From"))

@@ -30,6 +30,7 @@ log = get_logger(__name__)
 START_TIMEOUT_S = 10.0
 CALL_ID = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 POLICY_VIOLATION = 1008  # websocket close code for refused/invalid streams
+TRY_AGAIN_LATER = 1013  # websocket close code when the server is full
 
 
 class StreamRefused(Exception):
@@ -92,6 +93,10 @@ async def handle_media_stream(websocket: WebSocket, settings: Settings, engines:
         await websocket.close(code=POLICY_VIOLATION)  # before accept: the upgrade gets 403
         return
     await websocket.accept()
+    if len(active_calls) >= settings.max_calls:  # a stream that opened despite the webhook
+        log.warning("refused a media stream: server full", active_calls=len(active_calls))
+        await websocket.close(code=TRY_AGAIN_LATER, reason="server full")
+        return
     try:
         message = await read_start(websocket)
     except (TimeoutError, StreamRefused, WebSocketDisconnect) as exc:
