@@ -193,6 +193,13 @@ def send_all(ws: ClientConnection, frames: list[str | bytes]) -> None:
             return  # the server refused and closed: its close code is checked by the caller
 
 
+def clean_closes(sent: list[str | bytes]) -> set[int]:
+    """Close codes that count as a clean refusal. A frame over uvicorn's limit makes the
+    server drop the message (1009), and the client, still writing megabytes, may lose that
+    close frame and see 1006; the server itself is checked healthy after every case."""
+    return CLEAN_CLOSES | ({1006} if any(len(f) > WS_MAX for f in sent) else set())
+
+
 def finish(ws: ClientConnection) -> tuple[int | None, str]:
     drain(ws, 0.2)
     ws.close()
@@ -238,7 +245,7 @@ def test_fuzzed_frames_before_start(target: LocalServer, sent: list[str | bytes]
         with open_stream(target) as ws:
             send_all(ws, sent)
             code, reason = finish(ws)
-        assert code in CLEAN_CLOSES, (code, reason)
+        assert code in clean_closes(sent), (code, reason)
         assert code != 1008 or reason  # a refusal says why
         healthy(target)
 
@@ -262,7 +269,7 @@ def test_fuzzed_frames_during_a_call(target: LocalServer, sent: list[str | bytes
                 send_all(ws, [json.dumps({"event": "stop", "stop": {}}), media_message(0),
                               start_message(f"CA{secrets.token_hex(16)}")])
             code, reason = finish(ws)
-        assert code in CLEAN_CLOSES - {1008}, (code, reason)
+        assert code in clean_closes(sent) - {1008}, (code, reason)
         healthy(target)
 
 
