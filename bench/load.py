@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import json
 import os
 import random
 import statistics
@@ -32,6 +34,7 @@ from bench.latency import TURN_FILES, percentile  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from bench.underruns import Underruns, underruns  # noqa: E402
 from telephony.local_server import LocalServer  # noqa: E402
+from telephony.signatures import sign  # noqa: E402
 from telephony.simulator import simulate_call  # noqa: E402
 
 MB = 1024 * 1024
@@ -85,7 +88,7 @@ class LoadResult:
         median = statistics.median(self.latencies) if self.latencies else float("nan")
         p95 = percentile(self.latencies, 0.95) if self.latencies else float("nan")
         cpu_per_call = 100 * self.cpu_s / self.wall_s / self.calls
-        extra_mb = (self.peak_rss - self.idle_rss) / MB
+        extra_mb = max(0, self.peak_rss - self.idle_rss) / MB  # RSS never shrinks: an upper bound
         return (f"| {self.calls} | {len(self.latencies)} | {self.unanswered + self.failed} | "
                 f"{median:.0f} | {p95:.0f} | {self.underruns.count} "
                 f"({self.underruns.seconds:.2f} s) | {cpu_per_call:.0f} | "
@@ -112,12 +115,11 @@ async def one_call(server: LocalServer, samples: Path, delay_s: float, result: L
     result.underruns.add(underruns(call))
 
 
-async def run_load(server: LocalServer, calls: int, samples: Path, spread_s: float
-                   ) -> LoadResult:
-    result = LoadResult(calls)
+async def run_load(server: LocalServer, calls: int, samples: Path, spread_s: float,
+                   idle_rss: int) -> LoadResult:
+    result = LoadResult(calls, idle_rss=idle_rss)
     assert server.process is not None
     with ProcessSampler(server.process.pid) as sampler:
-        result.idle_rss = sampler.rss()
         cpu_before, started = sampler.cpu_seconds(), time.monotonic()
         delays = sorted(random.uniform(0, spread_s) for _ in range(calls))
         await asyncio.gather(*(one_call(server, samples, d, result) for d in delays))
@@ -125,6 +127,39 @@ async def run_load(server: LocalServer, calls: int, samples: Path, spread_s: flo
         result.cpu_s = sampler.cpu_seconds() - cpu_before
     result.peak_rss = sampler.peak_rss
     return result
+
+
+async def silent_call(server: LocalServer, index: int, hold_s: float) -> None:
+    """A call that connects and says nothing (mu-law silence every 20 ms) for `hold_s`."""
+    from websockets.asyncio.client import connect
+
+    call_sid, stream_sid = f"CA{index:032x}", f"MZ{index:032x}"
+    signature = sign(server.settings, server.settings.stream_url, {})
+    async with connect(server.media_url,
+                       additional_headers={"X-Twilio-Signature": signature}) as ws:
+        await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
+        start = {"callSid": call_sid, "streamSid": stream_sid, "accountSid": "AC" + "1" * 32,
+                 "tracks": ["inbound"], "customParameters": {"caller": "+15550001111"},
+                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
+                                 "channels": 1}}
+        await ws.send(json.dumps({"event": "start", "streamSid": stream_sid, "start": start}))
+        silence = base64.b64encode(b"\xff" * 160).decode()
+        for _ in range(int(hold_s / 0.02)):
+            await ws.send(json.dumps({"event": "media", "streamSid": stream_sid,
+                                      "media": {"payload": silence}}))
+            await asyncio.sleep(0.02)
+
+
+async def held_memory(server: LocalServer, calls: int, hold_s: float) -> tuple[int, int]:
+    """(RSS before, RSS while `calls` connected calls are held): what a call keeps."""
+    assert server.process is not None
+    process = psutil.Process(server.process.pid)
+    before = process.memory_info().rss
+    holding = asyncio.gather(*(silent_call(server, i + 1, hold_s) for i in range(calls)))
+    await asyncio.sleep(hold_s - 1.0)
+    during = process.memory_info().rss
+    await holding
+    return before, during
 
 
 def main() -> int:
@@ -135,22 +170,42 @@ def main() -> int:
     parser.add_argument("--samples", type=Path, default=ROOT / "data" / "samples")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--hold", type=int, default=8,
+                        help="silent calls held at once to measure what one call keeps")
     args = parser.parse_args()
     random.seed(args.seed)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     extra = dict(item.split("=", 1) for item in args.env)
+    extra.setdefault("MAX_CALLS", str(max(args.calls)))  # the bench measures past the cap
     results = []
     with tempfile.TemporaryDirectory() as tmp, LocalServer(Path(tmp), extra_env=extra) as srv:
+        # One call first: what the process allocates once (lazy loads, caches) is not a call's.
+        asyncio.run(one_call(srv, args.samples, 0.0, LoadResult(1)))
+        assert srv.process is not None
+        held = asyncio.run(held_memory(srv, args.hold, 10.0)) if args.hold else None
+        idle_rss = psutil.Process(srv.process.pid).memory_info().rss
         for calls in args.calls:
             load = os.getloadavg()[0]
-            results.append(asyncio.run(run_load(srv, calls, args.samples, args.spread)))
+            results.append(asyncio.run(run_load(srv, calls, args.samples, args.spread,
+                                                idle_rss)))
             print(f"N={calls} done (load average before: {load:.2f})", file=sys.stderr)
-    print(f"machine: {describe()}\n")
+    print(f"machine: {describe()}")
+    print(f"server RSS after one warm-up call: {idle_rss / MB:.0f} MB")
+    if held:
+        before, during = held
+        print(f"{args.hold} silent calls held at once: {before / MB:.0f} -> {during / MB:.0f} MB, "
+              f"{(during - before) / args.hold / MB:.1f} MB per call")
+    print()
     print("| calls | turns | unanswered | median ms | p95 ms | underruns (silence) | "
-          "CPU % of a core per call | MB per call | server RSS MB |")
+          "CPU % of a core per call | MB per call | peak server RSS MB |")
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for result in results:
         print(result.row())
+    for result in results:
+        if result.underruns.gaps:
+            gaps = ", ".join(f"reply {r} at {t:.1f} s: {g * 1000:.0f} ms"
+                             for r, t, g in sorted(result.underruns.gaps, key=lambda x: -x[2])[:6])
+            print(f"N={result.calls} longest gaps: {gaps}", file=sys.stderr)
     fits = [r.calls for r in results if r.ok]
     print(f"\nlargest N with p95 < {P95_GOAL_MS:.0f} ms and no underruns: "
           f"{max(fits) if fits else 'none'}")

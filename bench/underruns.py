@@ -1,51 +1,64 @@
 """Gaps in the agent's audio as the phone plays it, from when each 20 ms frame arrived.
 
-Twilio plays the agent's frames back to back as they arrive. A frame that arrives after the
-previous one has finished playing leaves the caller hearing silence in the middle of a
-reply: an underrun. Frames are grouped by caller turn (everything the agent sends between
-two caller turns is one reply), so the silence while the caller speaks is not counted.
+The simulator plays like Twilio: on every 20 ms tick of the call's clock it plays the next
+queued frame of agent audio, if one has arrived. A tick that finds nothing queued while a
+reply is still coming leaves the caller hearing silence in the middle of it: an underrun.
+Frames are grouped by caller turn (everything the agent sends between two caller turns is
+one reply), so the silence while the caller speaks, or before a reply starts, is not counted.
 """
 
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 
 from telephony.simulator import SimulationResult
 
 FRAME_S = 0.02
-JITTER_S = 0.005  # the simulator's own clock granularity is not an underrun
 
 
 @dataclass
 class Underruns:
-    count: int = 0
+    count: int = 0  # stretches of silence inside replies
     seconds: float = 0.0
     frames: int = 0
+    gaps: list[tuple[int, float, float]] = field(default_factory=list)  # (reply, at, silence)
 
     def add(self, other: Underruns) -> None:
         self.count += other.count
         self.seconds += other.seconds
         self.frames += other.frames
+        self.gaps += other.gaps
 
 
 def underruns(result: SimulationResult) -> Underruns:
     bounds = [t.caller_end_s for t in result.turns]
-    found = Underruns()
-    reply, play_until = -1, 0.0
+    replies: dict[int, list[float]] = {}
     for event in result.events:
-        if event.get("event") != "media":
-            continue
-        t = float(event["t"])
-        size = int(event["media"].get("payload_bytes", 160))  # from base64: 160 reads 162
-        frame_s = FRAME_S if size >= 156 else size / 8000
-        this_reply = bisect.bisect_right(bounds, t)
-        if this_reply != reply:  # a new reply starts playing at once
-            reply, play_until = this_reply, t
-        elif t > play_until + JITTER_S:
-            found.count += 1
-            found.seconds += t - play_until
-            play_until = t
-        play_until += frame_s
-        found.frames += 1
+        if event.get("event") == "media":
+            t = float(event["t"])
+            replies.setdefault(bisect.bisect_right(bounds, t), []).append(t)
+    found = Underruns()
+    for reply, arrivals in replies.items():
+        _play(reply, sorted(arrivals), found)
     return found
+
+
+def _play(reply: int, arrivals: list[float], found: Underruns) -> None:
+    """Play one reply's frames on the 20 ms ticks, one frame a tick once it has arrived."""
+    tick = math.ceil(arrivals[0] / FRAME_S - 1e-9)
+    empty_since: int | None = None
+    for arrived in arrivals:
+        ready = math.ceil(arrived / FRAME_S - 1e-9)  # the first tick after it arrived
+        if ready > tick:  # the ticks in between found the queue empty
+            empty_since = tick
+            tick = ready
+        if empty_since is not None:
+            silence = (tick - empty_since) * FRAME_S
+            found.count += 1
+            found.seconds += silence
+            found.gaps.append((reply, round(tick * FRAME_S, 3), round(silence, 3)))
+            empty_since = None
+        tick += 1
+        found.frames += 1

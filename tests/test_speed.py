@@ -143,3 +143,38 @@ def test_underruns_count_only_gaps_inside_a_reply():
     assert found.count == 1 and found.seconds == pytest.approx(0.3)
     next_reply = [*steady, (6.0, 160)]  # the reply to the caller's next turn
     assert underruns(_result(next_reply, caller_end=5.0)).count == 0
+
+
+def test_a_long_first_sentence_is_spoken_from_its_first_clause():
+    from voice.sentences import SentenceSplitter
+
+    splitter = SentenceSplitter()
+    assert splitter.feed("I checked order 4521 for you, and") == ["I checked order 4521 for you,"]
+    assert splitter.feed(" it ships today, as planned. Anything") == ["and it ships today, as "
+                                                                       "planned."]
+    assert splitter.flush() == ["Anything"]
+    prepared = SentenceSplitter()  # a whole reply at once still splits at sentence ends
+    assert prepared.feed("Sure, I can help with that, of course. Goodbye for now. ") == [
+        "Sure, I can help with that, of course.", "Goodbye for now."]
+    brackets = SentenceSplitter()
+    assert brackets.feed("Order 4610 (2 x Water Bottle, Lunch Bag) is on its way,") == []
+
+
+def test_calls_share_one_silero_session_and_keep_their_own_state():
+    from pipecat.audio.vad.silero import SileroVADAnalyzer
+
+    from voice.shared_vad import SharedSileroVADAnalyzer
+
+    audio, _ = sf.read(SAMPLES / "hello.wav", dtype="int16")
+    windows = [audio[i:i + 512].tobytes() for i in range(0, len(audio) - 512, 512)]
+    own = SileroVADAnalyzer(sample_rate=16000)
+    first, second = (SharedSileroVADAnalyzer(sample_rate=16000) for _ in range(2))
+    for vad in (own, first, second):
+        vad.set_sample_rate(16000)
+    assert first._model.session is second._model.session
+    expected = [np.asarray(own.voice_confidence(w)).item() for w in windows]
+    assert max(expected) > 0.9  # the sample holds speech
+    shared = [np.asarray(first.voice_confidence(w)).item() for w in windows]
+    assert shared == pytest.approx(expected, abs=1e-5)
+    again = np.asarray(second.voice_confidence(windows[0])).item()
+    assert again == pytest.approx(expected[0], abs=1e-5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADParams
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.pipeline.worker import PipelineParams, PipelineWorker
@@ -14,6 +13,7 @@ from voice.engines import VoiceEngines
 from voice.responder import ConversationResponder, PlanObserver
 from voice.session import CallSession
 from voice.settings import Settings
+from voice.shared_vad import SharedSileroVADAnalyzer
 from voice.smart_turn import shared_smart_turn
 from voice.speaker import SentenceSpeaker
 from voice.transcriber import TurnTranscriber
@@ -44,7 +44,7 @@ def build_call_pipeline(transport: BaseTransport, session: CallSession, engines:
     The VAD reports short pauses; the turn-end detector decides which pause ends the turn.
     """
     timing = turn_timing(settings)
-    vad = SileroVADAnalyzer(sample_rate=PIPELINE_IN_RATE, params=VADParams(
+    vad = SharedSileroVADAnalyzer(sample_rate=PIPELINE_IN_RATE, params=VADParams(
         confidence=settings.vad_confidence, start_secs=settings.vad_start_secs,
         stop_secs=min(timing.pause_s, timing.stop_s)))
     smart_turn = shared_smart_turn if getattr(settings, "smart_turn", True) else None

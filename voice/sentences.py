@@ -9,6 +9,11 @@ _END = re.compile(r"""(?<=[.!?])["')\]*_]*\s+""")
 # Abbreviations and single letters that end with a dot but do not end a sentence.
 _NOT_AN_END = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|St|No|vs|etc|e\.g|i\.e|a\.m|p\.m)|\b[A-Z])\.$")
 _MARKUP = re.compile(r"[*_#`>\[\]]+")
+# A clause ends at , ; : or a dash, then a space ("1,250" is not a clause).
+_CLAUSE_END = re.compile(r"(?<=[,;:—])\s+")
+# The caller hears nothing until the first piece is synthesized: when a streamed reply's first
+# sentence runs long, its first clause of at least this many characters is spoken on its own.
+FIRST_CLAUSE_CHARS = 24
 
 
 def clean_for_speech(text: str) -> str:
@@ -19,9 +24,11 @@ def clean_for_speech(text: str) -> str:
 class SentenceSplitter:
     """Accumulates tokens and yields each complete sentence as soon as it ends."""
 
-    def __init__(self, min_chars: int = 8) -> None:
+    def __init__(self, min_chars: int = 8, first_clause_chars: int = FIRST_CLAUSE_CHARS) -> None:
         self._buffer = ""
         self._min_chars = min_chars
+        self._first_clause_chars = first_clause_chars  # 0: whole sentences only
+        self._emitted = False
 
     def feed(self, token: str) -> list[str]:
         self._buffer += token
@@ -34,7 +41,21 @@ class SentenceSplitter:
             sentences.append(clean_for_speech(candidate))
             start = match.end()
         self._buffer = self._buffer[start:]
+        if not sentences and not self._emitted:
+            sentences = self._first_clause()
+        self._emitted = self._emitted or any(sentences)
         return [s for s in sentences if s]
+
+    def _first_clause(self) -> list[str]:
+        """The opening clause of a first sentence still streaming in, once it is long enough."""
+        if not self._first_clause_chars or "(" in self._buffer:  # never split a bracket
+            return []
+        for match in _CLAUSE_END.finditer(self._buffer):
+            if match.start() >= self._first_clause_chars:
+                clause = clean_for_speech(self._buffer[: match.start()])
+                self._buffer = self._buffer[match.end():]
+                return [clause]
+        return []
 
     def flush(self) -> list[str]:
         rest = clean_for_speech(self._buffer)

@@ -15,6 +15,15 @@ from voice.whisper_window import WindowedWhisper
 
 # Whisper invents these on silence or noise; a turn that is only this is not a turn.
 LANGUAGE_CONFIDENCE = 0.8
+# Whisper's words (digits most of all: "4521", "four five two one", "4 times 2 1") shift with
+# how much silence surrounds the speech, which depends on when the VAD fired and when
+# transcription started. Every utterance is framed the same: this much before the voice,
+# this much (digital) silence after it.
+LEAD_S = 0.2
+TAIL_S = 0.6
+FRAME = 320  # 20 ms at 16 kHz
+VOICE_FLOOR = 100 / 32768  # about -50 dBFS
+VOICE_RELATIVE = 0.05  # of the loudest frame
 _HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}
 
 
@@ -30,6 +39,21 @@ class Transcript:
     @property
     def is_speech(self) -> bool:
         return self.text.strip().lower() not in _HALLUCINATIONS and self.no_speech_probability < 0.8
+
+
+def frame_speech(audio: np.ndarray) -> np.ndarray:
+    """The voiced part of `audio` with `LEAD_S` before it and `TAIL_S` of silence after."""
+    count = len(audio) // FRAME
+    if count == 0:
+        return audio
+    rms = np.sqrt((audio[: count * FRAME].reshape(count, FRAME).astype(np.float64) ** 2)
+                  .mean(axis=1))
+    voiced = np.flatnonzero(rms > max(VOICE_FLOOR, VOICE_RELATIVE * rms.max()))
+    if voiced.size == 0:
+        return audio  # no voice to frame: Whisper's no-speech check decides
+    start = max(0, int(voiced[0]) * FRAME - int(LEAD_S * 16000))
+    end = (int(voiced[-1]) + 1) * FRAME
+    return np.concatenate([audio[start:end], np.zeros(int(TAIL_S * 16000), audio.dtype)])
 
 
 class SpeechToText:
@@ -70,6 +94,7 @@ class SpeechToText:
 
     def transcribe_sync(self, audio: np.ndarray) -> Transcript:
         """`audio` is mono float32 at 16 kHz."""
+        audio = frame_speech(audio)
         if self._window is not None and self._window.fits(audio):
             return self._transcribe_windowed(audio)
         return self._transcribe_full(audio)

@@ -133,9 +133,12 @@ class TurnTranscriber(FrameProcessor):
     async def _result(self, audio: np.ndarray, early: asyncio.Task[Transcript] | None
                       ) -> Transcript | None:
         """The early transcript when there is one (only silence came after it), else a new one."""
-        if early is not None:
+        if early is not None and not early.cancelled():
             try:
-                return await early
+                return await asyncio.shield(early)  # a barge-in must not cancel it from here
+            except asyncio.CancelledError:
+                if not early.cancelled():
+                    raise  # this task itself is being cancelled (the call is ending)
             except Exception:
                 log.exception("early transcription failed; transcribing again")
         try:

@@ -142,7 +142,7 @@ class TurnEndDetector(FrameProcessor):
                 break
             # The voice came back; the VAD calls it speech once it lasts `start_secs` (and
             # then this is cancelled). If it does not (a cough), wait the long silence after.
-            speech_end_s, wait_s = voice, self._timing.stop_s
+            speech_end_s, wait_s, complete = voice, self._timing.stop_s, False
         self._deciding, self._in_turn = None, False
         await self.push_frame(CallerTurnEndFrame(
             stop_secs=self._session.elapsed() - speech_end_s, complete_probability=probability,
