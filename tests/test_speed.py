@@ -89,10 +89,18 @@ class _SmartTurn:
         return self.probability_value
 
 
-def _speech(seconds: float) -> list:
-    chunk = np.full(320, 3000, dtype=np.int16).tobytes()  # 20 ms at 16 kHz
+def _audio(seconds: float, level: int) -> list:
+    chunk = np.full(320, level, dtype=np.int16).tobytes()  # 20 ms at 16 kHz
     return [InputAudioRawFrame(audio=chunk, sample_rate=16000, num_channels=1)
-            for _ in range(int(seconds / 0.02))]
+            for _ in range(round(seconds / 0.02))]
+
+
+def _speech(seconds: float) -> list:
+    return _audio(seconds, 3000)
+
+
+def _silence(seconds: float) -> list:
+    return _audio(seconds, 0)
 
 
 async def _turn_end(probability: float | None, frames: list) -> list:
@@ -102,8 +110,10 @@ async def _turn_end(probability: float | None, frames: list) -> list:
     return [f for f in down if not isinstance(f, (InputAudioRawFrame, UserSpeakingFrame))]
 
 
-def _stop() -> VADUserStoppedSpeakingFrame:
-    return VADUserStoppedSpeakingFrame(stop_secs=TIMING.pause_s)
+def _pause() -> list:
+    """What the VAD does: a stop after `pause_s` of quiet; then Smart-Turn gets a moment."""
+    return [*_silence(TIMING.pause_s), VADUserStoppedSpeakingFrame(stop_secs=TIMING.pause_s),
+            SleepFrame(sleep=0.05)]
 
 
 @pytest.mark.parametrize(("probability", "reason", "waited"),
@@ -111,21 +121,30 @@ def _stop() -> VADUserStoppedSpeakingFrame:
                           (None, "silence", TIMING.stop_s)])
 async def test_a_pause_ends_the_turn_sooner_when_it_sounds_complete(probability, reason, waited):
     frames = await _turn_end(probability, [VADUserStartedSpeakingFrame(), *_speech(0.4),
-                                           _stop(), SleepFrame(sleep=0.8)])
+                                           *_pause(), *_silence(1.0), SleepFrame(sleep=0.1)])
     assert [type(f) for f in frames] == [VADUserStartedSpeakingFrame, CallerPauseFrame,
                                          CallerTurnEndFrame]
     end = frames[-1]
     assert end.reason == reason and end.complete_probability == probability
-    assert waited - 0.01 <= end.stop_secs < waited + 0.15
+    assert end.stop_secs == pytest.approx(waited, abs=0.021)  # counted in audio, to a frame
 
 
 async def test_speaking_again_within_the_pause_keeps_one_turn():
-    frames = await _turn_end(0.1, [VADUserStartedSpeakingFrame(), *_speech(0.2), _stop(),
-                                   SleepFrame(sleep=0.1), VADUserStartedSpeakingFrame(),
-                                   *_speech(0.2), _stop(), SleepFrame(sleep=0.8)])
+    frames = await _turn_end(0.1, [VADUserStartedSpeakingFrame(), *_speech(0.2), *_pause(),
+                                   *_silence(0.1), VADUserStartedSpeakingFrame(), *_speech(0.2),
+                                   *_pause(), *_silence(1.0), SleepFrame(sleep=0.1)])
     assert [type(f) for f in frames] == [VADUserStartedSpeakingFrame, CallerPauseFrame,
                                          CallerResumedFrame, CallerPauseFrame,
                                          CallerTurnEndFrame]
+
+
+async def test_a_voice_coming_back_before_the_vad_sees_it_holds_the_turn_open():
+    frames = await _turn_end(0.9, [VADUserStartedSpeakingFrame(), *_speech(0.4), *_pause(),
+                                   *_silence(0.04), *_speech(0.1), *_silence(1.0),
+                                   SleepFrame(sleep=0.1)])
+    end = frames[-1]
+    assert isinstance(end, CallerTurnEndFrame) and end.reason == "silence"
+    assert end.stop_secs == pytest.approx(TIMING.stop_s, abs=0.021)
 
 
 def _result(media: list[tuple[float, int]], caller_end: float) -> SimulationResult:

@@ -26,11 +26,13 @@ class SpeechEnergy:
         self._frames: deque[tuple[float, float]] = deque()  # (time it ended, RMS)
         self._utterance_start = 0.0
 
-    def add(self, samples: np.ndarray, at_s: float) -> None:
+    def add(self, samples: np.ndarray, at_s: float) -> float:
+        """Record a frame that ended at `at_s`; returns its RMS."""
         rms = float(np.sqrt(np.mean(samples.astype(np.float64) ** 2))) if samples.size else 0.0
         self._frames.append((at_s, rms))
         while self._frames and self._frames[0][0] < at_s - KEEP_S:
             self._frames.popleft()
+        return rms
 
     def start_utterance(self, at_s: float) -> None:
         self._utterance_start = at_s
@@ -54,7 +56,3 @@ class SpeechEnergy:
         noise = float(np.median(pause)) if pause else 0.0
         return max(self.threshold(), NOISE_FACTOR * noise)
 
-    def voice_since(self, since_s: float, level: float) -> float | None:
-        """When the voice was last heard after `since_s`, if it was."""
-        voiced = [t for t, rms in self._frames if t > since_s and rms > level]
-        return voiced[-1] if voiced else None

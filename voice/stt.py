@@ -48,12 +48,25 @@ def frame_speech(audio: np.ndarray) -> np.ndarray:
         return audio
     rms = np.sqrt((audio[: count * FRAME].reshape(count, FRAME).astype(np.float64) ** 2)
                   .mean(axis=1))
-    voiced = np.flatnonzero(rms > max(VOICE_FLOOR, VOICE_RELATIVE * rms.max()))
+    level = max(VOICE_FLOOR, VOICE_RELATIVE * rms.max())
+    voiced = np.flatnonzero(rms > level)
     if voiced.size == 0:
         return audio  # no voice to frame: Whisper's no-speech check decides
-    start = max(0, int(voiced[0]) * FRAME - int(LEAD_S * 16000))
-    end = (int(voiced[-1]) + 1) * FRAME
-    return np.concatenate([audio[start:end], np.zeros(int(TAIL_S * 16000), audio.dtype)])
+    # To the sample, so that the same speech is framed the same whatever the 20 ms grid.
+    first = _first_above(audio, max(0, int(voiced[0]) - 1) * FRAME, level)
+    last = _last_above(audio, (int(voiced[-1]) + 2) * FRAME, level)
+    start = max(0, first - int(LEAD_S * 16000))
+    return np.concatenate([audio[start:last + 1], np.zeros(int(TAIL_S * 16000), audio.dtype)])
+
+
+def _first_above(audio: np.ndarray, since: int, level: float) -> int:
+    loud = np.flatnonzero(np.abs(audio[since:]) > level)
+    return since + int(loud[0]) if loud.size else since
+
+
+def _last_above(audio: np.ndarray, until: int, level: float) -> int:
+    loud = np.flatnonzero(np.abs(audio[:until]) > level)
+    return int(loud[-1]) if loud.size else min(until, len(audio)) - 1
 
 
 class SpeechToText:

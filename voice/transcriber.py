@@ -29,7 +29,11 @@ from voice.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEn
 
 log = get_logger(__name__)
 
-PREROLL_S = 0.5  # VAD fires after speech began; keep the audio just before it
+# VAD fires after speech began; keep the audio just before it. Silero now and then misses a
+# short opening ("That's all, ..." heard from "thank you" on), so keep more than its
+# `start_secs`: Whisper's input is trimmed to the voice anyway (`voice.stt.frame_speech`),
+# and the preroll restarts at each turn end, so it never repeats the previous turn.
+PREROLL_S = 1.2
 
 
 @dataclass
@@ -99,6 +103,8 @@ class TurnTranscriber(FrameProcessor):
     def _end_utterance(self, frame: VADUserStoppedSpeakingFrame) -> None:
         audio, early = self._audio(), self._early
         self._speech, self._early = None, None
+        self._preroll.clear()
+        self._preroll_len = 0
         detected_s = self._session.elapsed()
         stop_secs = frame.stop_secs if isinstance(frame, CallerTurnEndFrame) else self._stop_secs
         turn = {"turn_end": getattr(frame, "reason", "silence")}

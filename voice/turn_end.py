@@ -6,8 +6,11 @@ whether the turn sounds finished. A finished-sounding turn ends after `complete_
 silence; any other turn after `stop_s` (the configured VAD stop). When the caller speaks
 again first, the pause was only a pause (`CallerResumedFrame`) and the turn goes on.
 
-Silences are counted from where the voice really stopped (`voice/speech_energy.py`), and a
-voice that comes back before the VAD confirms it as speech holds the turn open.
+Silences are counted on the audio's own clock (samples received), not the wall clock: on a
+busy CPU frames arrive late and in bursts, and a wall-clock timer would end a turn before the
+frames in which the caller speaks again were even looked at. They run from where the voice
+really stopped (`voice/speech_energy.py`), and a voice that comes back before the VAD
+confirms it as speech holds the turn open.
 
 Downstream processors see one VAD start and one VAD stop per turn, as before; the stop is a
 `CallerTurnEndFrame` that carries the silence actually waited and Smart-Turn's verdict.
@@ -16,6 +19,7 @@ Downstream processors see one VAD start and one VAD stop per turn, as before; th
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,6 +43,7 @@ log = get_logger(__name__)
 
 SMART_TURN_WINDOW_S = 8.0  # what the model reads
 PRE_SPEECH_S = 0.5  # audio before the VAD noticed speech, as pipecat gives the model
+STALLED_AUDIO_S = 1.0  # past the long silence with no audio arriving: end on the wall clock
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,17 @@ class CallerAudio:
         return audio[len(audio) - wanted:].astype(np.float32) / 32768.0
 
 
+@dataclass
+class PendingEnd:
+    """A pause that may end the turn, on the audio clock."""
+
+    speech_end_s: float
+    voice_level: float
+    probability: float | None = None  # Smart-Turn's verdict, once it has one
+    judged: bool = False  # Smart-Turn answered (or there is none)
+    resumed: bool = False  # the voice came back without the VAD calling it speech
+
+
 class TurnEndDetector(FrameProcessor):
     def __init__(self, session: CallSession, timing: TurnTiming,
                  smart_turn: Callable[[], SmartTurn] | None, sample_rate: int = 16000,
@@ -89,64 +105,99 @@ class TurnEndDetector(FrameProcessor):
         """`smart_turn` gives the shared model (it may block loading it the first time);
         None ends every turn on the long silence."""
         super().__init__(**kwargs)
-        self._session, self._timing = session, timing
+        self._session, self._timing, self._rate = session, timing, sample_rate
         self._load_smart_turn, self._smart_turn = smart_turn, None
         self._audio = CallerAudio(sample_rate, SMART_TURN_WINDOW_S + PRE_SPEECH_S + 1.0)
         self._energy = SpeechEnergy()
+        self._heard_s = 0.0  # the audio clock: seconds of caller audio received
+        self._last_audio_at = time.monotonic()  # wall clock: when audio last arrived
         self._in_turn = False
-        self._deciding: asyncio.Task | None = None
+        self._pending: PendingEnd | None = None
+        self._tasks: list[asyncio.Task] = []  # Smart-Turn and the stalled-audio guard
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, InputAudioRawFrame):
-            samples = np.frombuffer(frame.audio, dtype=np.int16)
-            self._audio.add(samples)
-            self._energy.add(samples, self._session.elapsed())
+            await self._hear(np.frombuffer(frame.audio, dtype=np.int16))
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             if await self._resume() or self._in_turn:
                 return  # one turn, one start
             self._in_turn = True
             self._audio.mark_utterance(frame.start_secs + PRE_SPEECH_S)
-            self._energy.start_utterance(
-                self._session.elapsed() - frame.start_secs - PRE_SPEECH_S)
+            self._energy.start_utterance(self._heard_s - frame.start_secs - PRE_SPEECH_S)
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and \
                 not isinstance(frame, CallerTurnEndFrame):
-            if self._in_turn and self._deciding is None:
-                await self._pause(self._session.elapsed() - frame.stop_secs)
+            if self._in_turn and self._pending is None:
+                await self._pause(self._heard_s - frame.stop_secs)
             return  # the turn's own stop comes when it is decided
         await self.push_frame(frame, direction)
 
+    async def _hear(self, samples: np.ndarray) -> None:
+        self._heard_s += len(samples) / self._rate
+        self._last_audio_at = time.monotonic()
+        self._audio.add(samples)
+        level = self._energy.add(samples, self._heard_s)
+        pending = self._pending
+        if pending is None:
+            return
+        if level > pending.voice_level:  # the VAD calls it speech after `start_secs`, or not
+            pending.speech_end_s, pending.resumed = self._heard_s, True
+        if self._heard_s >= pending.speech_end_s + self._wait_s(pending):
+            await self._end_turn(pending)
+
+    def _wait_s(self, pending: PendingEnd) -> float:
+        complete = (pending.judged and not pending.resumed and pending.probability is not None
+                    and pending.probability >= self._timing.complete_probability)
+        return self._timing.complete_s if complete else self._timing.stop_s
+
     async def _pause(self, vad_end_s: float) -> None:
         speech_end_s, _ = self._energy.speech_end(vad_end_s)
-        await self.push_frame(CallerPauseFrame(speech_end_s=speech_end_s))
-        self._deciding = self.create_task(self._decide(speech_end_s), name="turn-end")
+        pending = PendingEnd(speech_end_s, self._energy.voice_level(speech_end_s))
+        self._pending = pending
+        await self.push_frame(CallerPauseFrame(
+            speech_end_s=self._session.elapsed() - (self._heard_s - speech_end_s)))
+        self._tasks = [self.create_task(self._judge(pending), name="smart-turn"),
+                       self.create_task(self._guard(pending), name="turn-end-guard")]
 
     async def _resume(self) -> bool:
-        """The caller spoke again: a pending decision means the turn was not over."""
-        if self._deciding is None:
+        """The caller spoke again: a pending end means the turn was not over."""
+        if self._pending is None:
             return False
-        await self.cancel_task(self._deciding)
-        self._deciding = None
+        self._pending = None
+        await self._stop_tasks()
         await self.push_frame(CallerResumedFrame())
         return True
 
-    async def _decide(self, speech_end_s: float) -> None:
-        level = self._energy.voice_level(speech_end_s)
-        probability = await self._completeness()
-        complete = probability is not None and probability >= self._timing.complete_probability
-        wait_s = self._timing.complete_s if complete else self._timing.stop_s
-        while True:
-            await asyncio.sleep(max(0.0, speech_end_s + wait_s - self._session.elapsed()))
-            voice = self._energy.voice_since(speech_end_s, level)
-            if voice is None:
-                break
-            # The voice came back; the VAD calls it speech once it lasts `start_secs` (and
-            # then this is cancelled). If it does not (a cough), wait the long silence after.
-            speech_end_s, wait_s, complete = voice, self._timing.stop_s, False
-        self._deciding, self._in_turn = None, False
+    async def _end_turn(self, pending: PendingEnd) -> None:
+        self._pending, self._in_turn = None, False
+        await self._stop_tasks()
+        complete = self._wait_s(pending) == self._timing.complete_s
         await self.push_frame(CallerTurnEndFrame(
-            stop_secs=self._session.elapsed() - speech_end_s, complete_probability=probability,
+            stop_secs=self._heard_s - pending.speech_end_s,
+            complete_probability=pending.probability,
             reason="complete" if complete else "silence"))
+
+    async def _stop_tasks(self) -> None:
+        current = asyncio.current_task()
+        for task in self._tasks:
+            if task is not current:
+                await self.cancel_task(task)
+        self._tasks = []
+
+    async def _judge(self, pending: PendingEnd) -> None:
+        pending.probability = await self._completeness()
+        pending.judged = True
+
+    async def _guard(self, pending: PendingEnd) -> None:
+        """Audio stopped arriving (a stalled stream): end the turn on the wall clock, but
+        only once no frame has come for `STALLED_AUDIO_S`; late bursts are not a stall."""
+        await asyncio.sleep(self._timing.stop_s)
+        while self._pending is pending:
+            quiet_s = time.monotonic() - self._last_audio_at
+            if quiet_s >= STALLED_AUDIO_S:
+                await self._end_turn(pending)
+                return
+            await asyncio.sleep(STALLED_AUDIO_S - quiet_s)
 
     async def _completeness(self) -> float | None:
         if self._load_smart_turn is None:
