@@ -66,7 +66,7 @@ async def test_multi_turn_call(server, samples):
         turns = db.execute(text("select role, text from turns where call_sid=:s order by "
                                 "\"index\""), {"s": result.call_sid}).all()
     assert call["caller"] == "+15551234567"
-    assert call["turns"] == 2 and call["end_reason"] == "caller_hangup"
+    assert call["turns"] == 2 and call["end_reason"] == "caller_hangup", turns
     assert call["duration_s"] > 5
     caller_said = " ".join(t for role, t in turns if role == "caller").lower()
     assert "order" in caller_said

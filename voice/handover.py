@@ -31,6 +31,10 @@ class TransferOutcome(Protocol):
 
 Transfer = Callable[..., Awaitable[TransferOutcome]]  # (call_sid, *, caller_name, reason, summary)
 
+# Speech synthesis failed this many sentences in a row (the caller heard the apology): the
+# next caller turn goes to a person, as a failing agent's would (voice/speaker.py).
+TTS_FAILURES_FOR_HANDOVER = 2
+
 
 @dataclass
 class Handover:
@@ -57,30 +61,40 @@ class HandoverCoordinator:
         self._index += 1
         decision = self._policy.observe(signal)
         if decision is None and plan.wants_human and not self._session.escalated:
-            topic = next((_topic(t) for t in reversed(self._turns.topics()) if _topic(t)), None)
-            reason = f"Caller asked for a person about {topic}" if topic else \
-                "Caller asked for a person"
             decision = EscalationDecision("human_request", (signal.index,), (score.score,),
-                                          reason)
+                                          self._about("Caller asked for a person"))
+        failures = self._session.tts_failures_in_a_row
+        if decision is None and failures >= TTS_FAILURES_FOR_HANDOVER:
+            topic = self._topic()
+            reason = f"The agent's voice failed ({failures} sentences in a row)" + (
+                f"; the caller called about {topic}" if topic else "")
+            decision = EscalationDecision("tts_failure", (signal.index,), (score.score,), reason)
         if decision is None or self._session.escalated:
             return None
         self._escalate(decision)
         return Handover(load_prompt("handoff"), lambda: self._move(decision))
 
+    def _topic(self) -> str | None:
+        return next((_topic(t) for t in reversed(self._turns.topics()) if _topic(t)), None)
+
+    def _about(self, reason: str) -> str:
+        topic = self._topic()
+        return f"{reason} about {topic}" if topic else reason
+
     def _record_sentiment(self, score: SentimentScore) -> None:
         self._session.event("sentiment", turn=self._index, label=score.label,
                             score=round(score.score, 3),
                             escalation_probability=round(score.escalation_probability, 3))
-        self._session.store.set_sentiment(self._session.call_sid, score.label, score.score,
-                                          score.escalation_probability)
+        self._session.write(self._session.store.set_sentiment, self._session.call_sid,
+                            score.label, score.score, score.escalation_probability)
 
     def _escalate(self, decision: EscalationDecision) -> None:
         self._session.escalated = True
         self._session.event("escalation", rule=decision.rule, reason=decision.reason,
                             turns=list(decision.turns),
                             scores=[round(s, 3) for s in decision.scores])
-        self._session.store.set_escalation(self._session.call_sid, decision.rule,
-                                           decision.reason, decision.turn)
+        self._session.write(self._session.store.set_escalation, self._session.call_sid,
+                            decision.rule, decision.reason, decision.turn)
         metrics.ESCALATIONS.labels(rule=decision.rule).inc()
 
     async def _move(self, decision: EscalationDecision) -> str | None:
@@ -94,10 +108,10 @@ class HandoverCoordinator:
             self._session.event("transferred")
             return None
         self._session.event("transfer_failed", error=result.error)
-        await asyncio.to_thread(request_callback, self._session.store.engine,
-                                call_sid=self._session.call_sid, phone=self._session.caller,
-                                name=name if customer else "", reason=decision.reason,
-                                summary=summary)
+        self._session.write(request_callback, self._session.store.engine,  # kept if DB is down
+                            call_sid=self._session.call_sid, phone=self._session.caller,
+                            name=name if customer else "", reason=decision.reason,
+                            summary=summary)
         self._session.event("callback_requested")
         self._session.end_reason = "callback_requested"
         return load_prompt("callback")

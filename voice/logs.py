@@ -15,6 +15,8 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
         structlog.stdlib.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
+    if as_json:  # log.exception's traceback as an "exception" string (the console renders its own)
+        shared.append(structlog.processors.format_exc_info)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -16,6 +16,8 @@ CALLS = Counter("callcentre_calls_total", "Calls handled, by how they ended", ["
 ESCALATIONS = Counter("callcentre_escalations_total", "Calls handed to a person", ["rule"])
 ERRORS = Counter("callcentre_errors_total", "Errors, by kind", ["kind"])
 BARGE_INS = Counter("callcentre_barge_ins_total", "Times a caller interrupted the agent")
+STORE_PENDING_WRITES = Gauge("callcentre_store_pending_writes",
+                             "Call-store writes queued, waiting for the database")
 
 
 def observe_turn(latency_ms: float | None, stages_ms: dict[str, float | None]) -> None:

@@ -25,14 +25,10 @@ PIPELINE_OUT_RATE = 8000  # what Twilio plays; TTS audio is resampled once, at t
 
 
 def turn_timing(settings: Settings) -> TurnTiming:
-    """The turn-end silences; the optional settings fall back to measured defaults."""
-    defaults = TurnTiming()
-    return TurnTiming(
-        pause_s=getattr(settings, "turn_pause_secs", defaults.pause_s),
-        complete_s=getattr(settings, "turn_complete_secs", defaults.complete_s),
-        stop_s=settings.vad_stop_secs,
-        complete_probability=getattr(settings, "smart_turn_threshold",
-                                     defaults.complete_probability))
+    """The turn-end silences, from the settings."""
+    return TurnTiming(pause_s=settings.turn_pause_secs, complete_s=settings.turn_complete_secs,
+                      stop_s=settings.vad_stop_secs,
+                      complete_probability=settings.smart_turn_threshold)
 
 
 def build_call_pipeline(transport: BaseTransport, session: CallSession, engines: VoiceEngines,
@@ -47,7 +43,7 @@ def build_call_pipeline(transport: BaseTransport, session: CallSession, engines:
     vad = SharedSileroVADAnalyzer(sample_rate=PIPELINE_IN_RATE, params=VADParams(
         confidence=settings.vad_confidence, start_secs=settings.vad_start_secs,
         stop_secs=min(timing.pause_s, timing.stop_s)))
-    smart_turn = shared_smart_turn if getattr(settings, "smart_turn", True) else None
+    smart_turn = shared_smart_turn if settings.smart_turn else None
     responder = ConversationResponder(
         session, engines.llm, turns, language=settings.stt_language,
         silence_reprompt_secs=settings.silence_reprompt_secs,
@@ -58,7 +54,7 @@ def build_call_pipeline(transport: BaseTransport, session: CallSession, engines:
         TurnEndDetector(session, timing, smart_turn, sample_rate=PIPELINE_IN_RATE),
         BargeInDetector(session, settings.barge_in_min_secs),
         TurnTranscriber(session, engines.stt, settings.vad_start_secs, settings.vad_stop_secs,
-                        sample_rate=PIPELINE_IN_RATE),
+                        sample_rate=PIPELINE_IN_RATE, early=settings.early_stt),
         responder,
         SentenceSpeaker(session, engines.tts),
         transport.output(),

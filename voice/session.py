@@ -1,8 +1,15 @@
-"""Everything one call owns: its recording, its playback state, its row in the store."""
+"""Everything one call owns: its recording, its playback state, its row in the store.
+
+Store writes go through the process-wide store writer: off the event loop, in order, and
+retried while the database is locked or down (the JSONL file is written at once, here).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +20,12 @@ from voice.privacy import mask_secrets
 from voice.recorder import CallRecorder
 from voice.repair import worker_id
 from voice.store import Store
+from voice.store_writer import get_writer
 
 log = get_logger("voice.call")
+
+CLOSE_FLUSH_S = 5.0  # how long a closed call waits (off the loop) for its rows to land
+_settling: set[asyncio.Task] = set()
 
 
 class CallSession:
@@ -27,13 +38,21 @@ class CallSession:
         self.end_reason: str | None = None
         self.escalated = False
         self.closed = False
-        self.on_close: list[Callable[[], None]] = []  # e.g. storing the call's outcome
-        store.start_call(call_sid, caller, stream_sid, str(self.recorder.wav_path),
-                         str(self.recorder.events_path), worker=worker_id())
+        # Run on the store writer after the call row is finished, e.g. storing the outcome.
+        self.on_close: list[Callable[[], None]] = []
+        self.tts_failures_in_a_row = 0  # speech synthesis failing: see voice/speaker.py
+        self.stored: asyncio.Task | None = None  # after close: True once every row landed
+        self.write(store.start_call, call_sid, caller, stream_sid, str(self.recorder.wav_path),
+                   str(self.recorder.events_path), worker=worker_id(),
+                   started_at=self.recorder.started_at)
         self.event("call_start", caller=caller, call_sid=call_sid, stream_sid=stream_sid)
 
     def elapsed(self) -> float:
         return self.recorder.elapsed()
+
+    def write(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
+        """Queue a store write for this call; it lands after the call's earlier writes."""
+        get_writer().submit(self.call_sid, fn, *args, **kwargs)
 
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         record = self.recorder.event(kind, **fields)
@@ -49,14 +68,15 @@ class CallSession:
         text = mask_secrets(text)  # stored and logged; the raw words only reach the agent
         self.event("caller_turn", text=text, start=round(start_s, 3), end=round(end_s, 3),
                    language=language, **extra)
-        self.store.add_turn(self.call_sid, "caller", text, start_s, end_s, language=language)
+        self.write(self.store.add_turn, self.call_sid, "caller", text, start_s, end_s,
+                   language=language)
 
     def agent_turn(self, text: str, start_s: float, end_s: float, latency_ms: float | None,
                    interrupted: bool, **extra: Any) -> None:
         self.event("agent_turn", text=text, start=round(start_s, 3), end=round(end_s, 3),
                    latency_ms=latency_ms, interrupted=interrupted, **extra)
-        self.store.add_turn(self.call_sid, "agent", text, start_s, end_s, latency_ms=latency_ms,
-                            interrupted=interrupted)
+        self.write(self.store.add_turn, self.call_sid, "agent", text, start_s, end_s,
+                   latency_ms=latency_ms, interrupted=interrupted)
         metrics.observe_turn(latency_ms, extra.get("stages_ms") or {})
 
     def on_clear_sent(self) -> None:
@@ -64,7 +84,8 @@ class CallSession:
         self.recorder.agent_cleared()
 
     def close(self, reason: str) -> None:
-        """Finalise the recording and the call row; safe to call more than once."""
+        """Finalise the recording and queue the call row's last writes; safe to call more than
+        once. Never blocks: on an event loop, `stored` then waits for the rows (bounded)."""
         if self.closed:
             return
         self.closed = True
@@ -73,9 +94,28 @@ class CallSession:
         try:
             self.recorder.close(self.end_reason)
         finally:
-            self.store.finish_call(self.call_sid, self.end_reason)
-            for callback in self.on_close:
-                try:
-                    callback()
-                except Exception:  # one failing hook must not lose the others
-                    log.exception("call close hook failed")
+            self.write(self.store.finish_call, self.call_sid, self.end_reason,
+                       ended_at=datetime.now(UTC))
+            for callback in self.on_close:  # one failing hook does not stop the others
+                self.write(callback)
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:  # no loop to keep free: wait here
+                self._report_stored(get_writer().flush(self.call_sid, CLOSE_FLUSH_S))
+            else:
+                self.stored = asyncio.create_task(self._wait_stored())
+                _settling.add(self.stored)  # held until done
+                self.stored.add_done_callback(_settling.discard)
+
+    async def _wait_stored(self) -> bool:
+        """Poll (no thread held) until the writer has landed this call's rows, or time is up."""
+        writer, deadline = get_writer(), time.monotonic() + CLOSE_FLUSH_S
+        while writer.pending(self.call_sid) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        return self._report_stored(not writer.pending(self.call_sid))
+
+    def _report_stored(self, landed: bool) -> bool:
+        if not landed:
+            log.warning("call closed; its store writes are still queued and keep retrying",
+                        call_sid=self.call_sid, pending=get_writer().pending(self.call_sid))
+        return landed

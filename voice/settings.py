@@ -44,12 +44,18 @@ class Settings(BaseSettings):
     llm_compose_answers: str = Field("auto", alias="LLM_COMPOSE_ANSWERS")
     tts_engine: str = Field("hibari", alias="TTS_ENGINE")  # hibari | piper | coqui
     tts_voice: str = Field("", alias="TTS_VOICE")
+    tts_timeout_s: float = Field(1.5, gt=0, alias="TTS_TIMEOUT_S")
     device: str = Field("auto", alias="DEVICE")  # auto | cpu | cuda
 
     # Turn taking.
     vad_stop_secs: float = Field(0.6, alias="VAD_STOP_SECS")
     vad_start_secs: float = Field(0.2, alias="VAD_START_SECS")
     vad_confidence: float = Field(0.6, alias="VAD_CONFIDENCE")
+    turn_pause_secs: float = Field(0.2, alias="TURN_PAUSE_SECS")
+    turn_complete_secs: float = Field(0.45, alias="TURN_COMPLETE_SECS")
+    smart_turn: bool = Field(True, alias="SMART_TURN")
+    smart_turn_threshold: float = Field(0.5, alias="SMART_TURN_THRESHOLD")
+    early_stt: bool = Field(True, alias="EARLY_STT")
     barge_in_min_secs: float = Field(0.3, alias="BARGE_IN_MIN_SECS")
     silence_reprompt_secs: float = Field(7.0, alias="SILENCE_REPROMPT_SECS")
     silence_max_reprompts: int = Field(2, alias="SILENCE_MAX_REPROMPTS")

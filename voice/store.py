@@ -100,9 +100,12 @@ class Store:
         migrate(self.engine)
 
     def start_call(self, call_sid: str, caller: str, stream_sid: str,
-                   recording_path: str, events_path: str, worker: str = "") -> None:
+                   recording_path: str, events_path: str, worker: str = "",
+                   started_at: datetime | None = None) -> None:
+        """`started_at` defaults to now; a queued write passes when the call really started."""
         with Session(self.engine) as db, db.begin():
-            call = db.get(Call, call_sid) or Call(call_sid=call_sid, started_at=_now())
+            call = db.get(Call, call_sid) or Call(call_sid=call_sid,
+                                                  started_at=started_at or _now())
             call.caller, call.stream_sid, call.worker = caller, stream_sid, worker
             call.recording_path, call.events_path = recording_path, events_path
             db.add(call)
@@ -121,12 +124,12 @@ class Store:
             if role == "caller":
                 call.turns += 1
 
-    def finish_call(self, call_sid: str, reason: str) -> None:
+    def finish_call(self, call_sid: str, reason: str, ended_at: datetime | None = None) -> None:
         with Session(self.engine) as db, db.begin():
             call = db.get(Call, call_sid)
             if call is None or call.ended_at is not None:
                 return
-            call.ended_at = _now()
+            call.ended_at = ended_at or _now()
             started = call.started_at if call.started_at.tzinfo else call.started_at.replace(
                 tzinfo=UTC)
             call.duration_s = (call.ended_at - started).total_seconds()

@@ -47,9 +47,11 @@ class CallerUtterance:
 
 class TurnTranscriber(FrameProcessor):
     def __init__(self, session: CallSession, stt: SpeechToText, vad_start_secs: float,
-                 vad_stop_secs: float, sample_rate: int = 16000, **kwargs) -> None:
+                 vad_stop_secs: float, sample_rate: int = 16000, early: bool = True,
+                 **kwargs) -> None:
+        """`early`: start transcribing at the caller's first pause (see the module doc)."""
         super().__init__(**kwargs)
-        self._session, self._stt = session, stt
+        self._session, self._stt, self._early_enabled = session, stt, early
         self._start_secs, self._stop_secs = vad_start_secs, vad_stop_secs
         self._rate = sample_rate
         self._preroll: deque[np.ndarray] = deque()
@@ -92,7 +94,7 @@ class TurnTranscriber(FrameProcessor):
 
     def _start_early(self) -> None:
         """The caller paused: the speech so far is the whole utterance if the turn is over."""
-        if self._speech is not None and self._early is None:
+        if self._early_enabled and self._speech is not None and self._early is None:
             self._early = self.create_task(self._stt.transcribe(self._audio()), name="stt-early")
 
     def _drop_early(self) -> None:

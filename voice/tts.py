@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import time
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 import numpy as np
+
+from voice.speech_text import for_speech
 
 # Hibari speaks quietly (peak ~0.33); phones need a louder, but never clipped, voice.
 TARGET_PEAK = 0.89
@@ -15,6 +19,11 @@ TARGET_PEAK = 0.89
 # inaudible on a phone line. (The trailing silence stays: it is the pause between sentences.)
 ONSET_LEVEL = 0.002
 LEAD_IN_S = 0.03
+# A sentence not synthesised by then counts as failed: the caller hears the prepared apology
+# instead of waiting in silence (as FIRST_TOKEN_TIMEOUT_S bounds the wait on the LLM).
+TTS_TIMEOUT_S = 1.5
+FAULT_ENV = "FAULT_TTS"  # fault-injection hook for tests and drills, see FaultyEngine
+FAULT_HANG_S = 10.0
 
 
 class TTSEngine(Protocol):
@@ -72,6 +81,34 @@ class CoquiEngine:
         return np.asarray(self._tts.tts(text), dtype=np.float32)
 
 
+class FaultyEngine:
+    """Fault injection for tests and drills, enabled by the FAULT_TTS environment variable.
+
+    Wraps the real engine; once `arm()`ed (after start-up has warmed it up and rendered the
+    prepared lines, as for an engine that breaks mid-run) every synthesis fails:
+    `FAULT_TTS=error` raises at once, `FAULT_TTS=hang` stalls FAULT_HANG_S, then raises.
+    Never set in production.
+    """
+
+    MODES = ("error", "hang")
+
+    def __init__(self, engine: TTSEngine, mode: str) -> None:
+        if mode not in self.MODES:
+            raise ValueError(f"unknown {FAULT_ENV} {mode!r}: use one of {self.MODES}")
+        self._engine, self.mode, self.armed = engine, mode, False
+        self.name, self.sample_rate = f"{engine.name}+fault:{mode}", engine.sample_rate
+
+    def arm(self) -> None:
+        self.armed = True
+
+    def synthesize(self, text: str) -> np.ndarray:
+        if not self.armed:
+            return self._engine.synthesize(text)
+        if self.mode == "hang":
+            time.sleep(FAULT_HANG_S)
+        raise RuntimeError(f"injected TTS fault ({FAULT_ENV}={self.mode})")
+
+
 def load_tts(engine: str, voice: str = "") -> TTSEngine:
     engines = {"hibari": HibariEngine, "piper": PiperEngine, "coqui": CoquiEngine}
     if engine not in engines:
@@ -90,10 +127,21 @@ def trim_leading_silence(audio: np.ndarray, sample_rate: int) -> np.ndarray:
 class SpeechSynthesizer:
     """Runs an engine off the event loop and returns phone-ready 16-bit PCM."""
 
-    def __init__(self, engine: TTSEngine, workers: int = 2) -> None:
+    def __init__(self, engine: TTSEngine, workers: int = 2,
+                 timeout_s: float = TTS_TIMEOUT_S) -> None:
         self.engine = engine
         self.sample_rate = engine.sample_rate
+        self.timeout_s = timeout_s  # the call's speaker gives up on a sentence after this
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts")
+        # Rendered at start-up, played when synthesis fails mid-call (see voice/speaker.py).
+        self.apology_text, self.apology = "", b""
+        self.prepared: dict[str, bytes] = {}  # sentence -> PCM
+
+    def prepare(self, apology: str, sentences: Iterable[str]) -> None:
+        """Render the apology and the fixed lines (hand-over, callback...) once, in memory."""
+        self.apology_text, self.apology = apology, self.synthesize_sync(for_speech(apology))
+        for sentence in sentences:
+            self.prepared[sentence] = self.synthesize_sync(for_speech(sentence))
 
     def synthesize_sync(self, text: str) -> bytes:
         audio = self.engine.synthesize(text)
