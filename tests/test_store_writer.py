@@ -85,3 +85,12 @@ async def test_a_locked_database_never_blocks_the_call(tmp_path: Path):
         ("agent", "Hello, how can I help?"), ("caller", "Where is my order?")]
     # The call's times are when it happened, not when the rows landed.
     assert call.duration_s is not None and call.duration_s < 1.0
+
+
+def test_a_write_may_take_call_sid_as_a_keyword(tmp_path: Path):
+    """`request_callback(engine, call_sid=...)` goes through the writer like any write."""
+    writer, seen = StoreWriter(), []
+    writer.submit("CA2", lambda *, call_sid, phone: seen.append((call_sid, phone)),
+                  call_sid="CA2", phone="+15550001111")
+    assert writer.flush("CA2", timeout=5)
+    assert seen == [("CA2", "+15550001111")]

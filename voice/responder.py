@@ -293,7 +293,13 @@ class ConversationResponder(FrameProcessor):
         reply = self._replies.get(sentence.reply_id)
         self._log_reply(reply, interrupted=False)
         if reply is not None and reply.after is not None:
-            last_line = await reply.after()
+            try:
+                last_line = await reply.after()
+            except Exception as exc:  # a failed hand-over must not leave the caller in silence
+                log.exception("after-reply action failed")
+                self._session.event("handover_error", error=f"{type(exc).__name__}: {exc}")
+                await self.say_prepared(load_prompt("fallback"))
+                return
             if last_line:
                 await self.say_prepared(last_line, hang_up=True)
             return

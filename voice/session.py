@@ -50,7 +50,7 @@ class CallSession:
     def elapsed(self) -> float:
         return self.recorder.elapsed()
 
-    def write(self, fn: Callable[..., object], *args: object, **kwargs: object) -> None:
+    def write(self, fn: Callable[..., object], /, *args: object, **kwargs: object) -> None:
         """Queue a store write for this call; it lands after the call's earlier writes."""
         get_writer().submit(self.call_sid, fn, *args, **kwargs)
 

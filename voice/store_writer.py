@@ -62,7 +62,7 @@ class StoreWriter:
         self._thread: threading.Thread | None = None
         self.outages = 0  # times the database became unavailable (each logged once)
 
-    def submit(self, call_sid: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+    def submit(self, call_sid: str, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> None:
         with self._cond:
             self._queue.append(_Write(call_sid, fn, args, kwargs))
             self._pending[call_sid] += 1
