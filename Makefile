@@ -34,7 +34,7 @@ bench: install
 	HF_HUB_OFFLINE=1 $(PY) bench/latency.py
 
 soak: install
-	HF_HUB_OFFLINE=1 $(PY) bench/soak.py --minutes $(or $(MINUTES),30) --concurrency $(or $(CONCURRENCY),4)
+	HF_HUB_OFFLINE=1 $(PY) bench/soak.py --minutes $(or $(MINUTES),30) --concurrency $(or $(CONCURRENCY),3)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

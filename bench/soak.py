@@ -7,7 +7,7 @@ latency drift (median of the first tenth of calls against the last tenth), memor
 file handles: a leak shows as RSS or fds that keep climbing, or that stay up after the idle.
 
     .venv/bin/python bench/soak.py --minutes 5 --concurrency 2
-    .venv/bin/python bench/soak.py                           # 30 minutes, 4 at a time
+    .venv/bin/python bench/soak.py                           # 30 minutes, 3 at a time
 """
 
 from __future__ import annotations
@@ -216,13 +216,16 @@ def markdown(result: dict) -> str:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=30.0)
-    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     parser.add_argument("--samples-json", type=Path, default=None,
                         help="write every RSS/fd sample here (for plotting)")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    with tempfile.TemporaryDirectory() as tmp, LocalServer(Path(tmp) / "soak") as server:
+    with tempfile.TemporaryDirectory() as tmp, LocalServer(
+            Path(tmp) / "soak",
+            # a finished call's slot frees a moment after its websocket closes
+            extra_env={"MAX_CALLS": str(args.concurrency + 1)}) as server:
         soak = Soak(server, args.minutes, args.concurrency)
         asyncio.run(soak.run())
     result = report(soak)

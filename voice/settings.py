@@ -73,7 +73,7 @@ class Settings(BaseSettings):
     transfer_timeout_s: float = Field(10.0, alias="TRANSFER_TIMEOUT_S")
 
     # Calls one process takes at once; beyond it callers hear "busy" instead of a slow agent.
-    max_calls: int = Field(4, ge=1, alias="MAX_CALLS")
+    max_calls: int = Field(3, ge=1, alias="MAX_CALLS")
 
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(True, alias="LOG_JSON")
