@@ -9,6 +9,7 @@ from pathlib import Path
 
 import httpx
 import soundfile as sf
+from sqlalchemy import create_engine, text
 from websockets.asyncio.client import connect
 
 from telephony.signatures import sign
@@ -81,6 +82,16 @@ async def test_bad_frames_are_survived_and_other_calls_go_on(server, samples):
     # The recording of the abused call was finalised and is readable.
     audio, rate = sf.read(events_path.with_suffix(".wav"))
     assert rate == 8000 and audio.shape[1] == 2 and len(audio) > 8000
+    # The call's row is finished too (store writes land just after the call ends).
+    engine = create_engine(server.database_url)
+    for _ in range(100):
+        with engine.connect() as db:
+            row = db.execute(text("select end_reason, ended_at from calls where call_sid=:s"),
+                             {"s": call_sid}).mappings().one_or_none()
+        if row is not None and row["ended_at"] is not None:
+            break
+        await asyncio.sleep(0.1)
+    assert row is not None and row["end_reason"] == "connection_lost"
     # Log lines about bad messages name the call.
     assert any(call_sid in line and "bad media stream message" in line
                for line in server.log().splitlines())

@@ -247,3 +247,46 @@ async def test_a_stalled_tts_is_given_up_on_and_the_apology_played(tmp_path, mon
     errors = [e for e in events if e["type"] == "tts_error"]
     assert [e["error"] for e in errors] == ["TimeoutError: "] * 3
     assert session.tts_failures_in_a_row == 3
+
+
+async def test_caller_hangs_up_mid_utterance_what_they_said_is_kept(tmp_path, samples):
+    """The caller hangs up 2.5 s into an 8.7 s question: Twilio sends `stop` and closes. The
+    call ends as `caller_hangup`, the recording keeps the caller's words up to the hang-up,
+    and the row is finished: nothing of the call is lost, nothing waits on a turn never ended."""
+    call_sid = f"CA{secrets.token_hex(16)}"
+    with LocalServer(tmp_path) as server:
+        probe = await simulate_call([], url=server.media_url, settings=server.settings,
+                                    transcribe=False)  # how long the greeting lasts
+        hang_up_at = probe.duration_s + 2.5
+        result = await simulate_call([samples / "long_question.wav"], url=server.media_url,
+                                     settings=server.settings, transcribe=False,
+                                     call_sid=call_sid, hangup_after_s=hang_up_at)
+        events_path = await wait_for_file(server.recordings, f"{call_sid}.jsonl")
+        await wait_for_event(events_path, "call_end")
+        row = await finished_row(server, call_sid)
+    (turn,) = result.turns
+    assert turn.caller_start_s < hang_up_at < turn.caller_start_s + 8.0  # mid-question
+    events = read_events(events_path)
+    assert events[-1]["type"] == "call_end" and events[-1]["reason"] == "caller_hangup"
+    assert any(e["type"] == "stop_received" for e in events)
+    # The recording holds the call up to the hang-up, the caller's words in the left channel.
+    audio, rate = sf.read(events_path.with_suffix(".wav"))
+    assert rate == 8000 and audio.shape[1] == 2
+    assert abs(len(audio) / rate - result.duration_s) < 1.0
+    spoken = audio[int(turn.caller_start_s * rate):int(hang_up_at * rate), 0]
+    assert np.sqrt(np.mean(spoken ** 2)) > 0.01, "the caller's words before the hang-up"
+    assert row["end_reason"] == "caller_hangup" and row["duration_s"] > 0
+
+
+async def finished_row(server: LocalServer, call_sid: str, timeout: float = 15) -> dict:
+    """The call's row once it is finished (store writes land just after the call ends)."""
+    engine = create_engine(server.database_url)
+    deadline = time.monotonic() + timeout
+    while True:
+        with engine.connect() as db:
+            row = db.execute(text("select * from calls where call_sid=:s"),
+                             {"s": call_sid}).mappings().one_or_none()
+        if row is not None and row["ended_at"] is not None:
+            return dict(row)
+        assert time.monotonic() < deadline, f"{call_sid} never finished in the database"
+        await asyncio.sleep(0.2)

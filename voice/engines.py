@@ -38,7 +38,7 @@ class VoiceEngines:
         device = pick_device(settings.device)
         started = time.perf_counter()
         stt = SpeechToText(settings.stt_model, device, settings.stt_beam_size,
-                           settings.stt_language)
+                           settings.stt_language, batch=settings.stt_batch)
         llm = load_llm(settings.llm_backend, settings.llm_model, device, settings.llm_base_url,
                        settings.llm_api_key, settings.llm_max_new_tokens)
         tts = load_speech(settings)

@@ -35,6 +35,7 @@ class Settings(BaseSettings):
     stt_model: str = Field("", alias="STT_MODEL")
     stt_beam_size: int = Field(1, alias="STT_BEAM_SIZE")
     stt_language: str = Field("en", alias="STT_LANGUAGE")
+    stt_batch: bool = Field(False, alias="STT_BATCH")
     llm_backend: str = Field("transformers", alias="LLM_BACKEND")  # or "openai"
     llm_model: str = Field("", alias="LLM_MODEL")
     llm_base_url: str = Field("http://127.0.0.1:8000/v1", alias="LLM_BASE_URL")

@@ -10,11 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from voice.encoder_batch import EncoderBatcher
 from voice.models import pick_device, whisper_base_dir
 from voice.whisper_window import WindowedWhisper
 
 # Whisper invents these on silence or noise; a turn that is only this is not a turn.
 LANGUAGE_CONFIDENCE = 0.8
+BATCH_THREADS = 4  # transcriptions in flight when encodes are batched
 # Whisper's words (digits most of all: "4521", "four five two one", "4 times 2 1") shift with
 # how much silence surrounds the speech, which depends on when the VAD fired and when
 # transcription started. Every utterance is framed the same: this much before the voice,
@@ -81,7 +83,9 @@ class SpeechToText:
         workers: int = 2,
         detect_language: bool = True,
         window: bool = True,
+        batch: bool = False,
     ) -> None:
+        """`batch`: concurrent calls' encodes run as one batch (CPU; `voice/encoder_batch.py`)."""
         from faster_whisper import WhisperModel
 
         self.device = pick_device(device)
@@ -96,9 +100,14 @@ class SpeechToText:
         self._beam_size = beam_size
         self._language = language or None
         self._detect = detect_language  # to notice callers speaking another language
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="stt")
+        self._batcher = EncoderBatcher(self._model) if batch and self.device == "cpu" else None
+        # With a batcher, more requests may be in flight so that they can meet in a batch.
+        threads = max(workers, BATCH_THREADS) if self._batcher else workers
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="stt")
         # A caller's turn is seconds long: encode it once, on a window cut to its length.
-        self._window = WindowedWhisper(self._model, beam_size) if window else None
+        self._window = WindowedWhisper(
+            self._model, beam_size,
+            encode=self._batcher.encode if self._batcher else None) if window else None
 
     @property
     def model(self) -> Any:

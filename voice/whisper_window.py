@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -54,8 +55,10 @@ class WindowedWhisper:
     """
 
     def __init__(self, model: Any, beam_size: int, min_window_s: float = 30.0,
-                 pad_s: float = 3.0) -> None:
+                 pad_s: float = 3.0, encode: Callable[[np.ndarray], Any] | None = None) -> None:
+        """`encode` replaces the model's own encoder call (`voice/encoder_batch.py`)."""
         self._model = model
+        self._encode = encode or model.encode
         self._min_window_s, self._pad_s = min_window_s, pad_s
         self._tokenizers: dict[str, Any] = {}
         # faster-whisper turns keyword arguments into TranscriptionOptions; take its own.
@@ -80,7 +83,7 @@ class WindowedWhisper:
 
         features = self._model.feature_extractor(audio)
         frames = window_frames(features.shape[-1], self._min_window_s, self._pad_s)
-        encoded = self._model.encode(pad_or_trim(features[:, :frames], frames))
+        encoded = self._encode(pad_or_trim(features[:, :frames], frames))
         language, probability = expected or "en", 1.0
         if detect or not expected:
             language, probability = self._detect(encoded)
