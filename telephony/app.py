@@ -24,6 +24,7 @@ from voice.prompts import load_prompt
 from voice.repair import close_interrupted_calls
 from voice.resources import BusinessResources
 from voice.settings import Settings
+from voice.smart_turn import shared_smart_turn
 from voice.store import Store
 
 log = get_logger(__name__)
@@ -38,6 +39,8 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         app.state.store = Store(settings.database)
         await asyncio.to_thread(close_interrupted_calls, app.state.store)
         app.state.engines = engines or await asyncio.to_thread(VoiceEngines.load, settings)
+        if settings.smart_turn:  # loaded and warmed now, not in the first caller's turn
+            await asyncio.to_thread(shared_smart_turn)
         app.state.resources = await asyncio.to_thread(
             BusinessResources.open, app.state.store, app.state.engines.embedder, settings)
         log.info("ready", public_url=settings.public_base, stream_url=settings.stream_url)

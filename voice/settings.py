@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     vad_confidence: float = Field(0.6, alias="VAD_CONFIDENCE")
     turn_pause_secs: float = Field(0.2, alias="TURN_PAUSE_SECS")
     turn_complete_secs: float = Field(0.45, alias="TURN_COMPLETE_SECS")
-    smart_turn: bool = Field(True, alias="SMART_TURN")
+    smart_turn: bool = Field(False, alias="SMART_TURN")
     smart_turn_threshold: float = Field(0.5, alias="SMART_TURN_THRESHOLD")
     early_stt: bool = Field(True, alias="EARLY_STT")
     barge_in_min_secs: float = Field(0.3, alias="BARGE_IN_MIN_SECS")
