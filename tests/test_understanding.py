@@ -300,6 +300,18 @@ def test_examples_alone_generalise(embedder):
     assert accuracy >= 0.6
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("Can I talk to Upper Thin Pleas?", "speak_to_human"),  # Whisper's "a person please"
+    ("Could I talk to a purse and please?", "speak_to_human"),
+    ("Hi, can I speak to Dr Patel?", "speak_to_human"),
+    ("Can I speak with the billing department", "speak_to_human"),
+    ("Can I talk to you about my order?", "order_status"),
+    ("Can I talk about my order 4521?", "order_status"),
+])
+def test_asking_to_talk_to_anyone_named_is_a_request_for_a_person(text, expected):
+    assert understand(text, today=TODAY).intent == expected
+
+
 def test_no_embedder_still_understands_keywords():
     assert understand("where is my order").intent == "order_status"
     assert understand("blah blah").intent == "unknown"

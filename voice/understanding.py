@@ -118,6 +118,10 @@ _RULES: list[tuple[str, float, list[str]]] = [
         r"\b(human|agent|operator|representative) please\b",
         r"\bi (want|need|would like) (a |an |to )?(human|agent|operator|representative)\b",
         r"\bnot (want to )?(talk|speak)\w* (to|with) (a |an )?(robot|machine|bot|computer)\b",
+        # "Can I talk to Sarah?": on a support line whoever the caller names is a person, and
+        # Whisper turns "a person" into names ("Upper Thin Pleas") often enough to matter.
+        r"^(hi |hello |yes |yeah |um |so )*(can|could|may) i (please )?(speak|talk) (to|with) "
+        r"(?!(you|u|yourself|about|the (bot|robot|machine|computer))\b)\w+",
     ]),
     ("complaint", 0.9, [r"\b(complain|complaint|complaints|complaining|grievance)\b"]),
     ("block_card", 0.9, [
