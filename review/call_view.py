@@ -32,9 +32,9 @@ def _caller_turn_at(turns: list[TurnView], t: float) -> TurnView | None:
 
 
 def _caller_turn_by_index(turns: list[TurnView], index: int) -> TurnView | None:
-    """`escalation_turn` is read as a turns.index; an agent turn maps to the caller before it."""
-    before = [x for x in turns if x.role == "caller" and x.index <= index]
-    return before[-1] if before else None
+    """`escalation_turn` counts the caller's turns (0 = the first), not rows of `turns`."""
+    callers = [x for x in turns if x.role == "caller"]
+    return callers[min(index, len(callers) - 1)] if callers else None
 
 
 def find_escalation(call: CallDetail, events: list[dict[str, Any]]) -> Escalation | None:

@@ -50,6 +50,20 @@ def test_sustained_upset_escalates_on_the_second_upset_turn():
     assert decision.reason == "Caller has been upset for 2 turns about a late order"
 
 
+def test_keypad_turns_do_not_dilute_the_mood_window():
+    """Digits typed between two upset turns are not a calm turn: the window still sees anger."""
+    turns = [scored(0, "It was due last week and it still isn't here.", -0.7, 0.7),
+             scored(1, "", 0.0, 0.0, dtmf="4521#"),
+             scored(2, "", 0.0, 0.0, dtmf="1#"),
+             scored(3, "I've called three times and nobody helps.", -0.8, 0.8)]
+    [decision] = run(EscalationPolicy(), turns)
+    assert decision.rule == "sustained_negative" and decision.turns == (0, 3)
+
+
+def test_a_keypad_first_turn_is_not_an_error():
+    assert EscalationPolicy().observe(scored(0, "", 0.0, 0.0, dtmf="4521#")) is None
+
+
 def test_single_mildly_negative_turn_never_escalates():
     policy = EscalationPolicy()
     assert policy.observe(scored(0, "That's a bit annoying, but fine.", -0.95, 0.05)) is None

@@ -69,10 +69,17 @@ async def test_asking_for_a_person_escalates_on_the_first_turn(escalating_server
 
 
 async def test_pressing_zero_escalates(escalating_server, twilio, samples: Path):
-    result, events = await place_call(escalating_server, twilio, ["dtmf:0"])
+    result, events = await place_call(escalating_server, twilio,
+                                      [samples / "order_status.wav", "dtmf:0"])
     escalation = next(e for e in events if e["type"] == "escalation")
-    assert escalation["rule"] == "dtmf_zero"
+    assert escalation["rule"] == "dtmf_zero" and escalation["turns"] == [1]
     assert any(r.call_sid == result.call_sid for r in twilio.requests)
+    # The keypad turn has no words to score: the spoken turn keeps its own sentiment.
+    [scored] = [e for e in events if e["type"] == "sentiment"]
+    with create_engine(escalating_server.database_url).connect() as db:
+        stored = db.execute(text("select sentiment_score from turns where call_sid=:s and "
+                                 "role='caller'"), {"s": result.call_sid}).scalars().all()
+    assert len(stored) == 1 and stored[0] == pytest.approx(scored["score"], abs=1e-3)
 
 
 async def test_failed_transfer_promises_a_callback_and_stores_it(escalating_server, twilio,

@@ -103,7 +103,8 @@ class EscalationPolicy:
     def observe(self, turn: CallerTurnSignal) -> EscalationDecision | None:
         if self.decision is not None:
             return None
-        self._window.append(turn)
+        if turn.text:  # keypad digits say nothing about mood; a 0 in them is handled below
+            self._window.append(turn)
         self._count_failure(turn)
         self.decision = (self._dtmf(turn) or self._request(turn) or self._repeated(turn)
                          or self._sharp(turn) or self._sustained())
@@ -145,6 +146,8 @@ class EscalationPolicy:
 
     def _sustained(self) -> EscalationDecision | None:
         c, window = self.config, list(self._window)
+        if not window:
+            return None
         upset = [t for t in window if t.sentiment.score <= c.negative_threshold
                  and t.sentiment.escalation_probability >= c.upset_probability]
         mean = sum(t.sentiment.score for t in window) / len(window)

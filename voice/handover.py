@@ -54,7 +54,8 @@ class HandoverCoordinator:
                        dtmf: str) -> Handover | None:
         text = utterance.transcript.text if utterance else ""
         score = await asyncio.to_thread(self._classifier.predict, text) if text else NEUTRAL
-        self._record_sentiment(score)
+        if text:  # a keypad turn has no words to score, and no caller row of its own
+            self._record_sentiment(score)
         signal = CallerTurnSignal(index=self._index, text=text, sentiment=score,
                                   dtmf=dtmf or None, agent_failed=plan.failed,
                                   request_key=plan.request_key, topic=_topic(plan.intent))

@@ -51,5 +51,6 @@ class BusinessResources:
             min_negative_turns=settings.escalation_min_negative_turns,
             sharp_threshold=settings.escalation_sharp_threshold,
             sharp_probability=settings.escalation_sharp_probability,
+            sharp_min_words=settings.escalation_sharp_min_words,
             request_probability=settings.escalation_request_probability,
             repeat_failures=settings.escalation_repeat_failures))

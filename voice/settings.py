@@ -100,6 +100,7 @@ class Settings(BaseSettings):
         parts = urlsplit(self.public_base)
         scheme = "wss" if parts.scheme == "https" else "ws"
         return f"{scheme}://{parts.netloc}/twilio/media"
+    escalation_sharp_min_words: int = Field(4, alias="ESCALATION_SHARP_MIN_WORDS")
 
     def public(self, path: str) -> str:
         """The full public URL of one of our routes, as Twilio calls (and signs) it."""
