@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.baseline_process import BaselineServer  # noqa: E402
 from bench.machine import describe  # noqa: E402
-from bench.stages import STAGES, baseline_rows, our_rows  # noqa: E402
+from bench.stages import REPORTED, baseline_rows, our_rows  # noqa: E402
 from telephony.local_server import LocalServer  # noqa: E402
 from telephony.simulator import SimulationResult, simulate_call  # noqa: E402
 
@@ -83,13 +83,26 @@ async def run_calls(contenders: list[Contender], turns: int, samples: Path) -> N
                 await contender.call(samples)
 
 
-def table(rows: list[dict[str, float]]) -> str:
+def measured(rows: list[dict[str, float | None]], key: str) -> list[float]:
+    """The turns that have this stage (no LLM first token where no LLM ran)."""
+    return [r[key] for r in rows if r.get(key) is not None]
+
+
+def cell(values: list[float], q: float | None = None) -> str:
+    """Median (or the q-th percentile) in ms; "-" when no turn had the stage."""
+    if not values:
+        return "-"
+    return f"{statistics.median(values) if q is None else percentile(values, q):.0f}"
+
+
+def table(rows: list[dict[str, float | None]]) -> str:
     lines = ["| stage | median ms | p95 ms |", "| --- | ---: | ---: |"]
-    for key in ["total", *STAGES]:
-        values = [r[key] for r in rows]
+    for key in ["total", *REPORTED]:
+        values = measured(rows, key)
         name = "voice-to-voice (total)" if key == "total" else key.replace("_", " ")
-        lines.append(f"| {name} | {statistics.median(values):.0f} | "
-                     f"{percentile(values, 0.95):.0f} |")
+        if key == "llm_first_token":
+            name += f" ({len(values)} of {len(rows)} turns ran the LLM)"
+        lines.append(f"| {name} | {cell(values)} | {cell(values, 0.95)} |")
     return "\n".join(lines)
 
 
@@ -106,9 +119,8 @@ def comparison(contenders: list[Contender]) -> str:
 def stage_comparison(contenders: list[Contender]) -> str:
     names = " | ".join(f"{c.name} median ms" for c in contenders)
     lines = [f"| stage | {names} |", "| --- |" + " ---: |" * len(contenders)]
-    for key in ["total", *STAGES]:
-        cells = " | ".join(f"{statistics.median([r[key] for r in c.rows]):.0f}"
-                           for c in contenders)
+    for key in ["total", *REPORTED]:
+        cells = " | ".join(cell(measured(c.rows, key)) for c in contenders)
         lines.append(f"| {key.replace('_', ' ')} | {cells} |")
     return "\n".join(lines)
 

@@ -137,7 +137,7 @@ def tag_some(store: Store, manager_id: int, rng: random.Random, calls: int) -> N
 def client_for(store: Store, settings: Settings, search: str) -> TestClient:
     app = FastAPI()
     app.state.store = store
-    config = ReviewConfig(_env_file=None, cookie_secure="never", search=search)
+    config = ReviewConfig.of(settings, cookie_secure="never", search=search)
     app.include_router(create_review_router(settings, config))
     client = TestClient(app)
     token = re.search(r'name="csrf_token" value="([^"]+)"',

@@ -8,6 +8,10 @@ counting turns) survives an utterance that the server split in two or merged.
 Stages partition the latency in order: the turn end is decided, the rest of the transcript is
 waited for, the first sentence is ready, it is synthesized, and the rest is output and
 network (transport chunking, websocket, the simulator noticing audio).
+
+`llm_first_token` (the LLM's first token, since the transcript) is reported beside the first
+sentence it is part of, not added into the partition; it is None for a turn where no LLM ran
+(a reply the agent worded itself) and for the baseline, whose log has no token event.
 """
 
 from __future__ import annotations
@@ -16,13 +20,16 @@ from telephony.simulator import SimulationResult
 
 STAGES = ["turn_end_detection", "stt", "llm_first_sentence", "tts_first_audio",
           "playout_and_network"]
+# The rows of the per-stage table: the partition, with the first token beside its sentence.
+REPORTED = ["turn_end_detection", "stt", "llm_first_token", "llm_first_sentence",
+            "tts_first_audio", "playout_and_network"]
 CLOCK_SLACK_S = 0.05  # the two ends' clocks start a websocket message apart
 
 
-def _row(total_ms: float, detect: float, stt: float, first: float, tts: float
-         ) -> dict[str, float]:
+def _row(total_ms: float, detect: float, stt: float, first: float, tts: float,
+         first_token: float | None = None) -> dict[str, float | None]:
     return {"total": total_ms, "turn_end_detection": detect, "stt": stt,
-            "llm_first_sentence": first, "tts_first_audio": tts,
+            "llm_first_token": first_token, "llm_first_sentence": first, "tts_first_audio": tts,
             "playout_and_network": total_ms - detect - stt - first - tts}
 
 
@@ -48,7 +55,7 @@ def our_rows(result: SimulationResult, events: list[dict]) -> list[dict[str, flo
         stt = ((caller["transcribed"] - caller["detected"]) * 1000 if "transcribed" in caller
                else stages["stt"])
         rows.append(_row(turn.latency_ms, detect, stt, stages["first_sentence"] or 0,
-                         stages["tts_first_audio"]))
+                         stages["tts_first_audio"], stages.get("llm_first_token")))
     return rows
 
 

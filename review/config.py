@@ -1,45 +1,49 @@
-"""Settings that only the review pages use, read from `REVIEW_*` environment variables or `.env`.
-
-They live here rather than in `voice/settings.py` so the agent's settings stay about calls.
+"""The review pages' settings under short names: a view of the `REVIEW_*` fields of the one
+settings object (`voice/settings.py`), not a second settings object.
 """
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Any
+from zoneinfo import ZoneInfo
 
-from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from voice.settings import Settings
 
 
-class ReviewConfig(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="REVIEW_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
-    )
+class ReviewConfig:
+    """`config.page_size` is `settings.review_page_size` (REVIEW_PAGE_SIZE), and so on."""
 
-    # "auto": Secure cookies when PUBLIC_URL or the request is https (a local http run still
-    # logs in); "always" behind a TLS proxy that does not forward the scheme; "never" for tests.
-    cookie_secure: Literal["auto", "always", "never"] = "auto"
-    session_hours: float = Field(12.0, gt=0, le=24 * 30)
-    timezone: str = "UTC"  # IANA name; dates are shown and filtered in this zone
-    page_size: int = Field(50, ge=10, le=200)
-    search: Literal["auto", "fts", "like"] = "auto"  # auto: SQLite FTS5 when present, else LIKE
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
 
-    @field_validator("timezone")
     @classmethod
-    def _known_zone(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {value!r}") from exc
-        return value
+    def of(cls, settings: Settings, **overrides: Any) -> ReviewConfig:
+        """`settings` with some review values replaced, by short name (`page_size=10`);
+        validated as the environment would be."""
+        values = settings.model_dump(by_alias=True)
+        values.update({f"REVIEW_{name.upper()}": value for name, value in overrides.items()})
+        return cls(type(settings).model_validate(values))
+
+    @property
+    def cookie_secure(self) -> str:
+        return self.settings.review_cookie_secure
+
+    @property
+    def session_hours(self) -> float:
+        return self.settings.review_session_hours
+
+    @property
+    def timezone(self) -> str:
+        return self.settings.review_timezone
+
+    @property
+    def page_size(self) -> int:
+        return self.settings.review_page_size
+
+    @property
+    def search(self) -> str:
+        return self.settings.review_search
 
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
-
-
-@lru_cache(maxsize=1)
-def get_review_config() -> ReviewConfig:
-    return ReviewConfig()

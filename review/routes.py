@@ -16,7 +16,7 @@ from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.routing import APIRoute
 
 from review.auth import Viewer
-from review.config import ReviewConfig, get_review_config
+from review.config import ReviewConfig
 from review.context import PREFIX, ReviewContext
 from review.files import static_file
 from review.guards import Guards
@@ -65,8 +65,8 @@ def _add_static_route(router: APIRouter) -> None:
 
 
 def create_review_router(settings: Settings, config: ReviewConfig | None = None) -> APIRouter:
-    """All of /review; `config` defaults to the REVIEW_* environment."""
-    config = config or get_review_config()
+    """All of /review; `config` defaults to the REVIEW_* fields of `settings`."""
+    config = config or ReviewConfig(settings)
     ctx = ReviewContext(settings, config, make_templates(config.zone))
     guards = Guards(ctx)
     router = APIRouter(prefix=PREFIX, route_class=ReviewRoute, include_in_schema=False)

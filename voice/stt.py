@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from voice.encoder_batch import EncoderBatcher
-from voice.models import pick_device, whisper_base_dir
+from voice.models import whisper_base_dir, whisper_device
 from voice.whisper_window import WindowedWhisper
 
 # Whisper invents these on silence or noise; a turn that is only this is not a turn.
@@ -88,8 +88,7 @@ class SpeechToText:
         """`batch`: concurrent calls' encodes run as one batch (CPU; `voice/encoder_batch.py`)."""
         from faster_whisper import WhisperModel
 
-        self.device = pick_device(device)
-        compute_type = "float16" if self.device == "cuda" else "int8"
+        self.device, compute_type = whisper_device(device)
         self._model = WhisperModel(
             model or str(whisper_base_dir()),
             device=self.device,
