@@ -100,6 +100,7 @@ class Settings(BaseSettings):
     escalation_min_negative_turns: int = Field(2, alias="ESCALATION_MIN_NEGATIVE_TURNS")
     escalation_sharp_threshold: float = Field(-0.8, alias="ESCALATION_SHARP_THRESHOLD")
     escalation_sharp_probability: float = Field(0.9, alias="ESCALATION_SHARP_PROBABILITY")
+    escalation_sharp_min_words: int = Field(4, alias="ESCALATION_SHARP_MIN_WORDS")
     escalation_request_probability: float = Field(0.6, alias="ESCALATION_REQUEST_PROBABILITY")
     escalation_repeat_failures: int = Field(2, alias="ESCALATION_REPEAT_FAILURES")
     transfer_timeout_s: float = Field(10.0, alias="TRANSFER_TIMEOUT_S")
@@ -158,7 +159,6 @@ class Settings(BaseSettings):
         parts = urlsplit(self.public_base)
         scheme = "wss" if parts.scheme == "https" else "ws"
         return f"{scheme}://{parts.netloc}/twilio/media"
-    escalation_sharp_min_words: int = Field(4, alias="ESCALATION_SHARP_MIN_WORDS")
 
     def public(self, path: str) -> str:
         """The full public URL of one of our routes, as Twilio calls (and signs) it."""
