@@ -23,8 +23,16 @@ run: install
 	HF_HUB_OFFLINE=1 $(VENV)/bin/callcentre serve
 
 # The review tests drive Debian's chromium through Playwright (never `playwright install`).
+# Installing it needs root: as root apt-get runs directly (CI), otherwise through sudo when
+# there is one; failing both, a hint is printed and the browser tests skip.
+APT_CHROMIUM := apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 browser:
-	@test -x /usr/bin/chromium || (apt-get update -qq && apt-get install -y -qq chromium)
+	@if [ -x /usr/bin/chromium ]; then :; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "make browser: no /usr/bin/chromium and no apt-get here; install Debian's chromium to run the browser tests (they skip until then)"; \
+	elif [ "$$(id -u)" = 0 ]; then $(APT_CHROMIUM); \
+	elif command -v sudo >/dev/null 2>&1; then sudo sh -c '$(APT_CHROMIUM)'; \
+	else echo "make browser: chromium is missing and installing it needs root: run 'apt-get install -y chromium' as root (the browser tests skip until then)"; fi
 
 test: install browser
 	$(VENV)/bin/ruff check .

@@ -15,6 +15,7 @@ from review.auth import Viewer
 from review.config import ReviewConfig
 from review.models import create_review_tables
 from review.search import TranscriptSearch
+from review.throttle import LoginThrottle
 from voice.settings import Settings
 from voice.store import Store
 
@@ -26,6 +27,7 @@ class ReviewContext:
     settings: Settings
     config: ReviewConfig
     templates: Jinja2Templates
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     _own_store: Store | None = None
     _searches: dict[int, TranscriptSearch] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -22,6 +22,8 @@ class Manager(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Unused: wrong passwords are throttled per (address, name) in memory (review/throttle.py),
+    # so no account ever pauses. Kept to need no migration.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 

@@ -14,10 +14,19 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from review.auth import Viewer, authenticate, end_session, same_token, start_session
 from review.context import PREFIX, ReviewContext
 from review.guards import SESSION_COOKIE, Guards, safe_next
+from voice.logs import get_logger
+
+log = get_logger(__name__)
 
 LOGIN_COOKIE = "review_login_csrf"
 LOGIN_PATH = f"{PREFIX}/login"
-WRONG = "Wrong name or password (after several wrong tries an account pauses for 15 minutes)."
+WRONG = "Wrong name or password."
+
+
+def _too_many(seconds: int) -> str:
+    minutes = max(1, -(-seconds // 60))
+    return (f"Too many wrong passwords from this address. Try again in {minutes} minute"
+            f"{'' if minutes == 1 else 's'}, or sign in from another device or network.")
 
 
 def _login_page(ctx: ReviewContext, request: Request, next_: str, error: str = "",
@@ -45,9 +54,19 @@ def add_auth_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
         if not same_token(request.cookies.get(LOGIN_COOKIE, ""), csrf_token):
             return _login_page(ctx, request, next, "This form expired. Please try again.", 403)
         engine = ctx.engine(request)
+        address = request.client.host if request.client else "unknown"
+        wait = ctx.throttle.retry_after(address, name)
+        if wait:
+            log.warning("review login refused: too many wrong passwords", address=address,
+                        retry_after_s=wait)
+            response = _login_page(ctx, request, next, _too_many(wait), 429)
+            response.headers["Retry-After"] = str(wait)
+            return response
         manager_id = authenticate(engine, name.strip(), password)
         if manager_id is None:
+            ctx.throttle.failed(address, name)
             return _login_page(ctx, request, next, WRONG, 401)
+        ctx.throttle.succeeded(address, name)
         response = RedirectResponse(safe_next(next), status_code=303)
         response.set_cookie(SESSION_COOKIE, start_session(engine, manager_id,
                                                           ctx.config.session_hours),

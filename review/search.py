@@ -4,7 +4,13 @@ Both paths mean the same thing: every term (a word, or a "quoted phrase") occurs
 call's transcript. FTS5 matches terms as word prefixes ("refund" finds "refunds"); LIKE matches
 substrings. The FTS5 index is contentless (the text stays in `turns` only) and is brought up to
 date incrementally before each search: turns are append-only, so new rows are those with an id
-above the last one indexed. It is review's own table; the call path never writes to it.
+above the last one indexed (the bookmark). It is review's own table; the call path never writes
+to it (retention takes purged turns' words out of it).
+
+`turns` has no AUTOINCREMENT, so SQLite hands out max(id)+1: once the newest turns are deleted
+(retention purging every call, say), new turns get ids at or below the bookmark again. The
+bookmark therefore also names the turn it points at (CallSid and index, never reused); when
+that turn is gone or another one holds its id, the index is rebuilt from `turns` once.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, and_, column, exists, select, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import Integer, and_, column, exists, func, select, text
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -25,7 +31,8 @@ from voice.store import Call, Turn
 log = get_logger(__name__)
 
 FTS_TABLE = "review_turns_fts"
-STATE_TABLE = "review_turns_fts_state"
+STATE_TABLE = "review_turns_fts_state"  # last_turn_id: every turn up to it is indexed
+MARK_TABLE = "review_turns_fts_mark"  # which turn last_turn_id was when it was written
 MAX_TERMS = 8
 _TERMS = re.compile(r'"([^"]+)"|(\S+)')
 
@@ -75,6 +82,10 @@ class TranscriptSearch:
                                 "id INTEGER PRIMARY KEY CHECK (id = 1), "
                                 "last_turn_id INTEGER NOT NULL)"))
                 db.execute(text(f"INSERT OR IGNORE INTO {STATE_TABLE} VALUES (1, 0)"))
+                db.execute(text(f"CREATE TABLE IF NOT EXISTS {MARK_TABLE} ("
+                                "id INTEGER PRIMARY KEY CHECK (id = 1), "
+                                "turn_id INTEGER NOT NULL, call_sid TEXT NOT NULL, "
+                                "turn_index INTEGER NOT NULL)"))
             self.uses_fts = True
         except OperationalError:  # no FTS5 in this SQLite build
             if self.mode == "fts":
@@ -82,32 +93,30 @@ class TranscriptSearch:
             self.uses_fts = False
 
     def sync(self, engine: Engine) -> int:
-        """Index turns added since the last search; returns how many were new.
+        """Index turns added since the last search (all of them after a rebuild); returns how
+        many were indexed.
 
-        The insert reads the bookmark inside its own write transaction, so two processes
-        syncing at once cannot index a turn twice. A sync that fails (the database busy for
-        longer than its timeout) leaves the index a little behind; the search still runs.
+        A quick read decides whether there is anything to do; the work itself runs in one
+        write transaction that takes SQLite's write lock before it reads the bookmark, so two
+        processes syncing at once, or retention purging meanwhile, cannot leave the index and
+        its bookmark out of step. A sync that fails (the database busy for longer than its
+        timeout) leaves the index a little behind; the search still runs.
         """
         if not self.uses_fts:
             return 0
         with self._lock:
             with engine.connect() as db:
-                last = db.scalar(text(f"SELECT last_turn_id FROM {STATE_TABLE}")) or 0
-                newest = db.scalar(select(Turn.id).order_by(Turn.id.desc()).limit(1)) or 0
-            if newest <= last:
+                last, intact = _bookmark(db)
+                newest = _newest(db)
+            if intact and newest <= last:
                 return 0
             try:
                 with engine.begin() as db:
-                    db.execute(text(
-                        f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM turns "
-                        f"WHERE id > (SELECT last_turn_id FROM {STATE_TABLE}) AND id <= :newest"),
-                        {"newest": newest})
-                    db.execute(text(f"UPDATE {STATE_TABLE} SET last_turn_id = "
-                                    "max(last_turn_id, :newest)"), {"newest": newest})
+                    db.execute(text(f"UPDATE {STATE_TABLE} SET last_turn_id = last_turn_id"))
+                    return _bring_up_to_date(db)
             except OperationalError:
                 log.warning("transcript index not brought up to date", exc_info=True)
                 return 0
-            return newest - last
 
     def condition(self, terms: Sequence[str]) -> ColumnElement[bool] | None:
         """A WHERE clause on `calls` for calls whose transcript has every term."""
@@ -130,6 +139,45 @@ class TranscriptSearch:
     def _like_clause(term: str) -> ColumnElement[bool]:
         return exists().where(Turn.call_sid == Call.call_sid,
                               Turn.text.ilike(_like_pattern(term), escape="\\"))
+
+
+def _newest(db: Connection) -> int:
+    return db.scalar(select(func.max(Turn.id))) or 0
+
+
+def _bookmark(db: Connection) -> tuple[int, bool]:
+    """(last indexed turn id, whether that id still holds the turn it held when indexed)."""
+    row = db.execute(text(
+        f"SELECT s.last_turn_id, m.call_sid, m.turn_index, t.call_sid, t.\"index\" "
+        f"FROM {STATE_TABLE} s LEFT JOIN {MARK_TABLE} m ON m.turn_id = s.last_turn_id "
+        "LEFT JOIN turns t ON t.id = s.last_turn_id")).first()
+    if row is None or not row[0]:
+        return 0, True  # nothing indexed yet
+    last, marked_sid, marked_index, sid, index = row
+    return last, marked_sid is not None and (marked_sid, marked_index) == (sid, index)
+
+
+def _bring_up_to_date(db: Connection) -> int:
+    """Inside a write transaction: rebuild the index if the bookmark no longer holds, then
+    index the turns above it and move the bookmark to the newest turn."""
+    last, intact = _bookmark(db)
+    newest = _newest(db)
+    if not intact:
+        log.info("transcript index rebuilt: the turn it had reached is gone", last_turn_id=last)
+        db.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}) VALUES ('delete-all')"))
+        last = 0
+    added = 0
+    if newest > last:
+        added = db.execute(text(
+            f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM turns "
+            "WHERE id > :last AND id <= :newest"), {"last": last, "newest": newest}).rowcount
+    db.execute(text(f"UPDATE {STATE_TABLE} SET last_turn_id = :newest"), {"newest": newest})
+    db.execute(text(f"DELETE FROM {MARK_TABLE}"))
+    if newest:
+        db.execute(text(f"INSERT INTO {MARK_TABLE} (id, turn_id, call_sid, turn_index) "
+                        "SELECT 1, id, call_sid, \"index\" FROM turns WHERE id = :newest"),
+                   {"newest": newest})
+    return max(added, 0)
 
 
 def highlight(text_: str, terms: Sequence[str], width: int = 140) -> list[tuple[str, bool]]:

@@ -127,9 +127,11 @@ def _latency(board: Dashboard, db: Connection, clauses: list, day_of: dict[str, 
 
 
 def _lowest(board: Dashboard, db: Connection, clauses: list, limit: int = 8) -> None:
+    """The calls that went worst: only those whose caller was negative at some point, so a
+    quiet week lists a few bad calls (or none) instead of filling up with happy ones."""
     rows = db.execute(select(Call.call_sid, Call.started_at, Call.caller, Call.min_sentiment,
                              Call.outcome, Call.escalation_reason)
-                      .where(*clauses, Call.min_sentiment.is_not(None))
+                      .where(*clauses, Call.min_sentiment < 0)
                       .order_by(Call.min_sentiment, Call.started_at.desc()).limit(limit)).all()
     names = caller_names(db, (r.caller for r in rows))
     board.lowest = [LowCall(r.call_sid, as_utc(r.started_at), mask_phone(r.caller),

@@ -175,9 +175,21 @@ def test_dashboard_draws_its_charts(browser, base: str) -> None:
     for chart in ("volume-chart", "rules-chart", "latency-chart", "topics-chart"):
         wait_until(page, CANVAS_INKED, chart)
     assert "Bob Brown" in page.inner_text(".low-list li >> nth=0")
+    assert page.locator(".low-list li").count() == 1  # only calls that went negative
     page.screenshot(path=SHOTS / "dashboard.png", full_page=True)
     assert page.errors == []
     page.context.close()
+
+
+# The vertical middle of a list card's sentiment value and of its latency value, side by side.
+CARD_VALUES = """() => {
+  const row = document.querySelector('.call-row');
+  const mood = row.querySelector('td[data-label="Min sentiment"] .mood').getBoundingClientRect();
+  const range = document.createRange();
+  range.selectNodeContents(row.querySelector('td[data-label="Median latency"]'));
+  const latency = range.getBoundingClientRect();
+  return [mood.top + mood.height / 2, latency.top + latency.height / 2];
+}"""
 
 
 @pytest.mark.parametrize("name", ["calls", "call", "dashboard"])
@@ -190,5 +202,43 @@ def test_fits_a_phone(browser, base: str, world, name: str) -> None:
     page.wait_for_load_state("networkidle")
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 0, f"{path} scrolls sideways by {overflow}px on a phone"
+    if name == "calls":
+        mood, latency = page.evaluate(CARD_VALUES)
+        assert abs(mood - latency) <= 3, "a card's sentiment and latency values do not line up"
+    if name == "call":
+        assert page.is_visible(".lane-labels .lane.caller")
+        assert page.is_visible(".lane-labels .lane.agent")
+    if name == "dashboard":
+        wait_until(page, CANVAS_INKED, "latency-chart")
     page.screenshot(path=SHOTS / f"phone-{name}.png", full_page=True)
+    page.context.close()
+
+
+def test_phone_player_stays_in_view_while_following(browser, base: str, world) -> None:
+    """On a phone the player is sticky and compact: following playback scrolls the transcript
+    under it, and the line being heard is never hidden behind it."""
+    page = new_page(browser, PHONE)
+    log_in(page, base, f"/review/calls/{world.sids['angry']}")
+    wait_until(page, "() => document.getElementById('wave-canvas').width > 0")
+    player_height = page.evaluate("document.getElementById('player').offsetHeight")
+    assert player_height < PHONE["height"] / 3, f"the phone player is {player_height}px tall"
+    page.click("li.turn[data-index='0'] .text")
+    page.select_option("#speed", "2")
+    wait_until(page, "() => document.querySelector('li.turn.current')?.dataset.index === '4'",
+               timeout=15)
+    page.evaluate("document.getElementById('audio').pause()")
+    page.wait_for_timeout(600)  # let a smooth scroll finish
+    boxes = page.evaluate("""() => {
+      const box = (el) => el.getBoundingClientRect();
+      return { scrolled: window.scrollY, bar: box(document.querySelector('.topbar')).bottom,
+               player: box(document.getElementById('player')),
+               line: box(document.querySelector('li.turn.current')) };
+    }""")
+    assert boxes["scrolled"] > 200  # the page followed the transcript down
+    assert boxes["player"]["top"] >= boxes["bar"] - 1  # the player is still in view
+    assert boxes["player"]["top"] <= boxes["bar"] + 16
+    assert boxes["line"]["top"] >= boxes["player"]["bottom"]  # not hidden behind it
+    assert boxes["line"]["bottom"] <= PHONE["height"]
+    page.screenshot(path=SHOTS / "phone-call-following.png")
+    assert page.errors == []
     page.context.close()

@@ -8,11 +8,12 @@ import io
 import re
 import socket
 from collections.abc import Iterator
+from datetime import timedelta
 
 import httpx
 import pytest
 from fastapi.routing import APIRoute
-from review_fixtures import MANAGER, PASSWORD, make_world, review_app, serve
+from review_fixtures import MANAGER, NOW, PASSWORD, make_world, review_app, serve
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -107,6 +108,26 @@ def test_login_needs_its_token_and_the_right_password(base: str) -> None:
     assert ok.headers["location"] == "/review/calls"  # no open redirect
     cookie = next(c for c in ok.headers.get_list("set-cookie") if c.startswith("review_session="))
     assert "HttpOnly" in cookie and "Path=/review" in cookie and "SameSite=lax" in cookie
+
+
+def test_wrong_passwords_slow_one_address_not_the_manager(base: str) -> None:
+    """Five wrong passwords from one address refuse that address for that name (429, even with
+    the right password); the manager signing in from elsewhere is not locked out. The address
+    is the one a local proxy forwards (uvicorn trusts X-Forwarded-For from 127.0.0.1)."""
+    def attempt(address: str, password: str) -> httpx.Response:
+        client = httpx.Client(base_url=base, follow_redirects=False, timeout=10,
+                              headers={"X-Forwarded-For": address})
+        token = csrf(client.get("/review/login").text)
+        return client.post("/review/login", data={"name": MANAGER, "password": password,
+                                                   "csrf_token": token})
+
+    for _ in range(5):
+        assert attempt("198.51.100.7", "not the password").status_code == 401
+    refused = attempt("198.51.100.7", PASSWORD)
+    assert refused.status_code == 429 and "Too many wrong passwords" in refused.text
+    assert 0 < int(refused.headers["retry-after"]) <= 900
+    assert attempt("203.0.113.9", PASSWORD).status_code == 303  # the real manager, elsewhere
+    assert attempt("203.0.113.9", "not the password").status_code == 401
 
 
 def test_secure_cookie_setting(world) -> None:
@@ -208,6 +229,9 @@ def test_pages_and_headers(client: httpx.Client, world) -> None:
     script = '<script>alert(1)</script>'
     assert script not in client.get("/review/calls", params={"q": script}).text  # escaped
     assert client.get("/review/dashboard?days=7").status_code == 200
+    happy_day = (NOW - timedelta(days=6)).date().isoformat()  # only calls at +0.3
+    happy = client.get(f"/review/dashboard?from={happy_day}&to={happy_day}").text
+    assert 'id="no-low-calls"' in happy and 'class="low-list"' not in happy
     assert client.get("/review/dashboard?from=2020-01-01&to=bad").status_code == 200
 
 

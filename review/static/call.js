@@ -55,9 +55,13 @@
       box.scrollTo({ top: Math.max(0, top), behavior: "smooth" });
       return;
     }
+    // The page scrolls: keep the line in the part of the window below the sticky player.
+    const player = document.getElementById("player");
+    const covered = player ? Math.max(0, player.getBoundingClientRect().bottom) : 0;
     const rect = line.getBoundingClientRect();
-    if (rect.top < 80 || rect.bottom > window.innerHeight - 20) {
-      line.scrollIntoView({ block: "center", behavior: "smooth" });
+    if (rect.top < covered + 8 || rect.bottom > window.innerHeight - 20) {
+      const free = window.innerHeight - covered;
+      window.scrollBy({ top: rect.top - covered - free / 3, behavior: "smooth" });
     }
   }
 

@@ -47,22 +47,30 @@
                plugins: { legend: { position: window.innerWidth < 640 ? "bottom" : "right" } } },
   });
 
+  // Only the days that had agent turns: two busy days in a 30-day range are two clear points
+  // (joined by a line), not a sliver at the edge of an empty axis.
+  const latencyDays = [];
+  data.latency_days.median.forEach(function (value, i) { if (value !== null) latencyDays.push(i); });
+  const pick = function (values) { return latencyDays.map(function (i) { return values[i]; }); };
+  const pointRadius = latencyDays.length > 45 ? 1.5 : latencyDays.length > 14 ? 2.5 : 4;
   draw("latency-chart", {
     type: "line",
     data: {
-      labels: labels,
+      labels: latencyDays.map(function (i) { return labels[i]; }),
       datasets: [
-        { label: "median", data: data.latency_days.median, borderColor: palette.agent,
-          backgroundColor: palette.agent, cubicInterpolationMode: "monotone", pointRadius: 2, spanGaps: true },
-        { label: "p95", data: data.latency_days.p95, borderColor: palette.meh,
-          backgroundColor: palette.meh, borderDash: [5, 4], cubicInterpolationMode: "monotone", pointRadius: 2, spanGaps: true },
+        { label: "median", data: pick(data.latency_days.median), borderColor: palette.agent,
+          backgroundColor: palette.agent, cubicInterpolationMode: "monotone", pointRadius: pointRadius },
+        { label: "p95", data: pick(data.latency_days.p95), borderColor: palette.meh,
+          backgroundColor: palette.meh, borderDash: [5, 4], cubicInterpolationMode: "monotone",
+          pointRadius: pointRadius, pointStyle: "rectRot" },
       ],
     },
     options: {
       interaction: { mode: "index", intersect: false },
-      plugins: { legend: { position: "bottom" } },
+      plugins: { legend: { position: "bottom", labels: { usePointStyle: true } } },
       scales: { y: { beginAtZero: true, title: { display: true, text: "ms" } },
-                x: { grid: { display: false }, ticks: { maxRotation: 0, autoSkipPadding: 12 } } },
+                x: { grid: { display: false }, offset: true,
+                     ticks: { maxRotation: 0, autoSkipPadding: 12 } } },
     },
   });
 
