@@ -13,6 +13,10 @@ A scenario is a YAML file:
       db:                       # rows that must exist afterwards in the business tables
         - {table: returns, where: {order_number: "4521"}, count: 1}
 
+Unknown keys are an error for that scenario (a typo under `expect:` would otherwise check
+nothing). A scenario that cannot be loaded, or whose call fails, is reported as FAIL with the
+reason and the others still run. `--data DIR` is the business every scenario starts from.
+
 `--verbose` prints each call as it went: what Whisper heard, what the turn manager understood
 (intent and values), and what the agent said, which is where a failure's cause shows.
 """
@@ -40,6 +44,11 @@ from telephony.simulator import SimulationResult, simulate_call
 from voice.settings import Settings
 
 IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+# The keys a scenario may use, where: anything else is a typo that would silently check less.
+SCENARIO_KEYS = {"name", "caller", "turns", "expect"}
+TURN_KINDS = {"say", "wav", "dtmf"}
+EXPECT_KEYS = {"reply_contains", "reply_not_contains", "escalated", "db"}
+DB_CHECK_KEYS = {"table", "where", "count"}
 
 
 class ScenarioError(Exception):
@@ -74,19 +83,46 @@ def load_scenario(path: Path) -> Scenario:
         raise ScenarioError(f"{path}: {exc}") from exc
     if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
         raise ScenarioError(f"{path}: a scenario needs a `turns` list")
+    _no_unknown_keys(path, "the scenario", data, SCENARIO_KEYS)
     for turn in data["turns"]:
-        if not isinstance(turn, dict) or len(set(turn) & {"say", "wav", "dtmf"}) != 1:
+        if not isinstance(turn, dict) or len(turn) != 1 or not set(turn) <= TURN_KINDS:
             raise ScenarioError(f"{path}: each turn has exactly one of say, wav, dtmf")
+    expect = data.get("expect") or {}
+    if not isinstance(expect, dict):
+        raise ScenarioError(f"{path}: `expect` must be a mapping")
+    _no_unknown_keys(path, "expect", expect, EXPECT_KEYS)
+    for row in expect.get("db") or []:
+        if not isinstance(row, dict):
+            raise ScenarioError(f"{path}: each db check is a mapping with table and where")
+        _no_unknown_keys(path, "a db check", row, DB_CHECK_KEYS)
     return Scenario(name=str(data.get("name", path.stem)), path=path,
                     caller=str(data.get("caller", "+15550001111")), turns=data["turns"],
-                    expect=data.get("expect") or {})
+                    expect=expect)
 
 
-def load_scenarios(directory: Path) -> list[Scenario]:
+def _no_unknown_keys(path: Path, where: str, data: dict, allowed: set[str]) -> None:
+    unknown = sorted(map(str, set(data) - allowed))
+    if unknown:
+        raise ScenarioError(f"{path.name}: unknown key{'s' * (len(unknown) > 1)} in {where}: "
+                            f"{', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+
+
+def scenario_files(directory: Path) -> list[Path]:
     files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
     if not files:
         raise ScenarioError(f"{directory}: no scenario files (*.yaml)")
-    return [load_scenario(f) for f in files]
+    return files
+
+
+def load_scenarios(directory: Path) -> list[Scenario]:
+    """Every scenario in `directory`; the first broken one raises ScenarioError."""
+    return [load_scenario(f) for f in scenario_files(directory)]
+
+
+def unloadable(path: Path, reason: str) -> ScenarioResult:
+    """The FAIL of a scenario file that cannot be run, named after the file."""
+    scenario = Scenario(name=path.stem, path=path, caller="", turns=[], expect={})
+    return ScenarioResult(scenario, passed=False, reasons=[reason])
 
 
 class CallerVoice:
@@ -168,9 +204,9 @@ def _check_rows(row: dict, database_url: str) -> list[str]:
 
 
 async def run_scenario(scenario: Scenario, server: LocalServer, settings: Settings,
-                       voice: CallerVoice) -> ScenarioResult:
+                       voice: CallerVoice, data_dir: Path | None = None) -> ScenarioResult:
     started = time.monotonic()
-    reset_business(server.database_url)
+    reset_business(server.database_url, data_dir)
     result: SimulationResult = await simulate_call(
         turn_sources(scenario, voice), url=server.media_url, settings=settings,
         caller=scenario.caller, transcribe=False)
@@ -183,13 +219,23 @@ async def run_scenario(scenario: Scenario, server: LocalServer, settings: Settin
         latencies_ms=[t.latency_ms for t in result.turns if t.latency_ms is not None])
 
 
-def reset_business(database_url: str) -> None:
-    """Every scenario starts from the same sample business."""
+async def run_safely(scenario: Scenario, server: LocalServer, voice: CallerVoice,
+                     data_dir: Path | None = None) -> ScenarioResult:
+    """Run one scenario; a call that fails (simulator, server, timeout) is its FAIL only."""
+    try:
+        return await run_scenario(scenario, server, server.settings, voice, data_dir)
+    except Exception as exc:
+        return ScenarioResult(scenario, passed=False,
+                              reasons=[f"call failed: {type(exc).__name__}: {exc}"])
+
+
+def reset_business(database_url: str, data_dir: Path | None = None) -> None:
+    """Every scenario starts from the same business (`data_dir`, default the sample one)."""
     from voice import seeding
 
     engine = create_engine(database_url)
     try:
-        seeding.seed(engine, seeding.DEFAULT_DATA_DIR, replace=True)
+        seeding.seed(engine, data_dir or seeding.DEFAULT_DATA_DIR, replace=True)
     finally:
         engine.dispose()
 
@@ -238,23 +284,47 @@ def report(results: list[ScenarioResult]) -> str:
     return "\n".join(lines)
 
 
-async def evaluate(directory: Path, workdir: Path) -> list[ScenarioResult]:
-    scenarios = load_scenarios(directory)
-    voice = CallerVoice(workdir / "voices")
-    with LocalServer(workdir / "server") as server:
-        return [await run_scenario(s, server, server.settings, voice) for s in scenarios]
+async def evaluate(directory: Path, workdir: Path,
+                   data_dir: Path | None = None) -> list[ScenarioResult]:
+    """Run every scenario in `directory`, in file order; one failing never stops the others.
+
+    Every file is loaded before the server starts: a broken one fails at once, and when no
+    scenario can run no server is started.
+    """
+    paths = scenario_files(directory)
+    results: dict[Path, ScenarioResult] = {}
+    runnable: list[Scenario] = []
+    for path in paths:
+        try:
+            runnable.append(load_scenario(path))
+        except ScenarioError as exc:
+            results[path] = unloadable(path, str(exc))
+    if runnable:
+        voice = CallerVoice(workdir / "voices")
+        with LocalServer(workdir / "server") as server:
+            for scenario in runnable:
+                results[scenario.path] = await run_safely(scenario, server, voice, data_dir)
+    return [results[path] for path in paths]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from voice.seeding import DEFAULT_DATA_DIR
+
     parser.add_argument("scenario_dir", type=Path, help="folder of scenario YAML files")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
+                        help="the business every scenario starts from (default: data/business)")
     parser.add_argument("--verbose", action="store_true", help="print what the agent said")
 
 
 def run(args: argparse.Namespace) -> int:
+    data_dir = getattr(args, "data", None)
+    if data_dir is not None and not Path(data_dir).is_dir():
+        print(f"error: {data_dir}: no such business data folder", file=sys.stderr)
+        return 2
     try:
         with tempfile.TemporaryDirectory(prefix="callcentre-eval-") as tmp:
-            results = asyncio.run(evaluate(args.scenario_dir, Path(tmp)))
-    except ScenarioError as exc:
+            results = asyncio.run(evaluate(args.scenario_dir, Path(tmp), data_dir))
+    except ScenarioError as exc:  # no scenario files at all
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(report(results))

@@ -136,3 +136,19 @@ def test_index_is_reused_and_rebuilt_only_for_changed_files(embedder: Embedder, 
     fourth = KnowledgeBase(docs, counter, index)
     assert counter.calls == [] and "shipping.md" not in {c.source for c in fourth.chunks}
     assert not fourth.refresh()
+
+
+def test_the_knowledge_dir_setting_chooses_the_documents(tmp_path: Path):
+    """KNOWLEDGE_DIR: another business's policies are what the agent answers from."""
+    from voice.resources import BusinessResources
+    from voice.settings import Settings
+    from voice.store import Store
+
+    assert Settings(_env_file=None).knowledge_dir == DOCS  # absolute: any working folder
+    docs = tmp_path / "policies"
+    docs.mkdir()
+    (docs / "pets.md").write_text("# Pets\n\n## Dogs\n\nDogs on a lead are welcome in the "
+                                  "shop every day of the week, except at the food counter.\n")
+    settings = Settings(_env_file=None, RECORDINGS_DIR=tmp_path, KNOWLEDGE_DIR=docs)
+    resources = BusinessResources.open(Store(settings.database), shared_embedder(), settings)
+    assert {c.source for c in resources.knowledge.chunks} == {"pets.md"}

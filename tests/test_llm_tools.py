@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
+from pathlib import Path
 
 import pytest
 from openai_standin import OpenAIStandin
+from sqlalchemy import create_engine, text
 
+from telephony.evaluation import CallerVoice, call_events
+from telephony.local_server import LocalServer
+from telephony.simulator import simulate_call
 from voice.embeddings import shared_embedder
 from voice.fact_guard import check_reply
 from voice.llm import OpenAICompatibleLLM
@@ -83,3 +90,48 @@ async def test_a_hallucinated_date_from_the_model_fails_the_guard(turns):
         llm = OpenAICompatibleLLM("standin", server.base_url, "key")
         text, runner = await collect(llm, turns, "When does 4521 arrive?")
     assert not check_reply(text, runner.facts, " ".join(runner.results)).ok
+
+
+# Said by the stand-in model: grounded in the refund passage, so the fact guard lets it through.
+STANDIN_REPLY = "The refund reaches your original payment method within 5 business days."
+
+
+async def test_a_call_with_the_openai_backend_grounds_the_model_and_offers_tools(
+        tmp_path: Path):
+    """LLM_BACKEND=openai through a whole call: a policy question goes to the model."""
+    question = CallerVoice(tmp_path / "voices").wav_for(
+        "How long does a refund take once you get the item back?")
+    with OpenAIStandin(lambda body: {"text": STANDIN_REPLY}) as model, LocalServer(
+            tmp_path / "server", extra_env={"LLM_BACKEND": "openai", "LLM_MODEL": "standin",
+                                            "LLM_BASE_URL": model.base_url}) as server:
+        result = await simulate_call([str(question)], url=server.media_url,
+                                     settings=server.settings, caller=MARIA, transcribe=False)
+        events = await call_events(server.recordings, result.call_sid)
+        said = await agent_turns(server.database_url, result.call_sid)
+    understood = next(e for e in events if e["type"] == "understood")
+    assert understood["llm"], understood
+    body = model.requests[0]
+    assert {t["function"]["name"] for t in body["tools"]} == {t["function"]["name"]
+                                                              for t in TOOLS}
+    system = body["messages"][0]["content"]
+    assert "Maria" in system  # the caller's history
+    assert "Policy:" in system and "5 business days" in system  # the retrieved passage
+    assert "refund" in body["messages"][-1]["content"].lower()  # the caller's words
+    assert STANDIN_REPLY in said, said
+
+
+async def agent_turns(database_url: str, call_sid: str, timeout: float = 10.0) -> list[str]:
+    """The call's stored agent turns, once the greeting and the answer have landed."""
+    engine = create_engine(database_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            with engine.connect() as db:
+                said = db.execute(text("select text from turns where call_sid = :sid and "
+                                       "role = 'agent' order by id"),
+                                  {"sid": call_sid}).scalars().all()
+            if len(said) >= 2 or time.monotonic() > deadline:  # rows land off the call's loop
+                return list(said)
+            await asyncio.sleep(0.2)
+    finally:
+        engine.dispose()

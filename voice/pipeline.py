@@ -46,6 +46,7 @@ def build_call_pipeline(transport: BaseTransport, session: CallSession, engines:
     smart_turn = shared_smart_turn if settings.smart_turn else None
     responder = ConversationResponder(
         session, engines.llm, turns, language=settings.stt_language,
+        voices=engines.tts.languages,
         silence_reprompt_secs=settings.silence_reprompt_secs,
         silence_max_reprompts=settings.silence_max_reprompts, observer=observer)
     pipeline = Pipeline([

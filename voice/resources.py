@@ -8,7 +8,7 @@ from voice.business import Business
 from voice.embeddings import Embedder
 from voice.escalation import EscalationConfig, EscalationPolicy
 from voice.history import CallerHistory
-from voice.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
+from voice.knowledge import KnowledgeBase
 from voice.logs import get_logger
 from voice.seeding import SeedError, seed_if_empty
 from voice.sentiment import DEFAULT_MODEL, SentimentClassifier
@@ -34,10 +34,12 @@ class BusinessResources:
         except SeedError as exc:  # the agent still answers; look-ups just find nothing
             log.error("could not seed the sample business", error=str(exc))
         business = Business(store.engine)
-        knowledge = KnowledgeBase(DEFAULT_KNOWLEDGE_DIR, embedder,
+        knowledge = KnowledgeBase(settings.knowledge_dir, embedder,
                                   settings.recordings_dir / "knowledge-index")
         if knowledge.reindexed:
             log.info("knowledge re-indexed", files=knowledge.reindexed)
+        if not knowledge.chunks:  # a mistyped KNOWLEDGE_DIR would otherwise go unnoticed
+            log.warning("no policy documents", folder=str(settings.knowledge_dir))
         sentiment = SentimentClassifier.load(settings.sentiment_model or DEFAULT_MODEL, embedder)
         return cls(business, CallerHistory(store.engine, business), knowledge, sentiment)
 

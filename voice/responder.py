@@ -34,6 +34,7 @@ from voice.sentences import SentenceSplitter
 from voice.session import CallSession
 from voice.tools import TOOLS, ToolRunner
 from voice.transcriber import CallerUtterance
+from voice.tts import base_language, speaks
 from voice.turn_manager import TurnManager, TurnPlan
 
 log = get_logger(__name__)
@@ -66,12 +67,14 @@ class Reply:
 
 class ConversationResponder(FrameProcessor):
     def __init__(self, session: CallSession, llm: LanguageModel, turns: TurnManager, *,
-                 language: str = "en", max_sentences: int = 3,
+                 language: str = "en", voices: frozenset[str] = frozenset(),
+                 max_sentences: int = 3,
                  silence_reprompt_secs: float = 7.0, silence_max_reprompts: int = 2,
                  observer: PlanObserver | None = None, **kwargs) -> None:
         super().__init__(**kwargs)
         self._session, self._llm, self._turns = session, llm, turns
         self._language = language
+        self._voices = voices  # languages the TTS engine can answer in
         self._max_sentences = max_sentences
         self._silence_secs, self._max_reprompts = silence_reprompt_secs, silence_max_reprompts
         self._observer = observer
@@ -136,14 +139,22 @@ class ConversationResponder(FrameProcessor):
 
     async def _on_caller(self, utterance: CallerUtterance) -> None:
         transcript = utterance.transcript
-        if (transcript.language != self._language
-                and transcript.language_probability >= FOREIGN_LANGUAGE_CONFIDENCE):
-            self._session.event("other_language", language=transcript.language,
-                                probability=round(transcript.language_probability, 2))
+        if self._other_language(transcript.language, transcript.language_probability):
+            # Our voice cannot answer in the caller's language: say so, and offer a person.
             plan = self._turns.offer_human("other_language", load_prompt("other_language"))
             await self._respond(utterance, transcript.text, "", plan=plan)
             return
         await self._respond(utterance, transcript.text, "")
+
+    def _other_language(self, language: str, probability: float) -> bool:
+        """A language other than the configured one, heard surely, that the TTS cannot speak."""
+        if (base_language(language) == base_language(self._language)
+                or probability < FOREIGN_LANGUAGE_CONFIDENCE):
+            return False
+        voiced = speaks(self._voices, language)
+        self._session.event("other_language", language=language,
+                            probability=round(probability, 2), offered_human=not voiced)
+        return not voiced
 
     async def _respond(self, utterance: CallerUtterance | None, text: str, dtmf: str,
                        plan: TurnPlan | None = None) -> None:

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     human_agent_number: str = Field("", alias="HUMAN_AGENT_NUMBER")
     database_url: str = Field("", alias="DATABASE_URL")
     recordings_dir: Path = Field(Path("recordings"), alias="RECORDINGS_DIR")
+    # The policy documents (*.md) the agent answers from. Absolute by default: `serve` may run
+    # from any folder (the local test server runs in a temporary one).
+    knowledge_dir: Path = Field(Path(__file__).resolve().parent.parent / "data" / "knowledge",
+                                alias="KNOWLEDGE_DIR")
     # `callcentre purge` deletes calls older than this many days; 0 keeps them forever.
     retention_days: float = Field(0, ge=0, alias="RETENTION_DAYS")
 

@@ -29,6 +29,9 @@ FAULT_HANG_S = 10.0
 class TTSEngine(Protocol):
     name: str
     sample_rate: int
+    # Languages it has a voice for (ISO 639-1, "en"): a caller speaking one of them is answered,
+    # not offered a person (voice/responder.py). Empty when the engine cannot tell.
+    languages: frozenset[str]
 
     def synthesize(self, text: str) -> np.ndarray:
         """Mono float32 samples in [-1, 1] at `sample_rate` (blocking)."""
@@ -37,6 +40,8 @@ class TTSEngine(Protocol):
 
 class HibariEngine:
     """hibari-tts: a Kokoro-distilled English voice that ships in its wheel (24 kHz)."""
+
+    languages = frozenset({"en"})  # American and British voices only
 
     def __init__(self, voice: str = "") -> None:
         from hibari import Hibari
@@ -61,6 +66,9 @@ class PiperEngine:
         self._voice = PiperVoice.load(voice)
         self.name = f"piper:{voice}"
         self.sample_rate = int(self._voice.config.sample_rate)
+        # A Piper voice speaks the one language its espeak phonemizer is set to ("es-419").
+        espeak = str(getattr(self._voice.config, "espeak_voice", "") or "")
+        self.languages = frozenset({base_language(espeak)} if espeak else ())
 
     def synthesize(self, text: str) -> np.ndarray:
         chunks = [c.audio_float_array for c in self._voice.synthesize(text)]
@@ -76,6 +84,7 @@ class CoquiEngine:
         self._tts = TTS(voice)
         self.name = f"coqui:{voice}"
         self.sample_rate = int(self._tts.synthesizer.output_sample_rate)
+        self.languages = _coqui_languages(self._tts, voice)
 
     def synthesize(self, text: str) -> np.ndarray:
         return np.asarray(self._tts.tts(text), dtype=np.float32)
@@ -97,6 +106,7 @@ class FaultyEngine:
             raise ValueError(f"unknown {FAULT_ENV} {mode!r}: use one of {self.MODES}")
         self._engine, self.mode, self.armed = engine, mode, False
         self.name, self.sample_rate = f"{engine.name}+fault:{mode}", engine.sample_rate
+        self.languages = engine.languages
 
     def arm(self) -> None:
         self.armed = True
@@ -107,6 +117,24 @@ class FaultyEngine:
         if self.mode == "hang":
             time.sleep(FAULT_HANG_S)
         raise RuntimeError(f"injected TTS fault ({FAULT_ENV}={self.mode})")
+
+
+def _coqui_languages(tts: object, model: str) -> frozenset[str]:
+    """A multilingual model lists its languages; a named one says it: tts_models/de/..."""
+    if getattr(tts, "is_multi_lingual", False):
+        return frozenset(base_language(str(code)) for code in getattr(tts, "languages", []) or [])
+    parts = model.split("/")
+    return frozenset({parts[1]}) if len(parts) > 2 and parts[0] == "tts_models" else frozenset()
+
+
+def base_language(tag: str) -> str:
+    """"es-419", "pt_BR", "EN" -> "es", "pt", "en": Whisper reports only the base language."""
+    return tag.replace("_", "-").split("-")[0].strip().lower()
+
+
+def speaks(languages: frozenset[str], language: str) -> bool:
+    """Whether an engine with `languages` has a voice for `language` (any regional variant)."""
+    return base_language(language) in {base_language(code) for code in languages}
 
 
 def load_tts(engine: str, voice: str = "") -> TTSEngine:
@@ -131,6 +159,7 @@ class SpeechSynthesizer:
                  timeout_s: float = TTS_TIMEOUT_S) -> None:
         self.engine = engine
         self.sample_rate = engine.sample_rate
+        self.languages = engine.languages
         self.timeout_s = timeout_s  # the call's speaker gives up on a sentence after this
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts")
         # Rendered at start-up, played when synthesis fails mid-call (see voice/speaker.py).

@@ -1,0 +1,156 @@
+"""A caller speaking another language: offered a person, unless the voice speaks it.
+
+The responder runs in a pipecat pipeline with the real turn manager, business data, sentiment
+classifier and escalation policy; a turn arrives as Whisper's result, marked with the
+language it detected.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from openai_standin import OpenAIStandin
+from pipecat.audio.dtmf.types import KeypadEntry
+from pipecat.frames.frames import Frame, InputDTMFFrame, TranscriptionFrame
+from pipecat.tests.utils import SleepFrame, run_test
+
+from voice.embeddings import shared_embedder
+from voice.frames import AgentSentenceFrame
+from voice.handover import HandoverCoordinator
+from voice.llm import OpenAICompatibleLLM
+from voice.prompts import load_prompt
+from voice.resources import BusinessResources
+from voice.responder import ConversationResponder
+from voice.session import CallSession
+from voice.settings import Settings
+from voice.store import Store
+from voice.stt import Transcript
+from voice.transcriber import CallerUtterance
+from voice.tts import HibariEngine, SpeechSynthesizer, speaks
+from voice.turn_manager import TurnManager
+
+CALLER = "+15550001111"
+SPANISH = "Hola, ¿me puede ayudar con mi pedido, por favor?"
+WAIT = SleepFrame(3.0)  # the reply is planned off the event loop; 2 busy cores are slow
+
+
+class SpanishEngine:
+    """A TTS engine with a Spanish voice (none ships); it only has to declare the language."""
+
+    name, sample_rate, languages = "test:es", 16000, frozenset({"es-ES"})
+
+    def synthesize(self, text: str) -> np.ndarray:
+        return np.zeros(1600, dtype=np.float32)
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    folder = tmp_path_factory.mktemp("language")
+    return Settings(_env_file=None, RECORDINGS_DIR=folder,
+                    DATABASE_URL=f"sqlite:///{folder / 'calls.db'}")
+
+
+@pytest.fixture(scope="module")
+def store(settings: Settings) -> Store:
+    return Store(settings.database)
+
+
+@pytest.fixture(scope="module")
+def resources(store: Store, settings: Settings) -> BusinessResources:
+    return BusinessResources.open(store, shared_embedder(), settings)
+
+
+@pytest.fixture(scope="module")
+def llm():
+    with OpenAIStandin(lambda body: {"text": "Claro, con gusto le ayudo."}) as server:
+        yield OpenAICompatibleLLM("standin", server.base_url, "key")
+
+
+def heard(text: str, language: str, probability: float = 0.95) -> TranscriptionFrame:
+    """A caller turn as the transcriber passes it on."""
+    transcript = Transcript(text=text, language=language, language_probability=probability,
+                            no_speech_probability=0.01, audio_seconds=2.0, elapsed_seconds=0.2)
+    now = time.perf_counter()
+    return TranscriptionFrame(text=text, user_id=CALLER, timestamp="2.000",
+                              result=CallerUtterance(transcript, 0.0, 2.0, now, now))
+
+
+async def not_expected_transfer(call_sid: str, **_details: str):
+    raise AssertionError("no agent audio is played in this test, so nothing is moved")
+
+
+@pytest.fixture()
+def call(store: Store, resources: BusinessResources, settings: Settings, llm):
+    """Run caller frames through a responder whose voice speaks `voices`."""
+
+    async def run(voices: frozenset[str], frames: list[Frame],
+                  call_sid: str) -> tuple[list[str], list[dict]]:
+        return await run_call(store, resources, settings, llm, voices, frames, call_sid)
+    return run
+
+
+async def run_call(store: Store, resources: BusinessResources, settings: Settings, llm,
+                   voices: frozenset[str], frames: list[Frame],
+                   call_sid: str) -> tuple[list[str], list[dict]]:
+    """The replies (one string each) and the call's recorded events."""
+    session = CallSession(call_sid, "MZ1", CALLER, settings.recordings_dir, store)
+    turns = TurnManager(resources.business, resources.knowledge, shared_embedder(), None, CALLER)
+    observer = HandoverCoordinator(session, turns, resources.sentiment,
+                                   BusinessResources.escalation_policy(settings),
+                                   not_expected_transfer)
+    responder = ConversationResponder(session, llm, turns, language="en", voices=voices,
+                                      observer=observer)
+    down, _ = await run_test(responder, frames_to_send=frames)
+    session.close("completed")
+    replies: dict[int, list[str]] = {}
+    for frame in down:
+        if isinstance(frame, AgentSentenceFrame) and frame.text:
+            replies.setdefault(frame.reply_id, []).append(frame.text)
+    lines = Path(session.recorder.events_path).read_text().splitlines()
+    return [" ".join(r) for _, r in sorted(replies.items())], [json.loads(x) for x in lines]
+
+
+async def test_another_language_is_offered_a_person_and_yes_hands_over(call):
+    replies, events = await call(HibariEngine.languages, [
+        heard(SPANISH, "es"), WAIT, heard("Yes, please.", "en"), WAIT], "CAlang1")
+    assert replies[0] == load_prompt("other_language")
+    assert "only help in English" in replies[0] and "person" in replies[0]
+    assert replies[1] == load_prompt("handoff")
+    offer = next(e for e in events if e["type"] == "other_language")
+    assert offer["language"] == "es" and offer["offered_human"] is True
+    escalation = next(e for e in events if e["type"] == "escalation")
+    assert escalation["rule"] == "human_request"
+
+
+async def test_pressing_zero_after_the_offer_hands_over(call):
+    replies, events = await call(HibariEngine.languages, [
+        heard(SPANISH, "es"), WAIT, InputDTMFFrame(button=KeypadEntry.ZERO), WAIT], "CAlang2")
+    assert replies == [load_prompt("other_language"), load_prompt("handoff")]
+    assert any(e["type"] == "escalation" for e in events)
+
+
+async def test_an_unsure_guess_at_another_language_is_answered_normally(call):
+    replies, events = await call(HibariEngine.languages, [
+        heard("Hello, can you help me?", "es", 0.5), WAIT], "CAlang3")
+    assert replies and replies[0] != load_prompt("other_language")
+    assert not any(e["type"] in ("other_language", "escalation") for e in events)
+
+
+async def test_a_voice_for_the_callers_language_suppresses_the_offer(call):
+    voices = SpeechSynthesizer(SpanishEngine()).languages  # what the pipeline hands over
+    replies, events = await call(voices, [heard(SPANISH, "es"), WAIT], "CAlang4")
+    assert replies and replies[0] != load_prompt("other_language")
+    assert "English" not in replies[0]
+    noted = next(e for e in events if e["type"] == "other_language")
+    assert noted["offered_human"] is False
+    assert not any(e["type"] == "escalation" for e in events)
+
+
+def test_engines_declare_their_languages():
+    assert speaks(HibariEngine.languages, "en") and speaks(HibariEngine.languages, "en-GB")
+    assert not speaks(HibariEngine.languages, "es")
+    assert speaks(SpanishEngine.languages, "es") and not speaks(frozenset(), "en")
