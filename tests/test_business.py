@@ -275,6 +275,41 @@ def test_book_once_and_fill_a_slot(engine: sqlalchemy.Engine, biz: Business):
     assert [a.kind for a in biz.appointments_for(ben)] == ["blood test"]
 
 
+@pytest.mark.parametrize("action", ["book", "move"])
+def test_a_slot_taken_between_check_and_write_is_reported_as_just_taken(
+        biz: Business, monkeypatch: pytest.MonkeyPatch, action: str):
+    """The unique slot index is the last line: when the check still saw the slot free (another
+    call's booking landed in between), the write fails and the caller hears it was just taken."""
+    day = next_weekday(TODAY + timedelta(days=1), 1)
+    slot = datetime.combine(day, time(14, 0))
+    ben, liam, grace = (customer_id(biz, p) for p in
+                        ("+15550104242", "+15550178989", "+15550191515"))
+    assert biz.book_appointment(ben, slot, "blood test").ok  # both blood-test doctors now
+    assert biz.book_appointment(liam, slot, "blood test").ok  # busy at 2 PM
+    real_free, stale = Business._free, [(slot, "Dr. James Whitfield")]
+
+    def free_once_stale(self, db, place, when, kind, ignore=None):
+        view = stale.copy() or real_free(self, db, place, when, kind, ignore)
+        stale.clear()  # the retry sees the database as it is
+        return view
+
+    monkeypatch.setattr(Business, "_free", free_once_stale)
+    if action == "book":
+        result = biz.book_appointment(grace, slot, "blood test")
+    else:
+        stale.clear()
+        moving = biz.book_appointment(grace, slot + timedelta(hours=2), "blood test")
+        stale.append((slot, "Dr. James Whitfield"))
+        result = biz.move_appointment(int(moving.facts["appointment_id"]), slot,
+                                      customer_id=grace)
+    assert not result.ok and result.facts["reason"] == "slot_unavailable"
+    assert result.message.startswith("I'm sorry, ")
+    assert "2:00 PM was just taken by another caller" in result.message
+    assert result.facts["alternatives"] == "1:00 PM, 1:30 PM, 2:30 PM"
+    blood_tests = [a.starts_at for a in biz.appointments_for(grace) if a.kind == "blood test"]
+    assert blood_tests == ([] if action == "book" else [slot + timedelta(hours=2)])
+
+
 def test_booking_refusals(biz: Business):
     ben = customer_id(biz, "+15550104242")
     day = next_weekday(TODAY + timedelta(days=1), 2)

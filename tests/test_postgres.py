@@ -35,20 +35,21 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import review.models  # noqa: F401 - review's tables are part of the schema compared below
 from voice import seeding
-from voice.business import Business
+from voice.business import Appointment, Business, Clinic
 from voice.callbacks import pending_callbacks, request_callback
 from voice.history import CallerHistory, record_outcome
 from voice.retention import purge
-from voice.store import Base, Call, Store, Turn
+from voice.store import Base, Call, Store, Turn, migrate
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "business"
 TODAY = date(2026, 3, 4)
 MARIA, JOHN = "+15551234567", "+15550001111"
-HEAD = "0001"
+HEAD = "0002"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -119,10 +120,66 @@ def test_business_actions(store: Store):
     assert biz.block_card(john.id).ok and biz.block_card(john.id).already_done
     assert biz.account_balance(john.id).facts["savings account ending 7749"] == "$15,200.00"
     day = TODAY + timedelta(days=(1 - TODAY.weekday()) % 7 or 7)  # next Tuesday
-    booked = biz.book_appointment(maria.id, datetime.combine(day, time(14)), "blood test")
-    assert booked.ok and booked.facts["time"] == "2:00 PM"
-    assert datetime.combine(day, time(14)) not in biz.free_slots(day, "blood test") or \
-        biz.book_appointment(maria.id, datetime.combine(day, time(14)), "blood test").already_done
+    slot, later = datetime.combine(day, time(14)), datetime.combine(day, time(15, 30))
+    booked = biz.book_appointment(maria.id, slot, "blood test")
+    assert booked.ok and not booked.already_done and booked.facts["time"] == "2:00 PM"
+    again = biz.book_appointment(maria.id, slot, "blood test")
+    assert again.ok and again.already_done
+    appointment = int(booked.facts["appointment_id"])
+    moved = biz.move_appointment(appointment, later, customer_id=maria.id)
+    assert moved.ok and not moved.already_done and moved.facts["time"] == "3:30 PM"
+    assert biz.move_appointment(appointment, later, customer_id=maria.id).already_done
+    cancelled = biz.cancel_appointment(appointment, customer_id=maria.id)
+    assert cancelled.ok and not cancelled.already_done
+    assert biz.cancel_appointment(appointment, customer_id=maria.id).already_done
+    with Session(store.engine) as db:
+        rows = db.scalars(select(Appointment).where(Appointment.customer_id == maria.id,
+                                                    Appointment.kind == "blood test")).all()
+    assert [(r.starts_at, r.status) for r in rows] == [(later, "cancelled")]
+    assert slot in biz.free_slots(day, "blood test")  # moving freed the first time
+
+
+def test_two_calls_booking_one_slot_at_once_get_it_once(store: Store):
+    """Both callers heard the slot was free; only one booking may land, the other is told."""
+    seeding.seed(store.engine, DATA, today=TODAY)
+    biz = Business(store.engine, now=lambda: datetime.combine(TODAY, time(9)))
+    slot = datetime.combine(TODAY + timedelta(days=7), time(14))  # Wednesday: all doctors free
+    phones = (MARIA, JOHN, "+15550102030", "+15550147788")
+    callers = [biz.customer_by_phone(p).id for p in phones]
+    with Session(store.engine) as db:  # two doctors give vaccinations: two bookings fit
+        clinic = db.scalars(select(Clinic).where(Clinic.name == "Acme Health Downtown")).one()
+        assert len([d for d in clinic.doctors if "vaccination" in d["kinds"]]) == 2
+    start, results = threading.Barrier(len(callers)), []
+
+    def book(customer_id: int) -> None:
+        start.wait()
+        results.append(biz.book_appointment(customer_id, slot, "vaccination"))
+
+    workers = [threading.Thread(target=book, args=(c,)) for c in callers]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    assert sorted(r.ok for r in results) == [False, False, True, True], results
+    assert all(r.facts["reason"] == "slot_unavailable" for r in results if not r.ok)
+    with Session(store.engine) as db:
+        doctors = db.scalars(select(Appointment.doctor).where(
+            Appointment.starts_at == slot, Appointment.status == "booked")).all()
+    assert sorted(doctors) == ["Dr. Amara Osei", "Dr. Elena Morales"]
+
+
+def test_the_slot_index_refuses_a_second_active_booking(store: Store):
+    """The database itself holds the line, whatever code writes: a cancelled row frees the
+    slot, an active one doesn't."""
+    seeding.seed(store.engine, DATA, today=TODAY)
+    with Session(store.engine) as db:
+        first = db.scalars(select(Appointment).where(Appointment.status == "booked")).first()
+        twin = {c: getattr(first, c) for c in ("customer_id", "clinic_id", "kind", "doctor",
+                                              "starts_at", "minutes")}
+    with Session(store.engine) as db, db.begin():
+        db.add(Appointment(**twin, status="cancelled"))
+    with pytest.raises(IntegrityError), Session(store.engine) as db, db.begin():
+        db.add(Appointment(**twin, status="moved"))
 
 
 def test_caller_history_and_callbacks(store: Store):
@@ -179,6 +236,28 @@ def test_migrations_match_the_models(store: Store):
                                                        "compare_type": True})
         assert compare_metadata(context, Base.metadata) == []
         assert db.scalar(text("SELECT version_num FROM alembic_version")) == HEAD
+
+
+def test_the_slot_index_is_added_in_place_unless_a_slot_is_double_booked(store: Store):
+    """An existing database gains the index on upgrade; one that already holds two active
+    bookings for a slot stops with them named, and upgrades once a person has fixed them."""
+    seeding.seed(store.engine, DATA, today=TODAY)
+    with store.engine.begin() as db:  # as a database at 0001 with a double booking
+        db.execute(text("DROP INDEX uq_appointments_active_slot"))
+        db.execute(text("UPDATE alembic_version SET version_num = '0001'"))
+    with Session(store.engine) as db, db.begin():
+        first = db.scalars(select(Appointment).where(Appointment.status == "booked")).first()
+        first_id = first.id
+        db.add(Appointment(**{c: getattr(first, c) for c in (
+            "customer_id", "clinic_id", "kind", "doctor", "starts_at", "minutes")},
+            status="booked"))
+    with pytest.raises(RuntimeError, match=r"double-booked.*\(2 bookings\)"):
+        migrate(store.engine)
+    with store.engine.begin() as db:
+        db.execute(update(Appointment).where(Appointment.id == first_id)
+                   .values(status="cancelled"))
+    migrate(store.engine)
+    test_migrations_match_the_models(store)  # the index is there, the version is the head
 
 
 def test_starting_twice_and_concurrently_is_safe(db_url: str):

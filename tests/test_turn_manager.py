@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voice import seeding
-from voice.business import Appointment, Business, Card, Return
+from voice.business import Appointment, Business, Card, Customer, Return
 from voice.embeddings import shared_embedder
 from voice.history import CallerHistory
 from voice.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
@@ -74,7 +74,7 @@ def test_missing_order_number_is_asked_for_then_typed_on_the_keypad(call):
     turns = call(STRANGER)
     assert turns.handle("I want to check on my order.").say == "What's the order number?"
     plan = turns.handle("", "4521#")
-    assert "Trail Running Shoes" in plan.say
+    assert plan.say.startswith("Order 4521 has shipped and is due Saturday, March 7.")
 
 
 def test_for_me_after_a_number_read_digit_by_digit_is_not_a_digit(call):
@@ -110,10 +110,9 @@ def test_a_number_one_digit_off_finds_the_callers_own_order(call, heard, order):
     assert f"order {order}" in call(JOHN).handle(heard).say.lower()
 
 
-def test_a_number_one_digit_off_one_order_finds_it_for_an_unknown_caller(call):
-    turns = call(STRANGER)
-    turns.handle("I need to return something I bought.")
-    assert "order 4410, the Running Jacket" in turns.handle("The order number is 44410.").say
+def test_an_unknown_caller_gets_no_guess_at_a_number_one_digit_off(call):
+    # 4410 is Kwame's: a guess would tell a stranger about an order they never named.
+    assert "couldn't find order 44410." in call(STRANGER).handle("Where is order 44410?").say
 
 
 def test_a_number_near_none_or_two_own_orders_is_asked_again(call):
@@ -130,6 +129,54 @@ def test_an_answer_that_is_not_understood_asks_again(call):
     plan = turns.handle("Hmm, let me see here.")
     assert plan.failed and "order number" in plan.say and not plan.use_llm
     assert "Order 4521" in turns.handle("four five two one").say
+
+
+# -- order privacy: details only to the account holder ---------------------------------------
+
+
+def test_a_known_caller_hears_nothing_about_someone_elses_order(call):
+    turns = call(MARIA)
+    plan = turns.handle("Where is order four five three three?")  # Aisha's yoga mat
+    assert plan.say == ("I couldn't find order 4533 on your account. Could you read me the "
+                        "number again, or type it on your keypad?")
+    assert plan.failed and plan.facts == {}
+    # Word for word what a number nobody has gets: the order's existence isn't confirmed.
+    nobody = call(MARIA).handle("Where is order four five three nine?").say
+    assert nobody == plan.say.replace("4533", "4539")
+
+
+def test_a_known_callers_near_miss_never_lands_on_someone_elses_order(call):
+    # 4534 is one digit from Aisha's 4533 but from none of Maria's own orders.
+    assert "couldn't find order 4534 on your account" in call(MARIA).handle(
+        "Where is order 4534?").say
+
+
+def test_an_unknown_caller_hears_only_status_and_delivery_date(call):
+    plan = call(STRANGER).handle("Where is order four five three three?")
+    assert plan.say.startswith("Order 4533 has shipped and is due Friday, March 6. ")
+    assert "phone number on the account" in plan.say
+    for private in ("Yoga Mat", "FedEx", "Aisha", "$", "781234500112"):
+        assert private not in plan.say
+    assert set(plan.facts) == {"order_number", "status", "eta", "summary"}
+    delivered = call(STRANGER).handle("What about order 4488?")  # Wei's keyboard
+    assert delivered.say.startswith("Order 4488 was delivered Saturday, February 28.")
+    assert "Keyboard" not in delivered.say and "UPS" not in delivered.say
+
+
+def test_an_unknown_caller_cannot_start_a_return(call, engine):
+    turns = call(STRANGER)
+    plan = turns.handle("I want to return order four four one zero.")  # Kwame's jacket
+    assert "can't find an account for the number you're calling from" in plan.say
+    assert "Running Jacket" not in plan.say and turns.state.pending is None
+    assert rows(engine, select(Return).where(Return.order_number == "4410")) == []
+
+
+def test_a_complaint_carries_no_facts_of_someone_elses_order(call):
+    turns = call(MARIA)
+    turns.state.slots["order_number"] = "4533"
+    assert turns._order_facts_if_any() == {}
+    turns.state.slots["order_number"] = "4521"
+    assert turns._order_facts_if_any()["items"] == "Trail Running Shoes"
 
 
 # -- returns ---------------------------------------------------------------------------------
@@ -212,3 +259,96 @@ def test_a_missing_day_is_asked_for_then_free_times_are_offered(call):
     assert turns.handle("I'd like to book a vaccination.").say == "Which day would suit you?"
     plan = turns.handle("Tuesday, please.")
     assert plan.say.startswith("On Tuesday, March 10 I have 8:00 AM")
+
+
+# -- which appointment: active ones only, and ask when there are several ----------------------
+
+
+SOFIA = "+15550168899"  # a cancelled dental check-up on Monday the 9th, a booked one on the 13th
+
+
+def active_appointments(engine: sqlalchemy.Engine, phone: str) -> list[tuple[str, datetime]]:
+    query = (select(Appointment).join(Customer, Appointment.customer_id == Customer.id)
+             .where(Customer.phone == phone, Appointment.status.in_(("booked", "moved")))
+             .order_by(Appointment.starts_at))
+    return [(a.kind, a.starts_at) for a in rows(engine, query)]
+
+
+def test_cancel_skips_an_already_cancelled_appointment(call, engine):
+    turns = call(SOFIA)
+    plan = turns.handle("I need to cancel my appointment.")
+    assert plan.say == "Shall I cancel your dental check-up on Friday, March 13 at 10:30 AM?"
+    assert "I've cancelled your dental check-up on Friday, March 13" in turns.handle("Yes.").say
+    assert active_appointments(engine, SOFIA) == []
+
+
+def test_move_finds_the_booked_appointment_not_the_cancelled_one(call, engine):
+    turns = call(SOFIA)
+    plan = turns.handle("I'd like to move my appointment to Thursday at three PM.")
+    assert plan.say == "Shall I move your dental check-up on Thursday, March 5 at 3:00 PM?"
+    assert "I've moved your dental check-up" in turns.handle("Yes please.").say
+    assert active_appointments(engine, SOFIA) == [("dental check-up",
+                                                   datetime(2026, 3, 5, 15, 0))]
+
+
+@pytest.fixture
+def maria_has_two(engine: sqlalchemy.Engine) -> Callable[[], None]:
+    """Maria's check-up on Monday the 9th, and a vaccination booked for Tuesday the 10th."""
+    business = Business(engine, now=lambda: NOW)
+    maria = business.customer_by_phone(MARIA)
+    assert business.book_appointment(maria.id, datetime(2026, 3, 10, 11, 0), "vaccination").ok
+    assert [k for k, _ in active_appointments(engine, MARIA)] == ["check-up", "vaccination"]
+
+
+WHICH = ("You have two appointments: a check-up on Monday, March 9 at 10:00 AM and a "
+         "vaccination on Tuesday, March 10 at 11:00 AM. Which one would you like to {}?")
+
+
+def test_with_two_appointments_the_agent_asks_which_and_carries_the_answer(call, engine,
+                                                                         maria_has_two):
+    turns = call(MARIA)
+    assert turns.handle("I need to cancel my appointment.").say == WHICH.format("cancel")
+    plan = turns.handle("The vaccination.")
+    assert plan.say == "Shall I cancel your vaccination on Tuesday, March 10 at 11:00 AM?"
+    assert "cancelled" in turns.handle("Yes.").say
+    assert active_appointments(engine, MARIA) == [("check-up", datetime(2026, 3, 9, 10, 0))]
+
+
+@pytest.mark.parametrize(("answer", "kind"), [("The one on Tuesday.", "vaccination"),
+                                              ("The first one.", "check-up"),
+                                              ("The check-up please.", "check-up")])
+def test_which_appointment_is_answered_by_day_order_or_kind(call, maria_has_two, answer, kind):
+    turns = call(MARIA)
+    assert turns.handle("I want to move my appointment.").say == WHICH.format("move")
+    # The day that named the appointment is not the day to move it to: that is asked next.
+    assert turns.handle(answer).say == "Which day would suit you?"
+    plan = turns.handle("Thursday at three PM.")
+    assert plan.say == f"Shall I move your {kind} on Thursday, March 5 at 3:00 PM?"
+
+
+def test_a_kind_or_day_in_the_request_picks_the_appointment_at_once(call, maria_has_two):
+    assert call(MARIA).handle("Please cancel my vaccination.").say == (
+        "Shall I cancel your vaccination on Tuesday, March 10 at 11:00 AM?")
+    assert call(MARIA).handle("Cancel my appointment on Monday.").say == (
+        "Shall I cancel your check-up on Monday, March 9 at 10:00 AM?")
+
+
+def test_no_the_other_appointment_at_the_confirmation(call, maria_has_two):
+    turns = call(MARIA)
+    turns.handle("Please cancel my vaccination.")
+    assert turns.handle("No, the other one.").say == (
+        "Shall I cancel your check-up on Monday, March 9 at 10:00 AM?")
+
+
+def test_a_slot_taken_before_the_yes_offers_other_times_for_the_same_booking(call, engine):
+    turns = call(WEI)
+    plan = turns.handle("Can I book a dental cleaning on Wednesday at two PM?")
+    assert plan.say == "Shall I book you a dental cleaning on Wednesday, March 11 at 2:00 PM?"
+    business = Business(engine, now=lambda: NOW)  # meanwhile, two other calls book both dentists
+    for phone in (MARIA, JOHN):
+        other = business.customer_by_phone(phone)
+        assert business.book_appointment(other.id, datetime(2026, 3, 11, 14), "cleaning").ok
+    taken = turns.handle("Yes, that's right.")
+    assert taken.failed and "isn't available" in taken.say and "3:00 PM" in taken.say
+    assert turns.handle("Three PM then.").say == (
+        "Shall I book you a dental cleaning on Wednesday, March 11 at 3:00 PM?")

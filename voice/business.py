@@ -3,7 +3,9 @@ and the look-ups and actions the agent may perform on it.
 
 Results are plain dataclasses, never ORM objects, so they outlive the session and cross threads.
 Every changing action is idempotent: a caller who repeats a request, or a model that calls a tool
-twice, never creates a second return, block or booking.
+twice, never creates a second return, block or booking. Two calls booking one slot at once get
+it once: bookings are checked one at a time per clinic, and a unique index on the active slot
+backs that up in the database (SQLite and Postgres alike).
 
 Clinic times are naive datetimes in the clinic's local time (opening hours are local); audit
 timestamps (`created_at`, `blocked_at`) are UTC.
@@ -23,11 +25,14 @@ from sqlalchemy import (
     Date,
     DateTime,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
     select,
+    text,
+    update,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
@@ -38,6 +43,8 @@ from voice.store import Base
 
 OPEN_ORDER_STATUSES = ("processing", "shipped")
 ACTIVE_APPOINTMENT_STATUSES = ("booked", "moved")
+# The rows the one-booking-per-slot index covers (SQL, so SQLite and Postgres share it).
+ACTIVE_SLOT = text("status IN ('booked', 'moved')")
 RETURN_WINDOW_DAYS = 30
 CHANGE_NOTICE = timedelta(hours=24)  # the clinics' rule for moving or cancelling
 
@@ -119,6 +126,10 @@ class Clinic(Base):
 
 class Appointment(Base):
     __tablename__ = "appointments"
+    # A doctor's start time is booked once among the active rows: two calls that both saw a
+    # slot free can't both take it (the loser gets IntegrityError; see `book_appointment`).
+    __table_args__ = (Index("uq_appointments_active_slot", "clinic_id", "doctor", "starts_at",
+                            unique=True, sqlite_where=ACTIVE_SLOT, postgresql_where=ACTIVE_SLOT),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -294,6 +305,25 @@ def facts_for_order(order: OrderInfo) -> dict[str, str]:
     if order.return_status:
         facts["return_status"] = order.return_status
     facts["summary"] = _order_sentence(order)
+    return facts
+
+
+def status_facts_for_order(order: OrderInfo) -> dict[str, str]:
+    """What anyone who gives an order's number may hear: its status and delivery date. Nothing
+    about who ordered what (items, amounts, carrier, tracking), as for a caller we can't tie to
+    the order's account."""
+    facts = {"order_number": order.number, "status": order.status}
+    what = f"Order {order.number}"
+    if order.status == "delivered" and order.delivered_on:
+        facts["delivered_on"] = spoken_date(order.delivered_on)
+        facts["summary"] = f"{what} was delivered {facts['delivered_on']}."
+    elif order.status in OPEN_ORDER_STATUSES and order.eta:
+        facts["eta"] = spoken_date(order.eta)
+        verb = "has shipped and is due" if order.status == "shipped" else \
+            "is being prepared and should arrive"
+        facts["summary"] = f"{what} {verb} {facts['eta']}."
+    else:
+        facts["summary"] = f"{what} is {order.status}."
     return facts
 
 
@@ -554,7 +584,22 @@ class Business:
     def book_appointment(self, customer_id: int, starts_at: datetime, kind: str,
                          clinic: str | None = None) -> ActionResult:
         starts_at = _local_naive(starts_at)
+        try:
+            return self._book(customer_id, starts_at, kind, clinic)
+        except IntegrityError:
+            # Another call took the slot between our check and insert: say so, offer others.
+            return self._book(customer_id, starts_at, kind, clinic, just_taken=True)
+
+    def _book(self, customer_id: int, starts_at: datetime, kind: str, clinic: str | None,
+              just_taken: bool = False) -> ActionResult:
         with Session(self.engine) as db, db.begin():
+            if db.get(Customer, customer_id) is None:
+                return _refused("unknown_customer", "I can't find your customer record.")
+            found = _clinic_for(db, kind, clinic)
+            if found is None:
+                return _refused("unknown_kind", f"We don't offer {kind} appointments.")
+            place, canonical = found
+            _lock_clinic(db, place.id)
             existing = db.scalar(select(Appointment).where(
                 Appointment.customer_id == customer_id, Appointment.starts_at == starts_at,
                 Appointment.status.in_(ACTIVE_APPOINTMENT_STATUSES)))
@@ -563,15 +608,9 @@ class Business:
                 return ActionResult(ok=True, already_done=True, facts=facts_for_appointment(info),
                                     message=f"You're already booked for a {info.kind} on "
                                             f"{_when(starts_at)} at {info.clinic}.")
-            if db.get(Customer, customer_id) is None:
-                return _refused("unknown_customer", "I can't find your customer record.")
-            found = _clinic_for(db, kind, clinic)
-            if found is None:
-                return _refused("unknown_kind", f"We don't offer {kind} appointments.")
-            place, canonical = found
             doctor = dict(self._free(db, place, starts_at.date(), canonical)).get(starts_at)
             if doctor is None:
-                return self._slot_taken(db, place, canonical, starts_at)
+                return self._slot_taken(db, place, canonical, starts_at, just_taken=just_taken)
             row = Appointment(customer_id=customer_id, clinic_id=place.id, kind=canonical,
                               doctor=doctor, starts_at=starts_at,
                               minutes=int(place.kinds[canonical]), status="booked")
@@ -585,8 +624,18 @@ class Business:
     def move_appointment(self, appointment_id: int, new_starts_at: datetime, *,
                          customer_id: int | None = None) -> ActionResult:
         new_starts_at = _local_naive(new_starts_at)
+        try:
+            return self._move(appointment_id, new_starts_at, customer_id)
+        except IntegrityError:  # another call took the new slot first, as when booking
+            return self._move(appointment_id, new_starts_at, customer_id, just_taken=True)
+
+    def _move(self, appointment_id: int, new_starts_at: datetime, customer_id: int | None,
+              just_taken: bool = False) -> ActionResult:
         with Session(self.engine) as db, db.begin():
             row = db.get(Appointment, appointment_id)
+            if row is not None:
+                _lock_clinic(db, row.clinic_id)
+                db.refresh(row)  # read before the lock: another call may have changed it
             refusal = self._change_refusal(row, customer_id)
             if refusal is not None:
                 return refusal
@@ -598,7 +647,8 @@ class Business:
                                             f"{_when(new_starts_at)}.")
             free = dict(self._free(db, place, new_starts_at.date(), row.kind, ignore=row.id))
             if new_starts_at not in free:
-                return self._slot_taken(db, place, row.kind, new_starts_at, ignore=row.id)
+                return self._slot_taken(db, place, row.kind, new_starts_at, ignore=row.id,
+                                        just_taken=just_taken)
             row.starts_at, row.doctor, row.status = new_starts_at, free[new_starts_at], "moved"
             info = _appointment_info(row, place.name)
             return ActionResult(ok=True, facts=facts_for_appointment(info),
@@ -635,15 +685,15 @@ class Business:
         return None
 
     def _slot_taken(self, db: Session, place: Clinic, kind: str, wanted: datetime,
-                    ignore: int | None = None) -> ActionResult:
+                    ignore: int | None = None, just_taken: bool = False) -> ActionResult:
         options = [start for start, _ in self._free(db, place, wanted.date(), kind, ignore)]
         closest = sorted(options, key=lambda s: abs(s - wanted))[:3]
         nearest = [spoken_time(s) for s in sorted(closest)]
         offer = (f" The nearest free times that day are {_joined(nearest)}." if nearest
                  else f" There are no free {kind} times that day.")
-        return _refused("slot_unavailable",
-                        f"{_when(wanted)} isn't available for a {kind} at {place.name}.{offer}",
-                        alternatives=", ".join(nearest))
+        why = (f"I'm sorry, {_when(wanted)} was just taken by another caller." if just_taken
+               else f"{_when(wanted)} isn't available for a {kind} at {place.name}.")
+        return _refused("slot_unavailable", f"{why}{offer}", alternatives=", ".join(nearest))
 
     def _free(self, db: Session, place: Clinic, day: date, kind: str,
               ignore: int | None = None) -> list[tuple[datetime, str]]:
@@ -664,6 +714,15 @@ class Business:
                 slots.append((start, doctor))
             start += timedelta(minutes=place.slot_minutes)
         return slots
+
+
+def _lock_clinic(db: Session, clinic_id: int) -> None:
+    """Check and book one at a time per clinic until this transaction ends: a no-op write takes
+    the row lock on Postgres and the write lock on SQLite (where SELECT ... FOR UPDATE does
+    nothing). The unique slot index only catches two bookings with the same start; this also
+    keeps a long appointment from overlapping one booked a moment earlier at another start."""
+    db.execute(update(Clinic).where(Clinic.id == clinic_id)
+               .values(slot_minutes=Clinic.slot_minutes))
 
 
 def _busy(db: Session, clinic_id: int, day: date,

@@ -49,11 +49,16 @@ class CallerProfile:
 
 
 def _greeting(first_name: str, open_orders: list[dict[str, str]], known: bool) -> str:
+    """`known`: the number has called before (the last calls are history)."""
     if not first_name:
         return "Welcome back." if known else ""
+    hello = f"Hi {first_name}, welcome back." if known else f"Hi {first_name}."
     if len(open_orders) == 1:  # one open order is by far the likeliest reason to call
-        return f"Hi {first_name}, are you calling about order {open_orders[0]['order_number']}?"
-    return f"Hi {first_name}."
+        number = open_orders[0]["order_number"]
+        if known:
+            return f"{hello} Are you calling about order {number}?"
+        return f"Hi {first_name}, are you calling about order {number}?"
+    return hello
 
 
 def _past_call(row: Call) -> PastCall:

@@ -8,19 +8,23 @@ Changing actions are confirmed before they run. No pipecat here: this is testabl
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from typing import Any
 
 from voice.business import (
+    ACTIVE_APPOINTMENT_STATUSES,
     ActionResult,
     AppointmentInfo,
     Business,
     CustomerInfo,
     OrderInfo,
     facts_for_order,
+    normalise_order_number,
     spoken_date,
     spoken_time,
+    status_facts_for_order,
 )
 from voice.history import CallerProfile, as_context
 from voice.knowledge import KnowledgeBase, Passage
@@ -35,6 +39,7 @@ from voice.understanding import (
 
 HUMAN_INTENTS = {"speak_to_human"}
 ORDER_TASKS = {"order_status", "start_return"}
+APPOINTMENT_TASKS = {"move_appointment", "cancel_appointment"}
 CONFIRMED_ACTIONS = {"start_return", "block_card", "book_appointment", "move_appointment",
                      "cancel_appointment"}
 MIN_PASSAGE_SCORE = 0.35
@@ -45,7 +50,17 @@ REASK = {
     "card_last4": "Sorry, I didn't catch that. What are the last four digits of the card?",
     "date": "Sorry, I didn't catch the day. Which day would suit you?",
     "time": "Sorry, I didn't catch the time. Which time works for you?",
+    "appointment": "Sorry, which appointment do you mean? You can tell me its day or what "
+                   "it's for.",
 }
+# Said to a caller we can't tie to an order's account, after its status and delivery date.
+ACCOUNT_HOLDER_ONLY = "For anything more about it, please call us from the phone number on " \
+                      "the account."
+COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
+# "The first one", "the later one": picking from the appointments the agent listed.
+ORDINALS = [(re.compile(r"\b(first|earlier|earliest|sooner|soonest)\b"), 0),
+            (re.compile(r"\b(second|later)\b"), 1), (re.compile(r"\bthird\b"), 2),
+            (re.compile(r"\b(last|latest)\b"), -1)]
 CAPABILITIES = ("I can check an order or start a return, tell you your balance or block a card, "
                 "and book or move a clinic appointment.")
 
@@ -147,16 +162,18 @@ class TurnManager:
         if u.intent == "affirm" and state.suggested_order and state.task is None:
             u.values.setdefault("order_number", state.suggested_order)
             u.intent = "order_status"
-        if state.task and state.expecting in REASK and u.intent == "unknown" and not u.values:
+        picks = self._picks_appointment(u, text)
+        if state.task and state.expecting in REASK and u.intent == "unknown" and not u.values \
+                and not picks:
             return TurnPlan(state.task, say=REASK[state.expecting], failed=True,
                             request_key=f"{state.task}:{state.expecting}")
-        answered = state.task is not None and state.expecting in u.values
+        answered = state.task is not None and (state.expecting in u.values or picks)
         changed = self._take_values(u, text)
         if u.intent in TASK_HANDLERS and not answered:
             state.task = state.last_task = u.intent
         elif state.task is None and u.correction and changed and state.last_task:
             state.task = state.last_task  # the answer was given; "no, the other order" redoes it
-        elif state.task is None or not (u.values or u.correction):
+        elif state.task is None or not (u.values or u.correction or picks):
             return self._general(u, text)
         return TASK_HANDLERS[state.task](self, u, text)
 
@@ -174,9 +191,21 @@ class TurnManager:
             self.state.expecting = None
         return changed
 
+    def _picks_appointment(self, u: Understanding, text: str) -> bool:
+        """An answer to "which appointment?": its kind, its day or 'the first one'. Not a new
+        task, even when 'the cleaning on Monday' sounds like a booking."""
+        if self.state.expecting != "appointment":
+            return False
+        return bool({"appointment_kind", "date"} & u.values.keys()) or \
+            _ordinal(text) is not None
+
     def _the_other(self, values: dict[str, Any]) -> dict[str, Any]:
-        """'No, the other one': the order or card not chosen, among those the caller has."""
+        """'No, the other one': the order, card or appointment not chosen, among the caller's."""
         task, slots = self.state.task or self.state.last_task, self.state.slots
+        if task in APPOINTMENT_TASKS and "appointment_id" not in values:
+            other = [a.id for a in self._active_appointments()
+                     if a.id != slots.get("appointment_id")]
+            return {"appointment_id": other[0]} if len(other) == 1 else {}
         if task in ORDER_TASKS and "order_number" not in values and self.state.orders_mentioned:
             other = [n for n in self._known_orders() if n != slots.get("order_number")]
             return {"order_number": other[0]} if other else {}
@@ -207,12 +236,16 @@ class TurnManager:
         order, plan = self._resolve_order("order_status")
         if order is None:
             return plan
-        facts = facts_for_order(order)
+        facts = self._order_facts(order)
         self.state.done.append(f"checked order {order.number} ({order.status})")
         self.state.task = None
-        return TurnPlan("order_status", say=facts["summary"], facts=facts)
+        say = facts["summary"] if self.state.customer else \
+            f"{facts['summary']} {ACCOUNT_HOLDER_ONLY}"
+        return TurnPlan("order_status", say=say, facts=facts)
 
     def _start_return(self, u: Understanding, text: str) -> TurnPlan:
+        if self.state.customer is None:  # only the account holder may change an order
+            return self._unknown_caller("start_return")
         order, plan = self._resolve_order("start_return")
         if order is None:
             return plan
@@ -307,7 +340,7 @@ class TurnManager:
                                                           "kind": kind})
 
     def _move_appointment(self, u: Understanding, text: str) -> TurnPlan:
-        appointment, plan = self._resolve_appointment("move_appointment")
+        appointment, plan = self._resolve_appointment("move_appointment", text)
         if appointment is None:
             return plan
         return self._schedule("move_appointment", appointment.kind,
@@ -315,7 +348,7 @@ class TurnManager:
                                "customer_id": appointment.customer_id})
 
     def _cancel_appointment(self, u: Understanding, text: str) -> TurnPlan:
-        appointment, plan = self._resolve_appointment("cancel_appointment")
+        appointment, plan = self._resolve_appointment("cancel_appointment", text)
         if appointment is None:
             return plan
         starts = appointment.starts_at
@@ -370,32 +403,50 @@ class TurnManager:
                 return None, self._ask(task, "order_number", f"Is that order {listed}?")
             else:
                 return None, self._ask(task, "order_number", "What's the order number?")
-        order = self._business.order(str(number)) or self._order_near(str(number))
+        order = self._find_order(str(number))
         if order is None:
             self.state.slots.pop("order_number", None)
+            # The same words whether the number is someone else's or nobody's: an order's
+            # existence is not confirmed to a caller it doesn't belong to.
+            where = " on your account" if self.state.customer else ""
             return None, TurnPlan(task, failed=True, request_key=f"{task}:order",
                                   say=self._ask(task, "order_number",
-                                                f"I couldn't find order {number}. Could you "
-                                                "read me the number again, or type it on "
+                                                f"I couldn't find order {number}{where}. Could "
+                                                "you read me the number again, or type it on "
                                                 "your keypad?").say)
         self.state.slots["order_number"] = order.number
         self._remember_orders([order.number])
         return order, TurnPlan(task)
 
-    def _order_near(self, number: str) -> OrderInfo | None:
-        """The one order a digit away from a number that matches none, the caller's own first:
-        speech recognition doubles, drops or swaps a digit ('44410' for 4410, 'for 302' for
-        4302). The reply names the order and changes are confirmed, so a wrong guess is heard;
-        two near orders are no guess at all."""
+    def _find_order(self, number: str) -> OrderInfo | None:
+        """A known caller's own order, or the one own order a digit away; never another
+        customer's. A caller we can't identify gets an exact match only (and hears only its
+        status and delivery date: `_order_facts`)."""
+        customer = self.state.customer
+        if customer is None:
+            return self._business.order(number)
+        own = self._business.orders_for(customer.id)
+        wanted = normalise_order_number(number)
+        return next((o for o in own if o.number == wanted), None) or \
+            self._order_near(wanted, own)
+
+    @staticmethod
+    def _order_near(number: str, own: list[OrderInfo]) -> OrderInfo | None:
+        """The one own order a digit away from a number that matches none: speech recognition
+        doubles, drops or swaps a digit ('44410' for 4410, 'for 302' for 4302). The reply names
+        the order and changes are confirmed, so a wrong guess is heard; two near orders are no
+        guess at all. Only the caller's own orders: a guess must not reveal someone else's."""
         if len(number) < 3:
             return None
+        near = [o for o in own if _one_digit_apart(o.number, number)]
+        return near[0] if len(near) == 1 else None
+
+    def _order_facts(self, order: OrderInfo) -> dict[str, str]:
+        """All of it to the order's owner; status and delivery date to anyone else."""
         customer = self.state.customer
-        own = [o.number for o in self._business.orders_for(customer.id)] if customer else []
-        for numbers in (own, self._business.order_numbers()):
-            near = [n for n in numbers if _one_digit_apart(n, number)]
-            if near:
-                return self._business.order(near[0]) if len(near) == 1 else None
-        return None
+        if customer is not None and order.customer_id == customer.id:
+            return facts_for_order(order)
+        return status_facts_for_order(order)
 
     def _candidate_orders(self, task: str) -> list[OrderInfo]:
         """The orders a caller who gave no number most likely means: open ones for a status
@@ -407,16 +458,62 @@ class TurnManager:
             return self._business.returnable_orders(customer.id)
         return self._business.open_orders(customer.id)
 
-    def _resolve_appointment(self, task: str) -> tuple[AppointmentInfo | None, TurnPlan]:
-        customer = self.state.customer
-        if customer is None:
+    def _resolve_appointment(self, task: str,
+                             text: str = "") -> tuple[AppointmentInfo | None, TurnPlan]:
+        """The upcoming, active appointment the caller means: the only one, the one picked by
+        kind or day (or from the list the agent read out), or ask which."""
+        if self.state.customer is None:
             return None, self._unknown_caller(task)
-        upcoming = self._business.appointments_for(customer.id)
-        if not upcoming:
+        active = self._active_appointments()
+        if not active:
             self.state.task = None
             return None, TurnPlan(task, failed=True, request_key=f"{task}:none",
                                   say="I can't find an upcoming appointment in your name.")
-        return upcoming[0], TurnPlan(task)
+        chosen = self._choose_appointment(active, task, text)
+        if chosen is None:
+            return None, self._ask_which_appointment(task, active)
+        self.state.slots["appointment_id"] = chosen.id
+        if self.state.expecting == "appointment":
+            self.state.expecting = None
+        return chosen, TurnPlan(task)
+
+    def _active_appointments(self) -> list[AppointmentInfo]:
+        """Soonest first; cancelled and past ones are nothing to move or cancel."""
+        customer = self.state.customer
+        found = self._business.appointments_for(customer.id) if customer else []
+        return [a for a in found if a.status in ACTIVE_APPOINTMENT_STATUSES]
+
+    def _choose_appointment(self, active: list[AppointmentInfo], task: str,
+                            text: str) -> AppointmentInfo | None:
+        slots, answering = self.state.slots, self.state.expecting == "appointment"
+        carried = next((a for a in active if a.id == slots.get("appointment_id")), None)
+        if carried is not None and not answering:
+            return carried
+        if len(active) == 1:
+            return active[0]
+        index = _ordinal(text) if answering else None
+        if index is not None and -len(active) <= index < len(active):
+            return active[index]
+        candidates = _of_kind(active, str(slots.get("appointment_kind") or "")) or active
+        day: date | None = slots.get("date")
+        # When moving, a day in the request is where to move to; only in the answer to
+        # "which one?" does it name the appointment (and is then no longer the new day).
+        if day is not None and (task == "cancel_appointment" or answering):
+            on_day = [a for a in candidates if a.starts_at.date() == day]
+            if on_day and task == "move_appointment":
+                slots.pop("date", None)
+                slots.pop("time", None)
+            candidates = on_day or candidates
+        return candidates[0] if len(candidates) == 1 else None
+
+    def _ask_which_appointment(self, task: str, active: list[AppointmentInfo]) -> TurnPlan:
+        listed = [f"{_article(a.kind)} {a.kind} on {spoken_date(a.starts_at.date())} at "
+                  f"{spoken_time(a.starts_at)}" for a in active[:3]]
+        joined = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
+        count = COUNT_WORDS.get(len(active), str(len(active)))
+        verb = "cancel" if task == "cancel_appointment" else "move"
+        return self._ask(task, "appointment", f"You have {count} appointments: {joined}. "
+                                              f"Which one would you like to {verb}?")
 
     def _schedule(self, task: str, kind: str, args: dict[str, Any]) -> TurnPlan:
         """Find a day and a free time, then confirm booking or moving there."""
@@ -467,6 +564,11 @@ class TurnManager:
         elif result.facts.get("reason") == "which_card":
             self.state.task = "block_card"
             self.state.expecting = "card_last4"
+        elif result.facts.get("reason") == "slot_unavailable":
+            # Taken since it was offered (another call got it): the next time said is for
+            # the same booking, among the alternatives the message offers.
+            self.state.task, self.state.expecting = pending.name, "time"
+            self.state.slots.pop("time", None)
         return self._result_plan(pending.name, result, pending.name)
 
     def _result_plan(self, intent: str, result: ActionResult, key: str) -> TurnPlan:
@@ -486,8 +588,8 @@ class TurnManager:
 
     def _order_facts_if_any(self) -> dict[str, str]:
         number = self.state.slots.get("order_number") or self.state.suggested_order
-        order = self._business.order(str(number)) if number else None
-        return facts_for_order(order) if order else {}
+        order = self._find_order(str(number)) if number else None
+        return self._order_facts(order) if order else {}
 
     def _known_orders(self) -> list[str]:
         mentioned = list(self.state.orders_mentioned)
@@ -549,6 +651,30 @@ def _one_digit_apart(a: str, b: str) -> bool:
     return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
 
 
+def _ordinal(text: str) -> int | None:
+    """0 for 'the first one', 1 for 'the second', -1 for 'the last'; None when none is said."""
+    lowered = text.lower()
+    return next((index for pattern, index in ORDINALS if pattern.search(lowered)), None)
+
+
+def _kind_key(kind: str) -> str:
+    return re.sub(r"[^a-z]", "", kind.lower()).removesuffix("s")
+
+
+def _of_kind(appointments: list[AppointmentInfo], said: str) -> list[AppointmentInfo]:
+    """Those of the kind the caller named: exactly ('dental check-up'), else by the words
+    people leave out ('cleaning' for 'dental cleaning'); [] when none or nothing was named."""
+    key = _kind_key(said)
+    if not key:
+        return []
+    exact = [a for a in appointments if _kind_key(a.kind) == key]
+    return exact or [a for a in appointments if _kind_key(a.kind).endswith(key)]
+
+
+def _article(word: str) -> str:
+    return "an" if word[:1].lower() in "aeiou" else "a"
+
+
 def _tool_values(args: dict[str, Any]) -> dict[str, Any]:
     """Tool arguments (JSON strings) as the typed values understanding would produce."""
     values: dict[str, Any] = {}
@@ -566,8 +692,6 @@ def _tool_values(args: dict[str, Any]) -> dict[str, Any]:
 
 
 def _split_sentences(text: str) -> list[str]:
-    import re
-
     return re.split(r"(?<=[.!?])\s+", text)
 
 
