@@ -51,6 +51,7 @@ def test_writes_a_token_once_and_keeps_other_lines(fresh_dir: Path) -> None:
 def test_creates_env_when_missing(fresh_dir: Path) -> None:
     token = ensure_auth_token()  # the default: `.env` in the working folder
     assert (fresh_dir / ".env").read_text() == f"TWILIO_AUTH_TOKEN={token}\n"
+    assert (fresh_dir / ".env").stat().st_mode & 0o777 == 0o600  # a secret
     assert get_settings().twilio_auth_token == token
 
 

@@ -185,6 +185,7 @@ def ensure_auth_token(env_file: Path = ENV_FILE) -> str | None:
     at = next((i for i, line in enumerate(lines) if TOKEN_LINE.match(line)), len(kept))
     kept.insert(at, f"TWILIO_AUTH_TOKEN={token}")
     env_file.write_text("\n".join(kept) + "\n")
+    env_file.chmod(0o600)  # a secret: readable by its owner only
     get_settings.cache_clear()
     return token
 
