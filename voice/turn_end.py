@@ -168,14 +168,14 @@ class TurnEndDetector(FrameProcessor):
         await self.push_frame(CallerResumedFrame())
         return True
 
-    async def _end_turn(self, pending: PendingEnd) -> None:
+    async def _end_turn(self, pending: PendingEnd, reason: str | None = None) -> None:
         self._pending, self._in_turn = None, False
         await self._stop_tasks()
         complete = self._wait_s(pending) == self._timing.complete_s
         await self.push_frame(CallerTurnEndFrame(
             stop_secs=self._heard_s - pending.speech_end_s,
             complete_probability=pending.probability,
-            reason="complete" if complete else "silence"))
+            reason=reason or ("complete" if complete else "silence")))
 
     async def _stop_tasks(self) -> None:
         current = asyncio.current_task()
@@ -195,7 +195,9 @@ class TurnEndDetector(FrameProcessor):
         while self._pending is pending:
             quiet_s = time.monotonic() - self._last_audio_at
             if quiet_s >= STALLED_AUDIO_S:
-                await self._end_turn(pending)
+                log.warning("caller audio stalled: turn ended on the wall clock",
+                            quiet_s=round(quiet_s, 2))
+                await self._end_turn(pending, reason="stalled")
                 return
             await asyncio.sleep(STALLED_AUDIO_S - quiet_s)
 
