@@ -11,7 +11,7 @@ network (transport chunking, websocket, the simulator noticing audio).
 
 `llm_first_token` (the LLM's first token, since the transcript) is reported beside the first
 sentence it is part of, not added into the partition; it is None for a turn where no LLM ran
-(a reply the agent worded itself) and for the baseline, whose log has no token event.
+(a reply the agent worded itself). The baseline's is its first `llm_text` after the turn end.
 """
 
 from __future__ import annotations
@@ -76,10 +76,12 @@ def baseline_rows(result: SimulationResult, events: list[dict]) -> list[dict[str
         audio = tts and _first_event(events, "tts_audio", lambda t, s=tts: t >= s["t"])
         if not (text and vad and tts and audio):
             continue
+        token = _first_event(events, "llm_text", lambda t, e=end, s=tts: e["t"] <= t <= s["t"])
         stt = (text["t"] - vad["t"]) * 1000
         detect = (end["t"] - turn.caller_end_s) * 1000 - stt
         rows.append(_row(turn.latency_ms, detect, stt, (tts["t"] - end["t"]) * 1000,
-                         (audio["t"] - tts["t"]) * 1000))
+                         (audio["t"] - tts["t"]) * 1000,
+                         (token["t"] - end["t"]) * 1000 if token else None))
     return rows
 
 
