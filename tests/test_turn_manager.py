@@ -352,3 +352,14 @@ def test_a_slot_taken_before_the_yes_offers_other_times_for_the_same_booking(cal
     assert taken.failed and "isn't available" in taken.say and "3:00 PM" in taken.say
     assert turns.handle("Three PM then.").say == (
         "Shall I book you a dental cleaning on Wednesday, March 11 at 3:00 PM?")
+
+
+def test_the_models_tools_name_which_appointment(call, maria_has_two):
+    """With the OpenAI backend the model calls move/cancel as tools: its arguments pick the
+    appointment as the caller's words would, and without them the caller is asked."""
+    assert call(MARIA).plan_task("cancel_appointment", {}).say == WHICH.format("cancel")
+    by_day = call(MARIA).plan_task("cancel_appointment", {"date": "2026-03-10"})
+    assert by_day.say == "Shall I cancel your vaccination on Tuesday, March 10 at 11:00 AM?"
+    moved = call(MARIA).plan_task("move_appointment", {"appointment_kind": "check-up",
+                                                       "date": "2026-03-05", "time": "15:00"})
+    assert moved.say == "Shall I move your check-up on Thursday, March 5 at 3:00 PM?"

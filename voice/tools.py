@@ -34,9 +34,14 @@ TOOLS: list[dict[str, Any]] = [
           card_last4={"type": "string"}),
     _tool("book_appointment", "Find free times or book a clinic appointment (confirmed first).",
           date=_DATE, time=_TIME, appointment_kind={"type": "string"}),
-    _tool("move_appointment", "Move the caller's next appointment (confirmed first).",
-          date=_DATE, time=_TIME),
-    _tool("cancel_appointment", "Cancel the caller's next appointment (confirmed first)."),
+    _tool("move_appointment", "Move one of the caller's upcoming appointments to a new day "
+          "and time (confirmed first); with several, the kind picks one, or the caller is asked.",
+          date={**_DATE, "description": "the new day, ISO date"}, time=_TIME,
+          appointment_kind={"type": "string"}),
+    _tool("cancel_appointment", "Cancel one of the caller's upcoming appointments (confirmed "
+          "first); with several, its day or kind picks one, or the caller is asked.",
+          date={**_DATE, "description": "the day of the appointment to cancel, ISO date"},
+          appointment_kind={"type": "string"}),
     _tool("search_policies", "Search the shop, bank and clinic policies.",
           question={"type": "string"}),
 ]
