@@ -15,7 +15,7 @@ from telephony.call_control import CallControl
 from telephony.handover_routes import WhisperNotes, handover_router
 from telephony.limits import BodySizeLimit
 from telephony.media_stream import handle_media_stream
-from telephony.signatures import SIGNATURE_HEADER, is_signed
+from telephony.signatures import signed_form
 from telephony.twiml import connect_stream, say_and_hang_up
 from voice import metrics
 from voice.engines import VoiceEngines
@@ -56,19 +56,9 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
     app.include_router(handover_router(settings, notes))
     app.include_router(create_review_router(settings))  # managers' pages under /review
 
-    async def signed_form(request: Request) -> dict[str, str] | None:
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        url = settings.public(request.url.path)
-        if request.url.query:
-            url = f"{url}?{request.url.query}"
-        if not is_signed(settings, url, form, request.headers.get(SIGNATURE_HEADER)):
-            log.warning("refused unsigned webhook", path=request.url.path)
-            return None
-        return form
-
     @app.post("/twilio/voice")
     async def voice(request: Request) -> Response:
-        form = await signed_form(request)
+        form = await signed_form(settings, request)
         if form is None:
             return Response("invalid Twilio signature", status_code=403)
         if len(app.state.active_calls) >= settings.max_calls:
@@ -82,7 +72,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
 
     @app.post("/twilio/status")
     async def status(request: Request) -> Response:
-        form = await signed_form(request)
+        form = await signed_form(settings, request)
         if form is None:
             return Response("invalid Twilio signature", status_code=403)
         log.info("call status", call_sid=form.get("CallSid"), status=form.get("CallStatus"),

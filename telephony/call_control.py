@@ -20,7 +20,12 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
-from telephony.handover_routes import WHISPER_PATH, WhisperNotes, shared_whisper_notes
+from telephony.handover_routes import (
+    DIAL_STATUS_PATH,
+    WHISPER_PATH,
+    WhisperNotes,
+    shared_whisper_notes,
+)
 from voice.logs import get_logger
 from voice.settings import Settings
 
@@ -66,11 +71,12 @@ class TransferResult(CallUpdateResult):
 
 
 def transfer_twiml(connecting_line: str, human_number: str, whisper_url: str,
-                   dial_timeout_s: int = 30) -> str:
-    """`<Say>` to the caller, then `<Dial><Number url=whisper>` so the human hears the note."""
+                   action_url: str, dial_timeout_s: int = 30) -> str:
+    """`<Say>` to the caller, then `<Dial><Number url=whisper>` so the human hears the note;
+    the dial's `action` is told how it ended (an unanswered one becomes a callback)."""
     response = VoiceResponse()
     response.say(connecting_line)
-    dial = Dial(timeout=dial_timeout_s)
+    dial = Dial(action=action_url, method="POST", timeout=dial_timeout_s)
     dial.number(human_number, url=whisper_url)
     response.append(dial)
     return str(response)
@@ -89,6 +95,9 @@ class CallControl:
     def whisper_url(self, note_id: str) -> str:
         return self.settings.public(f"{WHISPER_PATH}?{urlencode({'id': note_id})}")
 
+    def dial_status_url(self, note_id: str) -> str:
+        return self.settings.public(f"{DIAL_STATUS_PATH}?{urlencode({'id': note_id})}")
+
     async def transfer(self, call_sid: str, *, caller_name: str, reason: str,
                        summary: str) -> TransferResult:
         """Replace what the call is doing with a hand-over to HUMAN_AGENT_NUMBER."""
@@ -97,7 +106,7 @@ class CallControl:
             return TransferResult(False, call_sid, error=f"not configured: {missing}")
         note_id = self.notes.add(caller_name, reason, summary)
         twiml = transfer_twiml(self.connecting_line, self.settings.human_agent_number,
-                               self.whisper_url(note_id))
+                               self.whisper_url(note_id), self.dial_status_url(note_id))
         result = await self._update(call_sid, twiml=twiml)
         if not result.ok:
             self.notes.discard(note_id)

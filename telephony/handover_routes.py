@@ -5,6 +5,10 @@
 (signed, like every webhook) and plays our `<Say>` to the human only. The URL carries a random
 id, never the summary: URLs end up in Twilio's logs and our access logs.
 
+If the human does not answer (busy, no answer, failed), Twilio posts the `<Dial>`'s `action`
+(`/twilio/dial-status?id=…`): the caller hears that a person will call back, and a callback
+request is stored with the note's reason and summary, as when the REST transfer itself fails.
+
 Notes live in memory for a short while (a transfer is answered within a minute or two), so
 the process that transferred the call must be the one that serves the whisper. A deployment
 with several workers needs sticky routing for `/twilio/whisper` or a shared store.
@@ -12,6 +16,7 @@ with several workers needs sticky routing for `/twilio/whisper` or a shared stor
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import threading
 import time
@@ -21,15 +26,19 @@ from dataclasses import dataclass
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from sqlalchemy import Engine
 from twilio.twiml.voice_response import VoiceResponse
 
-from telephony.signatures import SIGNATURE_HEADER, is_signed
+from telephony.signatures import signed_form
+from voice.callbacks import request_callback
 from voice.logs import get_logger
+from voice.prompts import load_prompt
 from voice.settings import Settings
 
 log = get_logger(__name__)
 
 WHISPER_PATH = "/twilio/whisper"
+DIAL_STATUS_PATH = "/twilio/dial-status"
 MAX_SUMMARY_CHARS = 600  # the caller waits on hold while the human listens to this
 
 
@@ -102,22 +111,53 @@ def whisper_twiml(note: WhisperNote | None) -> str:
     return str(response)
 
 
+def after_dial_twiml(answered: bool) -> str:
+    """What the caller hears once the `<Dial>` is over: nothing more after a conversation;
+    otherwise the promise of a callback."""
+    response = VoiceResponse()
+    if not answered:
+        response.say(load_prompt("callback"))
+    response.hangup()
+    return str(response)
+
+
 def handover_router(settings: Settings, notes: WhisperNotes | None = None) -> APIRouter:
-    """`POST /twilio/whisper?id=…`: signed by Twilio, answers the note as TwiML `<Say>`."""
+    """`POST /twilio/whisper?id=…` answers the note as TwiML `<Say>`; `POST
+    /twilio/dial-status?id=…` follows a dial the human did not answer. Both signed."""
     registry = notes if notes is not None else shared_whisper_notes()
     router = APIRouter()
+    refused = Response("invalid Twilio signature", status_code=403)
 
     @router.post(WHISPER_PATH)
     async def whisper(request: Request) -> Response:
-        form = {k: str(v) for k, v in (await request.form()).items()}
-        url = settings.public(request.url.path)  # behind a proxy: the URL Twilio signed
-        if request.url.query:
-            url = f"{url}?{request.url.query}"
-        if not is_signed(settings, url, form, request.headers.get(SIGNATURE_HEADER)):
-            log.warning("refused unsigned webhook", path=request.url.path)
-            return Response("invalid Twilio signature", status_code=403)
+        form = await signed_form(settings, request)
+        if form is None:
+            return refused
         note = registry.get(request.query_params.get("id", ""))
         log.info("whisper", call_sid=form.get("CallSid"), found=note is not None)
         return Response(whisper_twiml(note), media_type="application/xml")
 
+    @router.post(DIAL_STATUS_PATH)
+    async def dial_status(request: Request) -> Response:
+        form = await signed_form(settings, request)
+        if form is None:
+            return refused
+        status = form.get("DialCallStatus", "")
+        answered = status in ("completed", "answered")
+        log.info("dial finished", call_sid=form.get("CallSid"), dial_status=status)
+        if not answered:
+            await asyncio.to_thread(_store_callback, request.app.state.store.engine, form,
+                                    registry.get(request.query_params.get("id", "")), status)
+        return Response(after_dial_twiml(answered), media_type="application/xml")
+
     return router
+
+
+def _store_callback(engine: Engine, form: dict[str, str], note: WhisperNote | None,
+                    status: str) -> None:
+    reason = f"The person did not answer the transfer ({status or 'no status'})"
+    if note is not None:
+        reason += f"; the caller wanted: {note.reason.strip().rstrip('.')}"
+    request_callback(engine, call_sid=form.get("CallSid", ""), phone=form.get("From", ""),
+                     name=note.caller_name if note else "", reason=reason,
+                     summary=note.summary if note else "")

@@ -44,7 +44,8 @@ SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 SILENCE = base64.b64encode(b"\xff" * 160).decode()
 WS_MAX = 1 << 20  # `callcentre serve` passes ws_max_size=1 MiB to uvicorn
 BODY_LIMIT = 64 * 1024
-WEBHOOKS = ("/twilio/voice", "/twilio/status", "/twilio/whisper?id=abc")
+WEBHOOKS = ("/twilio/voice", "/twilio/status", "/twilio/whisper?id=abc",
+            "/twilio/dial-status?id=abc")
 # Refusals a client may see: normal close, policy violation (bad/duplicate start), too big.
 CLEAN_CLOSES = {1000, 1008, 1009}
 # Log lines that mean something crashed rather than refused.

@@ -76,6 +76,10 @@ async def test_transfer_dials_the_human_with_a_whisper_url(twilio: TwilioStandin
     assert parse_qs(whisper.query) == {"id": [result.whisper_id]}
     assert "45712" not in request.form["Twiml"]  # the summary stays with us, not in URLs
     assert notes.get(result.whisper_id).summary == SUMMARY
+    dial = root.find("./Dial")
+    action = urlsplit(dial.get("action", ""))  # told how the dial ended
+    assert f"{action.scheme}://{action.netloc}{action.path}" == f"{PUBLIC}/twilio/dial-status"
+    assert parse_qs(action.query) == {"id": [result.whisper_id]}
 
 
 async def test_whisper_route_reads_the_note_to_signed_requests_only(twilio: TwilioStandin):
@@ -163,3 +167,37 @@ def test_callback_request_is_stored(tmp_path):
     assert row.id == row_id and row.call_sid == CALL and row.phone == "+15550001111"
     assert row.name == "Ada Lovelace" and row.summary == SUMMARY and row.status == "pending"
     assert row.created_at is not None
+
+
+@pytest.mark.parametrize(("dial_status", "callback"), [("no-answer", True), ("busy", True),
+                                                       ("failed", True), ("completed", False)])
+async def test_a_dial_the_human_did_not_answer_becomes_a_callback(
+        twilio: TwilioStandin, tmp_path, dial_status: str, callback: bool):
+    settings, notes = settings_for(twilio), WhisperNotes()
+    result = await transfer(CallControl(settings, notes))
+    app = FastAPI()
+    app.state.store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
+    app.include_router(handover_router(settings, notes))
+    path = f"/twilio/dial-status?id={result.whisper_id}"
+    form = {"CallSid": CALL, "AccountSid": ACCOUNT, "From": "+15550001111",
+            "DialCallStatus": dial_status}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://internal") as client:
+        unsigned = await client.post(path, data=form)
+        signed = {SIGNATURE_HEADER: sign(settings, settings.public(path), form)}
+        answer = await client.post(path, data=form, headers=signed)
+        replay = await client.post(path, data=form, headers=signed)  # stores nothing new
+
+    assert unsigned.status_code == 403 and answer.status_code == replay.status_code == 200
+    twiml = ET.fromstring(answer.text)
+    assert twiml.find("Hangup") is not None  # the call ends either way, never in silence
+    said = twiml.findtext("Say") or ""
+    rows = pending_callbacks(app.state.store.engine)
+    if callback:
+        assert "call you back" in said
+        [row] = rows
+        assert row.call_sid == CALL and row.phone == "+15550001111"
+        assert row.name == "Ada Lovelace" and row.summary == SUMMARY
+        assert dial_status in row.reason and "Caller asked for a person" in row.reason
+    else:
+        assert said == "" and rows == []

@@ -31,10 +31,17 @@ class CallbackRequest(Base):
 
 def request_callback(engine: Engine, *, call_sid: str, phone: str, name: str = "",
                      reason: str = "", summary: str = "") -> int:
-    """Store a pending callback request and return its id (one short transaction)."""
+    """Store a pending callback request and return its id (one short transaction).
+
+    One per call: a call already waiting for its callback (a replayed webhook, a retried
+    write) gets the same request back, so nobody is rung twice."""
     # The table may be newer than the database: create it on first use.
     CallbackRequest.__table__.create(engine, checkfirst=True)
     with Session(engine) as db, db.begin():
+        waiting = call_sid and db.scalar(select(CallbackRequest.id).where(
+            CallbackRequest.call_sid == call_sid, CallbackRequest.status == "pending"))
+        if waiting:
+            return waiting
         row = CallbackRequest(call_sid=call_sid, phone=phone, name=name, reason=reason,
                               summary=summary, created_at=_now(), status="pending")
         db.add(row)
