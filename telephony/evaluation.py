@@ -327,6 +327,9 @@ def run(args: argparse.Namespace) -> int:
     except ScenarioError as exc:  # no scenario files at all
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except RuntimeError as exc:  # the local server did not start: its log's tail says why
+        print(f"error: the local server did not start: {exc}", file=sys.stderr)
+        return 2
     print(report(results))
     if args.verbose:
         for r in results:
