@@ -147,6 +147,15 @@ async def test_a_voice_coming_back_before_the_vad_sees_it_holds_the_turn_open():
     assert end.stop_secs == pytest.approx(TIMING.stop_s, abs=0.021)
 
 
+async def test_a_stream_that_stops_delivering_audio_still_ends_the_turn():
+    """No frames after the pause (a stalled stream): the audio clock stands still, so the
+    wall-clock guard ends the turn, and says that is how it ended."""
+    frames = await _turn_end(None, [VADUserStartedSpeakingFrame(), *_speech(0.4), *_pause(),
+                                    SleepFrame(sleep=2.0)])
+    end = frames[-1]
+    assert isinstance(end, CallerTurnEndFrame) and end.reason == "stalled"
+
+
 def _result(media: list[tuple[float, int]], caller_end: float) -> SimulationResult:
     events = [{"event": "media", "t": t, "media": {"payload_bytes": size}} for t, size in media]
     turn = SimulatedTurn(0, "x.wav", 0.0, caller_end)

@@ -44,6 +44,7 @@ log = get_logger(__name__)
 SMART_TURN_WINDOW_S = 8.0  # what the model reads
 PRE_SPEECH_S = 0.5  # audio before the VAD noticed speech, as pipecat gives the model
 STALLED_AUDIO_S = 1.0  # past the long silence with no audio arriving: end on the wall clock
+BACKLOG_GRACE_S = 0.2  # frames already queued behind a stalled event loop get this to arrive
 
 
 @dataclass(frozen=True)
@@ -195,6 +196,12 @@ class TurnEndDetector(FrameProcessor):
         while self._pending is pending:
             quiet_s = time.monotonic() - self._last_audio_at
             if quiet_s >= STALLED_AUDIO_S:
+                # A loop that was itself stalled wakes this timer before the frames waiting
+                # in the transport reach us: give them a moment before calling it a stall.
+                last_audio_at = self._last_audio_at
+                await asyncio.sleep(BACKLOG_GRACE_S)
+                if self._pending is not pending or self._last_audio_at != last_audio_at:
+                    continue
                 log.warning("caller audio stalled: turn ended on the wall clock",
                             quiet_s=round(quiet_s, 2))
                 await self._end_turn(pending, reason="stalled")
