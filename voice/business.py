@@ -327,7 +327,7 @@ def status_facts_for_order(order: OrderInfo) -> dict[str, str]:
     return facts
 
 
-def _simple(text: str) -> str:
+def kind_key(text: str) -> str:
     """Compare appointment kinds the way people say them: 'Checkup' == 'check-up'."""
     return re.sub(r"[^a-z]", "", text.lower()).removesuffix("s")
 
@@ -741,10 +741,10 @@ def _clinic_for(db: Session, kind: str, name: str | None) -> tuple[Clinic, str] 
     """The first clinic (optionally matching `name`) that offers `kind`, and the kind's
     canonical spelling there. An exact name wins; otherwise callers leave out the qualifier
     ('a cleaning' for 'dental cleaning'), so a kind that ends with what they said matches."""
-    said = _simple(kind)
+    said = kind_key(kind)
     places = [p for p in db.scalars(select(Clinic).order_by(Clinic.id))
-              if not name or _simple(name) in _simple(p.name)]
-    for matches in (lambda k: _simple(k) == said, lambda k: _simple(k).endswith(said)):
+              if not name or kind_key(name) in kind_key(p.name)]
+    for matches in (lambda k: kind_key(k) == said, lambda k: kind_key(k).endswith(said)):
         for place in places:
             canonical = next((k for k in place.kinds if said and matches(k)), None)
             if canonical:

@@ -21,6 +21,7 @@ from voice.business import (
     CustomerInfo,
     OrderInfo,
     facts_for_order,
+    kind_key,
     normalise_order_number,
     spoken_date,
     spoken_time,
@@ -657,18 +658,14 @@ def _ordinal(text: str) -> int | None:
     return next((index for pattern, index in ORDINALS if pattern.search(lowered)), None)
 
 
-def _kind_key(kind: str) -> str:
-    return re.sub(r"[^a-z]", "", kind.lower()).removesuffix("s")
-
-
 def _of_kind(appointments: list[AppointmentInfo], said: str) -> list[AppointmentInfo]:
     """Those of the kind the caller named: exactly ('dental check-up'), else by the words
     people leave out ('cleaning' for 'dental cleaning'); [] when none or nothing was named."""
-    key = _kind_key(said)
+    key = kind_key(said)
     if not key:
         return []
-    exact = [a for a in appointments if _kind_key(a.kind) == key]
-    return exact or [a for a in appointments if _kind_key(a.kind).endswith(key)]
+    exact = [a for a in appointments if kind_key(a.kind) == key]
+    return exact or [a for a in appointments if kind_key(a.kind).endswith(key)]
 
 
 def _article(word: str) -> str:
