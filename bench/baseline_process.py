@@ -24,9 +24,20 @@ class BaselineServer(LocalServer):
     def start(self, timeout: float = 240.0) -> BaselineServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.baseline_server", "--port", str(self.port),
-             "--events", str(self.events)],
-            cwd=ROOT, env=self.env(), stdout=self.log_path.open("wb"), stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "bench.baseline_server",
+                "--port",
+                str(self.port),
+                "--events",
+                str(self.events),
+            ],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

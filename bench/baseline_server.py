@@ -71,37 +71,55 @@ async def read_start(websocket: WebSocket) -> dict:
             return message
 
 
-def build_worker(websocket: WebSocket, start: dict, stage_log: StageLog
-                 ) -> tuple[PipelineWorker, FastAPIWebsocketTransport]:
+def build_worker(
+    websocket: WebSocket, start: dict, stage_log: StageLog
+) -> tuple[PipelineWorker, FastAPIWebsocketTransport]:
     info = start["start"]
     serializer = TwilioFrameSerializer(
-        stream_sid=start.get("streamSid") or info["streamSid"], call_sid=info["callSid"],
-        params=TwilioFrameSerializer.InputParams(auto_hang_up=False))
-    transport = FastAPIWebsocketTransport(websocket=websocket, params=FastAPIWebsocketParams(
-        audio_in_enabled=True, audio_out_enabled=True, add_wav_header=False,
-        serializer=serializer))
+        stream_sid=start.get("streamSid") or info["streamSid"],
+        call_sid=info["callSid"],
+        params=TwilioFrameSerializer.InputParams(auto_hang_up=False),
+    )
+    transport = FastAPIWebsocketTransport(
+        websocket=websocket,
+        params=FastAPIWebsocketParams(
+            audio_in_enabled=True,
+            audio_out_enabled=True,
+            add_wav_header=False,
+            serializer=serializer,
+        ),
+    )
     context = LLMContext([{"role": "system", "content": load_prompt("system")}])
     user_aggregator, assistant_aggregator = LLMContextAggregatorPair(
-        context, user_params=LLMUserAggregatorParams(vad_analyzer=SileroVADAnalyzer()))
-    pipeline = Pipeline([
-        transport.input(),
-        SharedWhisperSTTService(),
-        user_aggregator,
-        LocalLLMService(shared_llm()),
-        LocalTTSService(shared_tts()),
-        transport.output(),
-        assistant_aggregator,
-    ])
+        context, user_params=LLMUserAggregatorParams(vad_analyzer=SileroVADAnalyzer())
+    )
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            SharedWhisperSTTService(),
+            user_aggregator,
+            LocalLLMService(shared_llm()),
+            LocalTTSService(shared_tts()),
+            transport.output(),
+            assistant_aggregator,
+        ]
+    )
     worker = PipelineWorker(
         pipeline,
-        params=PipelineParams(audio_in_sample_rate=IN_RATE, audio_out_sample_rate=OUT_RATE,
-                              enable_metrics=True, enable_usage_metrics=True),
-        observers=[stage_log], enable_rtvi=False, idle_timeout_secs=None)
+        params=PipelineParams(
+            audio_in_sample_rate=IN_RATE,
+            audio_out_sample_rate=OUT_RATE,
+            enable_metrics=True,
+            enable_usage_metrics=True,
+        ),
+        observers=[stage_log],
+        enable_rtvi=False,
+        idle_timeout_secs=None,
+    )
 
     @transport.event_handler("on_client_connected")
     async def _greet(_transport, _client) -> None:
-        context.add_message({"role": "system",
-                             "content": "Please introduce yourself to the user."})
+        context.add_message({"role": "system", "content": "Please introduce yourself to the user."})
         await worker.queue_frames([LLMRunFrame()])
 
     @transport.event_handler("on_client_disconnected")
@@ -114,8 +132,11 @@ def build_worker(websocket: WebSocket, start: dict, stage_log: StageLog
 def create_app(events_dir: Path) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        await asyncio.gather(asyncio.to_thread(shared_whisper), asyncio.to_thread(shared_llm),
-                             asyncio.to_thread(shared_tts))
+        await asyncio.gather(
+            asyncio.to_thread(shared_whisper),
+            asyncio.to_thread(shared_llm),
+            asyncio.to_thread(shared_tts),
+        )
         app.state.ready = True
         yield
 
@@ -127,15 +148,20 @@ def create_app(events_dir: Path) -> FastAPI:
     async def voice(request: Request) -> Response:
         form = await request.form()
         stream_url = f"ws://{request.url.netloc}/twilio/media"
-        twiml = connect_stream(stream_url, caller=str(form.get("From", "")),
-                               call_sid=str(form.get("CallSid", "")))
+        twiml = connect_stream(
+            stream_url, caller=str(form.get("From", "")), call_sid=str(form.get("CallSid", ""))
+        )
         return Response(twiml, media_type="application/xml")
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
-        return JSONResponse({"status": "ok" if app.state.ready else "starting",
-                             "active_calls": app.state.active_calls},
-                            status_code=200 if app.state.ready else 503)
+        return JSONResponse(
+            {
+                "status": "ok" if app.state.ready else "starting",
+                "active_calls": app.state.active_calls,
+            },
+            status_code=200 if app.state.ready else 503,
+        )
 
     @app.websocket("/twilio/media")
     async def media(websocket: WebSocket) -> None:

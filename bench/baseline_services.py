@@ -70,9 +70,13 @@ class SharedWhisperSTTService(WhisperSTTService):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(
-            device="cpu", compute_type="int8",
-            settings=WhisperSTTService.Settings(model=str(whisper_base_dir()),
-                                                language=Language.EN), **kwargs)
+            device="cpu",
+            compute_type="int8",
+            settings=WhisperSTTService.Settings(
+                model=str(whisper_base_dir()), language=Language.EN
+            ),
+            **kwargs,
+        )
 
     def _load(self) -> None:
         self._model = shared_whisper()
@@ -94,10 +98,19 @@ class LocalLLMService(LLMService):
 
     def __init__(self, llm: TransformersLLM, **kwargs: Any) -> None:
         settings = LLMSettings(
-            model=llm.name, system_instruction=None, temperature=None,
-            max_tokens=llm.max_new_tokens, top_p=None, top_k=None, frequency_penalty=None,
-            presence_penalty=None, seed=None, filter_incomplete_user_turns=False,
-            user_turn_completion_config=None, use_provider_thinking_default=False)
+            model=llm.name,
+            system_instruction=None,
+            temperature=None,
+            max_tokens=llm.max_new_tokens,
+            top_p=None,
+            top_k=None,
+            frequency_penalty=None,
+            presence_penalty=None,
+            seed=None,
+            filter_incomplete_user_turns=False,
+            user_turn_completion_config=None,
+            use_provider_thinking_default=False,
+        )
         super().__init__(settings=settings, **kwargs)
         self._llm = llm
 
@@ -127,9 +140,12 @@ class LocalTTSService(TTSService):
     """Our hibari voice as a pipecat `TTSService`: one sentence in, its audio out."""
 
     def __init__(self, tts: SpeechSynthesizer, **kwargs: Any) -> None:
-        super().__init__(push_start_frame=True, push_stop_frames=True,
-                         settings=TTSSettings(model=tts.engine.name, voice=None,
-                                              language=Language.EN), **kwargs)
+        super().__init__(
+            push_start_frame=True,
+            push_stop_frames=True,
+            settings=TTSSettings(model=tts.engine.name, voice=None, language=Language.EN),
+            **kwargs,
+        )
         self._tts = tts
         self._resampler = create_stream_resampler()
 
@@ -143,8 +159,9 @@ class LocalTTSService(TTSService):
             await self.stop_ttfb_metrics()
             audio = await self._resampler.resample(pcm, self._tts.sample_rate, self.sample_rate)
             if audio:
-                yield TTSAudioRawFrame(audio=audio, sample_rate=self.sample_rate,
-                                       num_channels=1, context_id=context_id)
+                yield TTSAudioRawFrame(
+                    audio=audio, sample_rate=self.sample_rate, num_channels=1, context_id=context_id
+                )
         except Exception as exc:
             yield ErrorFrame(error=f"TTS failed: {exc}")
         finally:

@@ -54,9 +54,12 @@ class Contender:
     unanswered: int = 0
 
     async def call(self, samples: Path) -> None:
-        result = await simulate_call([samples / f for f in TURN_FILES],
-                                     url=self.server.media_url, settings=self.server.settings,
-                                     transcribe=False)
+        result = await simulate_call(
+            [samples / f for f in TURN_FILES],
+            url=self.server.media_url,
+            settings=self.server.settings,
+            transcribe=False,
+        )
         self.turns += len(result.turns)
         self.unanswered += sum(t.latency_ms is None for t in result.turns)
         self.rows += self.rows_of(result, await read_events(self.events_dir, result.call_sid))
@@ -107,12 +110,16 @@ def table(rows: list[dict[str, float | None]]) -> str:
 
 
 def comparison(contenders: list[Contender]) -> str:
-    lines = ["| pipeline | turns | unanswered | median ms | p95 ms |",
-             "| --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| pipeline | turns | unanswered | median ms | p95 ms |",
+        "| --- | ---: | ---: | ---: | ---: |",
+    ]
     for c in contenders:
         totals = [r["total"] for r in c.rows]
-        lines.append(f"| {c.name} | {len(totals)} | {c.unanswered} of {c.turns} | "
-                     f"{statistics.median(totals):.0f} | {percentile(totals, 0.95):.0f} |")
+        lines.append(
+            f"| {c.name} | {len(totals)} | {c.unanswered} of {c.turns} | "
+            f"{statistics.median(totals):.0f} | {percentile(totals, 0.95):.0f} |"
+        )
     return "\n".join(lines)
 
 
@@ -130,8 +137,13 @@ def main() -> int:
     parser.add_argument("--turns", type=int, default=24)
     parser.add_argument("--samples", type=Path, default=ROOT / "data" / "samples")
     parser.add_argument("--only", choices=["ours", "baseline"], default=None)
-    parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE",
-                        help="extra environment for our server (to compare settings)")
+    parser.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="extra environment for our server (to compare settings)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     extra = dict(item.split("=", 1) for item in args.env)
@@ -153,7 +165,7 @@ def main() -> int:
     print(f"machine: {describe()}")
     print(f"load average (1 min) before/after: {load_before[0]:.2f} / {load_after[0]:.2f}")
     for c in contenders:
-        c.rows = c.rows[:args.turns]
+        c.rows = c.rows[: args.turns]
         print(f"\n{c.name}: {len(c.rows)} turns\n\n{table(c.rows)}")
     print(f"\n{comparison(contenders)}")
     if len(contenders) == 2:

@@ -89,23 +89,32 @@ class LoadResult:
         p95 = percentile(self.latencies, 0.95) if self.latencies else float("nan")
         cpu_per_call = 100 * self.cpu_s / self.wall_s / self.calls
         extra_mb = max(0, self.peak_rss - self.idle_rss) / MB  # RSS never shrinks: an upper bound
-        return (f"| {self.calls} | {len(self.latencies)} | {self.unanswered + self.failed} | "
-                f"{median:.0f} | {p95:.0f} | {self.underruns.count} "
-                f"({self.underruns.seconds:.2f} s) | {cpu_per_call:.0f} | "
-                f"{extra_mb / self.calls:.1f} | {self.peak_rss / MB:.0f} |")
+        return (
+            f"| {self.calls} | {len(self.latencies)} | {self.unanswered + self.failed} | "
+            f"{median:.0f} | {p95:.0f} | {self.underruns.count} "
+            f"({self.underruns.seconds:.2f} s) | {cpu_per_call:.0f} | "
+            f"{extra_mb / self.calls:.1f} | {self.peak_rss / MB:.0f} |"
+        )
 
     @property
     def ok(self) -> bool:
-        return (bool(self.latencies) and percentile(self.latencies, 0.95) < P95_GOAL_MS
-                and self.underruns.count == 0 and self.failed == 0)
+        return (
+            bool(self.latencies)
+            and percentile(self.latencies, 0.95) < P95_GOAL_MS
+            and self.underruns.count == 0
+            and self.failed == 0
+        )
 
 
-async def one_call(server: LocalServer, samples: Path, delay_s: float, result: LoadResult
-                   ) -> None:
+async def one_call(server: LocalServer, samples: Path, delay_s: float, result: LoadResult) -> None:
     await asyncio.sleep(delay_s)
     try:
-        call = await simulate_call([samples / f for f in TURN_FILES], url=server.media_url,
-                                   settings=server.settings, transcribe=False)
+        call = await simulate_call(
+            [samples / f for f in TURN_FILES],
+            url=server.media_url,
+            settings=server.settings,
+            transcribe=False,
+        )
     except Exception as exc:  # a refused or broken call counts against this N
         print(f"call failed: {type(exc).__name__}: {exc}", file=sys.stderr)
         result.failed += 1
@@ -115,8 +124,9 @@ async def one_call(server: LocalServer, samples: Path, delay_s: float, result: L
     result.underruns.add(underruns(call))
 
 
-async def run_load(server: LocalServer, calls: int, samples: Path, spread_s: float,
-                   idle_rss: int) -> LoadResult:
+async def run_load(
+    server: LocalServer, calls: int, samples: Path, spread_s: float, idle_rss: int
+) -> LoadResult:
     result = LoadResult(calls, idle_rss=idle_rss)
     assert server.process is not None
     with ProcessSampler(server.process.pid) as sampler:
@@ -135,18 +145,26 @@ async def silent_call(server: LocalServer, index: int, hold_s: float) -> None:
 
     call_sid, stream_sid = f"CA{index:032x}", f"MZ{index:032x}"
     signature = sign(server.settings, server.settings.stream_url, {})
-    async with connect(server.media_url,
-                       additional_headers={"X-Twilio-Signature": signature}) as ws:
+    async with connect(
+        server.media_url, additional_headers={"X-Twilio-Signature": signature}
+    ) as ws:
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        start = {"callSid": call_sid, "streamSid": stream_sid, "accountSid": "AC" + "1" * 32,
-                 "tracks": ["inbound"], "customParameters": {"caller": "+15550001111"},
-                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
-                                 "channels": 1}}
+        start = {
+            "callSid": call_sid,
+            "streamSid": stream_sid,
+            "accountSid": "AC" + "1" * 32,
+            "tracks": ["inbound"],
+            "customParameters": {"caller": "+15550001111"},
+            "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+        }
         await ws.send(json.dumps({"event": "start", "streamSid": stream_sid, "start": start}))
         silence = base64.b64encode(b"\xff" * 160).decode()
         for _ in range(int(hold_s / 0.02)):
-            await ws.send(json.dumps({"event": "media", "streamSid": stream_sid,
-                                      "media": {"payload": silence}}))
+            await ws.send(
+                json.dumps(
+                    {"event": "media", "streamSid": stream_sid, "media": {"payload": silence}}
+                )
+            )
             await asyncio.sleep(0.02)
 
 
@@ -165,13 +183,18 @@ async def held_memory(server: LocalServer, calls: int, hold_s: float) -> tuple[i
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--calls", type=int, nargs="+", default=[1, 2, 3, 4, 6])
-    parser.add_argument("--spread", type=float, default=4.0,
-                        help="seconds over which each batch of calls starts")
+    parser.add_argument(
+        "--spread", type=float, default=4.0, help="seconds over which each batch of calls starts"
+    )
     parser.add_argument("--samples", type=Path, default=ROOT / "data" / "samples")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--seed", type=int, default=6)
-    parser.add_argument("--hold", type=int, default=8,
-                        help="silent calls held at once to measure what one call keeps")
+    parser.add_argument(
+        "--hold",
+        type=int,
+        default=8,
+        help="silent calls held at once to measure what one call keeps",
+    )
     args = parser.parse_args()
     random.seed(args.seed)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -186,29 +209,36 @@ def main() -> int:
         idle_rss = psutil.Process(srv.process.pid).memory_info().rss
         for calls in args.calls:
             load = os.getloadavg()[0]
-            results.append(asyncio.run(run_load(srv, calls, args.samples, args.spread,
-                                                idle_rss)))
+            results.append(asyncio.run(run_load(srv, calls, args.samples, args.spread, idle_rss)))
             print(f"N={calls} done (load average before: {load:.2f})", file=sys.stderr)
     print(f"machine: {describe()}")
     print(f"server RSS after one warm-up call: {idle_rss / MB:.0f} MB")
     if held:
         before, during = held
-        print(f"{args.hold} silent calls held at once: {before / MB:.0f} -> {during / MB:.0f} MB, "
-              f"{(during - before) / args.hold / MB:.1f} MB per call")
+        print(
+            f"{args.hold} silent calls held at once: {before / MB:.0f} -> {during / MB:.0f} MB, "
+            f"{(during - before) / args.hold / MB:.1f} MB per call"
+        )
     print()
-    print("| calls | turns | unanswered | median ms | p95 ms | underruns (silence) | "
-          "CPU % of a core per call | MB per call | peak server RSS MB |")
+    print(
+        "| calls | turns | unanswered | median ms | p95 ms | underruns (silence) | "
+        "CPU % of a core per call | MB per call | peak server RSS MB |"
+    )
     print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for result in results:
         print(result.row())
     for result in results:
         if result.underruns.gaps:
-            gaps = ", ".join(f"reply {r} at {t:.1f} s: {g * 1000:.0f} ms"
-                             for r, t, g in sorted(result.underruns.gaps, key=lambda x: -x[2])[:6])
+            gaps = ", ".join(
+                f"reply {r} at {t:.1f} s: {g * 1000:.0f} ms"
+                for r, t, g in sorted(result.underruns.gaps, key=lambda x: -x[2])[:6]
+            )
             print(f"N={result.calls} longest gaps: {gaps}", file=sys.stderr)
     fits = [r.calls for r in results if r.ok]
-    print(f"\nlargest N with p95 < {P95_GOAL_MS:.0f} ms and no underruns: "
-          f"{max(fits) if fits else 'none'}")
+    print(
+        f"\nlargest N with p95 < {P95_GOAL_MS:.0f} ms and no underruns: "
+        f"{max(fits) if fits else 'none'}"
+    )
     return 0
 
 

@@ -37,8 +37,20 @@ from voice.store import Call, Store, Turn  # noqa: E402
 PASSWORD = "bench password 123"
 OUTCOMES = ["resolved"] * 70 + ["escalated"] * 18 + ["abandoned"] * 12
 RULES = ["human_request", "sustained_negative", "sharp_negative", "repeated_failure", "dtmf_zero"]
-TOPICS = ["order status", "returns", "refund", "card block", "balance", "transfer",
-          "appointment", "opening hours", "delivery", "complaint", "billing", "password"]
+TOPICS = [
+    "order status",
+    "returns",
+    "refund",
+    "card block",
+    "balance",
+    "transfer",
+    "appointment",
+    "opening hours",
+    "delivery",
+    "complaint",
+    "billing",
+    "password",
+]
 CALLER_LINES = [
     "Hi, where is my order {n}? It has not arrived yet.",
     "I would like a refund for order {n}, the item was broken.",
@@ -74,14 +86,24 @@ def _turns(rng: random.Random, sid: str, count: int) -> tuple[list[dict], float]
             text += f" I will file a {RARE} with my bank."
         length = 1.5 + len(text) / 18
         score = round(rng.uniform(-1, 1), 2) if role == "caller" else None
-        rows.append({"call_sid": sid, "index": index, "role": role, "text": text, "start_s": t,
-                     "end_s": t + length, "language": "en",
-                     "latency_ms": round(rng.lognormvariate(6.6, 0.35))
-                     if role == "agent" and index else None,
-                     "interrupted": role == "agent" and rng.random() < 0.05,
-                     "sentiment_label": "", "sentiment_score": score,
-                     "escalation_probability": round(rng.random(), 2) if score is not None
-                     else None})
+        rows.append(
+            {
+                "call_sid": sid,
+                "index": index,
+                "role": role,
+                "text": text,
+                "start_s": t,
+                "end_s": t + length,
+                "language": "en",
+                "latency_ms": round(rng.lognormvariate(6.6, 0.35))
+                if role == "agent" and index
+                else None,
+                "interrupted": role == "agent" and rng.random() < 0.05,
+                "sentiment_label": "",
+                "sentiment_score": score,
+                "escalation_probability": round(rng.random(), 2) if score is not None else None,
+            }
+        )
         t += length + 0.6
     return rows, t
 
@@ -95,17 +117,27 @@ def _call(rng: random.Random, i: int, now: datetime, phones: list[str]) -> tuple
     latencies = sorted(t["latency_ms"] for t in turns if t["latency_ms"] is not None)
     escalated = outcome == "escalated"
     rule = rng.choice(RULES) if escalated else ""
-    return {"call_sid": sid, "stream_sid": f"MZ{i:032x}", "caller": rng.choice(phones),
-            "started_at": started, "ended_at": started + timedelta(seconds=seconds),
-            "duration_s": round(seconds, 1), "turns": len(turns) // 2, "end_reason": "hangup",
-            "outcome": outcome, "summary": f"Synthetic call {i}.",
-            "topics": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))), "escalated": escalated,
-            "escalation_rule": rule,
-            "escalation_reason": f"Synthetic reason for {rule}" if escalated else "",
-            "escalation_turn": 3 if escalated else None,
-            "min_sentiment": min(scores) if scores else None,
-            "median_latency_ms": latencies[len(latencies) // 2] if latencies else None,
-            "recording_path": "", "events_path": ""}, turns
+    return {
+        "call_sid": sid,
+        "stream_sid": f"MZ{i:032x}",
+        "caller": rng.choice(phones),
+        "started_at": started,
+        "ended_at": started + timedelta(seconds=seconds),
+        "duration_s": round(seconds, 1),
+        "turns": len(turns) // 2,
+        "end_reason": "hangup",
+        "outcome": outcome,
+        "summary": f"Synthetic call {i}.",
+        "topics": ", ".join(rng.sample(TOPICS, rng.randint(1, 3))),
+        "escalated": escalated,
+        "escalation_rule": rule,
+        "escalation_reason": f"Synthetic reason for {rule}" if escalated else "",
+        "escalation_turn": 3 if escalated else None,
+        "min_sentiment": min(scores) if scores else None,
+        "median_latency_ms": latencies[len(latencies) // 2] if latencies else None,
+        "recording_path": "",
+        "events_path": "",
+    }, turns
 
 
 def seed(store: Store, calls: int, rng: random.Random) -> int:
@@ -118,18 +150,28 @@ def seed(store: Store, calls: int, rng: random.Random) -> int:
         call_rows.append(call)
         turn_rows += turns
     with store.engine.begin() as db:
-        db.execute(insert(Customer.__table__),
-                   [{"phone": p, "name": f"Customer {k}", "email": ""}
-                    for k, p in enumerate(phones[:2000])])
+        db.execute(
+            insert(Customer.__table__),
+            [
+                {"phone": p, "name": f"Customer {k}", "email": ""}
+                for k, p in enumerate(phones[:2000])
+            ],
+        )
         db.execute(insert(Call.__table__), call_rows)
         db.execute(insert(Turn.__table__), turn_rows)
     return len(turn_rows)
 
 
 def tag_some(store: Store, manager_id: int, rng: random.Random, calls: int) -> None:
-    rows = [{"call_sid": f"CA{i:032x}", "tag": rng.choice(["coaching", "great", "bug"]),
-             "manager_id": manager_id, "created_at": datetime.now(UTC)}
-            for i in rng.sample(range(calls), calls // 50)]
+    rows = [
+        {
+            "call_sid": f"CA{i:032x}",
+            "tag": rng.choice(["coaching", "great", "bug"]),
+            "manager_id": manager_id,
+            "created_at": datetime.now(UTC),
+        }
+        for i in rng.sample(range(calls), calls // 50)
+    ]
     with store.engine.begin() as db:
         db.execute(insert(CallTag.__table__), rows)
 
@@ -140,10 +182,14 @@ def client_for(store: Store, settings: Settings, search: str) -> TestClient:
     config = ReviewConfig.of(settings, cookie_secure="never", search=search)
     app.include_router(create_review_router(settings, config))
     client = TestClient(app)
-    token = re.search(r'name="csrf_token" value="([^"]+)"',
-                      client.get("/review/login").text).group(1)
-    reply = client.post("/review/login", data={"name": "bench", "password": PASSWORD,
-                                               "csrf_token": token}, follow_redirects=False)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/review/login").text).group(
+        1
+    )
+    reply = client.post(
+        "/review/login",
+        data={"name": "bench", "password": PASSWORD, "csrf_token": token},
+        follow_redirects=False,
+    )
     assert reply.status_code == 303, reply.text
     return client
 
@@ -157,8 +203,9 @@ def matching(url: str, body: str) -> str:
     """How many calls the response covers, as the page itself states it."""
     if ".csv" in url:
         return f"{body.count(chr(10)) - 1:,}"
-    found = (re.search(r'id="result-count">([\d,]+) call', body)
-             or re.search(r'class="kpi-value">([\d,]+)<', body))
+    found = re.search(r'id="result-count">([\d,]+) call', body) or re.search(
+        r'class="kpi-value">([\d,]+)<', body
+    )
     return found.group(1) if found else "1"
 
 
@@ -188,12 +235,18 @@ def cases(phone: str, since: str, sid: str) -> list[tuple[str, str, str]]:
         ("filter tag", fts, "/review/calls?tag=coaching"),
         ("search 'refund' (FTS5)", fts, "/review/calls?q=refund"),
         (f"search '{RARE}' (FTS5)", fts, f"/review/calls?q={RARE}"),
-        ("search phrase + outcome (FTS5)", fts,
-         "/review/calls?q=%22order+number%22&outcome=resolved"),
+        (
+            "search phrase + outcome (FTS5)",
+            fts,
+            "/review/calls?q=%22order+number%22&outcome=resolved",
+        ),
         ("search 'refund' (LIKE fallback)", like, "/review/calls?q=refund"),
         (f"search '{RARE}' (LIKE fallback)", like, f"/review/calls?q={RARE}"),
-        ("search phrase + outcome (LIKE)", like,
-         "/review/calls?q=%22order+number%22&outcome=resolved"),
+        (
+            "search phrase + outcome (LIKE)",
+            like,
+            "/review/calls?q=%22order+number%22&outcome=resolved",
+        ),
         ("CSV export, escalated=yes", fts, "/review/calls.csv?escalated=yes"),
         ("CSV export, all calls", fts, "/review/calls.csv"),
         ("dashboard, 30 days", fts, "/review/dashboard?days=30"),
@@ -210,13 +263,17 @@ def main() -> int:
     args = parser.parse_args()
     rng = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(_env_file=None, RECORDINGS_DIR=tmp,
-                            DATABASE_URL=f"sqlite:///{tmp}/bench.db")
+        settings = Settings(
+            _env_file=None, RECORDINGS_DIR=tmp, DATABASE_URL=f"sqlite:///{tmp}/bench.db"
+        )
         store = Store(settings.database)
         started = time.perf_counter()
         turns = seed(store, args.calls, rng)
-        print(f"seeded {args.calls:,} calls, {turns:,} turns in "
-              f"{time.perf_counter() - started:.1f} s", flush=True)
+        print(
+            f"seeded {args.calls:,} calls, {turns:,} turns in "
+            f"{time.perf_counter() - started:.1f} s",
+            flush=True,
+        )
         save_manager(store.engine, "bench", PASSWORD)
         tag_some(store, 1, rng, args.calls)
         clients = {mode: client_for(store, settings, mode) for mode in ("fts", "like")}

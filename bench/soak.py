@@ -35,8 +35,12 @@ from telephony.simulator import simulate_call  # noqa: E402
 
 SAMPLES = ROOT / "data" / "samples"
 # Short, varied calls: a greeting and one or two caller turns each.
-SCRIPTS = [["hello.wav"], ["order_status.wav", "goodbye.wav"], ["agent_please.wav"],
-           ["long_question.wav"]]
+SCRIPTS = [
+    ["hello.wav"],
+    ["order_status.wav", "goodbye.wav"],
+    ["agent_please.wav"],
+    ["long_question.wav"],
+]
 SAMPLE_EVERY_S = 5.0
 IDLE_AFTER_S = 20.0
 
@@ -84,8 +88,9 @@ class Soak:
         started = self.now()
         record = CallRecord("+".join(p.stem for p in script), started_s=started, seconds=0.0)
         try:
-            result = await simulate_call(script, url=self.server.media_url,
-                                         settings=self.server.settings, transcribe=False)
+            result = await simulate_call(
+                script, url=self.server.media_url, settings=self.server.settings, transcribe=False
+            )
             record.turns = len(result.turns)
             record.latencies_ms = [t.latency_ms for t in result.turns if t.latency_ms is not None]
             record.unanswered = record.turns - len(record.latencies_ms)
@@ -111,8 +116,13 @@ class Soak:
         except (httpx.HTTPError, ValueError, KeyError):
             active = -1
         family = [process, *process.children(recursive=True)]
-        return Sample(self.now(), sum(p.memory_info().rss for p in family) / 2**20,
-                      sum(p.num_fds() for p in family), process.num_threads(), active)
+        return Sample(
+            self.now(),
+            sum(p.memory_info().rss for p in family) / 2**20,
+            sum(p.num_fds() for p in family),
+            process.num_threads(),
+            active,
+        )
 
     async def run(self) -> None:
         stop = asyncio.Event()
@@ -140,8 +150,9 @@ def drift_by_script(calls: list[CallRecord]) -> dict[str, list[float | None]]:
     audio early and late, so a slower last decile is not just a harder script."""
     drift: dict[str, list[float | None]] = {}
     for script in sorted({c.script for c in calls}):
-        runs = sorted((c for c in calls if c.script == script and not c.error),
-                      key=lambda c: c.started_s)
+        runs = sorted(
+            (c for c in calls if c.script == script and not c.error), key=lambda c: c.started_s
+        )
         third = max(1, len(runs) // 3)
         if len(runs) >= 2:
             drift[script] = [median_latency(runs[:third]), median_latency(runs[-third:])]
@@ -156,21 +167,29 @@ def report(soak: Soak) -> dict:
     warm = [s for s in loaded if s.t_s >= 60] or loaded
     idle = soak.samples[-1]
     return {
-        "minutes": soak.minutes, "concurrency": soak.concurrency,
-        "calls_completed": len(ok), "call_errors": len(soak.calls) - len(ok),
-        "turns": sum(c.turns for c in ok), "unanswered_turns": sum(c.unanswered for c in ok),
+        "minutes": soak.minutes,
+        "concurrency": soak.concurrency,
+        "calls_completed": len(ok),
+        "call_errors": len(soak.calls) - len(ok),
+        "turns": sum(c.turns for c in ok),
+        "unanswered_turns": sum(c.unanswered for c in ok),
         "errors": sorted({c.error for c in soak.calls if c.error})[:5],
         "latency_first_decile_ms": median_latency(first),
         "latency_last_decile_ms": median_latency(last),
         "latency_all_median_ms": median_latency(ok),
         "latency_drift_by_script_ms": drift_by_script(soak.calls),
-        "rss_start_mb": soak.samples[0].rss_mb, "rss_warm_mb": warm[0].rss_mb,
+        "rss_start_mb": soak.samples[0].rss_mb,
+        "rss_warm_mb": warm[0].rss_mb,
         "rss_peak_mb": max(s.rss_mb for s in soak.samples),
-        "rss_end_loaded_mb": loaded[-1].rss_mb, "rss_idle_after_mb": idle.rss_mb,
+        "rss_end_loaded_mb": loaded[-1].rss_mb,
+        "rss_idle_after_mb": idle.rss_mb,
         "rss_slope_mb_per_hour": slope([(s.t_s, s.rss_mb) for s in warm]) * 3600,
-        "fds_start": soak.samples[0].fds, "fds_peak": max(s.fds for s in soak.samples),
-        "fds_idle_after": idle.fds, "threads_start": soak.samples[0].threads,
-        "threads_idle_after": idle.threads, "active_calls_idle_after": idle.active_calls,
+        "fds_start": soak.samples[0].fds,
+        "fds_peak": max(s.fds for s in soak.samples),
+        "fds_idle_after": idle.fds,
+        "threads_start": soak.samples[0].threads,
+        "threads_idle_after": idle.threads,
+        "active_calls_idle_after": idle.active_calls,
     }
 
 
@@ -194,23 +213,36 @@ def markdown(result: dict) -> str:
         ("turn latency median, first tenth of calls (ms)", ms(result["latency_first_decile_ms"])),
         ("turn latency median, last tenth of calls (ms)", ms(result["latency_last_decile_ms"])),
         ("turn latency median, all (ms)", ms(result["latency_all_median_ms"])),
-        *((f"`{script}`: median latency, first / last third of its calls (ms)",
-           f"{ms(first)} / {ms(last)}")
-          for script, (first, last) in result["latency_drift_by_script_ms"].items()),
-        ("server RSS at start / after 1 min / peak (MB)",
-         f"{result['rss_start_mb']:.0f} / {result['rss_warm_mb']:.0f} / "
-         f"{result['rss_peak_mb']:.0f}"),
-        ("server RSS at the end of load / after idling (MB)",
-         f"{result['rss_end_loaded_mb']:.0f} / {result['rss_idle_after_mb']:.0f}"),
+        *(
+            (
+                f"`{script}`: median latency, first / last third of its calls (ms)",
+                f"{ms(first)} / {ms(last)}",
+            )
+            for script, (first, last) in result["latency_drift_by_script_ms"].items()
+        ),
+        (
+            "server RSS at start / after 1 min / peak (MB)",
+            f"{result['rss_start_mb']:.0f} / {result['rss_warm_mb']:.0f} / "
+            f"{result['rss_peak_mb']:.0f}",
+        ),
+        (
+            "server RSS at the end of load / after idling (MB)",
+            f"{result['rss_end_loaded_mb']:.0f} / {result['rss_idle_after_mb']:.0f}",
+        ),
         ("RSS trend after warm-up (MB per hour)", f"{result['rss_slope_mb_per_hour']:+.0f}"),
-        ("open fds at start / peak / after idling",
-         f"{result['fds_start']} / {result['fds_peak']} / {result['fds_idle_after']}"),
-        ("threads at start / after idling",
-         f"{result['threads_start']} / {result['threads_idle_after']}"),
+        (
+            "open fds at start / peak / after idling",
+            f"{result['fds_start']} / {result['fds_peak']} / {result['fds_idle_after']}",
+        ),
+        (
+            "threads at start / after idling",
+            f"{result['threads_start']} / {result['threads_idle_after']}",
+        ),
         ("active calls after idling", str(result["active_calls_idle_after"])),
     ]
-    return "\n".join(["| soak | value |", "| --- | ---: |",
-                      *(f"| {name} | {value} |" for name, value in rows)])
+    return "\n".join(
+        ["| soak | value |", "| --- | ---: |", *(f"| {name} | {value} |" for name, value in rows)]
+    )
 
 
 def main() -> int:
@@ -218,14 +250,22 @@ def main() -> int:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--concurrency", type=int, default=3)
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
-    parser.add_argument("--samples-json", type=Path, default=None,
-                        help="write every RSS/fd sample here (for plotting)")
+    parser.add_argument(
+        "--samples-json",
+        type=Path,
+        default=None,
+        help="write every RSS/fd sample here (for plotting)",
+    )
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    with tempfile.TemporaryDirectory() as tmp, LocalServer(
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        LocalServer(
             Path(tmp) / "soak",
             # a finished call's slot frees a moment after its websocket closes
-            extra_env={"MAX_CALLS": str(args.concurrency + 1)}) as server:
+            extra_env={"MAX_CALLS": str(args.concurrency + 1)},
+        ) as server,
+    ):
         soak = Soak(server, args.minutes, args.concurrency)
         asyncio.run(soak.run())
     result = report(soak)

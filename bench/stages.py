@@ -18,19 +18,42 @@ from __future__ import annotations
 
 from telephony.simulator import SimulationResult
 
-STAGES = ["turn_end_detection", "stt", "llm_first_sentence", "tts_first_audio",
-          "playout_and_network"]
+STAGES = [
+    "turn_end_detection",
+    "stt",
+    "llm_first_sentence",
+    "tts_first_audio",
+    "playout_and_network",
+]
 # The rows of the per-stage table: the partition, with the first token beside its sentence.
-REPORTED = ["turn_end_detection", "stt", "llm_first_token", "llm_first_sentence",
-            "tts_first_audio", "playout_and_network"]
+REPORTED = [
+    "turn_end_detection",
+    "stt",
+    "llm_first_token",
+    "llm_first_sentence",
+    "tts_first_audio",
+    "playout_and_network",
+]
 CLOCK_SLACK_S = 0.05  # the two ends' clocks start a websocket message apart
 
 
-def _row(total_ms: float, detect: float, stt: float, first: float, tts: float,
-         first_token: float | None = None) -> dict[str, float | None]:
-    return {"total": total_ms, "turn_end_detection": detect, "stt": stt,
-            "llm_first_token": first_token, "llm_first_sentence": first, "tts_first_audio": tts,
-            "playout_and_network": total_ms - detect - stt - first - tts}
+def _row(
+    total_ms: float,
+    detect: float,
+    stt: float,
+    first: float,
+    tts: float,
+    first_token: float | None = None,
+) -> dict[str, float | None]:
+    return {
+        "total": total_ms,
+        "turn_end_detection": detect,
+        "stt": stt,
+        "llm_first_token": first_token,
+        "llm_first_sentence": first,
+        "tts_first_audio": tts,
+        "playout_and_network": total_ms - detect - stt - first - tts,
+    }
 
 
 def our_rows(result: SimulationResult, events: list[dict]) -> list[dict[str, float]]:
@@ -43,8 +66,7 @@ def our_rows(result: SimulationResult, events: list[dict]) -> list[dict[str, flo
         if turn.agent_first_audio_s is None or turn.latency_ms is None:
             continue
         heard = turn.agent_first_audio_s + CLOCK_SLACK_S
-        agent = _last(agents, lambda e, lo=turn.caller_end_s - 1.0, hi=heard:
-                      lo < e["start"] <= hi)
+        agent = _last(agents, lambda e, lo=turn.caller_end_s - 1.0, hi=heard: lo < e["start"] <= hi)
         if agent is None:
             continue
         caller = _last(callers, lambda e, a=agent: e["detected"] <= a["start"] + CLOCK_SLACK_S)
@@ -52,10 +74,21 @@ def our_rows(result: SimulationResult, events: list[dict]) -> list[dict[str, flo
             continue
         stages = agent["stages_ms"]
         detect = (caller["detected"] - turn.caller_end_s) * 1000
-        stt = ((caller["transcribed"] - caller["detected"]) * 1000 if "transcribed" in caller
-               else stages["stt"])
-        rows.append(_row(turn.latency_ms, detect, stt, stages["first_sentence"] or 0,
-                         stages["tts_first_audio"], stages.get("llm_first_token")))
+        stt = (
+            (caller["transcribed"] - caller["detected"]) * 1000
+            if "transcribed" in caller
+            else stages["stt"]
+        )
+        rows.append(
+            _row(
+                turn.latency_ms,
+                detect,
+                stt,
+                stages["first_sentence"] or 0,
+                stages["tts_first_audio"],
+                stages.get("llm_first_token"),
+            )
+        )
     return rows
 
 
@@ -79,9 +112,16 @@ def baseline_rows(result: SimulationResult, events: list[dict]) -> list[dict[str
         token = _first_event(events, "llm_text", lambda t, e=end, s=tts: e["t"] <= t <= s["t"])
         stt = (text["t"] - vad["t"]) * 1000
         detect = (end["t"] - turn.caller_end_s) * 1000 - stt
-        rows.append(_row(turn.latency_ms, detect, stt, (tts["t"] - end["t"]) * 1000,
-                         (audio["t"] - tts["t"]) * 1000,
-                         (token["t"] - end["t"]) * 1000 if token else None))
+        rows.append(
+            _row(
+                turn.latency_ms,
+                detect,
+                stt,
+                (tts["t"] - end["t"]) * 1000,
+                (audio["t"] - tts["t"]) * 1000,
+                (token["t"] - end["t"]) * 1000 if token else None,
+            )
+        )
     return rows
 
 

@@ -37,8 +37,8 @@ SAMPLE_TEXTS = {
     "order_status.wav": "Where is my order? The number is four five two one.",
     "goodbye.wav": "That's all, thank you. Goodbye.",
     "long_question.wav": "I ordered a blue jacket two weeks ago and it still has not arrived, "
-                         "can you tell me when it will be delivered and whether I can change "
-                         "the address?",
+    "can you tell me when it will be delivered and whether I can change "
+    "the address?",
     "agent_please.wav": "Can I talk to a person please?",
 }
 DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
@@ -90,8 +90,7 @@ def utterances(cache: Path) -> list[tuple[str, np.ndarray]]:
     return items
 
 
-def run(name: str, decode: Callable[[np.ndarray], str], items, full: list[str] | None
-        ) -> list[str]:
+def run(name: str, decode: Callable[[np.ndarray], str], items, full: list[str] | None) -> list[str]:
     texts, times, errors, total, numbers, numbers_right = [], [], 0, 0, 0, 0
     for reference, audio in items:
         started = time.perf_counter()
@@ -104,8 +103,10 @@ def run(name: str, decode: Callable[[np.ndarray], str], items, full: list[str] |
             numbers += 1
             numbers_right += digits(reference) == digits(text)
     differ = "" if full is None else sum(a != b for a, b in zip(texts, full, strict=True))
-    print(f"| {name} | {statistics.median(times) * 1000:.0f} | {max(times) * 1000:.0f} | "
-          f"{errors / total:.3f} | {numbers_right} of {numbers} | {differ} |")
+    print(
+        f"| {name} | {statistics.median(times) * 1000:.0f} | {max(times) * 1000:.0f} | "
+        f"{errors / total:.3f} | {numbers_right} of {numbers} | {differ} |"
+    )
     return texts
 
 
@@ -120,14 +121,21 @@ def main() -> int:
     print(f"machine: {describe()}\nutterances: {len(items)}\n")
     print("| decoding | median ms | max ms | WER | digit strings right | differs from full |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")
-    full = run("full 30 s window, detect then decode (before)",
-               lambda a: stt.transcribe_sync(a).text, items, None)
+    full = run(
+        "full 30 s window, detect then decode (before)",
+        lambda a: stt.transcribe_sync(a).text,
+        items,
+        None,
+    )
     results = {}
     for min_s, pad_s in [(10, 3), (15, 3), (20, 3), (30, 3)]:
         window = WindowedWhisper(stt.model, beam_size=1, min_window_s=min_s, pad_s=pad_s)
         results[(min_s, pad_s)] = run(
             f"window >= {min_s} s, speech + {pad_s} s, one encoder pass",
-            lambda a, w=window: w.decode(a, "en", True, 0.8).text, items, full)
+            lambda a, w=window: w.decode(a, "en", True, 0.8).text,
+            items,
+            full,
+        )
     if args.show:
         for key, texts in results.items():
             for (reference, _), a, b in zip(items, full, texts, strict=True):

@@ -35,10 +35,13 @@ def include_object(obj, name, type_, reflected, compare_to) -> bool:
 
 
 def run(connection: Connection, target: MetaData | None) -> None:
-    context.configure(connection=connection, target_metadata=target,
-                      include_object=include_object,
-                      render_as_batch=True,  # SQLite can only ALTER through table copies
-                      compare_type=True)
+    context.configure(
+        connection=connection,
+        target_metadata=target,
+        include_object=include_object,
+        render_as_batch=True,  # SQLite can only ALTER through table copies
+        compare_type=True,
+    )
     with context.begin_transaction():
         context.run_migrations()
 

@@ -26,15 +26,24 @@ class Note:
 
 def tags_for(engine: Engine, call_sid: str) -> list[str]:
     with Session(engine) as db:
-        return list(db.scalars(select(CallTag.tag).where(CallTag.call_sid == call_sid)
-                               .order_by(CallTag.tag)))
+        return list(
+            db.scalars(
+                select(CallTag.tag).where(CallTag.call_sid == call_sid).order_by(CallTag.tag)
+            )
+        )
 
 
 def popular_tags(engine: Engine, limit: int = 30) -> list[str]:
     """Tags in use, most used first (the list's tag filter offers them)."""
     with Session(engine) as db:
-        return list(db.scalars(select(CallTag.tag).group_by(CallTag.tag)
-                               .order_by(func.count().desc(), CallTag.tag).limit(limit)))
+        return list(
+            db.scalars(
+                select(CallTag.tag)
+                .group_by(CallTag.tag)
+                .order_by(func.count().desc(), CallTag.tag)
+                .limit(limit)
+            )
+        )
 
 
 def add_tag(engine: Engine, call_sid: str, raw: str, manager_id: int) -> str | None:
@@ -44,8 +53,11 @@ def add_tag(engine: Engine, call_sid: str, raw: str, manager_id: int) -> str | N
         return None
     try:
         with Session(engine) as db, db.begin():
-            db.add(CallTag(call_sid=call_sid, tag=tag, manager_id=manager_id,
-                           created_at=datetime.now(UTC)))
+            db.add(
+                CallTag(
+                    call_sid=call_sid, tag=tag, manager_id=manager_id, created_at=datetime.now(UTC)
+                )
+            )
     except IntegrityError:  # already tagged so: adding twice is not an error
         pass
     return tag
@@ -53,8 +65,9 @@ def add_tag(engine: Engine, call_sid: str, raw: str, manager_id: int) -> str | N
 
 def remove_tag(engine: Engine, call_sid: str, raw: str) -> None:
     with Session(engine) as db, db.begin():
-        db.execute(delete(CallTag).where(CallTag.call_sid == call_sid,
-                                         CallTag.tag == clean_tag(raw)))
+        db.execute(
+            delete(CallTag).where(CallTag.call_sid == call_sid, CallTag.tag == clean_tag(raw))
+        )
 
 
 def add_note(engine: Engine, call_sid: str, text: str, manager_id: int) -> bool:
@@ -62,15 +75,21 @@ def add_note(engine: Engine, call_sid: str, text: str, manager_id: int) -> bool:
     if not text:
         return False
     with Session(engine) as db, db.begin():
-        db.add(CallNote(call_sid=call_sid, text=text, manager_id=manager_id,
-                        created_at=datetime.now(UTC)))
+        db.add(
+            CallNote(
+                call_sid=call_sid, text=text, manager_id=manager_id, created_at=datetime.now(UTC)
+            )
+        )
     return True
 
 
 def notes_for(engine: Engine, call_sid: str) -> list[Note]:
     """Oldest first, as a conversation about the call reads."""
     with Session(engine) as db:
-        rows = db.execute(select(Manager.name, CallNote.text, CallNote.created_at)
-                          .join(Manager, Manager.id == CallNote.manager_id)
-                          .where(CallNote.call_sid == call_sid).order_by(CallNote.id))
+        rows = db.execute(
+            select(Manager.name, CallNote.text, CallNote.created_at)
+            .join(Manager, Manager.id == CallNote.manager_id)
+            .where(CallNote.call_sid == call_sid)
+            .order_by(CallNote.id)
+        )
         return [Note(name, text, as_utc(at)) for name, text, at in rows]

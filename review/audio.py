@@ -17,8 +17,11 @@ CHUNK_FRAMES = 1 << 16
 def _peaks(samples: np.ndarray, per_slice: int) -> np.ndarray:
     """Peak |sample| of each run of `per_slice` frames, per channel (frames x channels in)."""
     usable = len(samples) - len(samples) % per_slice
-    peaks = np.abs(samples[:usable].astype(np.int32)).reshape(-1, per_slice,
-                                                              samples.shape[1]).max(axis=1)
+    peaks = (
+        np.abs(samples[:usable].astype(np.int32))
+        .reshape(-1, per_slice, samples.shape[1])
+        .max(axis=1)
+    )
     if usable < len(samples):  # a short last slice
         tail = np.abs(samples[usable:].astype(np.int32)).max(axis=0, keepdims=True)
         peaks = np.vstack([peaks, tail])
@@ -44,5 +47,8 @@ def waveform(path: Path, slices: int = SLICES) -> dict:
             parts.append(_peaks(samples, per_slice))
     peaks = np.vstack(parts) / 32768.0
     left, right = peaks[:, 0], peaks[:, 1 if channels > 1 else 0]
-    return {"duration_s": round(frames / rate, 3),
-            "caller": np.round(left, 3).tolist(), "agent": np.round(right, 3).tolist()}
+    return {
+        "duration_s": round(frames / rate, 3),
+        "caller": np.round(left, 3).tolist(),
+        "agent": np.round(right, 3).tolist(),
+    }

@@ -54,8 +54,9 @@ def token_hash(token: str) -> str:
 def save_manager(engine: Engine, name: str, password: str, *, reset: bool = False) -> None:
     """Create a manager, or with `reset` set a new password (and end their sessions)."""
     if not NAME_PATTERN.match(name):
-        raise ManagerError("a name is 1-64 letters, digits or . _ @ - (starting with a letter "
-                           "or digit)")
+        raise ManagerError(
+            "a name is 1-64 letters, digits or . _ @ - (starting with a letter or digit)"
+        )
     problem = password_problem(password)
     if problem:
         raise ManagerError(problem)
@@ -82,8 +83,9 @@ def authenticate(engine: Engine, name: str, password: str) -> int | None:
     (`failed_logins` and `locked_until` are no longer used.)
     """
     with Session(engine) as db:  # closed before the (deliberately slow) hash check
-        row = db.execute(select(Manager.id, Manager.password_hash)
-                         .where(Manager.name == name)).first()
+        row = db.execute(
+            select(Manager.id, Manager.password_hash).where(Manager.name == name)
+        ).first()
     if row is None:
         verify_password(password, dummy_hash())
         return None
@@ -95,9 +97,15 @@ def start_session(engine: Engine, manager_id: int, hours: float) -> str:
     token, now = secrets.token_urlsafe(32), _now()
     with Session(engine) as db, db.begin():
         db.execute(delete(ReviewSession).where(ReviewSession.expires_at < now))
-        db.add(ReviewSession(token_hash=token_hash(token), manager_id=manager_id,
-                             csrf_token=secrets.token_urlsafe(32), created_at=now,
-                             expires_at=now + timedelta(hours=hours)))
+        db.add(
+            ReviewSession(
+                token_hash=token_hash(token),
+                manager_id=manager_id,
+                csrf_token=secrets.token_urlsafe(32),
+                created_at=now,
+                expires_at=now + timedelta(hours=hours),
+            )
+        )
     return token
 
 
@@ -109,7 +117,8 @@ def load_session(engine: Engine, token: str | None) -> Viewer | None:
         row = db.execute(
             select(ReviewSession, Manager.name)
             .join(Manager, Manager.id == ReviewSession.manager_id)
-            .where(ReviewSession.token_hash == digest)).first()
+            .where(ReviewSession.token_hash == digest)
+        ).first()
     if row is None or _utc(row[0].expires_at) <= _now():
         return None
     session, name = row
@@ -123,5 +132,8 @@ def end_session(engine: Engine, digest: str) -> None:
 
 def same_token(expected: str, given: str | None) -> bool:
     """Constant-time comparison; an empty or missing token never matches."""
-    return bool(expected) and bool(given) and hmac.compare_digest(
-        expected.encode("utf-8"), (given or "").encode("utf-8"))
+    return (
+        bool(expected)
+        and bool(given)
+        and hmac.compare_digest(expected.encode("utf-8"), (given or "").encode("utf-8"))
+    )

@@ -49,13 +49,17 @@ def find_escalation(call: CallDetail, events: list[dict[str, Any]]) -> Escalatio
         turn = _caller_turn_by_index(call.turns, call.escalation_turn)
     if t is None and turn is not None:
         t = turn.end_s
-    return Escalation(turn.index if turn else None, t,
-                      call.escalation_rule or str(event.get("rule", "")),
-                      call.escalation_reason or str(event.get("reason", "")))
+    return Escalation(
+        turn.index if turn else None,
+        t,
+        call.escalation_rule or str(event.get("rule", "")),
+        call.escalation_reason or str(event.get("reason", "")),
+    )
 
 
-def timeline(call: CallDetail, barge_ins: list[float],
-             escalation: Escalation | None) -> list[TimelineItem]:
+def timeline(
+    call: CallDetail, barge_ins: list[float], escalation: Escalation | None
+) -> list[TimelineItem]:
     """Turns in order, with barge-in and escalation markers where they happened."""
     items = [TimelineItem("turn", t.start_s, t) for t in call.turns]
     items += [TimelineItem("barge_in", t) for t in barge_ins]
@@ -65,18 +69,34 @@ def timeline(call: CallDetail, barge_ins: list[float],
     return sorted(items, key=lambda item: (item.t, order[item.kind]))
 
 
-def player_data(call: CallDetail, barge_ins: list[float], escalation: Escalation | None,
-                urls: dict[str, str]) -> dict[str, Any]:
+def player_data(
+    call: CallDetail, barge_ins: list[float], escalation: Escalation | None, urls: dict[str, str]
+) -> dict[str, Any]:
     """What call.js needs, embedded in the page as JSON."""
     return {
         **urls,
         "duration": call.duration_s,
-        "turns": [{"i": t.index, "role": t.role, "start": t.start_s, "end": t.end_s,
-                   "latency": t.latency_ms, "interrupted": t.interrupted,
-                   "score": t.sentiment_score, "label": t.sentiment_label,
-                   "p": t.escalation_probability} for t in call.turns],
+        "turns": [
+            {
+                "i": t.index,
+                "role": t.role,
+                "start": t.start_s,
+                "end": t.end_s,
+                "latency": t.latency_ms,
+                "interrupted": t.interrupted,
+                "score": t.sentiment_score,
+                "label": t.sentiment_label,
+                "p": t.escalation_probability,
+            }
+            for t in call.turns
+        ],
         "bargeIns": barge_ins,
-        "escalation": None if escalation is None else {
-            "turn": escalation.turn_index, "t": escalation.t, "rule": escalation.rule,
-            "reason": escalation.reason},
+        "escalation": None
+        if escalation is None
+        else {
+            "turn": escalation.turn_index,
+            "t": escalation.t,
+            "rule": escalation.rule,
+            "reason": escalation.reason,
+        },
     }

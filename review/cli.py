@@ -15,10 +15,16 @@ from review.auth import ManagerError, save_manager
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("name", help="the manager's login name (letters, digits, . _ @ -)")
-    parser.add_argument("--password-stdin", action="store_true",
-                        help="read the password from the first line of standard input")
-    parser.add_argument("--reset", action="store_true",
-                        help="set a new password for an existing manager (ends their sessions)")
+    parser.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of standard input",
+    )
+    parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="set a new password for an existing manager (ends their sessions)",
+    )
 
 
 def _read_password(from_stdin: bool) -> str | None:

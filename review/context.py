@@ -58,9 +58,17 @@ class ReviewContext:
             return self.config.cookie_secure == "always"
         return request.url.scheme == "https" or self.settings.public_base.startswith("https:")
 
-    def render(self, request: Request, template: str, viewer: Viewer | None,
-               status_code: int = 200, **context: Any) -> HTMLResponse:
+    def render(
+        self,
+        request: Request,
+        template: str,
+        viewer: Viewer | None,
+        status_code: int = 200,
+        **context: Any,
+    ) -> HTMLResponse:
         return self.templates.TemplateResponse(
-            request, template, {"viewer": viewer, "prefix": PREFIX,
-                                "zone_name": self.config.timezone, **context},
-            status_code=status_code)
+            request,
+            template,
+            {"viewer": viewer, "prefix": PREFIX, "zone_name": self.config.timezone, **context},
+            status_code=status_code,
+        )

@@ -13,8 +13,20 @@ from typing import Any
 
 MAX_BYTES = 20 * 1024 * 1024  # a pathological log must not exhaust the server
 # Intents that are conversation, not something done for the caller.
-CHATTER = {"", "greeting", "goodbye", "affirm", "deny", "correction", "unknown", "none",
-           "smalltalk", "thanks", "repeat", "other"}
+CHATTER = {
+    "",
+    "greeting",
+    "goodbye",
+    "affirm",
+    "deny",
+    "correction",
+    "unknown",
+    "none",
+    "smalltalk",
+    "thanks",
+    "repeat",
+    "other",
+}
 
 
 @dataclass
@@ -64,27 +76,36 @@ def escalation(events: list[dict[str, Any]]) -> dict[str, Any] | None:
 def _values(values: Any) -> str:
     if not isinstance(values, dict):
         return ""
-    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in values.items()
-                     if v not in (None, "", [], {}))
+    return ", ".join(
+        f"{k.replace('_', ' ')} {v}" for k, v in values.items() if v not in (None, "", [], {})
+    )
 
 
 def _action(event: dict[str, Any]) -> Action | None:
     kind, t = event["type"], _time(event)
     if kind == "understood" and str(event.get("intent", "")) not in CHATTER:
-        return Action(t, "request", str(event["intent"]).replace("_", " "),
-                      _values(event.get("values")))
+        return Action(
+            t, "request", str(event["intent"]).replace("_", " "), _values(event.get("values"))
+        )
     if kind == "keypad_entry":
         return Action(t, "keypad", "keypad entry", f"{len(str(event.get('digits', '')))} digits")
     if kind == "escalation":
         rule = str(event.get("rule", "")).replace("_", " ")
-        return Action(t, "escalation", f"handed to a person ({rule})",
-                      str(event.get("reason", "")))
+        return Action(t, "escalation", f"handed to a person ({rule})", str(event.get("reason", "")))
     if kind == "guard_rejected":
-        return Action(t, "guard", "reply replaced by the fact check",
-                      "; ".join(map(str, event.get("problems") or [])))
+        return Action(
+            t,
+            "guard",
+            "reply replaced by the fact check",
+            "; ".join(map(str, event.get("problems") or [])),
+        )
     if kind.startswith(("action", "tool")):  # business actions, however they get logged
-        return Action(t, "request", kind.replace("_", " "), _values(event.get("result")
-                                                                    or event.get("values")))
+        return Action(
+            t,
+            "request",
+            kind.replace("_", " "),
+            _values(event.get("result") or event.get("values")),
+        )
     if kind == "call_end":
         return Action(t, "end", "call ended", str(event.get("reason", "")))
     return None

@@ -16,10 +16,25 @@ from zoneinfo import ZoneInfo
 from review.formatting import local_time, mask_phone, precise_clock
 from review.queries import CallDetail
 
-CSV_COLUMNS = ("call_sid", "started_at", "ended_at", "caller_name", "caller", "duration_s",
-               "turns", "outcome", "end_reason", "escalated", "escalation_rule",
-               "escalation_reason", "min_sentiment", "median_latency_ms", "topics", "tags",
-               "summary")
+CSV_COLUMNS = (
+    "call_sid",
+    "started_at",
+    "ended_at",
+    "caller_name",
+    "caller",
+    "duration_s",
+    "turns",
+    "outcome",
+    "end_reason",
+    "escalated",
+    "escalation_rule",
+    "escalation_reason",
+    "min_sentiment",
+    "median_latency_ms",
+    "topics",
+    "tags",
+    "summary",
+)
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 CHUNK_ROWS = 200
 
@@ -29,20 +44,26 @@ def _iso(value: Any) -> str | None:
 
 
 def transcript_json(call: CallDetail, events: list[dict[str, Any]], tags: list[str]) -> dict:
-    meta = {k: v for k, v in asdict(call).items()
-            if k not in ("turns", "recording_path", "events_path")}
+    meta = {
+        k: v for k, v in asdict(call).items() if k not in ("turns", "recording_path", "events_path")
+    }
     meta.update(started_at=_iso(call.started_at), ended_at=_iso(call.ended_at), tags=tags)
     return {"call": meta, "turns": [asdict(t) for t in call.turns], "events": events}
 
 
 def transcript_text(call: CallDetail, zone: ZoneInfo) -> str:
     who = f"{call.caller_name} ({call.caller})" if call.caller_name else call.caller
-    lines = [f"Call {call.call_sid}",
-             f"Started: {local_time(call.started_at, zone, '%Y-%m-%d %H:%M:%S %Z')}",
-             f"Caller: {who}", f"Outcome: {call.outcome or 'unknown'}"]
+    lines = [
+        f"Call {call.call_sid}",
+        f"Started: {local_time(call.started_at, zone, '%Y-%m-%d %H:%M:%S %Z')}",
+        f"Caller: {who}",
+        f"Outcome: {call.outcome or 'unknown'}",
+    ]
     if call.escalated:
-        lines.append(f"Escalated: {call.escalation_rule or 'unspecified'}: "
-                     f"{call.escalation_reason or 'no reason recorded'}")
+        lines.append(
+            f"Escalated: {call.escalation_rule or 'unspecified'}: "
+            f"{call.escalation_reason or 'no reason recorded'}"
+        )
     if call.summary:
         lines.append(f"Summary: {call.summary}")
     lines.append("")
@@ -64,10 +85,14 @@ def _cell(value: Any) -> Any:
 
 
 def _csv_row(record: dict[str, Any]) -> list[Any]:
-    row = {**record, "caller": mask_phone(record["caller"]),
-           "started_at": _iso(record["started_at"]), "ended_at": _iso(record["ended_at"]),
-           "escalated": "yes" if record["escalated"] else "no",
-           "tags": ", ".join(record["tags"])}
+    row = {
+        **record,
+        "caller": mask_phone(record["caller"]),
+        "started_at": _iso(record["started_at"]),
+        "ended_at": _iso(record["ended_at"]),
+        "escalated": "yes" if record["escalated"] else "no",
+        "tags": ", ".join(record["tags"]),
+    }
     # The masked number is ours (digits, spaces, dots): its leading "+" is not a formula.
     return [row[c] if c == "caller" else _cell(row.get(c)) for c in CSV_COLUMNS]
 

@@ -26,8 +26,9 @@ def inside(root: Path, candidate: Path | str) -> Path | None:
     return path if path.is_relative_to(base) and path.is_file() else None
 
 
-def call_file(recordings_dir: Path, call_sid: str, stored: str, started_at: datetime | None,
-              suffix: str) -> Path | None:
+def call_file(
+    recordings_dir: Path, call_sid: str, stored: str, started_at: datetime | None, suffix: str
+) -> Path | None:
     """The call's `.wav` or `.jsonl`: the stored path, else where the recorder puts it."""
     if not CALL_SID.match(call_sid):
         return None

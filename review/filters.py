@@ -54,20 +54,27 @@ class CallFilters:
     @classmethod
     def from_params(cls, params: Mapping[str, str]) -> CallFilters:
         outcome = (params.get("outcome") or "").lower()
-        return cls(date_from=_day(params.get("from")), date_to=_day(params.get("to")),
-                   outcome=outcome if outcome in OUTCOMES else "",
-                   escalated=_yes_no(params.get("escalated")),
-                   caller=(params.get("caller") or "").strip()[:32],
-                   tag=clean_tag(params.get("tag") or ""),
-                   q=(params.get("q") or "").strip()[:200])
+        return cls(
+            date_from=_day(params.get("from")),
+            date_to=_day(params.get("to")),
+            outcome=outcome if outcome in OUTCOMES else "",
+            escalated=_yes_no(params.get("escalated")),
+            caller=(params.get("caller") or "").strip()[:32],
+            tag=clean_tag(params.get("tag") or ""),
+            q=(params.get("q") or "").strip()[:200],
+        )
 
     def params(self) -> dict[str, str]:
         """The filters as query parameters (only those set)."""
-        values = {"from": self.date_from.isoformat() if self.date_from else "",
-                  "to": self.date_to.isoformat() if self.date_to else "",
-                  "outcome": self.outcome,
-                  "escalated": {True: "yes", False: "no"}.get(self.escalated, ""),
-                  "caller": self.caller, "tag": self.tag, "q": self.q}
+        values = {
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "outcome": self.outcome,
+            "escalated": {True: "yes", False: "no"}.get(self.escalated, ""),
+            "caller": self.caller,
+            "tag": self.tag,
+            "q": self.q,
+        }
         return {k: v for k, v in values.items() if v}
 
     def query_string(self, **extra: str | int) -> str:
@@ -82,15 +89,18 @@ class CallFilters:
         return parse_terms(self.q)
 
 
-
-def day_bounds(first: date | None, last: date | None,
-               zone: ZoneInfo) -> tuple[datetime | None, datetime | None]:
+def day_bounds(
+    first: date | None, last: date | None, zone: ZoneInfo
+) -> tuple[datetime | None, datetime | None]:
     """[start of `first`, start of the day after `last`) in `zone`, as UTC instants."""
+
     def midnight(day: date) -> datetime:
         return datetime.combine(day, time(), tzinfo=zone).astimezone(UTC)
 
-    return (midnight(first) if first else None,
-            midnight(last + timedelta(days=1)) if last else None)
+    return (
+        midnight(first) if first else None,
+        midnight(last + timedelta(days=1)) if last else None,
+    )
 
 
 def caller_clause(text: str) -> ColumnElement[bool] | None:
@@ -104,8 +114,9 @@ def caller_clause(text: str) -> ColumnElement[bool] | None:
     return Call.caller.like(f"%{digits}%")
 
 
-def where(filters: CallFilters, zone: ZoneInfo,
-          search: TranscriptSearch) -> list[ColumnElement[bool]]:
+def where(
+    filters: CallFilters, zone: ZoneInfo, search: TranscriptSearch
+) -> list[ColumnElement[bool]]:
     clauses: list[ColumnElement[bool] | None] = []
     start, end = day_bounds(filters.date_from, filters.date_to, zone)
     if start is not None:
@@ -119,8 +130,9 @@ def where(filters: CallFilters, zone: ZoneInfo,
     if filters.caller:
         clauses.append(caller_clause(filters.caller))
     if filters.tag:
-        clauses.append(Call.call_sid.in_(select(CallTag.call_sid)
-                                         .where(CallTag.tag == filters.tag)))
+        clauses.append(
+            Call.call_sid.in_(select(CallTag.call_sid).where(CallTag.tag == filters.tag))
+        )
     if filters.terms:
         clauses.append(search.condition(filters.terms))
     return [c for c in clauses if c is not None]

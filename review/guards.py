@@ -19,8 +19,13 @@ SESSION_COOKIE = "review_session"
 
 def safe_next(target: str | None) -> str:
     """Only our own pages are a place to go after login (no open redirect)."""
-    if (target and target.startswith(f"{PREFIX}/") and not target.startswith("//")
-            and "\\" not in target and not target.startswith(f"{PREFIX}/login")):
+    if (
+        target
+        and target.startswith(f"{PREFIX}/")
+        and not target.startswith("//")
+        and "\\" not in target
+        and not target.startswith(f"{PREFIX}/login")
+    ):
         return target
     return f"{PREFIX}/calls"
 
@@ -36,8 +41,11 @@ class Guards:
         viewer = self.viewer(request)
         if viewer is None:
             target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-            raise HTTPException(303, "login required", headers={
-                "Location": f"{PREFIX}/login?next={quote(safe_next(target), safe='')}"})
+            raise HTTPException(
+                303,
+                "login required",
+                headers={"Location": f"{PREFIX}/login?next={quote(safe_next(target), safe='')}"},
+            )
         return viewer
 
     def data(self, request: Request) -> Viewer:
@@ -46,8 +54,9 @@ class Guards:
             raise HTTPException(401, "login required", headers={"Cache-Control": "no-store"})
         return viewer
 
-    def form(self, request: Request,
-             csrf_token: Annotated[str, Form(max_length=128)] = "") -> Viewer:
+    def form(
+        self, request: Request, csrf_token: Annotated[str, Form(max_length=128)] = ""
+    ) -> Viewer:
         viewer = self.viewer(request)
         if viewer is None:
             raise HTTPException(303, "login required", headers={"Location": f"{PREFIX}/login"})

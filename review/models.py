@@ -34,7 +34,8 @@ class ReviewSession(Base):
     # SHA-256 of the cookie's token: a copy of the database does not hand out live sessions.
     token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     manager_id: Mapped[int] = mapped_column(
-        ForeignKey("review_managers.id", ondelete="CASCADE"), index=True)
+        ForeignKey("review_managers.id", ondelete="CASCADE"), index=True
+    )
     csrf_token: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
@@ -61,8 +62,7 @@ class CallNote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-REVIEW_TABLES = [Manager.__table__, ReviewSession.__table__, CallTag.__table__,
-                 CallNote.__table__]
+REVIEW_TABLES = [Manager.__table__, ReviewSession.__table__, CallTag.__table__, CallNote.__table__]
 
 
 def create_review_tables(engine: Engine) -> None:

@@ -25,17 +25,34 @@ WRONG = "Wrong name or password."
 
 def _too_many(seconds: int) -> str:
     minutes = max(1, -(-seconds // 60))
-    return (f"Too many wrong passwords from this address. Try again in {minutes} minute"
-            f"{'' if minutes == 1 else 's'}, or sign in from another device or network.")
+    return (
+        f"Too many wrong passwords from this address. Try again in {minutes} minute"
+        f"{'' if minutes == 1 else 's'}, or sign in from another device or network."
+    )
 
 
-def _login_page(ctx: ReviewContext, request: Request, next_: str, error: str = "",
-                status_code: int = 200) -> HTMLResponse:
+def _login_page(
+    ctx: ReviewContext, request: Request, next_: str, error: str = "", status_code: int = 200
+) -> HTMLResponse:
     token = request.cookies.get(LOGIN_COOKIE) or secrets.token_urlsafe(32)
-    response = ctx.render(request, "login.html", None, status_code=status_code,
-                          login_token=token, next=safe_next(next_), error=error)
-    response.set_cookie(LOGIN_COOKIE, token, max_age=3600, path=LOGIN_PATH, httponly=True,
-                        samesite="strict", secure=ctx.secure_cookies(request))
+    response = ctx.render(
+        request,
+        "login.html",
+        None,
+        status_code=status_code,
+        login_token=token,
+        next=safe_next(next_),
+        error=error,
+    )
+    response.set_cookie(
+        LOGIN_COOKIE,
+        token,
+        max_age=3600,
+        path=LOGIN_PATH,
+        httponly=True,
+        samesite="strict",
+        secure=ctx.secure_cookies(request),
+    )
     return response
 
 
@@ -47,18 +64,24 @@ def add_auth_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
         return _login_page(ctx, request, next)
 
     @router.post("/login", response_class=HTMLResponse)
-    def login(request: Request, name: Annotated[str, Form(max_length=64)] = "",
-              password: Annotated[str, Form(max_length=256)] = "",
-              csrf_token: Annotated[str, Form(max_length=128)] = "",
-              next: Annotated[str, Form(max_length=500)] = "") -> Response:
+    def login(
+        request: Request,
+        name: Annotated[str, Form(max_length=64)] = "",
+        password: Annotated[str, Form(max_length=256)] = "",
+        csrf_token: Annotated[str, Form(max_length=128)] = "",
+        next: Annotated[str, Form(max_length=500)] = "",
+    ) -> Response:
         if not same_token(request.cookies.get(LOGIN_COOKIE, ""), csrf_token):
             return _login_page(ctx, request, next, "This form expired. Please try again.", 403)
         engine = ctx.engine(request)
         address = request.client.host if request.client else "unknown"
         wait = ctx.throttle.retry_after(address, name)
         if wait:
-            log.warning("review login refused: too many wrong passwords", address=address,
-                        retry_after_s=wait)
+            log.warning(
+                "review login refused: too many wrong passwords",
+                address=address,
+                retry_after_s=wait,
+            )
             response = _login_page(ctx, request, next, _too_many(wait), 429)
             response.headers["Retry-After"] = str(wait)
             return response
@@ -68,10 +91,15 @@ def add_auth_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
             return _login_page(ctx, request, next, WRONG, 401)
         ctx.throttle.succeeded(address, name)
         response = RedirectResponse(safe_next(next), status_code=303)
-        response.set_cookie(SESSION_COOKIE, start_session(engine, manager_id,
-                                                          ctx.config.session_hours),
-                            max_age=int(ctx.config.session_hours * 3600), path=PREFIX,
-                            httponly=True, samesite="lax", secure=ctx.secure_cookies(request))
+        response.set_cookie(
+            SESSION_COOKIE,
+            start_session(engine, manager_id, ctx.config.session_hours),
+            max_age=int(ctx.config.session_hours * 3600),
+            path=PREFIX,
+            httponly=True,
+            samesite="lax",
+            secure=ctx.secure_cookies(request),
+        )
         response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
         return response
 

@@ -46,62 +46,86 @@ def _page_context(ctx: ReviewContext, engine: Engine, call: CallDetail) -> dict:
     barge_ins = call_events.barge_ins(events)
     escalation = call_view.find_escalation(call, events)
     has_audio = _file(ctx, call, ".wav") is not None
-    return {"call": call, "has_audio": has_audio, "escalation": escalation,
-            "timeline": call_view.timeline(call, barge_ins, escalation),
-            "actions": call_events.actions(events),
-            "tags": annotations.tags_for(engine, call.call_sid),
-            "notes": annotations.notes_for(engine, call.call_sid),
-            "player": call_view.player_data(call, barge_ins, escalation,
-                                            _urls(call.call_sid) if has_audio else {})}
+    return {
+        "call": call,
+        "has_audio": has_audio,
+        "escalation": escalation,
+        "timeline": call_view.timeline(call, barge_ins, escalation),
+        "actions": call_events.actions(events),
+        "tags": annotations.tags_for(engine, call.call_sid),
+        "notes": annotations.notes_for(engine, call.call_sid),
+        "player": call_view.player_data(
+            call, barge_ins, escalation, _urls(call.call_sid) if has_audio else {}
+        ),
+    }
 
 
 def _add_page_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> None:
     @router.get("/calls/{call_sid}", response_class=HTMLResponse)
-    def call_page(request: Request, call_sid: str,
-                  viewer: Annotated[Viewer, Depends(guards.page)]) -> HTMLResponse:
+    def call_page(
+        request: Request, call_sid: str, viewer: Annotated[Viewer, Depends(guards.page)]
+    ) -> HTMLResponse:
         engine = ctx.engine(request)
         call = get_call(engine, call_sid) if CALL_SID.match(call_sid) else None
         if call is None:
             return ctx.render(request, "missing.html", viewer, status_code=404, nav="calls")
-        return ctx.render(request, "call.html", viewer, nav="calls",
-                          **_page_context(ctx, engine, call))
+        return ctx.render(
+            request, "call.html", viewer, nav="calls", **_page_context(ctx, engine, call)
+        )
 
 
 def _add_file_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> None:
     @router.get("/calls/{call_sid}/audio")
-    def audio(request: Request, call_sid: str, _viewer: Annotated[Viewer, Depends(guards.data)],
-              download: bool = False) -> FileResponse:
+    def audio(
+        request: Request,
+        call_sid: str,
+        _viewer: Annotated[Viewer, Depends(guards.data)],
+        download: bool = False,
+    ) -> FileResponse:
         path = _file(ctx, _call_or_404(ctx.engine(request), call_sid), ".wav")
         if path is None:
             raise HTTPException(404, "no recording")
         # FileResponse answers Range requests (206), which is what makes seeking work.
-        return FileResponse(path, media_type="audio/wav", filename=f"{call_sid}.wav",
-                            content_disposition_type="attachment" if download else "inline")
+        return FileResponse(
+            path,
+            media_type="audio/wav",
+            filename=f"{call_sid}.wav",
+            content_disposition_type="attachment" if download else "inline",
+        )
 
     @router.get("/calls/{call_sid}/waveform.json")
-    def waveform_json(request: Request, call_sid: str,
-                      _viewer: Annotated[Viewer, Depends(guards.data)]) -> JSONResponse:
+    def waveform_json(
+        request: Request, call_sid: str, _viewer: Annotated[Viewer, Depends(guards.data)]
+    ) -> JSONResponse:
         path = _file(ctx, _call_or_404(ctx.engine(request), call_sid), ".wav")
         if path is None:
             raise HTTPException(404, "no recording")
         return JSONResponse(waveform(path))
 
     @router.get("/calls/{call_sid}/transcript.json")
-    def transcript_as_json(request: Request, call_sid: str,
-                           _viewer: Annotated[Viewer, Depends(guards.data)]) -> JSONResponse:
+    def transcript_as_json(
+        request: Request, call_sid: str, _viewer: Annotated[Viewer, Depends(guards.data)]
+    ) -> JSONResponse:
         engine = ctx.engine(request)
         call = _call_or_404(engine, call_sid)
-        body = transcript_json(call, call_events.read_events(_file(ctx, call, ".jsonl")),
-                               annotations.tags_for(engine, call_sid))
-        return JSONResponse(body, headers={
-            "Content-Disposition": f'attachment; filename="{call_sid}.json"'})
+        body = transcript_json(
+            call,
+            call_events.read_events(_file(ctx, call, ".jsonl")),
+            annotations.tags_for(engine, call_sid),
+        )
+        return JSONResponse(
+            body, headers={"Content-Disposition": f'attachment; filename="{call_sid}.json"'}
+        )
 
     @router.get("/calls/{call_sid}/transcript.txt")
-    def transcript_as_text(request: Request, call_sid: str,
-                           _viewer: Annotated[Viewer, Depends(guards.data)]) -> PlainTextResponse:
+    def transcript_as_text(
+        request: Request, call_sid: str, _viewer: Annotated[Viewer, Depends(guards.data)]
+    ) -> PlainTextResponse:
         call = _call_or_404(ctx.engine(request), call_sid)
-        return PlainTextResponse(transcript_text(call, ctx.config.zone), headers={
-            "Content-Disposition": f'attachment; filename="{call_sid}.txt"'})
+        return PlainTextResponse(
+            transcript_text(call, ctx.config.zone),
+            headers={"Content-Disposition": f'attachment; filename="{call_sid}.txt"'},
+        )
 
 
 def _back(call_sid: str, anchor: str) -> RedirectResponse:
@@ -110,27 +134,38 @@ def _back(call_sid: str, anchor: str) -> RedirectResponse:
 
 def _add_form_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> None:
     @router.post("/calls/{call_sid}/tags")
-    def add_tag(request: Request, call_sid: str, viewer: Annotated[Viewer, Depends(guards.form)],
-                tag: Annotated[str, Form(max_length=64)] = "") -> RedirectResponse:
+    def add_tag(
+        request: Request,
+        call_sid: str,
+        viewer: Annotated[Viewer, Depends(guards.form)],
+        tag: Annotated[str, Form(max_length=64)] = "",
+    ) -> RedirectResponse:
         engine = ctx.engine(request)
-        annotations.add_tag(engine, _call_or_404(engine, call_sid).call_sid, tag,
-                            viewer.manager_id)
+        annotations.add_tag(engine, _call_or_404(engine, call_sid).call_sid, tag, viewer.manager_id)
         return _back(call_sid, "tags")
 
     @router.post("/calls/{call_sid}/tags/remove")
-    def remove_tag(request: Request, call_sid: str,
-                   _viewer: Annotated[Viewer, Depends(guards.form)],
-                   tag: Annotated[str, Form(max_length=64)] = "") -> RedirectResponse:
+    def remove_tag(
+        request: Request,
+        call_sid: str,
+        _viewer: Annotated[Viewer, Depends(guards.form)],
+        tag: Annotated[str, Form(max_length=64)] = "",
+    ) -> RedirectResponse:
         engine = ctx.engine(request)
         annotations.remove_tag(engine, _call_or_404(engine, call_sid).call_sid, tag)
         return _back(call_sid, "tags")
 
     @router.post("/calls/{call_sid}/notes")
-    def add_note(request: Request, call_sid: str, viewer: Annotated[Viewer, Depends(guards.form)],
-                 text: Annotated[str, Form(max_length=8000)] = "") -> RedirectResponse:
+    def add_note(
+        request: Request,
+        call_sid: str,
+        viewer: Annotated[Viewer, Depends(guards.form)],
+        text: Annotated[str, Form(max_length=8000)] = "",
+    ) -> RedirectResponse:
         engine = ctx.engine(request)
-        annotations.add_note(engine, _call_or_404(engine, call_sid).call_sid, text,
-                             viewer.manager_id)
+        annotations.add_note(
+            engine, _call_or_404(engine, call_sid).call_sid, text, viewer.manager_id
+        )
         return _back(call_sid, "notes")
 
 

@@ -30,19 +30,31 @@ def add_list_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
         engine = ctx.engine(request)
         filters = CallFilters.from_params(request.query_params)
         search = ctx.search(engine)
-        page = list_calls(engine, filters, search, ctx.config.zone, _page_number(request),
-                          ctx.config.page_size)
-        return ctx.render(request, "calls.html", viewer, page=page, filters=filters,
-                          outcomes=OUTCOMES, tags=popular_tags(engine),
-                          search_kind="full-text" if search.uses_fts else "substring",
-                          nav="calls")
+        page = list_calls(
+            engine, filters, search, ctx.config.zone, _page_number(request), ctx.config.page_size
+        )
+        return ctx.render(
+            request,
+            "calls.html",
+            viewer,
+            page=page,
+            filters=filters,
+            outcomes=OUTCOMES,
+            tags=popular_tags(engine),
+            search_kind="full-text" if search.uses_fts else "substring",
+            nav="calls",
+        )
 
     @router.get("/calls.csv")
-    def calls_csv(request: Request,
-                  _viewer: Annotated[Viewer, Depends(guards.data)]) -> StreamingResponse:
+    def calls_csv(
+        request: Request, _viewer: Annotated[Viewer, Depends(guards.data)]
+    ) -> StreamingResponse:
         engine = ctx.engine(request)
         filters = CallFilters.from_params(request.query_params)
         records = iter_calls(engine, filters, ctx.search(engine), ctx.config.zone)
         name = f"calls-{datetime.now().strftime('%Y%m%d-%H%M')}.csv"
-        return StreamingResponse(csv_lines(records), media_type="text/csv; charset=utf-8",
-                                 headers={"Content-Disposition": f'attachment; filename="{name}"'})
+        return StreamingResponse(
+            csv_lines(records),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        )

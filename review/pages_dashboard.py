@@ -38,19 +38,31 @@ def date_range(params: Mapping[str, str], today: date) -> tuple[date, date, int 
 
 def _charts(board: Dashboard) -> dict:
     """What dashboard.js draws (numbers only; the page renders the text)."""
-    return {"days": board.days, "per_day": list(board.per_day.items()),  # keeps outcome order
-            "latency_days": board.latency_days,
-            "rules": [[r, n] for r, n in board.by_rule],
-            "topics": [[t, n] for t, n in board.topics],
-            "outcomes": board.outcomes}
+    return {
+        "days": board.days,
+        "per_day": list(board.per_day.items()),  # keeps outcome order
+        "latency_days": board.latency_days,
+        "rules": [[r, n] for r, n in board.by_rule],
+        "topics": [[t, n] for t, n in board.topics],
+        "outcomes": board.outcomes,
+    }
 
 
 def add_dashboard_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> None:
     @router.get("/dashboard", response_class=HTMLResponse)
-    def dashboard_page(request: Request,
-                       viewer: Annotated[Viewer, Depends(guards.page)]) -> HTMLResponse:
+    def dashboard_page(
+        request: Request, viewer: Annotated[Viewer, Depends(guards.page)]
+    ) -> HTMLResponse:
         today = datetime.now(ctx.config.zone).date()
         first, last, preset = date_range(request.query_params, today)
         board = dashboard(ctx.engine(request), first, last, ctx.config.zone)
-        return ctx.render(request, "dashboard.html", viewer, board=board, preset=preset,
-                          presets=PRESETS, charts=_charts(board), nav="dashboard")
+        return ctx.render(
+            request,
+            "dashboard.html",
+            viewer,
+            board=board,
+            preset=preset,
+            presets=PRESETS,
+            charts=_charts(board),
+            nav="dashboard",
+        )

@@ -30,8 +30,8 @@ from voice.settings import Settings
 SECURITY_HEADERS = {
     # No inline script or style anywhere: page data travels as JSON in <script type=...json>.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self'; "
-                               "object-src 'none'; base-uri 'none'; form-action 'self'; "
-                               "frame-ancestors 'none'",
+    "object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",

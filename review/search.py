@@ -76,16 +76,28 @@ class TranscriptSearch:
             return
         try:
             with engine.begin() as db:
-                db.execute(text(f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
-                                "text, content='', tokenize='unicode61 remove_diacritics 2')"))
-                db.execute(text(f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
-                                "id INTEGER PRIMARY KEY CHECK (id = 1), "
-                                "last_turn_id INTEGER NOT NULL)"))
+                db.execute(
+                    text(
+                        f"CREATE VIRTUAL TABLE IF NOT EXISTS {FTS_TABLE} USING fts5("
+                        "text, content='', tokenize='unicode61 remove_diacritics 2')"
+                    )
+                )
+                db.execute(
+                    text(
+                        f"CREATE TABLE IF NOT EXISTS {STATE_TABLE} ("
+                        "id INTEGER PRIMARY KEY CHECK (id = 1), "
+                        "last_turn_id INTEGER NOT NULL)"
+                    )
+                )
                 db.execute(text(f"INSERT OR IGNORE INTO {STATE_TABLE} VALUES (1, 0)"))
-                db.execute(text(f"CREATE TABLE IF NOT EXISTS {MARK_TABLE} ("
-                                "id INTEGER PRIMARY KEY CHECK (id = 1), "
-                                "turn_id INTEGER NOT NULL, call_sid TEXT NOT NULL, "
-                                "turn_index INTEGER NOT NULL)"))
+                db.execute(
+                    text(
+                        f"CREATE TABLE IF NOT EXISTS {MARK_TABLE} ("
+                        "id INTEGER PRIMARY KEY CHECK (id = 1), "
+                        "turn_id INTEGER NOT NULL, call_sid TEXT NOT NULL, "
+                        "turn_index INTEGER NOT NULL)"
+                    )
+                )
             self.uses_fts = True
         except OperationalError:  # no FTS5 in this SQLite build
             if self.mode == "fts":
@@ -120,8 +132,10 @@ class TranscriptSearch:
 
     def condition(self, terms: Sequence[str]) -> ColumnElement[bool] | None:
         """A WHERE clause on `calls` for calls whose transcript has every term."""
-        clauses = [self._fts_clause(i, t) if self.uses_fts else self._like_clause(t)
-                   for i, t in enumerate(terms)]
+        clauses = [
+            self._fts_clause(i, t) if self.uses_fts else self._like_clause(t)
+            for i, t in enumerate(terms)
+        ]
         clauses = [c for c in clauses if c is not None]
         return and_(*clauses) if clauses else None
 
@@ -130,15 +144,18 @@ class TranscriptSearch:
         expression = fts_expression(term)
         if expression is None:
             return None
-        matches = (text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :q{position}")
-                   .bindparams(**{f"q{position}": expression})
-                   .columns(column("rowid", Integer)))
+        matches = (
+            text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :q{position}")
+            .bindparams(**{f"q{position}": expression})
+            .columns(column("rowid", Integer))
+        )
         return Call.call_sid.in_(select(Turn.call_sid).where(Turn.id.in_(matches)))
 
     @staticmethod
     def _like_clause(term: str) -> ColumnElement[bool]:
-        return exists().where(Turn.call_sid == Call.call_sid,
-                              Turn.text.ilike(_like_pattern(term), escape="\\"))
+        return exists().where(
+            Turn.call_sid == Call.call_sid, Turn.text.ilike(_like_pattern(term), escape="\\")
+        )
 
 
 def _newest(db: Connection) -> int:
@@ -147,10 +164,13 @@ def _newest(db: Connection) -> int:
 
 def _bookmark(db: Connection) -> tuple[int, bool]:
     """(last indexed turn id, whether that id still holds the turn it held when indexed)."""
-    row = db.execute(text(
-        f"SELECT s.last_turn_id, m.call_sid, m.turn_index, t.call_sid, t.\"index\" "
-        f"FROM {STATE_TABLE} s LEFT JOIN {MARK_TABLE} m ON m.turn_id = s.last_turn_id "
-        "LEFT JOIN turns t ON t.id = s.last_turn_id")).first()
+    row = db.execute(
+        text(
+            f'SELECT s.last_turn_id, m.call_sid, m.turn_index, t.call_sid, t."index" '
+            f"FROM {STATE_TABLE} s LEFT JOIN {MARK_TABLE} m ON m.turn_id = s.last_turn_id "
+            "LEFT JOIN turns t ON t.id = s.last_turn_id"
+        )
+    ).first()
     if row is None or not row[0]:
         return 0, True  # nothing indexed yet
     last, marked_sid, marked_index, sid, index = row
@@ -168,15 +188,23 @@ def _bring_up_to_date(db: Connection) -> int:
         last = 0
     added = 0
     if newest > last:
-        added = db.execute(text(
-            f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM turns "
-            "WHERE id > :last AND id <= :newest"), {"last": last, "newest": newest}).rowcount
+        added = db.execute(
+            text(
+                f"INSERT INTO {FTS_TABLE}(rowid, text) SELECT id, text FROM turns "
+                "WHERE id > :last AND id <= :newest"
+            ),
+            {"last": last, "newest": newest},
+        ).rowcount
     db.execute(text(f"UPDATE {STATE_TABLE} SET last_turn_id = :newest"), {"newest": newest})
     db.execute(text(f"DELETE FROM {MARK_TABLE}"))
     if newest:
-        db.execute(text(f"INSERT INTO {MARK_TABLE} (id, turn_id, call_sid, turn_index) "
-                        "SELECT 1, id, call_sid, \"index\" FROM turns WHERE id = :newest"),
-                   {"newest": newest})
+        db.execute(
+            text(
+                f"INSERT INTO {MARK_TABLE} (id, turn_id, call_sid, turn_index) "
+                'SELECT 1, id, call_sid, "index" FROM turns WHERE id = :newest'
+            ),
+            {"newest": newest},
+        )
     return max(added, 0)
 
 
@@ -190,11 +218,11 @@ def highlight(text_: str, terms: Sequence[str], width: int = 140) -> list[tuple[
     if found is None:
         return []
     start = max(0, found.start() - width // 3)
-    window = text_[start:start + width]
+    window = text_[start : start + width]
     pieces: list[tuple[str, bool]] = [("…", False)] if start else []
     cursor = 0
     for match in re.finditer(pattern, window, flags=re.IGNORECASE):
-        pieces += [(window[cursor:match.start()], False), (match.group(0), True)]
+        pieces += [(window[cursor : match.start()], False), (match.group(0), True)]
         cursor = match.end()
     pieces.append((window[cursor:] + ("…" if start + width < len(text_) else ""), False))
     return [p for p in pieces if p[0]]

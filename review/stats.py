@@ -77,8 +77,17 @@ def _volume(board: Dashboard, db: Connection, clauses: list, zone: ZoneInfo) -> 
     rules: Counter[str] = Counter()
     topics: Counter[str] = Counter()
     durations = []
-    rows = db.execute(select(Call.call_sid, Call.started_at, Call.outcome, Call.escalated,
-                             Call.escalation_rule, Call.topics, Call.duration_s).where(*clauses))
+    rows = db.execute(
+        select(
+            Call.call_sid,
+            Call.started_at,
+            Call.outcome,
+            Call.escalated,
+            Call.escalation_rule,
+            Call.topics,
+            Call.duration_s,
+        ).where(*clauses)
+    )
     for sid, started, outcome, escalated, rule, topic_text, duration in rows:
         day = index.get(as_utc(started).astimezone(zone).date().isoformat())
         key = outcome if outcome in OUTCOMES else "other"
@@ -102,10 +111,13 @@ def _volume(board: Dashboard, db: Connection, clauses: list, zone: ZoneInfo) -> 
 
 def _reasons(board: Dashboard, db: Connection, clauses: list) -> None:
     count = func.count().label("n")
-    rows = db.execute(select(Call.escalation_rule, Call.escalation_reason, count)
-                      .where(*clauses, Call.escalated.is_(True))
-                      .group_by(Call.escalation_rule, Call.escalation_reason)
-                      .order_by(count.desc()).limit(8))
+    rows = db.execute(
+        select(Call.escalation_rule, Call.escalation_reason, count)
+        .where(*clauses, Call.escalated.is_(True))
+        .group_by(Call.escalation_rule, Call.escalation_reason)
+        .order_by(count.desc())
+        .limit(8)
+    )
     board.reasons = [(rule or "unspecified", reason or "–", n) for rule, reason, n in rows]
 
 
@@ -114,9 +126,11 @@ def _latency(board: Dashboard, db: Connection, clauses: list, day_of: dict[str, 
     timestamp is parsed per turn)."""
     by_day: list[list[float]] = [[] for _ in board.days]
     every: list[float] = []
-    rows = db.execute(select(Turn.call_sid, Turn.latency_ms)
-                      .join(Call, Turn.call_sid == Call.call_sid)
-                      .where(*clauses, Turn.role == "agent", Turn.latency_ms.is_not(None)))
+    rows = db.execute(
+        select(Turn.call_sid, Turn.latency_ms)
+        .join(Call, Turn.call_sid == Call.call_sid)
+        .where(*clauses, Turn.role == "agent", Turn.latency_ms.is_not(None))
+    )
     for sid, latency in rows:
         every.append(latency)
         if sid in day_of:
@@ -129,14 +143,32 @@ def _latency(board: Dashboard, db: Connection, clauses: list, day_of: dict[str, 
 def _lowest(board: Dashboard, db: Connection, clauses: list, limit: int = 8) -> None:
     """The calls that went worst: only those whose caller was negative at some point, so a
     quiet week lists a few bad calls (or none) instead of filling up with happy ones."""
-    rows = db.execute(select(Call.call_sid, Call.started_at, Call.caller, Call.min_sentiment,
-                             Call.outcome, Call.escalation_reason)
-                      .where(*clauses, Call.min_sentiment < 0)
-                      .order_by(Call.min_sentiment, Call.started_at.desc()).limit(limit)).all()
+    rows = db.execute(
+        select(
+            Call.call_sid,
+            Call.started_at,
+            Call.caller,
+            Call.min_sentiment,
+            Call.outcome,
+            Call.escalation_reason,
+        )
+        .where(*clauses, Call.min_sentiment < 0)
+        .order_by(Call.min_sentiment, Call.started_at.desc())
+        .limit(limit)
+    ).all()
     names = caller_names(db, (r.caller for r in rows))
-    board.lowest = [LowCall(r.call_sid, as_utc(r.started_at), mask_phone(r.caller),
-                            names.get(r.caller, ""), r.min_sentiment, r.outcome or "",
-                            r.escalation_reason or "") for r in rows]
+    board.lowest = [
+        LowCall(
+            r.call_sid,
+            as_utc(r.started_at),
+            mask_phone(r.caller),
+            names.get(r.caller, ""),
+            r.min_sentiment,
+            r.outcome or "",
+            r.escalation_reason or "",
+        )
+        for r in rows
+    ]
 
 
 def dashboard(engine: Engine, first: date, last: date, zone: ZoneInfo) -> Dashboard:

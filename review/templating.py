@@ -29,11 +29,20 @@ def static_url(relative: str) -> str:
 
 
 def make_templates(zone: ZoneInfo) -> Jinja2Templates:
-    env = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env = Environment(
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=True,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
     env.filters.update(
         local=lambda value, fmt="%Y-%m-%d %H:%M": formatting.local_time(value, zone, fmt),
-        clock=formatting.clock, precise_clock=formatting.precise_clock,
-        ms=formatting.milliseconds, score=formatting.score, mood=formatting.mood)
+        clock=formatting.clock,
+        precise_clock=formatting.precise_clock,
+        ms=formatting.milliseconds,
+        score=formatting.score,
+        mood=formatting.mood,
+    )
     env.globals.update(static=static_url)
     return Jinja2Templates(env=env)

@@ -42,15 +42,19 @@ class LoginThrottle:
         """Seconds until `address` may try `name` again; 0 when it may now."""
         with self._lock:
             now = self.clock()
-            waits = [self._wait(self._by_name, self._key(address, name), self.per_name, now),
-                     self._wait(self._by_address, address, self.per_address, now)]
+            waits = [
+                self._wait(self._by_name, self._key(address, name), self.per_name, now),
+                self._wait(self._by_address, address, self.per_address, now),
+            ]
         return max(waits)
 
     def failed(self, address: str, name: str) -> None:
         with self._lock:
             now = self.clock()
-            for table, key in ((self._by_name, self._key(address, name)),
-                               (self._by_address, address)):
+            for table, key in (
+                (self._by_name, self._key(address, name)),
+                (self._by_address, address),
+            ):
                 times = self._recent(table, key, now)
                 times.append(now)
                 table.pop(key, None)

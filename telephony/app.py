@@ -42,7 +42,8 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         if settings.smart_turn:  # loaded and warmed now, not in the first caller's turn
             await asyncio.to_thread(shared_smart_turn)
         app.state.resources = await asyncio.to_thread(
-            BusinessResources.open, app.state.store, app.state.engines.embedder, settings)
+            BusinessResources.open, app.state.store, app.state.engines.embedder, settings
+        )
         log.info("ready", public_url=settings.public_base, stream_url=settings.stream_url)
         yield
 
@@ -51,8 +52,12 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
     app.state.settings = settings
     app.state.active_calls = set()
     notes = WhisperNotes()  # what the human hears before being connected
-    app.state.call_control = CallControl(settings, notes, timeout_s=settings.transfer_timeout_s,
-                                         connecting_line="Connecting you now.")
+    app.state.call_control = CallControl(
+        settings,
+        notes,
+        timeout_s=settings.transfer_timeout_s,
+        connecting_line="Connecting you now.",
+    )
     app.include_router(handover_router(settings, notes))
     app.include_router(create_review_router(settings))  # managers' pages under /review
 
@@ -62,11 +67,15 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         if form is None:
             return Response("invalid Twilio signature", status_code=403)
         if len(app.state.active_calls) >= settings.max_calls:
-            log.warning("refused a call: server full", call_sid=form.get("CallSid"),
-                        active_calls=len(app.state.active_calls))
+            log.warning(
+                "refused a call: server full",
+                call_sid=form.get("CallSid"),
+                active_calls=len(app.state.active_calls),
+            )
             return Response(say_and_hang_up(load_prompt("busy")), media_type=XML)
-        twiml = connect_stream(settings.stream_url, caller=form.get("From", ""),
-                               call_sid=form.get("CallSid", ""))
+        twiml = connect_stream(
+            settings.stream_url, caller=form.get("From", ""), call_sid=form.get("CallSid", "")
+        )
         log.info("incoming call", call_sid=form.get("CallSid"), caller=form.get("From"))
         return Response(twiml, media_type=XML)
 
@@ -75,16 +84,21 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         form = await signed_form(settings, request)
         if form is None:
             return Response("invalid Twilio signature", status_code=403)
-        log.info("call status", call_sid=form.get("CallSid"), status=form.get("CallStatus"),
-                 duration=form.get("CallDuration"))
+        log.info(
+            "call status",
+            call_sid=form.get("CallSid"),
+            status=form.get("CallStatus"),
+            duration=form.get("CallDuration"),
+        )
         return Response(status_code=204)
 
     @app.get("/healthz")
     async def healthz() -> JSONResponse:
         ready = getattr(app.state, "engines", None) is not None
-        return JSONResponse({"status": "ok" if ready else "starting",
-                             "active_calls": len(app.state.active_calls)},
-                            status_code=200 if ready else 503)
+        return JSONResponse(
+            {"status": "ok" if ready else "starting", "active_calls": len(app.state.active_calls)},
+            status_code=200 if ready else 503,
+        )
 
     @app.get("/metrics")
     async def prometheus_metrics() -> Response:
@@ -93,8 +107,14 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
 
     @app.websocket("/twilio/media")
     async def media(websocket: WebSocket) -> None:
-        await handle_media_stream(websocket, settings, app.state.engines, app.state.resources,
-                                  app.state.store, app.state.call_control,
-                                  app.state.active_calls)
+        await handle_media_stream(
+            websocket,
+            settings,
+            app.state.engines,
+            app.state.resources,
+            app.state.store,
+            app.state.call_control,
+            app.state.active_calls,
+        )
 
     return app

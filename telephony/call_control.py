@@ -45,16 +45,31 @@ class ApiBaseHttpClient(TwilioHttpClient):
 
     def rewrite(self, url: str) -> str:
         parts = urlsplit(url)
-        return urlunsplit((self._scheme, self._netloc, self._prefix + parts.path, parts.query,
-                           parts.fragment))
+        return urlunsplit(
+            (self._scheme, self._netloc, self._prefix + parts.path, parts.query, parts.fragment)
+        )
 
-    def request(self, method: str, url: str, params: dict[str, object] | None = None,
-                data: dict[str, object] | None = None, headers: dict[str, str] | None = None,
-                auth: tuple[str, str] | None = None, timeout: float | None = None,
-                allow_redirects: bool = False) -> TwilioResponse:
-        return super().request(method, self.rewrite(url), params=params, data=data,
-                               headers=headers, auth=auth, timeout=timeout,
-                               allow_redirects=allow_redirects)
+    def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> TwilioResponse:
+        return super().request(
+            method,
+            self.rewrite(url),
+            params=params,
+            data=data,
+            headers=headers,
+            auth=auth,
+            timeout=timeout,
+            allow_redirects=allow_redirects,
+        )
 
 
 @dataclass(frozen=True)
@@ -70,8 +85,13 @@ class TransferResult(CallUpdateResult):
     whisper_id: str = ""  # the note the human hears; empty when the transfer failed
 
 
-def transfer_twiml(connecting_line: str, human_number: str, whisper_url: str,
-                   action_url: str, dial_timeout_s: int = 30) -> str:
+def transfer_twiml(
+    connecting_line: str,
+    human_number: str,
+    whisper_url: str,
+    action_url: str,
+    dial_timeout_s: int = 30,
+) -> str:
     """`<Say>` to the caller, then `<Dial><Number url=whisper>` so the human hears the note;
     the dial's `action` is told how it ended (an unanswered one becomes a callback)."""
     response = VoiceResponse()
@@ -85,8 +105,14 @@ def transfer_twiml(connecting_line: str, human_number: str, whisper_url: str,
 class CallControl:
     """One per process; safe to use from many calls at once."""
 
-    def __init__(self, settings: Settings, notes: WhisperNotes | None = None, *,
-                 timeout_s: float = 10.0, connecting_line: str = CONNECTING_LINE) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        notes: WhisperNotes | None = None,
+        *,
+        timeout_s: float = 10.0,
+        connecting_line: str = CONNECTING_LINE,
+    ) -> None:
         self.settings = settings
         self.notes = notes if notes is not None else shared_whisper_notes()
         self.timeout_s = timeout_s
@@ -98,21 +124,27 @@ class CallControl:
     def dial_status_url(self, note_id: str) -> str:
         return self.settings.public(f"{DIAL_STATUS_PATH}?{urlencode({'id': note_id})}")
 
-    async def transfer(self, call_sid: str, *, caller_name: str, reason: str,
-                       summary: str) -> TransferResult:
+    async def transfer(
+        self, call_sid: str, *, caller_name: str, reason: str, summary: str
+    ) -> TransferResult:
         """Replace what the call is doing with a hand-over to HUMAN_AGENT_NUMBER."""
         missing = self._missing(need_number=True)
         if missing:
             return TransferResult(False, call_sid, error=f"not configured: {missing}")
         note_id = self.notes.add(caller_name, reason, summary)
-        twiml = transfer_twiml(self.connecting_line, self.settings.human_agent_number,
-                               self.whisper_url(note_id), self.dial_status_url(note_id))
+        twiml = transfer_twiml(
+            self.connecting_line,
+            self.settings.human_agent_number,
+            self.whisper_url(note_id),
+            self.dial_status_url(note_id),
+        )
         result = await self._update(call_sid, twiml=twiml)
         if not result.ok:
             self.notes.discard(note_id)
         log.info("transfer", call_sid=call_sid, ok=result.ok, error=result.error or None)
-        return TransferResult(result.ok, call_sid, result.status, result.error,
-                              note_id if result.ok else "")
+        return TransferResult(
+            result.ok, call_sid, result.status, result.error, note_id if result.ok else ""
+        )
 
     async def hang_up(self, call_sid: str) -> CallUpdateResult:
         missing = self._missing(need_number=False)
@@ -124,19 +156,24 @@ class CallControl:
 
     def _missing(self, need_number: bool) -> str:
         s = self.settings
-        names = [name for name, unset in (
-            ("TWILIO_ACCOUNT_SID", s.twilio_account_sid in ("", PLACEHOLDER_ACCOUNT_SID)),
-            ("TWILIO_AUTH_TOKEN", not s.twilio_auth_token),
-            ("HUMAN_AGENT_NUMBER", need_number and not s.human_agent_number),
-        ) if unset]
+        names = [
+            name
+            for name, unset in (
+                ("TWILIO_ACCOUNT_SID", s.twilio_account_sid in ("", PLACEHOLDER_ACCOUNT_SID)),
+                ("TWILIO_AUTH_TOKEN", not s.twilio_auth_token),
+                ("HUMAN_AGENT_NUMBER", need_number and not s.human_agent_number),
+            )
+            if unset
+        ]
         return ", ".join(names)
 
     async def _update(self, call_sid: str, **fields: Any) -> CallUpdateResult:
         if not call_sid:
             return CallUpdateResult(False, call_sid, error="no call sid")
         try:
-            call = await asyncio.wait_for(asyncio.to_thread(self._blocking_update, call_sid,
-                                                            fields), self.timeout_s + 1.0)
+            call = await asyncio.wait_for(
+                asyncio.to_thread(self._blocking_update, call_sid, fields), self.timeout_s + 1.0
+            )
         except TwilioRestException as exc:
             return CallUpdateResult(False, call_sid, error=_describe(exc))
         except TimeoutError:
@@ -152,8 +189,9 @@ class CallControl:
         """A client per update: transfers are rare, and a requests session shared between
         worker threads is not guaranteed to be safe."""
         http = ApiBaseHttpClient(self.settings.twilio_api_base, timeout=self.timeout_s)
-        return Client(self.settings.twilio_account_sid, self.settings.twilio_auth_token,
-                      http_client=http)
+        return Client(
+            self.settings.twilio_account_sid, self.settings.twilio_auth_token, http_client=http
+        )
 
 
 def _describe(exc: TwilioRestException) -> str:

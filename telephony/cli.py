@@ -28,8 +28,14 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
     # ws_max_size bounds a single websocket message; Twilio's are ~300 bytes.
-    uvicorn.run(app, host=args.host, port=args.port, log_config=None, ws_max_size=1 << 20,
-                timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_config=None,
+        ws_max_size=1 << 20,
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 
@@ -38,8 +44,9 @@ def serve_settings(host: str, port: int) -> Settings:
     our own URL as PUBLIC_URL when that is unset (a local run: Twilio's URL is ours)."""
     token = ensure_auth_token()
     if token:
-        print(f"Generated a development TWILIO_AUTH_TOKEN and saved it in .env: {token}",
-              flush=True)
+        print(
+            f"Generated a development TWILIO_AUTH_TOKEN and saved it in .env: {token}", flush=True
+        )
     settings = get_settings()
     if "public_url" not in settings.model_fields_set:
         settings.public_url = local_public_url(host, port)
@@ -94,8 +101,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from voice import sentiment_training
 
-    train = commands.add_parser("train-sentiment",
-                                help="train the sentiment and escalation classifier")
+    train = commands.add_parser(
+        "train-sentiment", help="train the sentiment and escalation classifier"
+    )
     sentiment_training.add_arguments(train)
     train.set_defaults(handler=_delegate("voice.sentiment_training"))
 
@@ -107,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     from voice import retention
 
-    purge = commands.add_parser("purge", help="delete recordings, transcripts and call rows "
-                                              "older than RETENTION_DAYS")
+    purge = commands.add_parser(
+        "purge", help="delete recordings, transcripts and call rows older than RETENTION_DAYS"
+    )
     retention.add_arguments(purge)
     purge.set_defaults(handler=_delegate("voice.retention"))
 

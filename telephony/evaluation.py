@@ -95,16 +95,22 @@ def load_scenario(path: Path) -> Scenario:
         if not isinstance(row, dict):
             raise ScenarioError(f"{path}: each db check is a mapping with table and where")
         _no_unknown_keys(path, "a db check", row, DB_CHECK_KEYS)
-    return Scenario(name=str(data.get("name", path.stem)), path=path,
-                    caller=str(data.get("caller", "+15550001111")), turns=data["turns"],
-                    expect=expect)
+    return Scenario(
+        name=str(data.get("name", path.stem)),
+        path=path,
+        caller=str(data.get("caller", "+15550001111")),
+        turns=data["turns"],
+        expect=expect,
+    )
 
 
 def _no_unknown_keys(path: Path, where: str, data: dict, allowed: set[str]) -> None:
     unknown = sorted(map(str, set(data) - allowed))
     if unknown:
-        raise ScenarioError(f"{path.name}: unknown key{'s' * (len(unknown) > 1)} in {where}: "
-                            f"{', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+        raise ScenarioError(
+            f"{path.name}: unknown key{'s' * (len(unknown) > 1)} in {where}: "
+            f"{', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
 
 
 def scenario_files(directory: Path) -> list[Path]:
@@ -190,8 +196,10 @@ def _check_rows(row: dict, database_url: str) -> list[str]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as db:
-            found = db.execute(text(f"select count(*) from {table} where {clause}"),
-                               {k: str(v) for k, v in where.items()}).scalar_one()
+            found = db.execute(
+                text(f"select count(*) from {table} where {clause}"),
+                {k: str(v) for k, v in where.items()},
+            ).scalar_one()
     except Exception as exc:  # a missing table or column is the scenario's failure
         return [f"db check on {table} failed: {type(exc).__name__}"]
     finally:
@@ -203,30 +211,47 @@ def _check_rows(row: dict, database_url: str) -> list[str]:
     return []
 
 
-async def run_scenario(scenario: Scenario, server: LocalServer, settings: Settings,
-                       voice: CallerVoice, data_dir: Path | None = None) -> ScenarioResult:
+async def run_scenario(
+    scenario: Scenario,
+    server: LocalServer,
+    settings: Settings,
+    voice: CallerVoice,
+    data_dir: Path | None = None,
+) -> ScenarioResult:
     started = time.monotonic()
     reset_business(server.database_url, data_dir)
     result: SimulationResult = await simulate_call(
-        turn_sources(scenario, voice), url=server.media_url, settings=settings,
-        caller=scenario.caller, transcribe=False)
+        turn_sources(scenario, voice),
+        url=server.media_url,
+        settings=settings,
+        caller=scenario.caller,
+        transcribe=False,
+    )
     events = await call_events(server.recordings, result.call_sid)
     reasons = check(scenario, events, server.database_url)
     said = " | ".join(e.get("text", "") for e in events if e["type"] == "agent_turn")
     return ScenarioResult(
-        scenario, not reasons, reasons, agent_text=said, transcript=call_transcript(events),
-        events=events, seconds=time.monotonic() - started,
-        latencies_ms=[t.latency_ms for t in result.turns if t.latency_ms is not None])
+        scenario,
+        not reasons,
+        reasons,
+        agent_text=said,
+        transcript=call_transcript(events),
+        events=events,
+        seconds=time.monotonic() - started,
+        latencies_ms=[t.latency_ms for t in result.turns if t.latency_ms is not None],
+    )
 
 
-async def run_safely(scenario: Scenario, server: LocalServer, voice: CallerVoice,
-                     data_dir: Path | None = None) -> ScenarioResult:
+async def run_safely(
+    scenario: Scenario, server: LocalServer, voice: CallerVoice, data_dir: Path | None = None
+) -> ScenarioResult:
     """Run one scenario; a call that fails (simulator, server, timeout) is its FAIL only."""
     try:
         return await run_scenario(scenario, server, server.settings, voice, data_dir)
     except Exception as exc:
-        return ScenarioResult(scenario, passed=False,
-                              reasons=[f"call failed: {type(exc).__name__}: {exc}"])
+        return ScenarioResult(
+            scenario, passed=False, reasons=[f"call failed: {type(exc).__name__}: {exc}"]
+        )
 
 
 def reset_business(database_url: str, data_dir: Path | None = None) -> None:
@@ -279,13 +304,16 @@ def report(results: list[ScenarioResult]) -> str:
         verdict = "PASS" if r.passed else "FAIL"
         lines.append(f"{r.scenario.name:<{width}}  {verdict:<6}  {'; '.join(r.reasons)}")
     passed = sum(r.passed for r in results)
-    lines.append(f"\n{passed} passed, {len(results) - passed} failed "
-                 f"({100 * passed / len(results):.0f} % pass rate)")
+    lines.append(
+        f"\n{passed} passed, {len(results) - passed} failed "
+        f"({100 * passed / len(results):.0f} % pass rate)"
+    )
     return "\n".join(lines)
 
 
-async def evaluate(directory: Path, workdir: Path,
-                   data_dir: Path | None = None) -> list[ScenarioResult]:
+async def evaluate(
+    directory: Path, workdir: Path, data_dir: Path | None = None
+) -> list[ScenarioResult]:
     """Run every scenario in `directory`, in file order; one failing never stops the others.
 
     Every file is loaded before the server starts: a broken one fails at once, and when no
@@ -311,8 +339,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from voice.seeding import DEFAULT_DATA_DIR
 
     parser.add_argument("scenario_dir", type=Path, help="folder of scenario YAML files")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
-                        help="the business every scenario starts from (default: data/business)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="the business every scenario starts from (default: data/business)",
+    )
     parser.add_argument("--verbose", action="store_true", help="print what the agent said")
 
 

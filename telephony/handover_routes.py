@@ -53,8 +53,12 @@ class WhisperNote:
 class WhisperNotes:
     """Notes by random id; thread-safe, bounded, forgotten after `ttl_s`."""
 
-    def __init__(self, ttl_s: float = 900.0, max_notes: int = 1000,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        ttl_s: float = 900.0,
+        max_notes: int = 1000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._ttl_s, self._max, self._clock = ttl_s, max_notes, clock
         self._notes: OrderedDict[str, WhisperNote] = OrderedDict()
         self._lock = threading.Lock()
@@ -97,9 +101,11 @@ def whisper_text(note: WhisperNote | None) -> str:
     summary = note.summary.strip()
     if len(summary) > MAX_SUMMARY_CHARS:
         summary = summary[:MAX_SUMMARY_CHARS].rsplit(" ", 1)[0] + "…"
-    parts = ["Incoming transfer from the voice agent.",
-             f"Caller: {note.caller_name.strip() or 'name not given'}.",
-             f"Reason: {note.reason.strip().rstrip('.')}."]
+    parts = [
+        "Incoming transfer from the voice agent.",
+        f"Caller: {note.caller_name.strip() or 'name not given'}.",
+        f"Reason: {note.reason.strip().rstrip('.')}.",
+    ]
     if summary:
         parts.append(f"Summary: {summary}")
     return " ".join(parts)
@@ -146,18 +152,29 @@ def handover_router(settings: Settings, notes: WhisperNotes | None = None) -> AP
         answered = status in ("completed", "answered")
         log.info("dial finished", call_sid=form.get("CallSid"), dial_status=status)
         if not answered:
-            await asyncio.to_thread(_store_callback, request.app.state.store.engine, form,
-                                    registry.get(request.query_params.get("id", "")), status)
+            await asyncio.to_thread(
+                _store_callback,
+                request.app.state.store.engine,
+                form,
+                registry.get(request.query_params.get("id", "")),
+                status,
+            )
         return Response(after_dial_twiml(answered), media_type="application/xml")
 
     return router
 
 
-def _store_callback(engine: Engine, form: dict[str, str], note: WhisperNote | None,
-                    status: str) -> None:
+def _store_callback(
+    engine: Engine, form: dict[str, str], note: WhisperNote | None, status: str
+) -> None:
     reason = f"The person did not answer the transfer ({status or 'no status'})"
     if note is not None:
         reason += f"; the caller wanted: {note.reason.strip().rstrip('.')}"
-    request_callback(engine, call_sid=form.get("CallSid", ""), phone=form.get("From", ""),
-                     name=note.caller_name if note else "", reason=reason,
-                     summary=note.summary if note else "")
+    request_callback(
+        engine,
+        call_sid=form.get("CallSid", ""),
+        phone=form.get("From", ""),
+        name=note.caller_name if note else "",
+        reason=reason,
+        summary=note.summary if note else "",
+    )

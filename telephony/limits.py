@@ -20,8 +20,9 @@ class BodySizeLimit:
     """413 for a request body over `max_bytes` on paths under `prefix`; 400 for a
     Content-Length that is not a number."""
 
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_WEBHOOK_BODY,
-                 prefix: str = "/twilio/") -> None:
+    def __init__(
+        self, app: ASGIApp, max_bytes: int = MAX_WEBHOOK_BODY, prefix: str = "/twilio/"
+    ) -> None:
         self.app, self.max_bytes, self.prefix = app, max_bytes, prefix
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -70,8 +71,15 @@ def _content_length(scope: Scope) -> int | None:
 
 
 async def _refuse(send: Send, status: int, text: bytes) -> None:
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"text/plain; charset=utf-8"),
-                            (b"content-length", str(len(text)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(text)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": text})

@@ -56,22 +56,36 @@ class LocalServer:
     @property
     def settings(self) -> Settings:
         """The settings the simulator needs to sign its requests for this server."""
-        return Settings(_env_file=None, TWILIO_AUTH_TOKEN=self.token,
-                        TWILIO_ACCOUNT_SID=DEV_ACCOUNT_SID, PUBLIC_URL=self.http,
-                        RECORDINGS_DIR=self.recordings, DATABASE_URL=self.database_url)
+        return Settings(
+            _env_file=None,
+            TWILIO_AUTH_TOKEN=self.token,
+            TWILIO_ACCOUNT_SID=DEV_ACCOUNT_SID,
+            PUBLIC_URL=self.http,
+            RECORDINGS_DIR=self.recordings,
+            DATABASE_URL=self.database_url,
+        )
 
     def env(self) -> dict[str, str]:
-        return {**os.environ, "TWILIO_AUTH_TOKEN": self.token,
-                "TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID, "PUBLIC_URL": self.http,
-                "RECORDINGS_DIR": str(self.recordings), "DATABASE_URL": self.database_url,
-                "HF_HUB_OFFLINE": "1", **self.extra_env}
+        return {
+            **os.environ,
+            "TWILIO_AUTH_TOKEN": self.token,
+            "TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
+            "PUBLIC_URL": self.http,
+            "RECORDINGS_DIR": str(self.recordings),
+            "DATABASE_URL": self.database_url,
+            "HF_HUB_OFFLINE": "1",
+            **self.extra_env,
+        }
 
     def start(self, timeout: float = 180.0) -> LocalServer:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "telephony.cli", "serve", "--port", str(self.port)],
-            cwd=self.workdir, env=self.env(), stdout=self.log_path.open("wb"),
-            stderr=subprocess.STDOUT)
+            cwd=self.workdir,
+            env=self.env(),
+            stdout=self.log_path.open("wb"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -46,8 +46,11 @@ async def read_start(websocket: WebSocket) -> dict:
                 continue
             if message.get("event") == "start":
                 start = message.get("start")
-                if isinstance(start, dict) and _is_id(start.get("callSid")) and _is_id(
-                        message.get("streamSid") or start.get("streamSid")):
+                if (
+                    isinstance(start, dict)
+                    and _is_id(start.get("callSid"))
+                    and _is_id(message.get("streamSid") or start.get("streamSid"))
+                ):
                     return message
                 raise StreamRefused("start without a valid callSid/streamSid")
             if message.get("event") != "connected":
@@ -84,9 +87,15 @@ def _is_id(value: object) -> bool:
     return isinstance(value, str) and CALL_ID.match(value) is not None
 
 
-async def handle_media_stream(websocket: WebSocket, settings: Settings, engines: VoiceEngines,
-                              resources: BusinessResources, store: Store,
-                              call_control: CallControl, active_calls: set[str]) -> None:
+async def handle_media_stream(
+    websocket: WebSocket,
+    settings: Settings,
+    engines: VoiceEngines,
+    resources: BusinessResources,
+    store: Store,
+    call_control: CallControl,
+    active_calls: set[str],
+) -> None:
     signature = websocket.headers.get(SIGNATURE_HEADER)
     if not is_signed(settings, settings.stream_url, {}, signature):
         log.warning("refused unsigned media stream", has_signature=bool(signature))
@@ -110,8 +119,9 @@ async def handle_media_stream(websocket: WebSocket, settings: Settings, engines:
         await websocket.close(code=POLICY_VIOLATION, reason="this call already has a stream")
         return
     try:
-        await run_call(websocket, message, settings, engines, resources, store, call_control,
-                       active_calls)
+        await run_call(
+            websocket, message, settings, engines, resources, store, call_control, active_calls
+        )
     finally:
         active_calls.discard(call_sid)  # also when the call failed before its own cleanup
 
@@ -130,27 +140,47 @@ async def claim_call(call_sid: str, store: Store, active_calls: set[str]) -> boo
     return True
 
 
-async def open_turn_manager(session: CallSession, resources: BusinessResources,
-                            engines: VoiceEngines, settings: Settings) -> TurnManager:
+async def open_turn_manager(
+    session: CallSession, resources: BusinessResources, engines: VoiceEngines, settings: Settings
+) -> TurnManager:
     """Who is calling and what they have open, looked up before the greeting."""
+
     def build() -> TurnManager:
         profile = resources.history.profile(session.caller, exclude_call_sid=session.call_sid)
-        return TurnManager(resources.business, resources.knowledge, engines.embedder, profile,
-                           session.caller, compose_answers=settings.compose_answers)
+        return TurnManager(
+            resources.business,
+            resources.knowledge,
+            engines.embedder,
+            profile,
+            session.caller,
+            compose_answers=settings.compose_answers,
+        )
 
     turns = await asyncio.to_thread(build)
 
     def store_outcome() -> None:
-        record_outcome(session.store.engine, session.call_sid, turns.summary(),
-                       turns.outcome(session.escalated), ",".join(turns.topics()))
+        record_outcome(
+            session.store.engine,
+            session.call_sid,
+            turns.summary(),
+            turns.outcome(session.escalated),
+            ",".join(turns.topics()),
+        )
 
     session.on_close.append(store_outcome)
     return turns
 
 
-async def run_call(websocket: WebSocket, message: dict, settings: Settings,
-                   engines: VoiceEngines, resources: BusinessResources, store: Store,
-                   call_control: CallControl, active_calls: set[str]) -> None:
+async def run_call(
+    websocket: WebSocket,
+    message: dict,
+    settings: Settings,
+    engines: VoiceEngines,
+    resources: BusinessResources,
+    store: Store,
+    call_control: CallControl,
+    active_calls: set[str],
+) -> None:
     start = message["start"]
     params = start.get("customParameters")
     params = params if isinstance(params, dict) else {}
@@ -167,15 +197,27 @@ async def run_call(websocket: WebSocket, message: dict, settings: Settings,
             asyncio.get_running_loop().create_task(worker.cancel(reason="stream stopped"))
 
     try:
-        transport = FastAPIWebsocketTransport(websocket, FastAPIWebsocketParams(
-            audio_in_enabled=True, audio_out_enabled=True, audio_out_10ms_chunks=2,
-            serializer=CallSerializer(session, stop_call), allowed_origins=[]))
+        transport = FastAPIWebsocketTransport(
+            websocket,
+            FastAPIWebsocketParams(
+                audio_in_enabled=True,
+                audio_out_enabled=True,
+                audio_out_10ms_chunks=2,
+                serializer=CallSerializer(session, stop_call),
+                allowed_origins=[],
+            ),
+        )
         turns = await open_turn_manager(session, resources, engines, settings)
-        handover = HandoverCoordinator(session, turns, resources.sentiment,
-                                       resources.escalation_policy(settings),
-                                       call_control.transfer)
-        worker, responder = build_call_pipeline(transport, session, engines, turns, settings,
-                                                observer=handover)
+        handover = HandoverCoordinator(
+            session,
+            turns,
+            resources.sentiment,
+            resources.escalation_policy(settings),
+            call_control.transfer,
+        )
+        worker, responder = build_call_pipeline(
+            transport, session, engines, turns, settings, observer=handover
+        )
 
         @transport.event_handler("on_client_connected")
         async def _greet(_transport, _ws) -> None:

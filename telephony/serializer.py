@@ -39,8 +39,13 @@ class CallSerializer(TwilioFrameSerializer):
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, SpeechMarkFrame):
-            return json.dumps({"event": "mark", "streamSid": self._session.stream_sid,
-                               "mark": {"name": frame.mark_name}})
+            return json.dumps(
+                {
+                    "event": "mark",
+                    "streamSid": self._session.stream_sid,
+                    "mark": {"name": frame.mark_name},
+                }
+            )
         if isinstance(frame, InterruptionFrame):
             self._session.on_clear_sent()
             self._session.event("clear_sent")

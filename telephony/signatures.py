@@ -15,8 +15,9 @@ log = get_logger(__name__)
 SIGNATURE_HEADER = "X-Twilio-Signature"
 
 
-def is_signed(settings: Settings, url: str, params: Mapping[str, str],
-              signature: str | None) -> bool:
+def is_signed(
+    settings: Settings, url: str, params: Mapping[str, str], signature: str | None
+) -> bool:
     """True when `signature` is Twilio's HMAC of `url` and `params` under our auth token.
 
     Without a configured token nothing verifies: unsigned access is never the fallback.

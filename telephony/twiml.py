@@ -5,8 +5,9 @@ from __future__ import annotations
 from twilio.twiml.voice_response import Connect, Stream, VoiceResponse
 
 
-def connect_stream(stream_url: str, caller: str, call_sid: str,
-                   status_callback: str | None = None) -> str:
+def connect_stream(
+    stream_url: str, caller: str, call_sid: str, status_callback: str | None = None
+) -> str:
     """A bidirectional Media Stream (`<Connect>`, not one-way `<Start>`) to our websocket.
 
     Twilio drops query strings from stream URLs, so the caller's number and the call id
@@ -14,8 +15,11 @@ def connect_stream(stream_url: str, caller: str, call_sid: str,
     """
     response = VoiceResponse()
     connect = Connect()
-    stream = Stream(url=stream_url, status_callback=status_callback) if status_callback \
+    stream = (
+        Stream(url=stream_url, status_callback=status_callback)
+        if status_callback
         else Stream(url=stream_url)
+    )
     stream.parameter(name="caller", value=caller)
     stream.parameter(name="callSid", value=call_sid)
     connect.append(stream)

@@ -36,8 +36,9 @@ class OpenAIStandin:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self._server = uvicorn.Server(uvicorn.Config(_app(self), host="127.0.0.1",
-                                                     port=self.port, log_level="warning"))
+        self._server = uvicorn.Server(
+            uvicorn.Config(_app(self), host="127.0.0.1", port=self.port, log_level="warning")
+        )
         threading.Thread(target=self._server.run, daemon=True).start()
         while not self._server.started:
             time.sleep(0.01)
@@ -49,17 +50,31 @@ class OpenAIStandin:
 
 
 def _chunk(delta: dict, finish: str | None = None) -> str:
-    body = {"id": "chatcmpl-1", "object": "chat.completion.chunk", "created": 0,
-            "model": "standin", "choices": [{"index": 0, "delta": delta,
-                                             "finish_reason": finish}]}
+    body = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion.chunk",
+        "created": 0,
+        "model": "standin",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     return f"data: {json.dumps(body)}\n\n"
 
 
 def _events(answer: Answer):
     if "tool_calls" in answer:
         for i, (name, arguments) in enumerate(answer["tool_calls"]):
-            yield _chunk({"tool_calls": [{"index": i, "id": f"call_{i}", "type": "function",
-                                          "function": {"name": name, "arguments": ""}}]})
+            yield _chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": i,
+                            "id": f"call_{i}",
+                            "type": "function",
+                            "function": {"name": name, "arguments": ""},
+                        }
+                    ]
+                }
+            )
             half = len(arguments) // 2  # arguments arrive in pieces, as they do for real
             for piece in (arguments[:half], arguments[half:]):
                 yield _chunk({"tool_calls": [{"index": i, "function": {"arguments": piece}}]})

@@ -44,8 +44,12 @@ SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 SILENCE = base64.b64encode(b"\xff" * 160).decode()
 WS_MAX = 1 << 20  # `callcentre serve` passes ws_max_size=1 MiB to uvicorn
 BODY_LIMIT = 64 * 1024
-WEBHOOKS = ("/twilio/voice", "/twilio/status", "/twilio/whisper?id=abc",
-            "/twilio/dial-status?id=abc")
+WEBHOOKS = (
+    "/twilio/voice",
+    "/twilio/status",
+    "/twilio/whisper?id=abc",
+    "/twilio/dial-status?id=abc",
+)
 # Refusals a client may see: normal close, policy violation (bad/duplicate start), too big.
 CLEAN_CLOSES = {1000, 1008, 1009}
 # Log lines that mean something crashed rather than refused.
@@ -55,10 +59,13 @@ CRASH_MARKERS = ("Exception in ASGI application", '"event": "call failed"', "Tra
 def fuzz_settings(examples: int):
     """Few, slow examples (each one is real network traffic to a real server); in CI the
     same examples every run, so a red build is reproducible."""
-    return hsettings(max_examples=examples, deadline=None, database=None,
-                     derandomize=bool(os.environ.get("CI")),
-                     suppress_health_check=[HealthCheck.too_slow,
-                                            HealthCheck.function_scoped_fixture])
+    return hsettings(
+        max_examples=examples,
+        deadline=None,
+        database=None,
+        derandomize=bool(os.environ.get("CI")),
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+    )
 
 
 # --- counting ---------------------------------------------------------------------------------
@@ -77,10 +84,8 @@ class Tally:
 
     def table(self) -> str:
         rows = ["| abuse | cases tried | survived |", "| --- | ---: | ---: |"]
-        rows += [f"| {kind} | {self.tried[kind]} | {self.survived[kind]} |"
-                 for kind in self.tried]
-        rows.append(f"| **total** | {sum(self.tried.values())} | "
-                    f"{sum(self.survived.values())} |")
+        rows += [f"| {kind} | {self.tried[kind]} | {self.survived[kind]} |" for kind in self.tried]
+        rows.append(f"| **total** | {sum(self.tried.values())} | {sum(self.survived.values())} |")
         return "\n".join(rows)
 
 
@@ -109,9 +114,14 @@ class Bystander:
     def _run(self) -> None:
         while not self.stop.is_set():
             try:
-                result = asyncio.run(simulate_call(
-                    [SAMPLES / "hello.wav"], url=self.server.media_url,
-                    settings=self.server.settings, transcribe=False))
+                result = asyncio.run(
+                    simulate_call(
+                        [SAMPLES / "hello.wav"],
+                        url=self.server.media_url,
+                        settings=self.server.settings,
+                        transcribe=False,
+                    )
+                )
             except Exception as exc:  # reported by the last test
                 self.failures.append(f"{type(exc).__name__}: {exc}")
                 continue
@@ -142,9 +152,11 @@ def healthy(server: LocalServer) -> None:
 def stray_files(server: LocalServer) -> list[Path]:
     """Anything written next to the server's own folders: what a path in a CallSid would do."""
     allowed = {"recordings", "server.log", ".env", "secret.wav"}
-    return [p for p in server.workdir.parent.rglob("*")
-            if p.relative_to(server.workdir.parent).parts[0] != "server"] + \
-        [p for p in server.workdir.iterdir() if p.name not in allowed]
+    return [
+        p
+        for p in server.workdir.parent.rglob("*")
+        if p.relative_to(server.workdir.parent).parts[0] != "server"
+    ] + [p for p in server.workdir.iterdir() if p.name not in allowed]
 
 
 # --- the media websocket ----------------------------------------------------------------------
@@ -152,26 +164,51 @@ def stray_files(server: LocalServer) -> list[Path]:
 
 def start_message(call_sid: str, stream_sid: str | None = None, **extra: object) -> str:
     stream_sid = stream_sid or f"MZ{secrets.token_hex(16)}"
-    return json.dumps({
-        "event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
-        "start": {"streamSid": stream_sid, "accountSid": "AC" + "1" * 32, "callSid": call_sid,
-                  "tracks": ["inbound"], "customParameters": {"caller": "+15550002222"},
-                  "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
-                                  "channels": 1}, **extra}})
+    return json.dumps(
+        {
+            "event": "start",
+            "sequenceNumber": "1",
+            "streamSid": stream_sid,
+            "start": {
+                "streamSid": stream_sid,
+                "accountSid": "AC" + "1" * 32,
+                "callSid": call_sid,
+                "tracks": ["inbound"],
+                "customParameters": {"caller": "+15550002222"},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                **extra,
+            },
+        }
+    )
 
 
 def media_message(n: int, payload: str = SILENCE) -> str:
-    return json.dumps({"event": "media", "sequenceNumber": str(n + 2),
-                       "media": {"track": "inbound", "chunk": str(n + 1),
-                                 "timestamp": str(n * 20), "payload": payload}})
+    return json.dumps(
+        {
+            "event": "media",
+            "sequenceNumber": str(n + 2),
+            "media": {
+                "track": "inbound",
+                "chunk": str(n + 1),
+                "timestamp": str(n * 20),
+                "payload": payload,
+            },
+        }
+    )
 
 
 def open_stream(server: LocalServer, signature: str | None = None) -> ClientConnection:
-    signature = sign(server.settings, server.settings.stream_url) if signature is None \
-        else signature
+    signature = (
+        sign(server.settings, server.settings.stream_url) if signature is None else signature
+    )
     headers = {"X-Twilio-Signature": signature} if signature else {}
-    return connect(server.media_url, additional_headers=headers, open_timeout=20,
-                   max_size=None, close_timeout=5)
+    return connect(
+        server.media_url,
+        additional_headers=headers,
+        open_timeout=20,
+        max_size=None,
+        close_timeout=5,
+    )
 
 
 def drain(ws: ClientConnection, seconds: float) -> None:
@@ -209,33 +246,64 @@ def finish(ws: ClientConnection) -> tuple[int | None, str]:
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner,
-                                                                max_size=4),
-    max_leaves=10)
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+    ),
+    max_leaves=10,
+)
 EVENTS = ["connected", "start", "media", "mark", "dtmf", "stop", "clear", "", "MEDIA", None, 7]
 twilio_like = st.fixed_dictionaries(
     {"event": st.sampled_from(EVENTS)},
-    optional={"streamSid": json_values, "sequenceNumber": json_values, "media": json_values,
-              "mark": json_values, "dtmf": json_values, "start": json_values,
-              "stop": json_values}).map(json.dumps)
-wrong_types = st.sampled_from([
-    {"event": "media", "media": {"payload": 12345}}, {"event": "media", "media": "x"},
-    {"event": "media", "media": {"payload": "%%%not base64%%%"}},
-    {"event": "media", "media": {"payload": SILENCE, "timestamp": {"a": 1}}},
-    {"event": "media", "media": {"payload": SILENCE, "timestamp": "-1e308"}},
-    {"event": "media", "media": {"payload": ""}}, {"event": "media", "media": []},
-    {"event": "mark", "mark": {"name": ["x"]}}, {"event": "mark", "mark": "x"},
-    {"event": "dtmf", "dtmf": {"digit": 5}}, {"event": "dtmf", "dtmf": {"digit": "not a digit"}},
-    {"event": "dtmf"}, {"event": "stop", "stop": "x"}, {"event": ["media"]}, {"event": {}},
-    {"event": "start", "start": []}, {"event": "start", "start": {"callSid": 5}},
-    {"event": "start", "start": {"callSid": None, "streamSid": "MZ1"}},
-]).map(json.dumps)
-huge = st.sampled_from([70_000, 300_000, WS_MAX + 1024]).flatmap(lambda n: st.sampled_from([
-    media_message(0, "A" * n), "x" * n, json.dumps({"event": "mark", "mark": {"name": "m" * n}}),
-    b"\x00" * n]))
+    optional={
+        "streamSid": json_values,
+        "sequenceNumber": json_values,
+        "media": json_values,
+        "mark": json_values,
+        "dtmf": json_values,
+        "start": json_values,
+        "stop": json_values,
+    },
+).map(json.dumps)
+wrong_types = st.sampled_from(
+    [
+        {"event": "media", "media": {"payload": 12345}},
+        {"event": "media", "media": "x"},
+        {"event": "media", "media": {"payload": "%%%not base64%%%"}},
+        {"event": "media", "media": {"payload": SILENCE, "timestamp": {"a": 1}}},
+        {"event": "media", "media": {"payload": SILENCE, "timestamp": "-1e308"}},
+        {"event": "media", "media": {"payload": ""}},
+        {"event": "media", "media": []},
+        {"event": "mark", "mark": {"name": ["x"]}},
+        {"event": "mark", "mark": "x"},
+        {"event": "dtmf", "dtmf": {"digit": 5}},
+        {"event": "dtmf", "dtmf": {"digit": "not a digit"}},
+        {"event": "dtmf"},
+        {"event": "stop", "stop": "x"},
+        {"event": ["media"]},
+        {"event": {}},
+        {"event": "start", "start": []},
+        {"event": "start", "start": {"callSid": 5}},
+        {"event": "start", "start": {"callSid": None, "streamSid": "MZ1"}},
+    ]
+).map(json.dumps)
+huge = st.sampled_from([70_000, 300_000, WS_MAX + 1024]).flatmap(
+    lambda n: st.sampled_from(
+        [
+            media_message(0, "A" * n),
+            "x" * n,
+            json.dumps({"event": "mark", "mark": {"name": "m" * n}}),
+            b"\x00" * n,
+        ]
+    )
+)
 frames = st.one_of(
-    st.text(max_size=200), st.binary(max_size=200), json_values.map(json.dumps), twilio_like,
-    wrong_types, huge)
+    st.text(max_size=200),
+    st.binary(max_size=200),
+    json_values.map(json.dumps),
+    twilio_like,
+    wrong_types,
+    huge,
+)
 
 
 @given(sent=st.lists(frames, min_size=1, max_size=6))
@@ -251,33 +319,51 @@ def test_fuzzed_frames_before_start(target: LocalServer, sent: list[str | bytes]
         healthy(target)
 
 
-@given(sent=st.lists(frames, min_size=1, max_size=8),
-       flood=st.one_of(st.just(0), st.integers(200, 3000)),
-       stop=st.booleans())
+@given(
+    sent=st.lists(frames, min_size=1, max_size=8),
+    flood=st.one_of(st.just(0), st.integers(200, 3000)),
+    stop=st.booleans(),
+)
 @fuzz_settings(40)
-def test_fuzzed_frames_during_a_call(target: LocalServer, sent: list[str | bytes], flood: int,
-                                     stop: bool):
+def test_fuzzed_frames_during_a_call(
+    target: LocalServer, sent: list[str | bytes], flood: int, stop: bool
+):
     """A call that has started, then garbage, floods of media (far faster than real time),
     messages out of order (a second `start`, `connected` again, media after `stop`)."""
     with TALLY.case("websocket: fuzzed frames during a call"):
         with open_stream(target) as ws:
-            send_all(ws, [json.dumps({"event": "connected", "protocol": "Call",
-                                      "version": "1.0.0"}),
-                          start_message(f"CA{secrets.token_hex(16)}")])
+            send_all(
+                ws,
+                [
+                    json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
+                    start_message(f"CA{secrets.token_hex(16)}"),
+                ],
+            )
             send_all(ws, [media_message(i) for i in range(flood)])
             send_all(ws, sent)
             if stop:
-                send_all(ws, [json.dumps({"event": "stop", "stop": {}}), media_message(0),
-                              start_message(f"CA{secrets.token_hex(16)}")])
+                send_all(
+                    ws,
+                    [
+                        json.dumps({"event": "stop", "stop": {}}),
+                        media_message(0),
+                        start_message(f"CA{secrets.token_hex(16)}"),
+                    ],
+                )
             code, reason = finish(ws)
         assert code in clean_closes(sent) - {1008}, (code, reason)
         healthy(target)
 
 
 EVENT_ORDERS = [
-    ["media", "start"], ["stop", "start"], ["mark", "dtmf", "start"],
-    ["start", "start"], ["start", "connected", "start"], ["start", "stop", "media", "stop"],
-    ["start", "stop", "start"], ["connected"] * 50 + ["start"],
+    ["media", "start"],
+    ["stop", "start"],
+    ["mark", "dtmf", "start"],
+    ["start", "start"],
+    ["start", "connected", "start"],
+    ["start", "stop", "media", "stop"],
+    ["start", "stop", "start"],
+    ["connected"] * 50 + ["start"],
 ]
 
 
@@ -285,11 +371,14 @@ EVENT_ORDERS = [
 def test_events_in_the_wrong_order(target: LocalServer, order: list[str]):
     with TALLY.case("websocket: events in the wrong order"):
         call_sid = f"CA{secrets.token_hex(16)}"
-        messages = {"media": media_message(0), "stop": json.dumps({"event": "stop"}),
-                    "mark": json.dumps({"event": "mark", "mark": {"name": "m"}}),
-                    "dtmf": json.dumps({"event": "dtmf", "dtmf": {"digit": "1"}}),
-                    "connected": json.dumps({"event": "connected"}),
-                    "start": start_message(call_sid)}
+        messages = {
+            "media": media_message(0),
+            "stop": json.dumps({"event": "stop"}),
+            "mark": json.dumps({"event": "mark", "mark": {"name": "m"}}),
+            "dtmf": json.dumps({"event": "dtmf", "dtmf": {"digit": "1"}}),
+            "connected": json.dumps({"event": "connected"}),
+            "start": start_message(call_sid),
+        }
         with open_stream(target) as ws:
             send_all(ws, [messages[name] for name in order])
             code, reason = finish(ws)
@@ -297,11 +386,21 @@ def test_events_in_the_wrong_order(target: LocalServer, order: list[str]):
         healthy(target)
 
 
-@pytest.mark.parametrize("call_sid", ["../../../escaped", "..", "/tmp/abuse-escaped",
-                                      "CA" + "x" * 500, "CA\u0000nul", "CA/../../x",
-                                      "CA\\..\\..\\x"])
-def test_ids_that_would_name_files_outside_recordings_are_refused(target: LocalServer,
-                                                                   call_sid: str):
+@pytest.mark.parametrize(
+    "call_sid",
+    [
+        "../../../escaped",
+        "..",
+        "/tmp/abuse-escaped",
+        "CA" + "x" * 500,
+        "CA\u0000nul",
+        "CA/../../x",
+        "CA\\..\\..\\x",
+    ],
+)
+def test_ids_that_would_name_files_outside_recordings_are_refused(
+    target: LocalServer, call_sid: str
+):
     """The CallSid names the call's files: a path or an absurd length is refused with 1008."""
     with TALLY.case("websocket: path or oversized CallSid in `start`"):
         with open_stream(target) as ws:
@@ -312,14 +411,21 @@ def test_ids_that_would_name_files_outside_recordings_are_refused(target: LocalS
         healthy(target)
 
 
-@pytest.mark.parametrize("params", [[1, 2], "caller", {"caller": "+1" * 200}, {"caller": None},
-                                    {"caller": {"nested": True}}])
+@pytest.mark.parametrize(
+    "params",
+    [[1, 2], "caller", {"caller": "+1" * 200}, {"caller": None}, {"caller": {"nested": True}}],
+)
 def test_odd_custom_parameters_do_not_break_the_call(target: LocalServer, params: object):
     with TALLY.case("websocket: odd `customParameters`"):
         call_sid = f"CA{secrets.token_hex(16)}"
         with open_stream(target) as ws:
-            send_all(ws, [start_message(call_sid, customParameters=params),
-                          *[media_message(i) for i in range(20)]])
+            send_all(
+                ws,
+                [
+                    start_message(call_sid, customParameters=params),
+                    *[media_message(i) for i in range(20)],
+                ],
+            )
             drain(ws, 1.0)
             code, reason = finish(ws)
         assert code in CLEAN_CLOSES - {1008}, (code, reason)
@@ -338,7 +444,9 @@ def test_a_second_stream_for_a_live_call_is_refused(target: LocalServer):
             send_all(second, [start_message(call_sid)])
             drain(second, 2.0)
             assert (second.close_code, second.close_reason) == (
-                1008, "this call already has a stream")
+                1008,
+                "this call already has a stream",
+            )
             send_all(first, [media_message(10)])  # the live one goes on
             drain(first, 0.3)
             assert first.close_code is None
@@ -351,8 +459,14 @@ def test_a_replayed_stream_for_a_finished_call_is_refused(target: LocalServer):
     with TALLY.case("replay: stream for a finished call"):
         call_sid = f"CA{secrets.token_hex(16)}"
         with open_stream(target) as ws:
-            send_all(ws, [start_message(call_sid), *[media_message(i) for i in range(50)],
-                          json.dumps({"event": "stop", "stop": {}})])
+            send_all(
+                ws,
+                [
+                    start_message(call_sid),
+                    *[media_message(i) for i in range(50)],
+                    json.dumps({"event": "stop", "stop": {}}),
+                ],
+            )
             finish(ws)
         wav = wait_for(lambda: next(target.recordings.rglob(f"{call_sid}.wav"), None))
         time.sleep(1.0)  # let the recorder close it
@@ -391,8 +505,9 @@ def test_websocket_upgrade_without_a_valid_signature_gets_403(target: LocalServe
         signature = {
             "http": sign(settings, settings.public("/twilio/media")),
             "webhook": sign(settings, settings.public("/twilio/voice"), {"CallSid": "CA1"}),
-            "token": sign(settings.model_copy(update={"twilio_auth_token": "other"}),
-                          settings.stream_url),
+            "token": sign(
+                settings.model_copy(update={"twilio_auth_token": "other"}), settings.stream_url
+            ),
         }.get(UPGRADE_SIGNATURES[kind], UPGRADE_SIGNATURES[kind])
         with pytest.raises(InvalidStatus) as refused, open_stream(target, signature=signature):
             pass
@@ -409,18 +524,22 @@ SIGNATURE_KINDS = ["none", "garbage", "other URL", "other params", "other path",
 
 @given(form=forms, kind=st.sampled_from(SIGNATURE_KINDS), path=st.sampled_from(WEBHOOKS))
 @fuzz_settings(150)
-def test_webhooks_answer_only_valid_signatures(target: LocalServer, form: dict[str, str],
-                                               kind: str, path: str):
+def test_webhooks_answer_only_valid_signatures(
+    target: LocalServer, form: dict[str, str], kind: str, path: str
+):
     with TALLY.case("webhooks: random forms, forged or valid signatures"):
         form = {"CallSid": f"CA{secrets.token_hex(16)}", **form}
         settings, url = target.settings, target.settings.public(path)
         signature = {
-            "none": None, "garbage": base64.b64encode(os.urandom(20)).decode(),
+            "none": None,
+            "garbage": base64.b64encode(os.urandom(20)).decode(),
             "other URL": sign(settings, url + "x", form),
             "other params": sign(settings, url, {**form, "CallSid": "CA0"}),
-            "other path": sign(settings, settings.public("/twilio/status"
-                                                         if "voice" in path else "/twilio/voice"),
-                               form),
+            "other path": sign(
+                settings,
+                settings.public("/twilio/status" if "voice" in path else "/twilio/voice"),
+                form,
+            ),
             "valid": sign(settings, url, form),
         }[kind]
         headers = {"X-Twilio-Signature": signature} if signature else {}
@@ -436,11 +555,22 @@ def test_a_replayed_webhook_changes_nothing(target: LocalServer):
     webhook only answers TwiML (the stream it names is then refused as a replay); status
     callbacks only log; so a replay gets the same answer and does nothing new."""
     with TALLY.case("replay: signed webhook sent again"):
-        form = {"CallSid": f"CA{secrets.token_hex(16)}", "From": "+15550001111",
-                "AccountSid": "AC" + "1" * 32, "CallStatus": "ringing"}
+        form = {
+            "CallSid": f"CA{secrets.token_hex(16)}",
+            "From": "+15550001111",
+            "AccountSid": "AC" + "1" * 32,
+            "CallStatus": "ringing",
+        }
         signature = sign(target.settings, target.settings.public("/twilio/voice"), form)
-        answers = [httpx.post(f"{target.http}/twilio/voice", data=form, timeout=10,
-                              headers={"X-Twilio-Signature": signature}) for _ in range(3)]
+        answers = [
+            httpx.post(
+                f"{target.http}/twilio/voice",
+                data=form,
+                timeout=10,
+                headers={"X-Twilio-Signature": signature},
+            )
+            for _ in range(3)
+        ]
         assert {a.status_code for a in answers} == {200}
         assert len({a.text for a in answers}) == 1
 
@@ -469,13 +599,17 @@ def raw_http(server: LocalServer, head: str, body_chunks: list[bytes] = ()) -> t
 
 
 def post_head(server: LocalServer, path: str, extra: str) -> str:
-    return (f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
-            f"Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n{extra}\r\n")
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{server.port}\r\n"
+        f"Content-Type: application/x-www-form-urlencoded\r\nConnection: close\r\n{extra}\r\n"
+    )
 
 
 def chunked(total: int, size: int = 16384) -> list[bytes]:
-    chunks = [b"%x\r\n%s\r\n" % (min(size, total - i), b"a" * min(size, total - i))
-              for i in range(0, total, size)]
+    chunks = [
+        b"%x\r\n%s\r\n" % (min(size, total - i), b"a" * min(size, total - i))
+        for i in range(0, total, size)
+    ]
     return [*chunks, b"0\r\n\r\n"]
 
 
@@ -495,14 +629,17 @@ def test_oversized_webhook_bodies_get_413(target: LocalServer, path: str, case: 
         if how == "length":  # refused on the header alone: the body is never sent
             status, _ = raw_http(target, post_head(target, path, f"Content-Length: {size}\r\n"))
         else:
-            status, _ = raw_http(target, post_head(target, path, "Transfer-Encoding: chunked\r\n"),
-                                 chunked(size))
+            status, _ = raw_http(
+                target, post_head(target, path, "Transfer-Encoding: chunked\r\n"), chunked(size)
+            )
         assert status == 413
         healthy(target)
 
 
-@pytest.mark.parametrize("header", ["Content-Length: banana\r\n", "Content-Length: -5\r\n",
-                                    "X-Junk: " + "j" * 100_000 + "\r\n"])
+@pytest.mark.parametrize(
+    "header",
+    ["Content-Length: banana\r\n", "Content-Length: -5\r\n", "X-Junk: " + "j" * 100_000 + "\r\n"],
+)
 def test_malformed_requests_get_a_4xx(target: LocalServer, header: str):
     with TALLY.case("webhooks: malformed requests"):
         status, _ = raw_http(target, post_head(target, "/twilio/voice", header))
@@ -514,8 +651,12 @@ def test_a_body_under_the_limit_still_reaches_the_signature_check(target: LocalS
     with TALLY.case("webhooks: large but allowed body"):
         form = {"CallSid": f"CA{secrets.token_hex(16)}", "Pad": "p" * 50_000}
         signature = sign(target.settings, target.settings.public("/twilio/status"), form)
-        signed = httpx.post(f"{target.http}/twilio/status", data=form, timeout=10,
-                            headers={"X-Twilio-Signature": signature})
+        signed = httpx.post(
+            f"{target.http}/twilio/status",
+            data=form,
+            timeout=10,
+            headers={"X-Twilio-Signature": signature},
+        )
         unsigned = httpx.post(f"{target.http}/twilio/status", data=form, timeout=10)
         assert (signed.status_code, unsigned.status_code) == (204, 403)
 
@@ -525,18 +666,58 @@ def test_a_body_under_the_limit_still_reaches_the_signature_check(target: LocalS
 
 PASSWD = b"root:x:0:0:"  # /etc/passwd served would contain this
 OUTSIDE_SID = "CA" + "f" * 32  # a call whose row points at files outside the recordings
-TRAVERSALS = ["../../../../etc/passwd", "..%2f..%2f..%2fetc%2fpasswd", "%2e%2e/%2e%2e/etc/passwd",
-              "....//....//etc/passwd", "..\\..\\..\\etc\\passwd", "%00", "..%00.wav",
-              "/etc/passwd", "%2Fetc%2Fpasswd", "..%252f..%252fetc%252fpasswd", "%c0%ae%c0%ae/",
-              "CA" + "a" * 32 + "/../../../etc/passwd", "~root", "%ff%fe", "con", "\u202e",
-              OUTSIDE_SID]
-INJECTIONS = ["' OR 1=1 --", "\" OR \"\"=\"", "'; DROP TABLE calls; --", "refund\" OR 1",
-              "NEAR(a b)", "a* OR b*", "text:foo", "^start", "\"unbalanced", "*", "AND", "NOT x",
-              "%", "_", "\\", "<script>alert(1)</script>", "{{7*7}}", "${7*7}", "%s%s%s%n",
-              "\u0000", "=cmd|' /C calc'!A0", "' UNION SELECT password_hash FROM review_managers--"]
-REVIEW_PATHS = ["/review/calls/{x}", "/review/calls/{x}/audio", "/review/calls/{x}/waveform.json",
-                "/review/calls/{x}/transcript.json", "/review/calls/{x}/transcript.txt",
-                "/review/static/{x}", "/review/{x}"]
+TRAVERSALS = [
+    "../../../../etc/passwd",
+    "..%2f..%2f..%2fetc%2fpasswd",
+    "%2e%2e/%2e%2e/etc/passwd",
+    "....//....//etc/passwd",
+    "..\\..\\..\\etc\\passwd",
+    "%00",
+    "..%00.wav",
+    "/etc/passwd",
+    "%2Fetc%2Fpasswd",
+    "..%252f..%252fetc%252fpasswd",
+    "%c0%ae%c0%ae/",
+    "CA" + "a" * 32 + "/../../../etc/passwd",
+    "~root",
+    "%ff%fe",
+    "con",
+    "\u202e",
+    OUTSIDE_SID,
+]
+INJECTIONS = [
+    "' OR 1=1 --",
+    '" OR ""="',
+    "'; DROP TABLE calls; --",
+    'refund" OR 1',
+    "NEAR(a b)",
+    "a* OR b*",
+    "text:foo",
+    "^start",
+    '"unbalanced',
+    "*",
+    "AND",
+    "NOT x",
+    "%",
+    "_",
+    "\\",
+    "<script>alert(1)</script>",
+    "{{7*7}}",
+    "${7*7}",
+    "%s%s%s%n",
+    "\u0000",
+    "=cmd|' /C calc'!A0",
+    "' UNION SELECT password_hash FROM review_managers--",
+]
+REVIEW_PATHS = [
+    "/review/calls/{x}",
+    "/review/calls/{x}/audio",
+    "/review/calls/{x}/waveform.json",
+    "/review/calls/{x}/transcript.json",
+    "/review/calls/{x}/transcript.txt",
+    "/review/static/{x}",
+    "/review/{x}",
+]
 FILTERS = ["q", "caller", "tag", "outcome", "escalated", "from", "to", "page"]
 
 
@@ -551,21 +732,27 @@ def review_login(base: str, name: str, password: str) -> str:
     with httpx.Client(base_url=base, follow_redirects=False, timeout=10) as client:
         page = client.get("/review/login").text
         token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        reply = client.post("/review/login", data={"name": name, "password": password,
-                                                    "csrf_token": token})
+        reply = client.post(
+            "/review/login", data={"name": name, "password": password, "csrf_token": token}
+        )
         assert reply.status_code == 303, reply.text
         return "; ".join(f"{k}={v}" for k, v in client.cookies.items())
 
 
 @pytest.fixture(scope="module", params=["live server", "review app alone"])
-def review_target(request: pytest.FixtureRequest, target: LocalServer,
-                  tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReviewTarget]:
+def review_target(
+    request: pytest.FixtureRequest, target: LocalServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ReviewTarget]:
     secret = b"root:x:0:0 SECRET-SENTINEL"
     if request.param == "live server":
-        if all(httpx.get(f"{target.http}{p}", timeout=10).status_code == 404
-               for p in ("/review", "/review/login", "/review/calls")):
-            pytest.skip("/review is not mounted on the server yet: telephony/app.py does not "
-                        "include review.routes.create_review_router")
+        if all(
+            httpx.get(f"{target.http}{p}", timeout=10).status_code == 404
+            for p in ("/review", "/review/login", "/review/calls")
+        ):
+            pytest.skip(
+                "/review is not mounted on the server yet: telephony/app.py does not "
+                "include review.routes.create_review_router"
+            )
         from review.auth import save_manager
         from voice.store import Store
 
@@ -573,27 +760,37 @@ def review_target(request: pytest.FixtureRequest, target: LocalServer,
         store = Store(target.database_url)
         save_manager(store.engine, "abuse", "abuse correct horse battery")
         # A call row whose stored paths lead out of RECORDINGS_DIR, as a tampered row might.
-        store.start_call(OUTSIDE_SID, "+15550000001", "MZ1", str(target.recordings / ".." /
-                                                                 "secret.wav"), "/etc/passwd")
+        store.start_call(
+            OUTSIDE_SID,
+            "+15550000001",
+            "MZ1",
+            str(target.recordings / ".." / "secret.wav"),
+            "/etc/passwd",
+        )
         store.finish_call(OUTSIDE_SID, "caller_hangup")
-        yield ReviewTarget(target.http, review_login(target.http, "abuse",
-                                                     "abuse correct horse battery"),
-                           [secret, PASSWD])
+        yield ReviewTarget(
+            target.http,
+            review_login(target.http, "abuse", "abuse correct horse battery"),
+            [secret, PASSWD],
+        )
         return
     from review_fixtures import MANAGER, PASSWORD, make_world, review_app, serve
 
     world = make_world(tmp_path_factory.mktemp("abuse-review"))
     with serve(review_app(world)) as base:
         secret_wav = (world.root / "secret.wav").read_bytes()
-        yield ReviewTarget(base, review_login(base, MANAGER, PASSWORD),
-                           [secret, secret_wav, PASSWD])
+        yield ReviewTarget(
+            base, review_login(base, MANAGER, PASSWORD), [secret, secret_wav, PASSWD]
+        )
 
 
 def raw_get(base: str, path: str, cookie: str) -> tuple[int, bytes]:
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=15) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
-                     "Connection: close\r\n\r\n".encode("utf-8", "surrogateescape"))
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
+            "Connection: close\r\n\r\n".encode("utf-8", "surrogateescape")
+        )
         data = b""
         while chunk := sock.recv(65536):
             data += chunk
@@ -601,15 +798,15 @@ def raw_get(base: str, path: str, cookie: str) -> tuple[int, bytes]:
     return int(head.split()[1]), body
 
 
-segment = st.one_of(st.sampled_from(TRAVERSALS),
-                    st.text(st.characters(codec="utf-8", exclude_characters="\r\n ?#"),
-                            min_size=1, max_size=40))
+segment = st.one_of(
+    st.sampled_from(TRAVERSALS),
+    st.text(st.characters(codec="utf-8", exclude_characters="\r\n ?#"), min_size=1, max_size=40),
+)
 
 
 @given(template=st.sampled_from(REVIEW_PATHS), x=segment)
 @fuzz_settings(150)
-def test_review_paths_never_leave_their_folders(review_target: ReviewTarget, template: str,
-                                                x: str):
+def test_review_paths_never_leave_their_folders(review_target: ReviewTarget, template: str, x: str):
     with TALLY.case("review: path traversal"):
         path = template.replace("{x}", x)
         status, body = raw_get(review_target.base, path, review_target.cookie)
@@ -617,17 +814,24 @@ def test_review_paths_never_leave_their_folders(review_target: ReviewTarget, tem
         assert not any(s in body for s in review_target.forbidden), path
 
 
-@given(params=st.dictionaries(st.sampled_from(FILTERS),
-                              st.one_of(st.sampled_from(INJECTIONS), st.text(max_size=60)),
-                              min_size=1, max_size=4),
-       export=st.booleans())
+@given(
+    params=st.dictionaries(
+        st.sampled_from(FILTERS),
+        st.one_of(st.sampled_from(INJECTIONS), st.text(max_size=60)),
+        min_size=1,
+        max_size=4,
+    ),
+    export=st.booleans(),
+)
 @fuzz_settings(100)
-def test_review_search_and_filters_survive_injection(review_target: ReviewTarget,
-                                                     params: dict[str, str], export: bool):
+def test_review_search_and_filters_survive_injection(
+    review_target: ReviewTarget, params: dict[str, str], export: bool
+):
     with TALLY.case("review: search and filter injection"):
         path = "/review/calls.csv" if export else "/review/calls"
-        with httpx.Client(base_url=review_target.base, timeout=20,
-                          headers={"Cookie": review_target.cookie}) as client:
+        with httpx.Client(
+            base_url=review_target.base, timeout=20, headers={"Cookie": review_target.cookie}
+        ) as client:
             reply = client.get(path, params=params)
         assert reply.status_code == 200, (params, reply.status_code)
         assert b"<script>alert(1)</script>" not in reply.content  # escaped, never markup
@@ -636,19 +840,24 @@ def test_review_search_and_filters_survive_injection(review_target: ReviewTarget
 # --- the end: everyone else was fine ----------------------------------------------------------
 
 
-def test_zz_nothing_crashed_and_the_bystander_was_answered(target: LocalServer,
-                                                           bystander: Bystander,
-                                                           capsys: pytest.CaptureFixture):
+def test_zz_nothing_crashed_and_the_bystander_was_answered(
+    target: LocalServer, bystander: Bystander, capsys: pytest.CaptureFixture
+):
     bystander.finish()
     healthy(target)
     with TALLY.case("bystander: well-behaved calls during the abuse"):
         assert bystander.failures == [], bystander.failures
         assert len(bystander.answered) >= 1
     wait_for(lambda: httpx.get(f"{target.http}/healthz").json()["active_calls"] == 0, 30)
-    crashes = [line for line in target.log().splitlines()
-               if any(marker in line for marker in CRASH_MARKERS)]
+    crashes = [
+        line
+        for line in target.log().splitlines()
+        if any(marker in line for marker in CRASH_MARKERS)
+    ]
     with capsys.disabled():
-        print(f"\n\nAbuse suite ({len(bystander.answered)} bystander calls answered, slowest "
-              f"reply {max(bystander.answered, default=0):.0f} ms):\n{TALLY.table()}\n")
+        print(
+            f"\n\nAbuse suite ({len(bystander.answered)} bystander calls answered, slowest "
+            f"reply {max(bystander.answered, default=0):.0f} ms):\n{TALLY.table()}\n"
+        )
     assert crashes == [], crashes[:5]
     assert stray_files(target) == []

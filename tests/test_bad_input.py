@@ -19,18 +19,37 @@ SILENCE = base64.b64encode(b"\xff" * 160).decode()
 
 
 def media(stream_sid: str, n: int) -> str:
-    return json.dumps({"event": "media", "sequenceNumber": str(n + 2), "streamSid": stream_sid,
-                       "media": {"track": "inbound", "chunk": str(n + 1),
-                                 "timestamp": str(n * 20), "payload": SILENCE}})
+    return json.dumps(
+        {
+            "event": "media",
+            "sequenceNumber": str(n + 2),
+            "streamSid": stream_sid,
+            "media": {
+                "track": "inbound",
+                "chunk": str(n + 1),
+                "timestamp": str(n * 20),
+                "payload": SILENCE,
+            },
+        }
+    )
 
 
 def start(call_sid: str, stream_sid: str) -> str:
-    return json.dumps({
-        "event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
-        "start": {"streamSid": stream_sid, "accountSid": "AC" + "1" * 32, "callSid": call_sid,
-                  "tracks": ["inbound"], "customParameters": {"caller": "+15550002222"},
-                  "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000,
-                                  "channels": 1}}})
+    return json.dumps(
+        {
+            "event": "start",
+            "sequenceNumber": "1",
+            "streamSid": stream_sid,
+            "start": {
+                "streamSid": stream_sid,
+                "accountSid": "AC" + "1" * 32,
+                "callSid": call_sid,
+                "tracks": ["inbound"],
+                "customParameters": {"caller": "+15550002222"},
+                "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+            },
+        }
+    )
 
 
 async def abusive_call(server, call_sid: str) -> None:
@@ -42,7 +61,9 @@ async def abusive_call(server, call_sid: str) -> None:
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
         await ws.send(start(call_sid, stream_sid))
         bad = [
-            "{{{", "[1, 2, 3]", json.dumps({"event": "nonsense"}),
+            "{{{",
+            "[1, 2, 3]",
+            json.dumps({"event": "nonsense"}),
             json.dumps({"event": "media", "media": {"payload": "%%% not base64 %%%"}}),
             json.dumps({"event": "media", "media": {"payload": 12345}}),
             json.dumps({"event": "media"}),
@@ -62,8 +83,12 @@ async def abusive_call(server, call_sid: str) -> None:
 async def test_bad_frames_are_survived_and_other_calls_go_on(server, samples):
     call_sid = "CA" + "c" * 32
     good, _ = await asyncio.gather(
-        simulate_call([samples / "hello.wav"], url=server.media_url, settings=server.settings,
-                      transcribe=False),
+        simulate_call(
+            [samples / "hello.wav"],
+            url=server.media_url,
+            settings=server.settings,
+            transcribe=False,
+        ),
         abusive_call(server, call_sid),
     )
     # The well-behaved call next to it was answered.
@@ -86,15 +111,23 @@ async def test_bad_frames_are_survived_and_other_calls_go_on(server, samples):
     engine = create_engine(server.database_url)
     for _ in range(100):
         with engine.connect() as db:
-            row = db.execute(text("select end_reason, ended_at from calls where call_sid=:s"),
-                             {"s": call_sid}).mappings().one_or_none()
+            row = (
+                db.execute(
+                    text("select end_reason, ended_at from calls where call_sid=:s"),
+                    {"s": call_sid},
+                )
+                .mappings()
+                .one_or_none()
+            )
         if row is not None and row["ended_at"] is not None:
             break
         await asyncio.sleep(0.1)
     assert row is not None and row["end_reason"] == "connection_lost"
     # Log lines about bad messages name the call.
-    assert any(call_sid in line and "bad media stream message" in line
-               for line in server.log().splitlines())
+    assert any(
+        call_sid in line and "bad media stream message" in line
+        for line in server.log().splitlines()
+    )
 
 
 async def wait_for_file(root: Path, name: str, last_event: str, timeout: float = 15) -> Path:

@@ -32,8 +32,15 @@ from voice.store import Store
 DATA = Path(__file__).resolve().parent.parent / "data" / "business"
 TODAY = date(2026, 3, 4)  # a Wednesday; the data is relative, so any day works
 NOW = datetime.combine(TODAY, time(9, 0))
-EXPECTED = {"customers": 16, "orders": 36, "returns": 2, "accounts": 12, "cards": 11,
-            "clinics": 2, "appointments": 14}
+EXPECTED = {
+    "customers": 16,
+    "orders": 36,
+    "returns": 2,
+    "accounts": 12,
+    "cards": 11,
+    "clinics": 2,
+    "appointments": 14,
+}
 SPOKEN_DATE = re.compile(r"^(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, [A-Z][a-z]+ \d{1,2}$")
 
 
@@ -132,13 +139,24 @@ def test_orders_and_their_spoken_facts(biz: Business):
     assert "4521" in facts["summary"] and "UPS" in facts["summary"]
     john = customer_id(biz, "+15550001111")
     assert facts_for_order(biz.order("4610"))["items"] == (
-        "2 x Stainless Steel Water Bottle, Insulated Lunch Bag")
+        "2 x Stainless Steel Water Bottle, Insulated Lunch Bag"
+    )
     assert biz.order("4610").customer_id == john
 
 
-@pytest.mark.parametrize("spoken", ["4521", "#4521", "order 45 21", "4-5-2-1",
-                                    "four five two one", "Four, five, two, one.",
-                                    "forty five twenty one", "order number for five to one"])
+@pytest.mark.parametrize(
+    "spoken",
+    [
+        "4521",
+        "#4521",
+        "order 45 21",
+        "4-5-2-1",
+        "four five two one",
+        "Four, five, two, one.",
+        "forty five twenty one",
+        "order number for five to one",
+    ],
+)
 def test_spoken_order_numbers(biz: Business, spoken: str):
     assert normalise_order_number(spoken) == "4521"
     assert biz.order(spoken).number == "4521"
@@ -155,10 +173,13 @@ def test_start_return_once_then_report_it(engine: sqlalchemy.Engine, biz: Busine
     maria = customer_id(biz, "+15551234567")
     first = biz.start_return("4388", "too small", customer_id=maria)
     assert first.ok and not first.already_done
-    assert first.facts == {"order_number": "4388", "return_status": "started",
-                           "refund": "$49.00",
-                           "refund_timing": "within 5 business days of the item arriving back",
-                           "label": "a prepaid return label by email"}
+    assert first.facts == {
+        "order_number": "4388",
+        "return_status": "started",
+        "refund": "$49.00",
+        "refund_timing": "within 5 business days of the item arriving back",
+        "label": "a prepaid return label by email",
+    }
     assert "4388" in first.message and "$49.00" in first.message
     again = biz.start_return("four three eight eight", "too small")
     assert again.ok and again.already_done and again.facts["refund"] == "$49.00"
@@ -167,11 +188,19 @@ def test_start_return_once_then_report_it(engine: sqlalchemy.Engine, biz: Busine
     assert facts_for_order(biz.order("4388"))["return_status"] == "started"
 
 
-@pytest.mark.parametrize(("number", "reason"), [
-    ("4521", "not_delivered"), ("4610", "not_delivered"), ("4290", "cancelled"),
-    ("4102", "outside_window"), ("9999", "unknown_order")])
-def test_returns_that_are_refused(engine: sqlalchemy.Engine, biz: Business, number: str,
-                                  reason: str):
+@pytest.mark.parametrize(
+    ("number", "reason"),
+    [
+        ("4521", "not_delivered"),
+        ("4610", "not_delivered"),
+        ("4290", "cancelled"),
+        ("4102", "outside_window"),
+        ("9999", "unknown_order"),
+    ],
+)
+def test_returns_that_are_refused(
+    engine: sqlalchemy.Engine, biz: Business, number: str, reason: str
+):
     result = biz.start_return(number, "changed my mind")
     assert not result.ok and not result.already_done
     assert result.facts["reason"] == reason and result.message
@@ -196,8 +225,10 @@ def test_seeded_return_is_reported_not_repeated(biz: Business):
 def test_account_balances(biz: Business):
     john = customer_id(biz, "+15550001111")
     both = biz.account_balance(john)
-    assert both.ok and both.facts == {"checking account ending 7731": "$2,341.17",
-                                      "savings account ending 7749": "$15,200.00"}
+    assert both.ok and both.facts == {
+        "checking account ending 7731": "$2,341.17",
+        "savings account ending 7749": "$15,200.00",
+    }
     assert "$15,200.00" in both.message
     savings = biz.account_balance(john, "Savings")
     assert list(savings.facts.values()) == ["$15,200.00"]
@@ -258,8 +289,9 @@ def test_free_slots_follow_clinic_hours(biz: Business):
 def test_book_once_and_fill_a_slot(engine: sqlalchemy.Engine, biz: Business):
     day = next_weekday(TODAY + timedelta(days=1), 1)
     slot = datetime.combine(day, time(14, 0))
-    ben, liam, grace = (customer_id(biz, p) for p in
-                        ("+15550104242", "+15550178989", "+15550191515"))
+    ben, liam, grace = (
+        customer_id(biz, p) for p in ("+15550104242", "+15550178989", "+15550191515")
+    )
     booked = biz.book_appointment(ben, slot, "blood test")
     assert booked.ok and not booked.already_done
     assert booked.facts["time"] == "2:00 PM" and booked.facts["clinic"] == "Acme Health Downtown"
@@ -277,13 +309,15 @@ def test_book_once_and_fill_a_slot(engine: sqlalchemy.Engine, biz: Business):
 
 @pytest.mark.parametrize("action", ["book", "move"])
 def test_a_slot_taken_between_check_and_write_is_reported_as_just_taken(
-        biz: Business, monkeypatch: pytest.MonkeyPatch, action: str):
+    biz: Business, monkeypatch: pytest.MonkeyPatch, action: str
+):
     """The unique slot index is the last line: when the check still saw the slot free (another
     call's booking landed in between), the write fails and the caller hears it was just taken."""
     day = next_weekday(TODAY + timedelta(days=1), 1)
     slot = datetime.combine(day, time(14, 0))
-    ben, liam, grace = (customer_id(biz, p) for p in
-                        ("+15550104242", "+15550178989", "+15550191515"))
+    ben, liam, grace = (
+        customer_id(biz, p) for p in ("+15550104242", "+15550178989", "+15550191515")
+    )
     assert biz.book_appointment(ben, slot, "blood test").ok  # both blood-test doctors now
     assert biz.book_appointment(liam, slot, "blood test").ok  # busy at 2 PM
     real_free, stale = Business._free, [(slot, "Dr. James Whitfield")]
@@ -300,8 +334,7 @@ def test_a_slot_taken_between_check_and_write_is_reported_as_just_taken(
         stale.clear()
         moving = biz.book_appointment(grace, slot + timedelta(hours=2), "blood test")
         stale.append((slot, "Dr. James Whitfield"))
-        result = biz.move_appointment(int(moving.facts["appointment_id"]), slot,
-                                      customer_id=grace)
+        result = biz.move_appointment(int(moving.facts["appointment_id"]), slot, customer_id=grace)
     assert not result.ok and result.facts["reason"] == "slot_unavailable"
     assert result.message.startswith("I'm sorry, ")
     assert "2:00 PM was just taken by another caller" in result.message
@@ -378,8 +411,9 @@ def test_cli_seed_prints_counts(tmp_path: Path, capsys: pytest.CaptureFixture[st
     assert "orders: 36" in capsys.readouterr().out
 
 
-def test_cli_seed_rejects_a_missing_or_broken_data_dir(tmp_path: Path,
-                                                       capsys: pytest.CaptureFixture[str]):
+def test_cli_seed_rejects_a_missing_or_broken_data_dir(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+):
     url = f"sqlite:///{tmp_path / 'cli.db'}"
     assert seeding.run(parse("--data", str(tmp_path / "nowhere"), "--database-url", url)) == 2
     err = capsys.readouterr().err
@@ -413,13 +447,23 @@ def test_returnable_orders_are_delivered_inside_the_window_without_a_return(biz:
 
 def test_cards_for_a_customer(biz: Business):
     aisha = biz.customer_by_phone("+15550102030")
-    assert [(c.last4, c.status) for c in biz.cards_for(aisha.id)] == [("5512", "active"),
-                                                                       ("9087", "active")]
+    assert [(c.last4, c.status) for c in biz.cards_for(aisha.id)] == [
+        ("5512", "active"),
+        ("9087", "active"),
+    ]
 
 
-@pytest.mark.parametrize(("said", "kind"), [
-    ("checkup", "check-up"), ("Check-up", "check-up"), ("cleaning", "dental cleaning"),
-    ("dental check-up", "dental check-up"), ("vaccination", "vaccination"), ("massage", None)])
+@pytest.mark.parametrize(
+    ("said", "kind"),
+    [
+        ("checkup", "check-up"),
+        ("Check-up", "check-up"),
+        ("cleaning", "dental cleaning"),
+        ("dental check-up", "dental check-up"),
+        ("vaccination", "vaccination"),
+        ("massage", None),
+    ],
+)
 def test_appointment_kind_as_the_clinic_names_it(biz: Business, said, kind):
     assert biz.appointment_kind(said) == kind
 

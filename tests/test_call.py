@@ -45,7 +45,10 @@ async def test_multi_turn_call(server, samples):
     poller = asyncio.create_task(poll_health(server.http, stop))
     result = await simulate_call(
         [samples / "hello.wav", samples / "order_status.wav"],
-        url=server.media_url, settings=server.settings, caller="+15551234567")
+        url=server.media_url,
+        settings=server.settings,
+        caller="+15551234567",
+    )
     stop.set()
     health_times = await poller
 
@@ -61,10 +64,15 @@ async def test_multi_turn_call(server, samples):
     # The store holds the call and what the caller said.
     engine = create_engine(server.database_url)
     with engine.connect() as db:
-        call = db.execute(text("select * from calls where call_sid=:s"),
-                          {"s": result.call_sid}).mappings().one()
-        turns = db.execute(text("select role, text from turns where call_sid=:s order by "
-                                "\"index\""), {"s": result.call_sid}).all()
+        call = (
+            db.execute(text("select * from calls where call_sid=:s"), {"s": result.call_sid})
+            .mappings()
+            .one()
+        )
+        turns = db.execute(
+            text('select role, text from turns where call_sid=:s order by "index"'),
+            {"s": result.call_sid},
+        ).all()
     assert call["caller"] == "+15551234567"
     assert call["turns"] == 2 and call["end_reason"] == "caller_hangup", turns
     assert call["duration_s"] > 5
@@ -92,10 +100,10 @@ async def test_multi_turn_call(server, samples):
     for e in events:
         if e["type"] in ("caller_turn", "agent_turn"):
             channel = 0 if e["type"] == "caller_turn" else 1
-            span = audio[int(e["start"] * rate): int(e["end"] * rate), channel]
+            span = audio[int(e["start"] * rate) : int(e["end"] * rate), channel]
             assert rms(span) > 300, (e, rms(span))
     greeting = next(e for e in events if e["type"] == "agent_turn")
-    assert rms(audio[int(greeting["start"] * rate): int(greeting["end"] * rate), 0]) < 100
+    assert rms(audio[int(greeting["start"] * rate) : int(greeting["end"] * rate), 0]) < 100
 
     # Inference ran off the event loop: health checks stayed fast throughout.
     assert max(health_times) < 0.5, max(health_times)
@@ -109,15 +117,19 @@ async def test_multi_turn_call(server, samples):
 
 
 async def test_barge_in_clears_and_keeps_only_what_was_heard(server, samples):
-    result = await simulate_call([samples / "long_question.wav"], url=server.media_url,
-                                 settings=server.settings, barge_in=True)
+    result = await simulate_call(
+        [samples / "long_question.wav"],
+        url=server.media_url,
+        settings=server.settings,
+        barge_in=True,
+    )
     assert result.clears, "a barge-in must send `clear`"
     turn = result.turns[0]
     clear_at = result.clears[0]
     assert turn.caller_start_s < clear_at < turn.caller_start_s + 2.0
     # After the clear the caller hears nothing from the agent until it answers.
     rate = 8000
-    after = result.agent_audio[int((clear_at + 0.2) * rate): int(turn.caller_end_s * rate)]
+    after = result.agent_audio[int((clear_at + 0.2) * rate) : int(turn.caller_end_s * rate)]
     assert rms(after) < 50, rms(after)
 
     call_events = read_events(next(server.recordings.rglob(f"{result.call_sid}.jsonl")))
@@ -133,10 +145,12 @@ async def test_barge_in_clears_and_keeps_only_what_was_heard(server, samples):
 async def test_silence_gets_a_reprompt_then_a_polite_goodbye(tmp_path):
     from telephony.local_server import LocalServer
 
-    with LocalServer(tmp_path, extra_env={"SILENCE_REPROMPT_SECS": "1.5",
-                                          "SILENCE_MAX_REPROMPTS": "1"}) as quiet:
-        result = await simulate_call([], url=quiet.media_url, settings=quiet.settings,
-                                     transcribe=False, hangup_after_s=40)
+    with LocalServer(
+        tmp_path, extra_env={"SILENCE_REPROMPT_SECS": "1.5", "SILENCE_MAX_REPROMPTS": "1"}
+    ) as quiet:
+        result = await simulate_call(
+            [], url=quiet.media_url, settings=quiet.settings, transcribe=False, hangup_after_s=40
+        )
         events = read_events(next(quiet.recordings.rglob(f"{result.call_sid}.jsonl")))
     kinds = [e["type"] for e in events]
     assert kinds.count("silence") == 2

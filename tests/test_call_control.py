@@ -40,22 +40,29 @@ def twilio(standin: TwilioStandin) -> TwilioStandin:
 
 
 def settings_for(twilio: TwilioStandin, **overrides: str) -> Settings:
-    values = {"TWILIO_ACCOUNT_SID": ACCOUNT, "TWILIO_AUTH_TOKEN": TOKEN,
-              "TWILIO_API_BASE": twilio.base_url, "PUBLIC_URL": PUBLIC,
-              "HUMAN_AGENT_NUMBER": HUMAN, **overrides}
+    values = {
+        "TWILIO_ACCOUNT_SID": ACCOUNT,
+        "TWILIO_AUTH_TOKEN": TOKEN,
+        "TWILIO_API_BASE": twilio.base_url,
+        "PUBLIC_URL": PUBLIC,
+        "HUMAN_AGENT_NUMBER": HUMAN,
+        **overrides,
+    }
     return Settings(_env_file=None, **values)
 
 
 async def transfer(control: CallControl, call_sid: str = CALL):
-    return await control.transfer(call_sid, caller_name="Ada Lovelace",
-                                  reason="Caller asked for a person", summary=SUMMARY)
+    return await control.transfer(
+        call_sid, caller_name="Ada Lovelace", reason="Caller asked for a person", summary=SUMMARY
+    )
 
 
 def test_http_client_sends_the_sdk_requests_to_the_configured_base():
     client = ApiBaseHttpClient("http://127.0.0.1:9/twilio-api/")
     url = f"https://api.twilio.com/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL}.json"
     assert client.rewrite(url) == (
-        f"http://127.0.0.1:9/twilio-api/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL}.json")
+        f"http://127.0.0.1:9/twilio-api/2010-04-01/Accounts/{ACCOUNT}/Calls/{CALL}.json"
+    )
 
 
 async def test_transfer_dials_the_human_with_a_whisper_url(twilio: TwilioStandin):
@@ -91,12 +98,14 @@ async def test_whisper_route_reads_the_note_to_signed_requests_only(twilio: Twil
     form = {"CallSid": "CA" + "c" * 32, "AccountSid": ACCOUNT, "CallStatus": "in-progress"}
     signature = sign(settings, settings.public(path), form)
 
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://internal") as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://internal"
+    ) as client:
         signed = await client.post(path, data=form, headers={SIGNATURE_HEADER: signature})
         unsigned = await client.post(path, data=form)
-        forged = await client.post(path, data={**form, "CallSid": "CA" + "d" * 32},
-                                   headers={SIGNATURE_HEADER: signature})
+        forged = await client.post(
+            path, data={**form, "CallSid": "CA" + "d" * 32}, headers={SIGNATURE_HEADER: signature}
+        )
 
     assert signed.status_code == 200
     said = ET.fromstring(signed.text).findtext("Say") or ""
@@ -109,10 +118,12 @@ async def test_whisper_for_an_unknown_note_still_answers(twilio: TwilioStandin):
     app = FastAPI()
     app.include_router(handover_router(settings, WhisperNotes()))
     path = "/twilio/whisper?id=expired"
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://internal") as client:
-        response = await client.post(path, data={}, headers={
-            SIGNATURE_HEADER: sign(settings, settings.public(path), {})})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://internal"
+    ) as client:
+        response = await client.post(
+            path, data={}, headers={SIGNATURE_HEADER: sign(settings, settings.public(path), {})}
+        )
     assert response.status_code == 200
     assert "No notes" in (ET.fromstring(response.text).findtext("Say") or "")
 
@@ -123,13 +134,17 @@ async def test_hang_up_completes_the_call(twilio: TwilioStandin):
     assert twilio.requests[-1].form == {"Status": "completed"}
 
 
-@pytest.mark.parametrize(("overrides", "fail_status", "expected"), [
-    ({"TWILIO_AUTH_TOKEN": "wrong-token"}, None, "401"),
-    ({"TWILIO_ACCOUNT_SID": "AC" + "9" * 32}, None, "401"),
-    ({}, 500, "500"),
-])
-async def test_rest_failures_are_results_not_exceptions(twilio: TwilioStandin, overrides,
-                                                        fail_status, expected):
+@pytest.mark.parametrize(
+    ("overrides", "fail_status", "expected"),
+    [
+        ({"TWILIO_AUTH_TOKEN": "wrong-token"}, None, "401"),
+        ({"TWILIO_ACCOUNT_SID": "AC" + "9" * 32}, None, "401"),
+        ({}, 500, "500"),
+    ],
+)
+async def test_rest_failures_are_results_not_exceptions(
+    twilio: TwilioStandin, overrides, fail_status, expected
+):
     twilio.fail_status = fail_status
     notes = WhisperNotes()
     result = await transfer(CallControl(settings_for(twilio, **overrides), notes))
@@ -161,28 +176,42 @@ async def test_network_errors_and_timeouts_are_results(twilio: TwilioStandin):
 
 def test_callback_request_is_stored(tmp_path):
     store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
-    row_id = request_callback(store.engine, call_sid=CALL, phone="+15550001111",
-                              name="Ada Lovelace", reason="Transfer failed", summary=SUMMARY)
+    row_id = request_callback(
+        store.engine,
+        call_sid=CALL,
+        phone="+15550001111",
+        name="Ada Lovelace",
+        reason="Transfer failed",
+        summary=SUMMARY,
+    )
     [row] = pending_callbacks(store.engine)
     assert row.id == row_id and row.call_sid == CALL and row.phone == "+15550001111"
     assert row.name == "Ada Lovelace" and row.summary == SUMMARY and row.status == "pending"
     assert row.created_at is not None
 
 
-@pytest.mark.parametrize(("dial_status", "callback"), [("no-answer", True), ("busy", True),
-                                                       ("failed", True), ("completed", False)])
+@pytest.mark.parametrize(
+    ("dial_status", "callback"),
+    [("no-answer", True), ("busy", True), ("failed", True), ("completed", False)],
+)
 async def test_a_dial_the_human_did_not_answer_becomes_a_callback(
-        twilio: TwilioStandin, tmp_path, dial_status: str, callback: bool):
+    twilio: TwilioStandin, tmp_path, dial_status: str, callback: bool
+):
     settings, notes = settings_for(twilio), WhisperNotes()
     result = await transfer(CallControl(settings, notes))
     app = FastAPI()
     app.state.store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
     app.include_router(handover_router(settings, notes))
     path = f"/twilio/dial-status?id={result.whisper_id}"
-    form = {"CallSid": CALL, "AccountSid": ACCOUNT, "From": "+15550001111",
-            "DialCallStatus": dial_status}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://internal") as client:
+    form = {
+        "CallSid": CALL,
+        "AccountSid": ACCOUNT,
+        "From": "+15550001111",
+        "DialCallStatus": dial_status,
+    }
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://internal"
+    ) as client:
         unsigned = await client.post(path, data=form)
         signed = {SIGNATURE_HEADER: sign(settings, settings.public(path), form)}
         answer = await client.post(path, data=form, headers=signed)

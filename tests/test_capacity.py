@@ -30,16 +30,23 @@ def one_call_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS
 
 
 def call_form(call_sid: str) -> dict[str, str]:
-    return {"CallSid": call_sid, "AccountSid": "AC" + "1" * 32, "From": "+15550001111",
-            "To": "+15550009999", "CallStatus": "ringing", "Direction": "inbound"}
+    return {
+        "CallSid": call_sid,
+        "AccountSid": "AC" + "1" * 32,
+        "From": "+15550001111",
+        "To": "+15550009999",
+        "CallStatus": "ringing",
+        "Direction": "inbound",
+    }
 
 
 async def webhook(server: LocalServer, call_sid: str) -> ET.Element:
     form = call_form(call_sid)
     signature = sign(server.settings, server.settings.public("/twilio/voice"), form)
     async with httpx.AsyncClient(base_url=server.http) as client:
-        answer = await client.post("/twilio/voice", data=form,
-                                   headers={"X-Twilio-Signature": signature})
+        answer = await client.post(
+            "/twilio/voice", data=form, headers={"X-Twilio-Signature": signature}
+        )
     assert answer.status_code == 200
     return ET.fromstring(answer.text)
 
@@ -50,12 +57,23 @@ async def open_stream(server: LocalServer, call_sid: str) -> ClientConnection:
     ws = await connect(server.media_url, additional_headers={"X-Twilio-Signature": signature})
     await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
     stream_sid = "MZ" + call_sid[2:]
-    await ws.send(json.dumps({"event": "start", "sequenceNumber": "1", "streamSid": stream_sid,
-                              "start": {"callSid": call_sid, "streamSid": stream_sid,
-                                        "accountSid": "AC" + "1" * 32, "tracks": ["inbound"],
-                                        "customParameters": {"caller": "+15550001111"},
-                                        "mediaFormat": {"encoding": "audio/x-mulaw",
-                                                        "sampleRate": 8000, "channels": 1}}}))
+    await ws.send(
+        json.dumps(
+            {
+                "event": "start",
+                "sequenceNumber": "1",
+                "streamSid": stream_sid,
+                "start": {
+                    "callSid": call_sid,
+                    "streamSid": stream_sid,
+                    "accountSid": "AC" + "1" * 32,
+                    "tracks": ["inbound"],
+                    "customParameters": {"caller": "+15550001111"},
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+            }
+        )
+    )
     return ws
 
 

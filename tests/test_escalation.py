@@ -31,19 +31,22 @@ def classifier() -> SentimentClassifier:
     return SentimentClassifier.load()
 
 
-def read(classifier: SentimentClassifier, texts: list[str],
-         topic: str | None = None) -> list[CallerTurnSignal]:
-    return [CallerTurnSignal(i, t, s, topic=topic)
-            for i, (t, s) in enumerate(zip(texts, classifier.predict_many(texts), strict=True))]
+def read(
+    classifier: SentimentClassifier, texts: list[str], topic: str | None = None
+) -> list[CallerTurnSignal]:
+    return [
+        CallerTurnSignal(i, t, s, topic=topic)
+        for i, (t, s) in enumerate(zip(texts, classifier.predict_many(texts), strict=True))
+    ]
 
 
 def test_sustained_upset_escalates_on_the_second_upset_turn():
-    turns = [scored(0, "Hi, it's about my order.", 0.0, 0.05),
-             scored(1, "It was due last week and it still isn't here.", -0.7, 0.7,
-                    topic="a late order"),
-             scored(2, "I've called three times and nobody helps.", -0.8, 0.8,
-                    topic="a late order"),
-             scored(3, "Honestly this is ridiculous.", -0.9, 0.85)]
+    turns = [
+        scored(0, "Hi, it's about my order.", 0.0, 0.05),
+        scored(1, "It was due last week and it still isn't here.", -0.7, 0.7, topic="a late order"),
+        scored(2, "I've called three times and nobody helps.", -0.8, 0.8, topic="a late order"),
+        scored(3, "Honestly this is ridiculous.", -0.9, 0.85),
+    ]
     [decision] = run(EscalationPolicy(), turns)
     assert decision.rule == "sustained_negative" and decision.turn == 2
     assert decision.turns == (0, 1, 2) and decision.scores == (0.0, -0.7, -0.8)
@@ -52,10 +55,12 @@ def test_sustained_upset_escalates_on_the_second_upset_turn():
 
 def test_keypad_turns_do_not_dilute_the_mood_window():
     """Digits typed between two upset turns are not a calm turn: the window still sees anger."""
-    turns = [scored(0, "It was due last week and it still isn't here.", -0.7, 0.7),
-             scored(1, "", 0.0, 0.0, dtmf="4521#"),
-             scored(2, "", 0.0, 0.0, dtmf="1#"),
-             scored(3, "I've called three times and nobody helps.", -0.8, 0.8)]
+    turns = [
+        scored(0, "It was due last week and it still isn't here.", -0.7, 0.7),
+        scored(1, "", 0.0, 0.0, dtmf="4521#"),
+        scored(2, "", 0.0, 0.0, dtmf="1#"),
+        scored(3, "I've called three times and nobody helps.", -0.8, 0.8),
+    ]
     [decision] = run(EscalationPolicy(), turns)
     assert decision.rule == "sustained_negative" and decision.turns == (0, 3)
 
@@ -76,8 +81,9 @@ def test_one_rude_word_never_escalates():
 
 
 def test_sharp_turn_escalates_at_once():
-    decision = EscalationPolicy().observe(scored(
-        0, "This is the worst service I have ever had, I'm furious.", -0.97, 0.98))
+    decision = EscalationPolicy().observe(
+        scored(0, "This is the worst service I have ever had, I'm furious.", -0.97, 0.98)
+    )
     assert decision is not None and decision.rule == "sharp_negative" and decision.turns == (0,)
 
 
@@ -97,21 +103,30 @@ def test_asking_for_a_person_needs_both_words_and_confidence():
     assert EscalationPolicy().observe(confidence_only) is None
 
 
-@pytest.mark.parametrize(("text", "asks"), [
-    ("agent", True), ("Operator, please.", True), ("can I talk to a person", True),
-    ("Put me through to your manager", True), ("Transfer me.", True),
-    ("Where is my order?", False), ("The estate agent needs a letter from the bank", False),
-])
+@pytest.mark.parametrize(
+    ("text", "asks"),
+    [
+        ("agent", True),
+        ("Operator, please.", True),
+        ("can I talk to a person", True),
+        ("Put me through to your manager", True),
+        ("Transfer me.", True),
+        ("Where is my order?", False),
+        ("The estate agent needs a letter from the bank", False),
+    ],
+)
 def test_person_request_words(text, asks):
     assert asks_for_person(text) is asks
 
 
 def test_repeated_failure_of_the_same_request_escalates():
-    turns = [scored(0, "Where's my order?", 0.0, 0.1, agent_failed=True,
-                    request_key="order_status"),
-             scored(1, "And my refund?", 0.0, 0.1, agent_failed=True, request_key="refund"),
-             scored(2, "So where is the order?", -0.2, 0.2, agent_failed=True,
-                    request_key="order_status")]
+    turns = [
+        scored(0, "Where's my order?", 0.0, 0.1, agent_failed=True, request_key="order_status"),
+        scored(1, "And my refund?", 0.0, 0.1, agent_failed=True, request_key="refund"),
+        scored(
+            2, "So where is the order?", -0.2, 0.2, agent_failed=True, request_key="order_status"
+        ),
+    ]
     [decision] = run(EscalationPolicy(), turns)
     assert decision.rule == "repeated_failure" and decision.turns == (0, 2)
     assert decision.reason == "The agent could not help with order status 2 times"
@@ -120,18 +135,24 @@ def test_repeated_failure_of_the_same_request_escalates():
 def test_never_escalates_twice():
     policy = EscalationPolicy()
     first = policy.observe(scored(0, "agent", 0.0, 0.99))
-    later = [policy.observe(scored(i, "Get me a manager, this is a disgrace.", -0.99, 0.99,
-                                   dtmf="0")) for i in range(1, 4)]
+    later = [
+        policy.observe(scored(i, "Get me a manager, this is a disgrace.", -0.99, 0.99, dtmf="0"))
+        for i in range(1, 4)
+    ]
     assert first is not None and later == [None, None, None] and policy.decision is first
 
 
 def test_angry_call_escalates_on_the_right_turn(classifier):
-    turns = read(classifier, [
-        "Hi, I'm calling about my order, it hasn't arrived yet.",
-        "It was supposed to come last week and the tracking hasn't changed since Monday.",
-        "This is the third time I've called and nobody does anything, I'm really fed up.",
-        "Are you even listening to me?",
-    ], topic="a late order")
+    turns = read(
+        classifier,
+        [
+            "Hi, I'm calling about my order, it hasn't arrived yet.",
+            "It was supposed to come last week and the tracking hasn't changed since Monday.",
+            "This is the third time I've called and nobody does anything, I'm really fed up.",
+            "Are you even listening to me?",
+        ],
+        topic="a late order",
+    )
     policy = EscalationPolicy()
     decisions = [policy.observe(t) for t in turns]
     assert decisions[:2] == [None, None]
@@ -141,13 +162,16 @@ def test_angry_call_escalates_on_the_right_turn(classifier):
 
 
 def test_calm_call_never_escalates(classifier):
-    turns = read(classifier, [
-        "Hello, I'd like to check on my order please.",
-        "It's order four five seven one two.",
-        "Oh, that's a shame it's running late. Will it come tomorrow?",
-        "That's a bit annoying, but fine.",
-        "Lovely, thank you, that's everything. Bye.",
-    ])
+    turns = read(
+        classifier,
+        [
+            "Hello, I'd like to check on my order please.",
+            "It's order four five seven one two.",
+            "Oh, that's a shame it's running late. Will it come tomorrow?",
+            "That's a bit annoying, but fine.",
+            "Lovely, thank you, that's everything. Bye.",
+        ],
+    )
     assert run(EscalationPolicy(), turns) == []
 
 
@@ -159,8 +183,13 @@ def test_polite_request_for_a_person_escalates_on_the_first_turn(classifier):
 
 
 def test_declining_a_person_does_not_escalate(classifier):
-    turns = read(classifier, ["I don't need a person, you've answered everything",
-                              "the courier was rude but you've been lovely"])
+    turns = read(
+        classifier,
+        [
+            "I don't need a person, you've answered everything",
+            "the courier was rude but you've been lovely",
+        ],
+    )
     assert run(EscalationPolicy(), turns) == []
 
 
@@ -169,9 +198,12 @@ def test_asking_for_someone_by_name_escalates():
     from voice.sentiment import SentimentScore
 
     sure = SentimentScore("neutral", 0.0, 0.986)
-    decision = EscalationPolicy().observe(CallerTurnSignal(0, "Can I talk to Everton please?",
-                                                           sure))
+    decision = EscalationPolicy().observe(
+        CallerTurnSignal(0, "Can I talk to Everton please?", sure)
+    )
     assert decision is not None and decision.rule == "human_request"
     unsure = SentimentScore("neutral", 0.0, 0.5)
-    assert EscalationPolicy().observe(CallerTurnSignal(0, "Can I talk to Everton please?",
-                                                       unsure)) is None
+    assert (
+        EscalationPolicy().observe(CallerTurnSignal(0, "Can I talk to Everton please?", unsure))
+        is None
+    )

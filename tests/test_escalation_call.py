@@ -37,19 +37,28 @@ def events_of(server: LocalServer, call_sid: str) -> list[dict]:
 
 def call_row(server: LocalServer, call_sid: str) -> dict:
     with create_engine(server.database_url).connect() as db:
-        return dict(db.execute(text("select * from calls where call_sid=:s"),
-                               {"s": call_sid}).mappings().one())
+        return dict(
+            db.execute(text("select * from calls where call_sid=:s"), {"s": call_sid})
+            .mappings()
+            .one()
+        )
 
 
 async def place_call(server: LocalServer, twilio: TwilioStandin, turns: list) -> tuple:
     call_sid = twilio.add_call(f"CA{secrets.token_hex(16)}")
-    result = await simulate_call(turns, url=server.media_url, settings=server.settings,
-                                 call_sid=call_sid, caller="+15551234567")
+    result = await simulate_call(
+        turns,
+        url=server.media_url,
+        settings=server.settings,
+        call_sid=call_sid,
+        caller="+15551234567",
+    )
     return result, events_of(server, call_sid)
 
 
-async def test_asking_for_a_person_escalates_on_the_first_turn(escalating_server, twilio,
-                                                               samples: Path):
+async def test_asking_for_a_person_escalates_on_the_first_turn(
+    escalating_server, twilio, samples: Path
+):
     twilio.requests.clear()
     result, events = await place_call(escalating_server, twilio, [samples / "agent_please.wav"])
     escalation = next(e for e in events if e["type"] == "escalation")
@@ -69,25 +78,32 @@ async def test_asking_for_a_person_escalates_on_the_first_turn(escalating_server
 
 
 async def test_pressing_zero_escalates(escalating_server, twilio, samples: Path):
-    result, events = await place_call(escalating_server, twilio,
-                                      [samples / "order_status.wav", "dtmf:0"])
+    result, events = await place_call(
+        escalating_server, twilio, [samples / "order_status.wav", "dtmf:0"]
+    )
     escalation = next(e for e in events if e["type"] == "escalation")
     assert escalation["rule"] == "dtmf_zero" and escalation["turns"] == [1]
     assert any(r.call_sid == result.call_sid for r in twilio.requests)
     # The keypad turn has no words to score: the spoken turn keeps its own sentiment.
     [scored] = [e for e in events if e["type"] == "sentiment"]
     with create_engine(escalating_server.database_url).connect() as db:
-        stored = db.execute(text("select sentiment_score from turns where call_sid=:s and "
-                                 "role='caller'"), {"s": result.call_sid}).scalars().all()
+        stored = (
+            db.execute(
+                text("select sentiment_score from turns where call_sid=:s and role='caller'"),
+                {"s": result.call_sid},
+            )
+            .scalars()
+            .all()
+        )
     assert len(stored) == 1 and stored[0] == pytest.approx(scored["score"], abs=1e-3)
 
 
-async def test_failed_transfer_promises_a_callback_and_stores_it(escalating_server, twilio,
-                                                                samples: Path):
+async def test_failed_transfer_promises_a_callback_and_stores_it(
+    escalating_server, twilio, samples: Path
+):
     twilio.fail_status = 500
     try:
-        result, events = await place_call(escalating_server, twilio,
-                                          [samples / "agent_please.wav"])
+        result, events = await place_call(escalating_server, twilio, [samples / "agent_please.wav"])
     finally:
         twilio.fail_status = None
     kinds = [e["type"] for e in events]
@@ -96,7 +112,12 @@ async def test_failed_transfer_promises_a_callback_and_stores_it(escalating_serv
     assert "call you back" in said
     assert events[-1]["reason"] == "callback_requested"
     with create_engine(escalating_server.database_url).connect() as db:
-        callback = db.execute(text("select * from callback_requests where call_sid=:s"),
-                              {"s": result.call_sid}).mappings().one()
+        callback = (
+            db.execute(
+                text("select * from callback_requests where call_sid=:s"), {"s": result.call_sid}
+            )
+            .mappings()
+            .one()
+        )
     assert callback["phone"] == "+15551234567" and callback["status"] == "pending"
     assert "person" in callback["reason"].lower()

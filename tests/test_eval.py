@@ -35,8 +35,10 @@ def results(tmp_path_factory: pytest.TempPathFactory):
     (folder / "0_typo.yaml").write_text(TYPO)
     workdir = tmp_path_factory.mktemp("eval")
     found = asyncio.run(evaluate(folder, workdir))
-    return ({r.scenario.path.name.split("_", 1)[1]: r for r in found},
-            workdir / "server" / "recordings")
+    return (
+        {r.scenario.path.name.split("_", 1)[1]: r for r in found},
+        workdir / "server" / "recordings",
+    )
 
 
 def test_both_scenarios_pass(results):
@@ -59,13 +61,21 @@ def test_a_failing_call_and_a_typo_fail_alone_with_their_reasons(results):
 def test_a_wrong_expectation_fails_with_its_reasons(results):
     by_name, recordings = results
     scenario = load_scenario(SCENARIOS / "orders_return_confirmed.yaml")
-    scenario.expect = {"reply_contains": ["$999.99"], "escalated": True,
-                       "db": [{"table": "returns", "where": {"order_number": "4388"},
-                               "count": 0}]}
-    reasons = check(scenario, by_name["orders_return_confirmed.yaml"].events,
-                    f"sqlite:///{recordings / 'calls.db'}")
-    assert reasons == ["reply lacks '$999.99'", "did not escalate",
-                       "returns where {'order_number': '4388'}: 1 rows, wanted 0"]
+    scenario.expect = {
+        "reply_contains": ["$999.99"],
+        "escalated": True,
+        "db": [{"table": "returns", "where": {"order_number": "4388"}, "count": 0}],
+    }
+    reasons = check(
+        scenario,
+        by_name["orders_return_confirmed.yaml"].events,
+        f"sqlite:///{recordings / 'calls.db'}",
+    )
+    assert reasons == [
+        "reply lacks '$999.99'",
+        "did not escalate",
+        "returns where {'order_number': '4388'}: 1 rows, wanted 0",
+    ]
 
 
 def test_a_typo_fails_its_scenario_before_any_call(tmp_path: Path, capsys):
@@ -73,12 +83,12 @@ def test_a_typo_fails_its_scenario_before_any_call(tmp_path: Path, capsys):
     (tmp_path / "extra.yaml").write_text(TYPO.replace("name: typo", "name: x\nwhen: later"))
     results = asyncio.run(evaluate(tmp_path, tmp_path / "work"))  # no scenario to run: no server
     assert [r.passed for r in results] == [False, False]
-    assert results[0].reasons == ["extra.yaml: unknown key in the scenario: when "
-                                  "(allowed: caller, expect, name, turns)"]
+    assert results[0].reasons == [
+        "extra.yaml: unknown key in the scenario: when (allowed: caller, expect, name, turns)"
+    ]
     assert "reply_contain" in results[1].reasons[0]
     assert not (tmp_path / "work" / "server").exists()
-    args = argparse.Namespace(scenario_dir=tmp_path, data=ROOT / "data" / "business",
-                              verbose=False)
+    args = argparse.Namespace(scenario_dir=tmp_path, data=ROOT / "data" / "business", verbose=False)
     assert run(args) == 1
     table = capsys.readouterr().out
     assert "typo   FAIL" in table and "0 passed, 2 failed" in table

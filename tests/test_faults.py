@@ -25,9 +25,15 @@ from telephony.simulator import simulate_call
 
 async def test_sigkill_mid_call_then_restart_repairs_the_recording(tmp_path, samples):
     first = LocalServer(tmp_path).start()
-    call = asyncio.create_task(simulate_call(
-        [samples / "long_question.wav", samples / "hello.wav"], url=first.media_url,
-        settings=first.settings, transcribe=False, reply_timeout_s=5))
+    call = asyncio.create_task(
+        simulate_call(
+            [samples / "long_question.wav", samples / "hello.wav"],
+            url=first.media_url,
+            settings=first.settings,
+            transcribe=False,
+            reply_timeout_s=5,
+        )
+    )
     await asyncio.sleep(12)  # greeting heard, the caller is mid-question
     first.process.send_signal(signal.SIGKILL)
     first.process.wait()
@@ -54,14 +60,21 @@ async def test_llm_down_the_caller_still_gets_an_answer_quickly(tmp_path):
     from telephony.evaluation import CallerVoice
 
     question = CallerVoice(tmp_path / "voice").wav_for("How long do I have to return an item?")
-    env = {"LLM_BACKEND": "openai", "LLM_MODEL": "unreachable",
-           "LLM_BASE_URL": "http://127.0.0.1:9/v1"}  # nothing listens on port 9
+    env = {
+        "LLM_BACKEND": "openai",
+        "LLM_MODEL": "unreachable",
+        "LLM_BASE_URL": "http://127.0.0.1:9/v1",
+    }  # nothing listens on port 9
     with LocalServer(tmp_path / "server", extra_env=env) as server:
-        result = await simulate_call([question], url=server.media_url, settings=server.settings,
-                                     transcribe=False)
-        events = [json.loads(line) for line in
-                  next(server.recordings.rglob(f"{result.call_sid}.jsonl")).read_text()
-                  .splitlines()]
+        result = await simulate_call(
+            [question], url=server.media_url, settings=server.settings, transcribe=False
+        )
+        events = [
+            json.loads(line)
+            for line in next(server.recordings.rglob(f"{result.call_sid}.jsonl"))
+            .read_text()
+            .splitlines()
+        ]
     assert any(e["type"] == "llm_error" for e in events)
     answer = [e for e in events if e["type"] == "agent_turn"][-1]
     assert "30" in answer["text"] or "return" in answer["text"].lower()  # the policy, not silence
@@ -100,10 +113,15 @@ async def test_database_locked_mid_call_nothing_lost_and_no_dead_air(tmp_path, s
     call's rows all land, in order, and the call is finished."""
     call_sid = f"CA{secrets.token_hex(16)}"
     with LocalServer(tmp_path) as server:
-        call = asyncio.create_task(simulate_call(
-            [samples / "hello.wav", samples / "order_status.wav", samples / "goodbye.wav"],
-            url=server.media_url, settings=server.settings, transcribe=False,
-            call_sid=call_sid))
+        call = asyncio.create_task(
+            simulate_call(
+                [samples / "hello.wav", samples / "order_status.wav", samples / "goodbye.wav"],
+                url=server.media_url,
+                settings=server.settings,
+                transcribe=False,
+                call_sid=call_sid,
+            )
+        )
         events_path = await wait_for_file(server.recordings, f"{call_sid}.jsonl")
         await wait_for_event(events_path, "agent_turn")  # the greeting was heard
         db_file = server.database_url.removeprefix("sqlite:///")
@@ -123,10 +141,15 @@ async def test_database_locked_mid_call_nothing_lost_and_no_dead_air(tmp_path, s
         deadline = time.monotonic() + 15
         while True:  # the queued writes land after the lock, within the retry backoff
             with engine.connect() as db:
-                row = db.execute(text("select * from calls where call_sid=:s"),
-                                 {"s": call_sid}).mappings().one_or_none()
-                turns = db.execute(text("select role, text from turns where call_sid=:s "
-                                        "order by \"index\""), {"s": call_sid}).all()
+                row = (
+                    db.execute(text("select * from calls where call_sid=:s"), {"s": call_sid})
+                    .mappings()
+                    .one_or_none()
+                )
+                turns = db.execute(
+                    text('select role, text from turns where call_sid=:s order by "index"'),
+                    {"s": call_sid},
+                ).all()
             if (row is not None and row["ended_at"] is not None) or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.2)
@@ -147,8 +170,11 @@ async def test_database_locked_mid_call_nothing_lost_and_no_dead_air(tmp_path, s
     # The writes waited out the lock (logged once, not per retry), then landed.
     assert log.count("database unavailable") == 1 and "store writes resumed" in log
     # Nothing lost: the database holds what the JSONL holds, in order, and the call's end.
-    expected = [("caller" if e["type"] == "caller_turn" else "agent", e["text"])
-                for e in events if e["type"] in ("caller_turn", "agent_turn")]
+    expected = [
+        ("caller" if e["type"] == "caller_turn" else "agent", e["text"])
+        for e in events
+        if e["type"] in ("caller_turn", "agent_turn")
+    ]
     assert [tuple(t) for t in turns] == expected
     end = events[-1]
     assert end["type"] == "call_end"
@@ -166,25 +192,38 @@ async def test_tts_failing_the_caller_hears_an_apology_then_a_person(tmp_path, s
 
     with TwilioStandin(DEV_ACCOUNT_SID, LocalServer.token) as twilio:
         call_sid = twilio.add_call(f"CA{secrets.token_hex(16)}")
-        env = {"FAULT_TTS": "error", "TWILIO_API_BASE": twilio.base_url,
-               "HUMAN_AGENT_NUMBER": "+15550007777"}
+        env = {
+            "FAULT_TTS": "error",
+            "TWILIO_API_BASE": twilio.base_url,
+            "HUMAN_AGENT_NUMBER": "+15550007777",
+        }
         with LocalServer(tmp_path, extra_env=env) as server:
             result = await simulate_call(
-                [samples / "hello.wav", samples / "order_status.wav"], url=server.media_url,
-                settings=server.settings, transcribe=False, call_sid=call_sid)
+                [samples / "hello.wav", samples / "order_status.wav"],
+                url=server.media_url,
+                settings=server.settings,
+                transcribe=False,
+                call_sid=call_sid,
+            )
             events = read_events(next(server.recordings.rglob(f"{call_sid}.jsonl")))
             engine = create_engine(server.database_url)
             deadline = time.monotonic() + 10
             while True:
                 with engine.connect() as db:
-                    row = db.execute(text("select * from calls where call_sid=:s"),
-                                     {"s": call_sid}).mappings().one_or_none()
+                    row = (
+                        db.execute(text("select * from calls where call_sid=:s"), {"s": call_sid})
+                        .mappings()
+                        .one_or_none()
+                    )
                 if (row is not None and row["outcome"]) or time.monotonic() > deadline:
                     break
                 await asyncio.sleep(0.2)
         transferred = [r for r in twilio.requests if r.call_sid == call_sid]
-    apology = (Path(__file__).resolve().parent.parent / "prompts" / "speech_trouble.txt"
-               ).read_text().strip()
+    apology = (
+        (Path(__file__).resolve().parent.parent / "prompts" / "speech_trouble.txt")
+        .read_text()
+        .strip()
+    )
     greeting, *replies = [e for e in events if e["type"] == "agent_turn"]
     assert greeting["text"] == apology  # not the greeting, which failed, and not silence
     first = result.turns[0].caller_start_s
@@ -226,15 +265,20 @@ async def test_a_stalled_tts_is_given_up_on_and_the_apology_played(tmp_path, mon
     tts = tts_module.SpeechSynthesizer(engine, timeout_s=0.3)
     tts.prepare("Sorry, I'm having trouble speaking right now.", ["Please stay on the line."])
     engine.arm()
-    session = CallSession("CAhang", "MZ1", "", tmp_path / "rec",
-                          Store(f"sqlite:///{tmp_path / 'calls.db'}"))
+    session = CallSession(
+        "CAhang", "MZ1", "", tmp_path / "rec", Store(f"sqlite:///{tmp_path / 'calls.db'}")
+    )
     started = time.perf_counter()
-    down, _ = await run_test(SentenceSpeaker(session, tts), frames_to_send=[
-        AgentSentenceFrame(text="Your order shipped on Friday.", reply_id=1, index=0),
-        AgentSentenceFrame(text="It arrives on Tuesday.", reply_id=1, index=1),
-        AgentSentenceFrame(reply_id=1, index=2, last=True),
-        AgentSentenceFrame(text="Please stay on the line.", reply_id=2, index=0),
-        AgentSentenceFrame(reply_id=2, index=1, last=True)])
+    down, _ = await run_test(
+        SentenceSpeaker(session, tts),
+        frames_to_send=[
+            AgentSentenceFrame(text="Your order shipped on Friday.", reply_id=1, index=0),
+            AgentSentenceFrame(text="It arrives on Tuesday.", reply_id=1, index=1),
+            AgentSentenceFrame(reply_id=1, index=2, last=True),
+            AgentSentenceFrame(text="Please stay on the line.", reply_id=2, index=0),
+            AgentSentenceFrame(reply_id=2, index=1, last=True),
+        ],
+    )
     assert time.perf_counter() - started < 3 * 0.3 + 1.0  # bounded waits, never the stall
     audio = [f.audio for f in down if isinstance(f, TTSAudioRawFrame)]
     assert audio == [tts.apology, tts.prepared["Please stay on the line."]]
@@ -255,12 +299,18 @@ async def test_caller_hangs_up_mid_utterance_what_they_said_is_kept(tmp_path, sa
     and the row is finished: nothing of the call is lost, nothing waits on a turn never ended."""
     call_sid = f"CA{secrets.token_hex(16)}"
     with LocalServer(tmp_path) as server:
-        probe = await simulate_call([], url=server.media_url, settings=server.settings,
-                                    transcribe=False)  # how long the greeting lasts
+        probe = await simulate_call(
+            [], url=server.media_url, settings=server.settings, transcribe=False
+        )  # how long the greeting lasts
         hang_up_at = probe.duration_s + 2.5
-        result = await simulate_call([samples / "long_question.wav"], url=server.media_url,
-                                     settings=server.settings, transcribe=False,
-                                     call_sid=call_sid, hangup_after_s=hang_up_at)
+        result = await simulate_call(
+            [samples / "long_question.wav"],
+            url=server.media_url,
+            settings=server.settings,
+            transcribe=False,
+            call_sid=call_sid,
+            hangup_after_s=hang_up_at,
+        )
         events_path = await wait_for_file(server.recordings, f"{call_sid}.jsonl")
         await wait_for_event(events_path, "call_end")
         row = await finished_row(server, call_sid)
@@ -273,8 +323,8 @@ async def test_caller_hangs_up_mid_utterance_what_they_said_is_kept(tmp_path, sa
     audio, rate = sf.read(events_path.with_suffix(".wav"))
     assert rate == 8000 and audio.shape[1] == 2
     assert abs(len(audio) / rate - result.duration_s) < 1.0
-    spoken = audio[int(turn.caller_start_s * rate):int(hang_up_at * rate), 0]
-    assert np.sqrt(np.mean(spoken ** 2)) > 0.01, "the caller's words before the hang-up"
+    spoken = audio[int(turn.caller_start_s * rate) : int(hang_up_at * rate), 0]
+    assert np.sqrt(np.mean(spoken**2)) > 0.01, "the caller's words before the hang-up"
     assert row["end_reason"] == "caller_hangup" and row["duration_s"] > 0
 
 
@@ -284,8 +334,11 @@ async def finished_row(server: LocalServer, call_sid: str, timeout: float = 15) 
     deadline = time.monotonic() + timeout
     while True:
         with engine.connect() as db:
-            row = db.execute(text("select * from calls where call_sid=:s"),
-                             {"s": call_sid}).mappings().one_or_none()
+            row = (
+                db.execute(text("select * from calls where call_sid=:s"), {"s": call_sid})
+                .mappings()
+                .one_or_none()
+            )
         if row is not None and row["ended_at"] is not None:
             return dict(row)
         assert time.monotonic() < deadline, f"{call_sid} never finished in the database"

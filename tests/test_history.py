@@ -125,8 +125,9 @@ def calls_from(database_url: str, phone: str) -> int:
     engine = create_engine(database_url)
     try:
         with engine.connect() as db:
-            return db.execute(text("select count(*) from calls where caller = :p"),
-                              {"p": phone}).scalar_one()
+            return db.execute(
+                text("select count(*) from calls where caller = :p"), {"p": phone}
+            ).scalar_one()
     finally:
         engine.dispose()
 
@@ -139,10 +140,15 @@ def stored_call(database_url: str, call_sid: str, timeout: float = 20.0) -> tupl
     try:
         while True:
             with engine.connect() as db:
-                call = db.execute(text("select * from calls where call_sid = :s"),
-                                  {"s": call_sid}).mappings().one_or_none()
-                turns = db.execute(text('select role, text from turns where call_sid = :s '
-                                        'order by "index"'), {"s": call_sid}).all()
+                call = (
+                    db.execute(text("select * from calls where call_sid = :s"), {"s": call_sid})
+                    .mappings()
+                    .one_or_none()
+                )
+                turns = db.execute(
+                    text('select role, text from turns where call_sid = :s order by "index"'),
+                    {"s": call_sid},
+                ).all()
             if (call and call["outcome"]) or clock.monotonic() > deadline:
                 assert call is not None and call["outcome"], call
                 return dict(call), [tuple(t) for t in turns]
@@ -155,8 +161,13 @@ async def test_a_second_call_from_the_same_number_is_greeted_with_the_first(serv
     """End to end: a resolved call stores its summary, outcome and topics; the next call from
     that number is greeted from them."""
     earlier = await asyncio.to_thread(calls_from, server.database_url, MARIA)
-    first = await simulate_call([samples / "order_status.wav"], url=server.media_url,
-                                settings=server.settings, caller=MARIA, transcribe=False)
+    first = await simulate_call(
+        [samples / "order_status.wav"],
+        url=server.media_url,
+        settings=server.settings,
+        caller=MARIA,
+        transcribe=False,
+    )
     call, turns = await asyncio.to_thread(stored_call, server.database_url, first.call_sid)
     if earlier == 0:  # the server's first call from Maria (other tests may have called before)
         assert "welcome back" not in turns[0][1], turns[0]
@@ -165,8 +176,12 @@ async def test_a_second_call_from_the_same_number_is_greeted_with_the_first(serv
     assert call["topics"] == "order_status"
     assert "4521" in turns[-1][1] and "UPS" in turns[-1][1]  # the answer that resolved it
 
-    second = await simulate_call([], url=server.media_url, settings=server.settings,
-                                 caller=MARIA, transcribe=False)  # hears the greeting, hangs up
+    second = await simulate_call(
+        [], url=server.media_url, settings=server.settings, caller=MARIA, transcribe=False
+    )  # hears the greeting, hangs up
     _, turns = await asyncio.to_thread(stored_call, server.database_url, second.call_sid)
-    assert turns[0] == ("agent", "Thanks for calling Acme support, this is Sam. Hi Maria, "
-                                 "welcome back. Are you calling about order 4521?")
+    assert turns[0] == (
+        "agent",
+        "Thanks for calling Acme support, this is Sam. Hi Maria, "
+        "welcome back. Are you calling about order 4521?",
+    )

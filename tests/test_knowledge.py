@@ -72,8 +72,10 @@ def test_top1_retrieval_accuracy(kb: KnowledgeBase):
         if not found or found[0].source != expected:
             misses.append((question, expected, found[0].source if found else None))
     accuracy = 1 - len(misses) / len(QUERIES)
-    print(f"\nknowledge top-1 accuracy: {accuracy:.2f} over {len(QUERIES)} questions; "
-          f"misses: {misses}")
+    print(
+        f"\nknowledge top-1 accuracy: {accuracy:.2f} over {len(QUERIES)} questions; "
+        f"misses: {misses}"
+    )
     assert accuracy >= 0.85, misses
 
 
@@ -122,14 +124,17 @@ def test_index_is_reused_and_rebuilt_only_for_changed_files(embedder: Embedder, 
     assert second.chunks == first.chunks
 
     with (docs / "appointments.md").open("a") as fh:
-        fh.write("\n## Parking\n\nFree parking for patients is in the garage behind the "
-                 "Downtown clinic; bring your ticket to reception to have it validated.\n")
+        fh.write(
+            "\n## Parking\n\nFree parking for patients is in the garage behind the "
+            "Downtown clinic; bring your ticket to reception to have it validated.\n"
+        )
     third = KnowledgeBase(docs, counter, index)
     assert third.reindexed == ["appointments.md"]
     assert len(counter.calls) == 1
     assert {t.split(":")[0].split(" > ")[0] for t in counter.calls[0]} == {"Clinic appointments"}
     assert third.search("Where can I park my car at the clinic?", k=1)[0].heading.endswith(
-        "Parking")
+        "Parking"
+    )
 
     counter.calls.clear()
     (docs / "shipping.md").unlink()
@@ -147,8 +152,10 @@ def test_the_knowledge_dir_setting_chooses_the_documents(tmp_path: Path):
     assert Settings(_env_file=None).knowledge_dir == DOCS  # absolute: any working folder
     docs = tmp_path / "policies"
     docs.mkdir()
-    (docs / "pets.md").write_text("# Pets\n\n## Dogs\n\nDogs on a lead are welcome in the "
-                                  "shop every day of the week, except at the food counter.\n")
+    (docs / "pets.md").write_text(
+        "# Pets\n\n## Dogs\n\nDogs on a lead are welcome in the "
+        "shop every day of the week, except at the food counter.\n"
+    )
     settings = Settings(_env_file=None, RECORDINGS_DIR=tmp_path, KNOWLEDGE_DIR=docs)
     resources = BusinessResources.open(Store(settings.database), shared_embedder(), settings)
     assert {c.source for c in resources.knowledge.chunks} == {"pets.md"}

@@ -50,8 +50,9 @@ class SpanishEngine:
 @pytest.fixture(scope="module")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     folder = tmp_path_factory.mktemp("language")
-    return Settings(_env_file=None, RECORDINGS_DIR=folder,
-                    DATABASE_URL=f"sqlite:///{folder / 'calls.db'}")
+    return Settings(
+        _env_file=None, RECORDINGS_DIR=folder, DATABASE_URL=f"sqlite:///{folder / 'calls.db'}"
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,11 +73,21 @@ def llm():
 
 def heard(text: str, language: str, probability: float = 0.95) -> TranscriptionFrame:
     """A caller turn as the transcriber passes it on."""
-    transcript = Transcript(text=text, language=language, language_probability=probability,
-                            no_speech_probability=0.01, audio_seconds=2.0, elapsed_seconds=0.2)
+    transcript = Transcript(
+        text=text,
+        language=language,
+        language_probability=probability,
+        no_speech_probability=0.01,
+        audio_seconds=2.0,
+        elapsed_seconds=0.2,
+    )
     now = time.perf_counter()
-    return TranscriptionFrame(text=text, user_id=CALLER, timestamp="2.000",
-                              result=CallerUtterance(transcript, 0.0, 2.0, now, now))
+    return TranscriptionFrame(
+        text=text,
+        user_id=CALLER,
+        timestamp="2.000",
+        result=CallerUtterance(transcript, 0.0, 2.0, now, now),
+    )
 
 
 async def not_expected_transfer(call_sid: str, **_details: str):
@@ -87,23 +98,36 @@ async def not_expected_transfer(call_sid: str, **_details: str):
 def call(store: Store, resources: BusinessResources, settings: Settings, llm):
     """Run caller frames through a responder whose voice speaks `voices`."""
 
-    async def run(voices: frozenset[str], frames: list[Frame],
-                  call_sid: str) -> tuple[list[str], list[dict]]:
+    async def run(
+        voices: frozenset[str], frames: list[Frame], call_sid: str
+    ) -> tuple[list[str], list[dict]]:
         return await run_call(store, resources, settings, llm, voices, frames, call_sid)
+
     return run
 
 
-async def run_call(store: Store, resources: BusinessResources, settings: Settings, llm,
-                   voices: frozenset[str], frames: list[Frame],
-                   call_sid: str) -> tuple[list[str], list[dict]]:
+async def run_call(
+    store: Store,
+    resources: BusinessResources,
+    settings: Settings,
+    llm,
+    voices: frozenset[str],
+    frames: list[Frame],
+    call_sid: str,
+) -> tuple[list[str], list[dict]]:
     """The replies (one string each) and the call's recorded events."""
     session = CallSession(call_sid, "MZ1", CALLER, settings.recordings_dir, store)
     turns = TurnManager(resources.business, resources.knowledge, shared_embedder(), None, CALLER)
-    observer = HandoverCoordinator(session, turns, resources.sentiment,
-                                   BusinessResources.escalation_policy(settings),
-                                   not_expected_transfer)
-    responder = ConversationResponder(session, llm, turns, language="en", voices=voices,
-                                      observer=observer)
+    observer = HandoverCoordinator(
+        session,
+        turns,
+        resources.sentiment,
+        BusinessResources.escalation_policy(settings),
+        not_expected_transfer,
+    )
+    responder = ConversationResponder(
+        session, llm, turns, language="en", voices=voices, observer=observer
+    )
     down, _ = await run_test(responder, frames_to_send=frames)
     session.close("completed")
     replies: dict[int, list[str]] = {}
@@ -115,8 +139,11 @@ async def run_call(store: Store, resources: BusinessResources, settings: Setting
 
 
 async def test_another_language_is_offered_a_person_and_yes_hands_over(call):
-    replies, events = await call(HibariEngine.languages, [
-        heard(SPANISH, "es"), WAIT, heard("Yes, please.", "en"), WAIT], "CAlang1")
+    replies, events = await call(
+        HibariEngine.languages,
+        [heard(SPANISH, "es"), WAIT, heard("Yes, please.", "en"), WAIT],
+        "CAlang1",
+    )
     assert replies[0] == load_prompt("other_language")
     assert "only help in English" in replies[0] and "person" in replies[0]
     assert replies[1] == load_prompt("handoff")
@@ -127,15 +154,19 @@ async def test_another_language_is_offered_a_person_and_yes_hands_over(call):
 
 
 async def test_pressing_zero_after_the_offer_hands_over(call):
-    replies, events = await call(HibariEngine.languages, [
-        heard(SPANISH, "es"), WAIT, InputDTMFFrame(button=KeypadEntry.ZERO), WAIT], "CAlang2")
+    replies, events = await call(
+        HibariEngine.languages,
+        [heard(SPANISH, "es"), WAIT, InputDTMFFrame(button=KeypadEntry.ZERO), WAIT],
+        "CAlang2",
+    )
     assert replies == [load_prompt("other_language"), load_prompt("handoff")]
     assert any(e["type"] == "escalation" for e in events)
 
 
 async def test_an_unsure_guess_at_another_language_is_answered_normally(call):
-    replies, events = await call(HibariEngine.languages, [
-        heard("Hello, can you help me?", "es", 0.5), WAIT], "CAlang3")
+    replies, events = await call(
+        HibariEngine.languages, [heard("Hello, can you help me?", "es", 0.5), WAIT], "CAlang3"
+    )
     assert replies and replies[0] != load_prompt("other_language")
     assert not any(e["type"] in ("other_language", "escalation") for e in events)
 

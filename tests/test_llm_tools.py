@@ -29,18 +29,23 @@ MARIA = "+15551234567"
 @pytest.fixture()
 def turns(tmp_path) -> TurnManager:
     settings = Settings(_env_file=None, RECORDINGS_DIR=tmp_path)
-    resources = BusinessResources.open(Store(f"sqlite:///{tmp_path / 'db.sqlite'}"),
-                                       shared_embedder(), settings)
-    return TurnManager(resources.business, resources.knowledge, shared_embedder(),
-                       resources.history.profile(MARIA), MARIA)
+    resources = BusinessResources.open(
+        Store(f"sqlite:///{tmp_path / 'db.sqlite'}"), shared_embedder(), settings
+    )
+    return TurnManager(
+        resources.business,
+        resources.knowledge,
+        shared_embedder(),
+        resources.history.profile(MARIA),
+        MARIA,
+    )
 
 
 def tool_then_echo(body: dict) -> dict:
     """Call a tool first; then say exactly what the tool returned (a well-behaved model)."""
     tool_results = [m["content"] for m in body["messages"] if m["role"] == "tool"]
     if not tool_results:
-        assert {t["function"]["name"] for t in body["tools"]} >= {"order_status",
-                                                                  "start_return"}
+        assert {t["function"]["name"] for t in body["tools"]} >= {"order_status", "start_return"}
         return {"tool_calls": [("order_status", json.dumps({"order_number": "4521"}))]}
     return {"text": tool_results[-1]}
 
@@ -48,8 +53,9 @@ def tool_then_echo(body: dict) -> dict:
 async def collect(llm, turns, question: str) -> tuple[str, ToolRunner]:
     runner = ToolRunner(turns)
     text = ""
-    async for piece in llm.stream([{"role": "user", "content": question}], tools=TOOLS,
-                                  call_tool=runner):
+    async for piece in llm.stream(
+        [{"role": "user", "content": question}], tools=TOOLS, call_tool=runner
+    ):
         text += piece
     return text.strip(), runner
 
@@ -96,23 +102,35 @@ async def test_a_hallucinated_date_from_the_model_fails_the_guard(turns):
 STANDIN_REPLY = "The refund reaches your original payment method within 5 business days."
 
 
-async def test_a_call_with_the_openai_backend_grounds_the_model_and_offers_tools(
-        tmp_path: Path):
+async def test_a_call_with_the_openai_backend_grounds_the_model_and_offers_tools(tmp_path: Path):
     """LLM_BACKEND=openai through a whole call: a policy question goes to the model."""
     question = CallerVoice(tmp_path / "voices").wav_for(
-        "How long does a refund take once you get the item back?")
-    with OpenAIStandin(lambda body: {"text": STANDIN_REPLY}) as model, LocalServer(
-            tmp_path / "server", extra_env={"LLM_BACKEND": "openai", "LLM_MODEL": "standin",
-                                            "LLM_BASE_URL": model.base_url}) as server:
-        result = await simulate_call([str(question)], url=server.media_url,
-                                     settings=server.settings, caller=MARIA, transcribe=False)
+        "How long does a refund take once you get the item back?"
+    )
+    with (
+        OpenAIStandin(lambda body: {"text": STANDIN_REPLY}) as model,
+        LocalServer(
+            tmp_path / "server",
+            extra_env={
+                "LLM_BACKEND": "openai",
+                "LLM_MODEL": "standin",
+                "LLM_BASE_URL": model.base_url,
+            },
+        ) as server,
+    ):
+        result = await simulate_call(
+            [str(question)],
+            url=server.media_url,
+            settings=server.settings,
+            caller=MARIA,
+            transcribe=False,
+        )
         events = await call_events(server.recordings, result.call_sid)
         said = await agent_turns(server.database_url, result.call_sid)
     understood = next(e for e in events if e["type"] == "understood")
     assert understood["llm"], understood
     body = model.requests[0]
-    assert {t["function"]["name"] for t in body["tools"]} == {t["function"]["name"]
-                                                              for t in TOOLS}
+    assert {t["function"]["name"] for t in body["tools"]} == {t["function"]["name"] for t in TOOLS}
     system = body["messages"][0]["content"]
     assert "Maria" in system  # the caller's history
     assert "Policy:" in system and "5 business days" in system  # the retrieved passage
@@ -127,9 +145,17 @@ async def agent_turns(database_url: str, call_sid: str, timeout: float = 10.0) -
     try:
         while True:
             with engine.connect() as db:
-                said = db.execute(text("select text from turns where call_sid = :sid and "
-                                       "role = 'agent' order by id"),
-                                  {"sid": call_sid}).scalars().all()
+                said = (
+                    db.execute(
+                        text(
+                            "select text from turns where call_sid = :sid and "
+                            "role = 'agent' order by id"
+                        ),
+                        {"sid": call_sid},
+                    )
+                    .scalars()
+                    .all()
+                )
             if len(said) >= 2 or time.monotonic() > deadline:  # rows land off the call's loop
                 return list(said)
             await asyncio.sleep(0.2)

@@ -80,8 +80,9 @@ def store(db_url: str) -> Iterator[Store]:
     store.engine.dispose()  # no idle connection may hold the schema that is dropped next
 
 
-def start(store: Store, sid: str, caller: str = MARIA, recording: str = "",
-          events: str = "") -> None:
+def start(
+    store: Store, sid: str, caller: str = MARIA, recording: str = "", events: str = ""
+) -> None:
     store.start_call(sid, caller, f"MZ{sid}", recording_path=recording, events_path=events)
 
 
@@ -133,8 +134,11 @@ def test_business_actions(store: Store):
     assert cancelled.ok and not cancelled.already_done
     assert biz.cancel_appointment(appointment, customer_id=maria.id).already_done
     with Session(store.engine) as db:
-        rows = db.scalars(select(Appointment).where(Appointment.customer_id == maria.id,
-                                                    Appointment.kind == "blood test")).all()
+        rows = db.scalars(
+            select(Appointment).where(
+                Appointment.customer_id == maria.id, Appointment.kind == "blood test"
+            )
+        ).all()
     assert [(r.starts_at, r.status) for r in rows] == [(later, "cancelled")]
     assert slot in biz.free_slots(day, "blood test")  # moving freed the first time
 
@@ -163,8 +167,11 @@ def test_two_calls_booking_one_slot_at_once_get_it_once(store: Store):
     assert sorted(r.ok for r in results) == [False, False, True, True], results
     assert all(r.facts["reason"] == "slot_unavailable" for r in results if not r.ok)
     with Session(store.engine) as db:
-        doctors = db.scalars(select(Appointment.doctor).where(
-            Appointment.starts_at == slot, Appointment.status == "booked")).all()
+        doctors = db.scalars(
+            select(Appointment.doctor).where(
+                Appointment.starts_at == slot, Appointment.status == "booked"
+            )
+        ).all()
     assert sorted(doctors) == ["Dr. Amara Osei", "Dr. Elena Morales"]
 
 
@@ -174,8 +181,10 @@ def test_the_slot_index_refuses_a_second_active_booking(store: Store):
     seeding.seed(store.engine, DATA, today=TODAY)
     with Session(store.engine) as db:
         first = db.scalars(select(Appointment).where(Appointment.status == "booked")).first()
-        twin = {c: getattr(first, c) for c in ("customer_id", "clinic_id", "kind", "doctor",
-                                              "starts_at", "minutes")}
+        twin = {
+            c: getattr(first, c)
+            for c in ("customer_id", "clinic_id", "kind", "doctor", "starts_at", "minutes")
+        }
     with Session(store.engine) as db, db.begin():
         db.add(Appointment(**twin, status="cancelled"))
     with pytest.raises(IntegrityError), Session(store.engine) as db, db.begin():
@@ -184,8 +193,9 @@ def test_the_slot_index_refuses_a_second_active_booking(store: Store):
 
 def test_caller_history_and_callbacks(store: Store):
     seeding.seed(store.engine, DATA, today=TODAY)
-    history = CallerHistory(store.engine, Business(store.engine,
-                                                   now=lambda: datetime.combine(TODAY, time(9))))
+    history = CallerHistory(
+        store.engine, Business(store.engine, now=lambda: datetime.combine(TODAY, time(9)))
+    )
     for i in range(4):
         start(store, f"CA{i}", JOHN)
         store.finish_call(f"CA{i}", "caller_hangup")
@@ -196,8 +206,14 @@ def test_caller_history_and_callbacks(store: Store):
     assert [c.summary for c in profile.recent_calls] == ["call 3", "call 2", "call 1"]
     assert profile.recent_calls[0].topics == ["billing"]
     assert not record_outcome(store.engine, "CA404", "x", "resolved", [])
-    first = request_callback(store.engine, call_sid="CA9", phone=JOHN, name="John",
-                             reason="transfer failed", summary="wants a person")
+    first = request_callback(
+        store.engine,
+        call_sid="CA9",
+        phone=JOHN,
+        name="John",
+        reason="transfer failed",
+        summary="wants a person",
+    )
     assert [c.id for c in pending_callbacks(store.engine)] == [first]
 
 
@@ -214,26 +230,33 @@ def test_retention_purges_old_calls(store: Store, tmp_path: Path):
         store.add_turn(sid, "caller", "my card is 4111", 0, 1)
         store.finish_call(sid, "caller_hangup")
         with store.engine.begin() as db:
-            db.execute(update(Call).where(Call.call_sid == sid)
-                       .values(started_at=now - timedelta(days=age)))
+            db.execute(
+                update(Call)
+                .where(Call.call_sid == sid)
+                .values(started_at=now - timedelta(days=age))
+            )
     report = purge(store, recordings, 30, now=now)
     assert report.calls == ["CAold"] and report.turns == 1 and len(report.files) == 2
     with Session(store.engine) as db:
         assert db.scalars(select(Call.call_sid)).all() == ["CAnew"]
         assert db.scalars(select(Turn.call_sid)).all() == ["CAnew"]
-    assert sorted(p.name for p in recordings.rglob("*")
-                  if p.is_file()) == ["CAnew.jsonl", "CAnew.wav"]
+    assert sorted(p.name for p in recordings.rglob("*") if p.is_file()) == [
+        "CAnew.jsonl",
+        "CAnew.wav",
+    ]
 
 
 def test_migrations_match_the_models(store: Store):
     """A model changed without a migration fails here: write one
     (`alembic revision --autogenerate -m ...`)."""
+
     def ours(obj, name, type_, reflected, compare_to) -> bool:
         return not (type_ == "table" and reflected and compare_to is None)
 
     with store.engine.connect() as db:
-        context = MigrationContext.configure(db, opts={"include_object": ours,
-                                                       "compare_type": True})
+        context = MigrationContext.configure(
+            db, opts={"include_object": ours, "compare_type": True}
+        )
         assert compare_metadata(context, Base.metadata) == []
         assert db.scalar(text("SELECT version_num FROM alembic_version")) == HEAD
 
@@ -248,14 +271,19 @@ def test_the_slot_index_is_added_in_place_unless_a_slot_is_double_booked(store: 
     with Session(store.engine) as db, db.begin():
         first = db.scalars(select(Appointment).where(Appointment.status == "booked")).first()
         first_id = first.id
-        db.add(Appointment(**{c: getattr(first, c) for c in (
-            "customer_id", "clinic_id", "kind", "doctor", "starts_at", "minutes")},
-            status="booked"))
+        db.add(
+            Appointment(
+                **{
+                    c: getattr(first, c)
+                    for c in ("customer_id", "clinic_id", "kind", "doctor", "starts_at", "minutes")
+                },
+                status="booked",
+            )
+        )
     with pytest.raises(RuntimeError, match=r"double-booked.*\(2 bookings\)"):
         migrate(store.engine)
     with store.engine.begin() as db:
-        db.execute(update(Appointment).where(Appointment.id == first_id)
-                   .values(status="cancelled"))
+        db.execute(update(Appointment).where(Appointment.id == first_id).values(status="cancelled"))
     migrate(store.engine)
     test_migrations_match_the_models(store)  # the index is there, the version is the head
 
@@ -284,21 +312,34 @@ def old_schema() -> MetaData:
     """The first store's tables as `create_all` made them: no worker, outcome, sentiment or
     escalation columns, no business tables."""
     old = MetaData()
-    Table("calls", old, Column("call_sid", String(64), primary_key=True),
-          Column("stream_sid", String(64), nullable=False),
-          Column("caller", String(32), nullable=False, index=True),
-          Column("started_at", DateTime(timezone=True), nullable=False, index=True),
-          Column("ended_at", DateTime(timezone=True)), Column("duration_s", Float),
-          Column("turns", Integer, nullable=False),
-          Column("end_reason", String(32), nullable=False),
-          Column("recording_path", Text, nullable=False),
-          Column("events_path", Text, nullable=False))
-    Table("turns", old, Column("id", Integer, primary_key=True),
-          Column("call_sid", ForeignKey("calls.call_sid"), nullable=False, index=True),
-          Column("index", Integer, nullable=False), Column("role", String(8), nullable=False),
-          Column("text", Text, nullable=False), Column("start_s", Float, nullable=False),
-          Column("end_s", Float, nullable=False), Column("language", String(8), nullable=False),
-          Column("latency_ms", Float), Column("interrupted", Boolean, nullable=False))
+    Table(
+        "calls",
+        old,
+        Column("call_sid", String(64), primary_key=True),
+        Column("stream_sid", String(64), nullable=False),
+        Column("caller", String(32), nullable=False, index=True),
+        Column("started_at", DateTime(timezone=True), nullable=False, index=True),
+        Column("ended_at", DateTime(timezone=True)),
+        Column("duration_s", Float),
+        Column("turns", Integer, nullable=False),
+        Column("end_reason", String(32), nullable=False),
+        Column("recording_path", Text, nullable=False),
+        Column("events_path", Text, nullable=False),
+    )
+    Table(
+        "turns",
+        old,
+        Column("id", Integer, primary_key=True),
+        Column("call_sid", ForeignKey("calls.call_sid"), nullable=False, index=True),
+        Column("index", Integer, nullable=False),
+        Column("role", String(8), nullable=False),
+        Column("text", Text, nullable=False),
+        Column("start_s", Float, nullable=False),
+        Column("end_s", Float, nullable=False),
+        Column("language", String(8), nullable=False),
+        Column("latency_ms", Float),
+        Column("interrupted", Boolean, nullable=False),
+    )
     return old
 
 
@@ -308,13 +349,36 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(db_url: str):
     old.create_all(engine)
     began = datetime(2026, 1, 5, 10, tzinfo=UTC)
     with engine.begin() as db:
-        db.execute(old.tables["calls"].insert().values(
-            call_sid="CAold", stream_sid="MZold", caller=JOHN, started_at=began,
-            ended_at=began + timedelta(minutes=1), duration_s=60.0, turns=1,
-            end_reason="caller_hangup", recording_path="a.wav", events_path="a.jsonl"))
-        db.execute(old.tables["turns"].insert().values(
-            call_sid="CAold", index=0, role="caller", text="hello", start_s=0, end_s=1,
-            language="en", interrupted=False))
+        db.execute(
+            old.tables["calls"]
+            .insert()
+            .values(
+                call_sid="CAold",
+                stream_sid="MZold",
+                caller=JOHN,
+                started_at=began,
+                ended_at=began + timedelta(minutes=1),
+                duration_s=60.0,
+                turns=1,
+                end_reason="caller_hangup",
+                recording_path="a.wav",
+                events_path="a.jsonl",
+            )
+        )
+        db.execute(
+            old.tables["turns"]
+            .insert()
+            .values(
+                call_sid="CAold",
+                index=0,
+                role="caller",
+                text="hello",
+                start_s=0,
+                end_s=1,
+                language="en",
+                interrupted=False,
+            )
+        )
     engine.dispose()
 
     store = Store(db_url)
@@ -324,8 +388,7 @@ def test_a_database_from_before_migrations_is_upgraded_in_place(db_url: str):
         assert inspect(store.engine).has_table("orders")
         old = store.get_call("CAold")
         assert old is not None and old.caller == JOHN and old.duration_s == 60.0
-        assert (old.worker, old.outcome, old.escalated, old.min_sentiment) == ("", "", False,
-                                                                               None)
+        assert (old.worker, old.outcome, old.escalated, old.min_sentiment) == ("", "", False, None)
         assert [t.text for t in old.turn_rows] == ["hello"]
         assert old.turn_rows[0].sentiment_label == ""
         store.set_escalation("CAold", "sharp", "upset", 0)  # new columns are writable

@@ -33,8 +33,16 @@ def recordings(tmp_path: Path) -> Path:
     return folder
 
 
-def add_call(store: Store, recordings: Path, sid: str, age_days: float, *, ended: bool = True,
-             words: str = "my order is late", now: datetime = NOW) -> tuple[Path, Path]:
+def add_call(
+    store: Store,
+    recordings: Path,
+    sid: str,
+    age_days: float,
+    *,
+    ended: bool = True,
+    words: str = "my order is late",
+    now: datetime = NOW,
+) -> tuple[Path, Path]:
     """A call that started `age_days` before `now`, with its two files where the recorder
     puts them."""
     began = now - timedelta(days=age_days)
@@ -105,17 +113,23 @@ def test_orphaned_recordings_in_old_day_folders_go(store: Store, recordings: Pat
     assert (day / "notes.txt").exists() and (today / "CAlive.wav").exists()
 
 
-def test_never_deletes_outside_the_recordings_folder(store: Store, recordings: Path,
-                                                     tmp_path: Path):
+def test_never_deletes_outside_the_recordings_folder(
+    store: Store, recordings: Path, tmp_path: Path
+):
     outside = tmp_path / "elsewhere"
     outside.mkdir()
     precious = outside / "precious.wav"
     precious.write_bytes(b"RIFF")
     add_call(store, recordings, "CAold", 45)
     with store.engine.begin() as db:  # a row pointing elsewhere, as a tampered row might
-        db.execute(update(Call).where(Call.call_sid == "CAold").values(
-            recording_path=str(recordings / ".." / "elsewhere" / "precious.wav"),
-            events_path="/etc/passwd"))
+        db.execute(
+            update(Call)
+            .where(Call.call_sid == "CAold")
+            .values(
+                recording_path=str(recordings / ".." / "elsewhere" / "precious.wav"),
+                events_path="/etc/passwd",
+            )
+        )
     (recordings / "2025-01-01").symlink_to(outside, target_is_directory=True)
     report = purge(store, recordings, 30, now=NOW)
     assert report.calls == ["CAold"] and precious.exists() and Path("/etc/passwd").exists()
@@ -134,8 +148,11 @@ def test_purged_words_leave_the_search_index(store: Store, recordings: Path):
 
     def matches(word: str) -> int:
         with store.engine.connect() as db:
-            return len(db.execute(text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} "
-                                       "MATCH :q"), {"q": word}).all())
+            return len(
+                db.execute(
+                    text(f"SELECT rowid FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH :q"), {"q": word}
+                ).all()
+            )
 
     assert matches("voucher") == 1 and matches("parrot") == 2
     purge(store, recordings, 30, now=NOW)
@@ -154,12 +171,25 @@ def test_cli_logs_every_deletion(tmp_path: Path, store: Store, recordings: Path)
     now = datetime.now(UTC)  # the command purges relative to the real clock
     add_call(store, recordings, "CAold", 45, now=now)
     add_call(store, recordings, "CAnew", 0.1, now=now)
-    env = {**os.environ, "DATABASE_URL": str(store.engine.url), "RECORDINGS_DIR": str(recordings),
-           "LOG_JSON": "true", "HF_HUB_OFFLINE": "1"}
-    code = ("import argparse, sys; from voice import retention; p = argparse.ArgumentParser(); "
-            "retention.add_arguments(p); sys.exit(retention.run(p.parse_args(sys.argv[1:])))")
-    done = subprocess.run([sys.executable, "-c", code, "--older-than-days", "30"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=60)
+    env = {
+        **os.environ,
+        "DATABASE_URL": str(store.engine.url),
+        "RECORDINGS_DIR": str(recordings),
+        "LOG_JSON": "true",
+        "HF_HUB_OFFLINE": "1",
+    }
+    code = (
+        "import argparse, sys; from voice import retention; p = argparse.ArgumentParser(); "
+        "retention.add_arguments(p); sys.exit(retention.run(p.parse_args(sys.argv[1:])))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, "--older-than-days", "30"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert done.returncode == 0, done.stderr
     assert "purge: deleted 1 calls, 2 turns, 2 files" in done.stdout
     lines = [json.loads(line) for line in done.stderr.splitlines() if line.startswith("{")]

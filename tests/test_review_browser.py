@@ -14,14 +14,23 @@ from review_fixtures import MANAGER, PASSWORD, make_world, review_app, serve
 sync_api = pytest.importorskip("playwright.sync_api")
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = Path(__file__).resolve().parent.parent / "test-artifacts" / "screenshots"
 LAPTOP = {"width": 1366, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(),
-                                reason="needs Debian's chromium: apt-get install -y chromium")
+pytestmark = pytest.mark.skipif(
+    not CHROMIUM.exists(), reason="needs Debian's chromium: apt-get install -y chromium"
+)
 
 CANVAS_INKED = """id => {
   const canvas = document.getElementById(id);
@@ -82,8 +91,9 @@ def log_in(page, base: str, target: str = "/review/calls") -> None:
 
 
 def rows(page) -> list[str]:
-    return page.eval_on_selector_all(".call-row a.row-link",
-                                     "links => links.map(a => a.href.split('/').pop())")
+    return page.eval_on_selector_all(
+        ".call-row a.row-link", "links => links.map(a => a.href.split('/').pop())"
+    )
 
 
 def test_logged_out_visitors_are_sent_to_login(browser, base: str, world) -> None:
@@ -137,8 +147,10 @@ def test_call_page_plays_seeks_and_takes_notes(browser, base: str, world) -> Non
     wait_until(page, "() => document.getElementById('audio').currentTime >= 7.0")
     assert page.get_attribute("li.turn.current", "data-index") == "3"
     page.select_option("#speed", "2")
-    wait_until(page,  # the highlighted line follows playback
-               "() => document.querySelector('li.turn.current')?.dataset.index === '4'")
+    wait_until(
+        page,  # the highlighted line follows playback
+        "() => document.querySelector('li.turn.current')?.dataset.index === '4'",
+    )
     page.uncheck("#hear-caller")  # listen to the agent only (Web Audio)
     page.evaluate("() => window.scrollTo(0, 0)")  # sticky player and header at the top
     page.screenshot(path=SHOTS / "call.png", full_page=True)
@@ -160,11 +172,16 @@ def test_requests_that_must_fail(browser, base: str, world) -> None:
     page = new_page(browser, LAPTOP)
     log_in(page, base)
     request = page.context.request
-    for path in ("/review/calls/..%2F..%2Fetc%2Fpasswd/audio",
-                 f"/review/calls/{world.sids['outside']}/audio"):
+    for path in (
+        "/review/calls/..%2F..%2Fetc%2Fpasswd/audio",
+        f"/review/calls/{world.sids['outside']}/audio",
+    ):
         assert request.get(base + path).status == 404, path
-    note = request.post(f"{base}/review/calls/{world.sids['calm']}/notes",
-                        form={"text": "no token"}, max_redirects=0)
+    note = request.post(
+        f"{base}/review/calls/{world.sids['calm']}/notes",
+        form={"text": "no token"},
+        max_redirects=0,
+    )
     assert note.status == 403
     page.context.close()
 
@@ -196,8 +213,11 @@ CARD_VALUES = """() => {
 def test_fits_a_phone(browser, base: str, world, name: str) -> None:
     page = new_page(browser, PHONE)
     log_in(page, base)
-    path = {"calls": "/review/calls", "call": f"/review/calls/{world.sids['angry']}",
-            "dashboard": "/review/dashboard"}[name]
+    path = {
+        "calls": "/review/calls",
+        "call": f"/review/calls/{world.sids['angry']}",
+        "dashboard": "/review/dashboard",
+    }[name]
     page.goto(base + path)
     page.wait_for_load_state("networkidle")
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
@@ -224,8 +244,9 @@ def test_phone_player_stays_in_view_while_following(browser, base: str, world) -
     assert player_height < PHONE["height"] / 3, f"the phone player is {player_height}px tall"
     page.click("li.turn[data-index='0'] .text")
     page.select_option("#speed", "2")
-    wait_until(page, "() => document.querySelector('li.turn.current')?.dataset.index === '4'",
-               timeout=15)
+    wait_until(
+        page, "() => document.querySelector('li.turn.current')?.dataset.index === '4'", timeout=15
+    )
     page.evaluate("document.getElementById('audio').pause()")
     page.wait_for_timeout(600)  # let a smooth scroll finish
     boxes = page.evaluate("""() => {

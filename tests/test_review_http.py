@@ -36,8 +36,9 @@ def base(world) -> Iterator[str]:
 def login(base: str, name: str = MANAGER, password: str = PASSWORD) -> httpx.Client:
     client = httpx.Client(base_url=base, follow_redirects=False, timeout=10)
     token = csrf(client.get("/review/login").text)
-    reply = client.post("/review/login", data={"name": name, "password": password,
-                                                "csrf_token": token})
+    reply = client.post(
+        "/review/login", data={"name": name, "password": password, "csrf_token": token}
+    )
     assert reply.status_code == 303, reply.text
     return client
 
@@ -50,8 +51,10 @@ def raw_status(base: str, path: str, cookie: str = "") -> int:
     """Send `path` byte for byte (no client-side normalisation of .. or %2F)."""
     host, port = base.removeprefix("http://").split(":")
     with socket.create_connection((host, int(port)), timeout=5) as sock:
-        sock.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
-                     "Connection: close\r\n\r\n".encode())
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: {host}\r\nCookie: {cookie}\r\n"
+            "Connection: close\r\n\r\n".encode()
+        )
         head = sock.recv(64).decode("latin-1")
     return int(head.split()[1])
 
@@ -66,17 +69,31 @@ def client(base: str) -> Iterator[httpx.Client]:
 def test_every_route_refuses_strangers(base: str, world) -> None:
     sid = world.sids["calm"]
     anonymous = httpx.Client(base_url=base, follow_redirects=False, timeout=10)
-    for path in ("/review", "/review/", "/review/calls", "/review/dashboard",
-                 f"/review/calls/{sid}", "/review/calls?q=refund"):
+    for path in (
+        "/review",
+        "/review/",
+        "/review/calls",
+        "/review/dashboard",
+        f"/review/calls/{sid}",
+        "/review/calls?q=refund",
+    ):
         reply = anonymous.get(path)
         assert reply.status_code == 303, path
         assert reply.headers["location"].startswith("/review/login?next=%2Freview")
-    for path in (f"/review/calls/{sid}/audio", f"/review/calls/{sid}/waveform.json",
-                 f"/review/calls/{sid}/transcript.json", f"/review/calls/{sid}/transcript.txt",
-                 "/review/calls.csv"):
+    for path in (
+        f"/review/calls/{sid}/audio",
+        f"/review/calls/{sid}/waveform.json",
+        f"/review/calls/{sid}/transcript.json",
+        f"/review/calls/{sid}/transcript.txt",
+        "/review/calls.csv",
+    ):
         assert anonymous.get(path).status_code == 401, path
-    for path in (f"/review/calls/{sid}/notes", f"/review/calls/{sid}/tags",
-                 f"/review/calls/{sid}/tags/remove", "/review/logout"):
+    for path in (
+        f"/review/calls/{sid}/notes",
+        f"/review/calls/{sid}/tags",
+        f"/review/calls/{sid}/tags/remove",
+        "/review/logout",
+    ):
         reply = anonymous.post(path, data={"text": "x", "tag": "x", "csrf_token": "x"})
         assert reply.status_code == 303 and reply.headers["location"] == "/review/login", path
     assert anonymous.get("/review/login").status_code == 200
@@ -100,11 +117,19 @@ def test_login_needs_its_token_and_the_right_password(base: str) -> None:
     token = csrf(client.get("/review/login").text)
     no_token = client.post("/review/login", data={"name": MANAGER, "password": PASSWORD})
     assert no_token.status_code == 403
-    wrong = client.post("/review/login", data={"name": MANAGER, "password": "nope nope nope",
-                                                "csrf_token": token})
+    wrong = client.post(
+        "/review/login", data={"name": MANAGER, "password": "nope nope nope", "csrf_token": token}
+    )
     assert wrong.status_code == 401 and "Wrong name or password" in wrong.text
-    ok = client.post("/review/login", data={"name": MANAGER, "password": PASSWORD,
-                                             "csrf_token": token, "next": "//evil.example/x"})
+    ok = client.post(
+        "/review/login",
+        data={
+            "name": MANAGER,
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "//evil.example/x",
+        },
+    )
     assert ok.headers["location"] == "/review/calls"  # no open redirect
     cookie = next(c for c in ok.headers.get_list("set-cookie") if c.startswith("review_session="))
     assert "HttpOnly" in cookie and "Path=/review" in cookie and "SameSite=lax" in cookie
@@ -114,12 +139,15 @@ def test_wrong_passwords_slow_one_address_not_the_manager(base: str) -> None:
     """Five wrong passwords from one address refuse that address for that name (429, even with
     the right password); the manager signing in from elsewhere is not locked out. The address
     is the one a local proxy forwards (uvicorn trusts X-Forwarded-For from 127.0.0.1)."""
+
     def attempt(address: str, password: str) -> httpx.Response:
-        client = httpx.Client(base_url=base, follow_redirects=False, timeout=10,
-                              headers={"X-Forwarded-For": address})
+        client = httpx.Client(
+            base_url=base, follow_redirects=False, timeout=10, headers={"X-Forwarded-For": address}
+        )
         token = csrf(client.get("/review/login").text)
-        return client.post("/review/login", data={"name": MANAGER, "password": password,
-                                                   "csrf_token": token})
+        return client.post(
+            "/review/login", data={"name": MANAGER, "password": password, "csrf_token": token}
+        )
 
     for _ in range(5):
         assert attempt("198.51.100.7", "not the password").status_code == 401
@@ -136,28 +164,38 @@ def test_secure_cookie_setting(world) -> None:
     with TestClient(review_app(world, cookie_secure="always")) as client:
         page = client.get("/review/login")
         assert "Secure" in page.headers["set-cookie"]
-        reply = client.post("/review/login", follow_redirects=False, data={
-            "name": MANAGER, "password": PASSWORD, "csrf_token": csrf(page.text)})
+        reply = client.post(
+            "/review/login",
+            follow_redirects=False,
+            data={"name": MANAGER, "password": PASSWORD, "csrf_token": csrf(page.text)},
+        )
         assert "Secure" in reply.headers["set-cookie"]
 
 
 def test_forms_need_the_csrf_token(client: httpx.Client, world) -> None:
     sid = world.sids["calm"]
     assert client.post(f"/review/calls/{sid}/notes", data={"text": "no token"}).status_code == 403
-    assert client.post(f"/review/calls/{sid}/notes",
-                       data={"text": "bad", "csrf_token": "guess"}).status_code == 403
+    assert (
+        client.post(
+            f"/review/calls/{sid}/notes", data={"text": "bad", "csrf_token": "guess"}
+        ).status_code
+        == 403
+    )
     assert client.post("/review/logout", data={}).status_code == 403
     token = csrf(client.get(f"/review/calls/{sid}").text)
     ok = client.post(f"/review/calls/{sid}/notes", data={"text": "good call", "csrf_token": token})
     assert ok.status_code == 303 and ok.headers["location"].endswith("#notes")
-    tagged = client.post(f"/review/calls/{sid}/tags",
-                         data={"tag": "Great Call", "csrf_token": token})
+    tagged = client.post(
+        f"/review/calls/{sid}/tags", data={"tag": "Great Call", "csrf_token": token}
+    )
     assert tagged.status_code == 303
     with Session(world.store.engine) as db:
         assert db.scalars(select(CallNote.text).where(CallNote.call_sid == sid)).all() == [
-            "good call"]
+            "good call"
+        ]
         assert db.scalars(select(CallTag.tag).where(CallTag.call_sid == sid)).all() == [
-            "great-call"]
+            "great-call"
+        ]
     assert "great-call" in client.get("/review/calls?tag=great-call").text
     client.post(f"/review/calls/{sid}/tags/remove", data={"tag": "great-call", "csrf_token": token})
     assert "great-call" not in client.get(f"/review/calls/{sid}").text
@@ -165,20 +203,22 @@ def test_forms_need_the_csrf_token(client: httpx.Client, world) -> None:
 
 def test_no_file_outside_the_recordings(client: httpx.Client, base: str, world) -> None:
     cookie = f"review_session={client.cookies['review_session']}"
-    for path in ("/review/calls/..%2F..%2Fetc%2Fpasswd/audio",
-                 "/review/calls/..%2f..%2f..%2fetc%2fpasswd/audio",
-                 "/review/recordings/../../etc/passwd",
-                 "/review/calls/../../../../etc/passwd",
-                 "/review/calls/%2e%2e/audio",
-                 "/review/calls/..%5C..%5Cetc%5Cpasswd/audio",
-                 "/review/static/../routes.py",
-                 "/review/static/..%2Froutes.py",
-                 "/review/static/%2e%2e/%2e%2e/voice/settings.py",
-                 "/review/static//etc/passwd",
-                 f"/review/calls/{world.sids['outside']}/audio",
-                 f"/review/calls/{world.sids['symlink']}/audio",
-                 f"/review/calls/{world.sids['symlink']}/waveform.json",
-                 f"/review/calls/{world.sids['silent']}/audio"):
+    for path in (
+        "/review/calls/..%2F..%2Fetc%2Fpasswd/audio",
+        "/review/calls/..%2f..%2f..%2fetc%2fpasswd/audio",
+        "/review/recordings/../../etc/passwd",
+        "/review/calls/../../../../etc/passwd",
+        "/review/calls/%2e%2e/audio",
+        "/review/calls/..%5C..%5Cetc%5Cpasswd/audio",
+        "/review/static/../routes.py",
+        "/review/static/..%2Froutes.py",
+        "/review/static/%2e%2e/%2e%2e/voice/settings.py",
+        "/review/static//etc/passwd",
+        f"/review/calls/{world.sids['outside']}/audio",
+        f"/review/calls/{world.sids['symlink']}/audio",
+        f"/review/calls/{world.sids['symlink']}/waveform.json",
+        f"/review/calls/{world.sids['silent']}/audio",
+    ):
         assert raw_status(base, path, cookie) == 404, path
 
 
@@ -226,7 +266,7 @@ def test_pages_and_headers(client: httpx.Client, world) -> None:
     assert "Caller barged in" in call.text and "about a double charge" in call.text
     assert "+15559876543" not in call.text and "+1 555 ••• 6543" in call.text
     assert client.get("/review/calls/CA-unknown").status_code == 404
-    script = '<script>alert(1)</script>'
+    script = "<script>alert(1)</script>"
     assert script not in client.get("/review/calls", params={"q": script}).text  # escaped
     assert client.get("/review/dashboard?days=7").status_code == 200
     happy_day = (NOW - timedelta(days=6)).date().isoformat()  # only calls at +0.3

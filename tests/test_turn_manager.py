@@ -25,15 +25,22 @@ from voice.turn_manager import TurnManager
 
 TODAY = date(2026, 3, 4)  # a Wednesday; the seed data is relative to it
 NOW = datetime.combine(TODAY, time(9, 0))
-MARIA, JOHN, AISHA, WEI, OLGA, HANNAH = ("+15551234567", "+15550001111", "+15550102030",
-                                         "+15550147788", "+15550193344", "+15550119090")
+MARIA, JOHN, AISHA, WEI, OLGA, HANNAH = (
+    "+15551234567",
+    "+15550001111",
+    "+15550102030",
+    "+15550147788",
+    "+15550193344",
+    "+15550119090",
+)
 KWAME, STRANGER = "+15550125566", "+15559870000"
 
 
 @pytest.fixture(scope="module")
 def knowledge(tmp_path_factory: pytest.TempPathFactory) -> KnowledgeBase:
-    return KnowledgeBase(DEFAULT_KNOWLEDGE_DIR, shared_embedder(),
-                         tmp_path_factory.mktemp("kb") / "index")
+    return KnowledgeBase(
+        DEFAULT_KNOWLEDGE_DIR, shared_embedder(), tmp_path_factory.mktemp("kb") / "index"
+    )
 
 
 @pytest.fixture
@@ -49,8 +56,9 @@ def call(engine: sqlalchemy.Engine, knowledge: KnowledgeBase) -> Callable[[str],
     history = CallerHistory(engine, business)
 
     def start(phone: str) -> TurnManager:
-        return TurnManager(business, knowledge, shared_embedder(), history.profile(phone), phone,
-                           today=TODAY)
+        return TurnManager(
+            business, knowledge, shared_embedder(), history.profile(phone), phone, today=TODAY
+        )
 
     return start
 
@@ -102,10 +110,13 @@ def test_a_correction_after_the_answer_looks_up_the_new_number(call):
     assert "Cast Iron Skillet" in turns.handle("Sorry, I meant order four three zero two.").say
 
 
-@pytest.mark.parametrize(("heard", "order"), [
-    ("I want to send back the speaker from Order 44475.", "4475"),  # a doubled digit
-    ("Where is order 461?", "4610"),  # a dropped one
-])
+@pytest.mark.parametrize(
+    ("heard", "order"),
+    [
+        ("I want to send back the speaker from Order 44475.", "4475"),  # a doubled digit
+        ("Where is order 461?", "4610"),  # a dropped one
+    ],
+)
 def test_a_number_one_digit_off_finds_the_callers_own_order(call, heard, order):
     assert f"order {order}" in call(JOHN).handle(heard).say.lower()
 
@@ -137,8 +148,10 @@ def test_an_answer_that_is_not_understood_asks_again(call):
 def test_a_known_caller_hears_nothing_about_someone_elses_order(call):
     turns = call(MARIA)
     plan = turns.handle("Where is order four five three three?")  # Aisha's yoga mat
-    assert plan.say == ("I couldn't find order 4533 on your account. Could you read me the "
-                        "number again, or type it on your keypad?")
+    assert plan.say == (
+        "I couldn't find order 4533 on your account. Could you read me the "
+        "number again, or type it on your keypad?"
+    )
     assert plan.failed and plan.facts == {}
     # Word for word what a number nobody has gets: the order's existence isn't confirmed.
     nobody = call(MARIA).handle("Where is order four five three nine?").say
@@ -147,8 +160,9 @@ def test_a_known_caller_hears_nothing_about_someone_elses_order(call):
 
 def test_a_known_callers_near_miss_never_lands_on_someone_elses_order(call):
     # 4534 is one digit from Aisha's 4533 but from none of Maria's own orders.
-    assert "couldn't find order 4534 on your account" in call(MARIA).handle(
-        "Where is order 4534?").say
+    assert (
+        "couldn't find order 4534 on your account" in call(MARIA).handle("Where is order 4534?").say
+    )
 
 
 def test_an_unknown_caller_hears_only_status_and_delivery_date(call):
@@ -192,8 +206,10 @@ def test_a_return_for_an_undelivered_order_is_refused_without_confirming(call, e
 
 def test_a_confirmed_return_is_started(call, engine):
     turns = call(MARIA)
-    assert "shall I start a return for order 4388" in turns.handle(
-        "I'd like to return the coffee set from order four three eight eight.").say
+    assert (
+        "shall I start a return for order 4388"
+        in turns.handle("I'd like to return the coffee set from order four three eight eight.").say
+    )
     assert "$49.00" in turns.handle("Yes please.").say
     assert len(rows(engine, select(Return).where(Return.order_number == "4388"))) == 1
 
@@ -244,8 +260,12 @@ def test_a_cleaning_is_booked_as_a_dental_cleaning(call, engine):
     plan = turns.handle("Can I book a dental cleaning on Wednesday at two PM?")
     assert plan.say == "Shall I book you a dental cleaning on Wednesday, March 11 at 2:00 PM?"
     assert "booked" in turns.handle("Yes, that's right.").say
-    booked = rows(engine, select(Appointment).where(Appointment.kind == "dental cleaning",
-                                                    Appointment.status == "booked"))
+    booked = rows(
+        engine,
+        select(Appointment).where(
+            Appointment.kind == "dental cleaning", Appointment.status == "booked"
+        ),
+    )
     assert datetime(2026, 3, 11, 14, 0) in [a.starts_at for a in booked]
 
 
@@ -268,9 +288,12 @@ SOFIA = "+15550168899"  # a cancelled dental check-up on Monday the 9th, a booke
 
 
 def active_appointments(engine: sqlalchemy.Engine, phone: str) -> list[tuple[str, datetime]]:
-    query = (select(Appointment).join(Customer, Appointment.customer_id == Customer.id)
-             .where(Customer.phone == phone, Appointment.status.in_(("booked", "moved")))
-             .order_by(Appointment.starts_at))
+    query = (
+        select(Appointment)
+        .join(Customer, Appointment.customer_id == Customer.id)
+        .where(Customer.phone == phone, Appointment.status.in_(("booked", "moved")))
+        .order_by(Appointment.starts_at)
+    )
     return [(a.kind, a.starts_at) for a in rows(engine, query)]
 
 
@@ -287,8 +310,7 @@ def test_move_finds_the_booked_appointment_not_the_cancelled_one(call, engine):
     plan = turns.handle("I'd like to move my appointment to Thursday at three PM.")
     assert plan.say == "Shall I move your dental check-up on Thursday, March 5 at 3:00 PM?"
     assert "I've moved your dental check-up" in turns.handle("Yes please.").say
-    assert active_appointments(engine, SOFIA) == [("dental check-up",
-                                                   datetime(2026, 3, 5, 15, 0))]
+    assert active_appointments(engine, SOFIA) == [("dental check-up", datetime(2026, 3, 5, 15, 0))]
 
 
 @pytest.fixture
@@ -300,12 +322,15 @@ def maria_has_two(engine: sqlalchemy.Engine) -> Callable[[], None]:
     assert [k for k, _ in active_appointments(engine, MARIA)] == ["check-up", "vaccination"]
 
 
-WHICH = ("You have two appointments: a check-up on Monday, March 9 at 10:00 AM and a "
-         "vaccination on Tuesday, March 10 at 11:00 AM. Which one would you like to {}?")
+WHICH = (
+    "You have two appointments: a check-up on Monday, March 9 at 10:00 AM and a "
+    "vaccination on Tuesday, March 10 at 11:00 AM. Which one would you like to {}?"
+)
 
 
-def test_with_two_appointments_the_agent_asks_which_and_carries_the_answer(call, engine,
-                                                                         maria_has_two):
+def test_with_two_appointments_the_agent_asks_which_and_carries_the_answer(
+    call, engine, maria_has_two
+):
     turns = call(MARIA)
     assert turns.handle("I need to cancel my appointment.").say == WHICH.format("cancel")
     plan = turns.handle("The vaccination.")
@@ -314,9 +339,14 @@ def test_with_two_appointments_the_agent_asks_which_and_carries_the_answer(call,
     assert active_appointments(engine, MARIA) == [("check-up", datetime(2026, 3, 9, 10, 0))]
 
 
-@pytest.mark.parametrize(("answer", "kind"), [("The one on Tuesday.", "vaccination"),
-                                              ("The first one.", "check-up"),
-                                              ("The check-up please.", "check-up")])
+@pytest.mark.parametrize(
+    ("answer", "kind"),
+    [
+        ("The one on Tuesday.", "vaccination"),
+        ("The first one.", "check-up"),
+        ("The check-up please.", "check-up"),
+    ],
+)
 def test_which_appointment_is_answered_by_day_order_or_kind(call, maria_has_two, answer, kind):
     turns = call(MARIA)
     assert turns.handle("I want to move my appointment.").say == WHICH.format("move")
@@ -328,16 +358,19 @@ def test_which_appointment_is_answered_by_day_order_or_kind(call, maria_has_two,
 
 def test_a_kind_or_day_in_the_request_picks_the_appointment_at_once(call, maria_has_two):
     assert call(MARIA).handle("Please cancel my vaccination.").say == (
-        "Shall I cancel your vaccination on Tuesday, March 10 at 11:00 AM?")
+        "Shall I cancel your vaccination on Tuesday, March 10 at 11:00 AM?"
+    )
     assert call(MARIA).handle("Cancel my appointment on Monday.").say == (
-        "Shall I cancel your check-up on Monday, March 9 at 10:00 AM?")
+        "Shall I cancel your check-up on Monday, March 9 at 10:00 AM?"
+    )
 
 
 def test_no_the_other_appointment_at_the_confirmation(call, maria_has_two):
     turns = call(MARIA)
     turns.handle("Please cancel my vaccination.")
     assert turns.handle("No, the other one.").say == (
-        "Shall I cancel your check-up on Monday, March 9 at 10:00 AM?")
+        "Shall I cancel your check-up on Monday, March 9 at 10:00 AM?"
+    )
 
 
 def test_a_slot_taken_before_the_yes_offers_other_times_for_the_same_booking(call, engine):
@@ -351,7 +384,8 @@ def test_a_slot_taken_before_the_yes_offers_other_times_for_the_same_booking(cal
     taken = turns.handle("Yes, that's right.")
     assert taken.failed and "isn't available" in taken.say and "3:00 PM" in taken.say
     assert turns.handle("Three PM then.").say == (
-        "Shall I book you a dental cleaning on Wednesday, March 11 at 3:00 PM?")
+        "Shall I book you a dental cleaning on Wednesday, March 11 at 3:00 PM?"
+    )
 
 
 def test_the_models_tools_name_which_appointment(call, maria_has_two):
@@ -360,6 +394,7 @@ def test_the_models_tools_name_which_appointment(call, maria_has_two):
     assert call(MARIA).plan_task("cancel_appointment", {}).say == WHICH.format("cancel")
     by_day = call(MARIA).plan_task("cancel_appointment", {"date": "2026-03-10"})
     assert by_day.say == "Shall I cancel your vaccination on Tuesday, March 10 at 11:00 AM?"
-    moved = call(MARIA).plan_task("move_appointment", {"appointment_kind": "check-up",
-                                                       "date": "2026-03-05", "time": "15:00"})
+    moved = call(MARIA).plan_task(
+        "move_appointment", {"appointment_kind": "check-up", "date": "2026-03-05", "time": "15:00"}
+    )
     assert moved.say == "Shall I move your check-up on Thursday, March 5 at 3:00 PM?"

@@ -268,6 +268,7 @@ class BatchedEncoder:
 @pytest.fixture(scope="session")
 def embedder():
     from voice.embeddings import shared_embedder
+
     texts = [t for t, _ in LABELLED] + [p for _, p in load_examples()]
     return BatchedEncoder(shared_embedder(), list(dict.fromkeys(texts)))
 
@@ -300,14 +301,17 @@ def test_examples_alone_generalise(embedder):
     assert accuracy >= 0.6
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("Can I talk to Upper Thin Pleas?", "speak_to_human"),  # Whisper's "a person please"
-    ("Could I talk to a purse and please?", "speak_to_human"),
-    ("Hi, can I speak to Dr Patel?", "speak_to_human"),
-    ("Can I speak with the billing department", "speak_to_human"),
-    ("Can I talk to you about my order?", "order_status"),
-    ("Can I talk about my order 4521?", "order_status"),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Can I talk to Upper Thin Pleas?", "speak_to_human"),  # Whisper's "a person please"
+        ("Could I talk to a purse and please?", "speak_to_human"),
+        ("Hi, can I speak to Dr Patel?", "speak_to_human"),
+        ("Can I speak with the billing department", "speak_to_human"),
+        ("Can I talk to you about my order?", "order_status"),
+        ("Can I talk about my order 4521?", "order_status"),
+    ],
+)
 def test_asking_to_talk_to_anyone_named_is_a_request_for_a_person(text, expected):
     assert understand(text, today=TODAY).intent == expected
 
@@ -320,39 +324,44 @@ def test_no_embedder_still_understands_keywords():
 def test_unrelated_text_is_unknown(embedder):
     got = understand("The weather in Lisbon is lovely in spring", embedder=embedder)
     assert got.intent == "unknown"
-    assert classify_by_example("The weather in Lisbon is lovely in spring", embedder)[0] == \
-        "unknown"
+    assert (
+        classify_by_example("The weather in Lisbon is lovely in spring", embedder)[0] == "unknown"
+    )
 
 
 # --- values ----------------------------------------------------------------------------------
 
-@pytest.mark.parametrize(("text", "key", "value"), [
-    ("where is order four five two one", "order_number", "4521"),
-    ("order forty five twenty one", "order_number", "4521"),
-    ("my order number is for five to one", "order_number", "4521"),
-    ("the order is 4 5 2 1", "order_number", "4521"),
-    ("order #4521 please", "order_number", "4521"),
-    ("order 45 21", "order_number", "4521"),
-    ("order number four thousand five hundred twenty one", "order_number", "4521"),
-    ("my card ends in 1234", "card_last4", "1234"),
-    ("the card ending in one two three four got lost", "card_last4", "1234"),
-    ("block my card, the number is 4111 1111 1111 1234", "card_last4", "1234"),
-    ("transfer $250 to savings", "amount", Decimal("250")),
-    ("send two hundred and fifty dollars to checking", "amount", Decimal("250")),
-    ("transfer 300 to savings", "amount", Decimal("300")),
-    ("move forty nine dollars and fifty cents", "amount", Decimal("49.50")),
-    ("what's in my checking account", "account_kind", "checking"),
-    ("how much is in my saving account", "account_kind", "savings"),
-    ("I'd like to book a cleaning", "appointment_kind", "cleaning"),
-    ("Book me a check-up please", "appointment_kind", "checkup"),
-    ("Can I book a dental check-up?", "appointment_kind", "dental check-up"),
-    ("I need to see the dentist", "appointment_kind", "dental check-up"),
-    ("a cleaning with the dentist please", "appointment_kind", "cleaning"),
-    ("where is order 46-01", "order_number", "4601"),
-    ("Hi, my name is Ana Lopez and I'm calling about my order", "person_name", "Ana Lopez"),
-    ("this is John Smith", "person_name", "John Smith"),
-    ("I want to return it because it arrived broken.", "reason", "it arrived broken"),
-])
+
+@pytest.mark.parametrize(
+    ("text", "key", "value"),
+    [
+        ("where is order four five two one", "order_number", "4521"),
+        ("order forty five twenty one", "order_number", "4521"),
+        ("my order number is for five to one", "order_number", "4521"),
+        ("the order is 4 5 2 1", "order_number", "4521"),
+        ("order #4521 please", "order_number", "4521"),
+        ("order 45 21", "order_number", "4521"),
+        ("order number four thousand five hundred twenty one", "order_number", "4521"),
+        ("my card ends in 1234", "card_last4", "1234"),
+        ("the card ending in one two three four got lost", "card_last4", "1234"),
+        ("block my card, the number is 4111 1111 1111 1234", "card_last4", "1234"),
+        ("transfer $250 to savings", "amount", Decimal("250")),
+        ("send two hundred and fifty dollars to checking", "amount", Decimal("250")),
+        ("transfer 300 to savings", "amount", Decimal("300")),
+        ("move forty nine dollars and fifty cents", "amount", Decimal("49.50")),
+        ("what's in my checking account", "account_kind", "checking"),
+        ("how much is in my saving account", "account_kind", "savings"),
+        ("I'd like to book a cleaning", "appointment_kind", "cleaning"),
+        ("Book me a check-up please", "appointment_kind", "checkup"),
+        ("Can I book a dental check-up?", "appointment_kind", "dental check-up"),
+        ("I need to see the dentist", "appointment_kind", "dental check-up"),
+        ("a cleaning with the dentist please", "appointment_kind", "cleaning"),
+        ("where is order 46-01", "order_number", "4601"),
+        ("Hi, my name is Ana Lopez and I'm calling about my order", "person_name", "Ana Lopez"),
+        ("this is John Smith", "person_name", "John Smith"),
+        ("I want to return it because it arrived broken.", "reason", "it arrived broken"),
+    ],
+)
 def test_values(text, key, value):
     assert understand(text, today=TODAY).values.get(key) == value
 
@@ -372,24 +381,27 @@ def test_transfer_accounts_direction():
     assert values["amount"] == Decimal("500")
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("tomorrow", date(2026, 12, 1)),
-    ("the day after tomorrow", date(2026, 12, 2)),
-    ("next Tuesday", date(2026, 12, 8)),  # Monday today: "next Tuesday" is next week's
-    ("this Friday", date(2026, 12, 4)),
-    ("Friday", date(2026, 12, 4)),
-    ("on Monday", date(2026, 12, 7)),
-    ("on the 3rd", date(2026, 12, 3)),
-    ("on the twenty-ninth", date(2026, 12, 29)),
-    ("the 30th", date(2026, 11, 30)),
-    ("December 3rd", date(2026, 12, 3)),
-    ("the third of December", date(2026, 12, 3)),
-    ("12/3", date(2026, 12, 3)),
-    ("November 2nd", date(2027, 11, 2)),  # past this year: the caller means next year
-    ("Friday the 4th", date(2026, 12, 4)),
-    ("in 3 days", date(2026, 12, 3)),
-    ("Tuesday next week", date(2026, 12, 8)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("tomorrow", date(2026, 12, 1)),
+        ("the day after tomorrow", date(2026, 12, 2)),
+        ("next Tuesday", date(2026, 12, 8)),  # Monday today: "next Tuesday" is next week's
+        ("this Friday", date(2026, 12, 4)),
+        ("Friday", date(2026, 12, 4)),
+        ("on Monday", date(2026, 12, 7)),
+        ("on the 3rd", date(2026, 12, 3)),
+        ("on the twenty-ninth", date(2026, 12, 29)),
+        ("the 30th", date(2026, 11, 30)),
+        ("December 3rd", date(2026, 12, 3)),
+        ("the third of December", date(2026, 12, 3)),
+        ("12/3", date(2026, 12, 3)),
+        ("November 2nd", date(2027, 11, 2)),  # past this year: the caller means next year
+        ("Friday the 4th", date(2026, 12, 4)),
+        ("in 3 days", date(2026, 12, 3)),
+        ("Tuesday next week", date(2026, 12, 8)),
+    ],
+)
 def test_dates_resolve_against_today(text, expected):
     assert understand(f"can I come in {text}", today=TODAY).values.get("date") == expected
 
@@ -404,19 +416,22 @@ def test_next_week_is_a_hint_not_a_day():
     assert "date" not in values and values["date_hint"] == "next week"
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("at 3", time(15, 0)),
-    ("at 3 pm", time(15, 0)),
-    ("3 p.m.", time(15, 0)),
-    ("at 9", time(9, 0)),
-    ("at 10:30", time(10, 30)),
-    ("half past two", time(14, 30)),
-    ("quarter to five", time(16, 45)),
-    ("at 8 in the evening", time(20, 0)),
-    ("at noon", time(12, 0)),
-    ("at three thirty", time(15, 30)),
-    ("11 am", time(11, 0)),
-])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("at 3", time(15, 0)),
+        ("at 3 pm", time(15, 0)),
+        ("3 p.m.", time(15, 0)),
+        ("at 9", time(9, 0)),
+        ("at 10:30", time(10, 30)),
+        ("half past two", time(14, 30)),
+        ("quarter to five", time(16, 45)),
+        ("at 8 in the evening", time(20, 0)),
+        ("at noon", time(12, 0)),
+        ("at three thirty", time(15, 30)),
+        ("11 am", time(11, 0)),
+    ],
+)
 def test_times(text, expected):
     assert understand(f"Friday {text}", today=TODAY).values.get("time") == expected
 
@@ -434,6 +449,7 @@ def test_date_and_time_digits_are_not_identifiers():
 
 # --- corrections, confirmations, DTMF --------------------------------------------------------
 
+
 def test_correction_with_new_order_number():
     got = understand("sorry, I meant 4522", expecting="order_number", today=TODAY)
     assert got.intent == "correction" and got.correction
@@ -450,14 +466,27 @@ def test_correction_that_changes_the_task_keeps_the_task():
     assert got.intent == "move_appointment" and got.correction
 
 
-@pytest.mark.parametrize("text", ["yes", "Yes please.", "yeah go ahead", "Yep, that's right",
-                                  "sure", "correct", "OK", "yes, no problem"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "yes",
+        "Yes please.",
+        "yeah go ahead",
+        "Yep, that's right",
+        "sure",
+        "correct",
+        "OK",
+        "yes, no problem",
+    ],
+)
 def test_affirmations(text):
     assert is_affirmation(text) and not is_denial(text)
 
 
-@pytest.mark.parametrize("text", ["no", "Nope, don't.", "No thanks", "nah", "I don't think so",
-                                  "please don't", "that's wrong"])
+@pytest.mark.parametrize(
+    "text",
+    ["no", "Nope, don't.", "No thanks", "nah", "I don't think so", "please don't", "that's wrong"],
+)
 def test_denials(text):
     assert is_denial(text) and not is_affirmation(text)
 
@@ -475,9 +504,16 @@ def test_a_hyphenated_answer_fills_the_identifier_asked_for():
     assert "order_number" not in understand("It takes 10-15 minutes", today=TODAY).values
 
 
-@pytest.mark.parametrize(("text", "expected"), [
-    ("no, the other order", True), ("not that one", True), ("a different card", True),
-    ("sorry, I meant 4302", False), ("no, don't", False)])
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no, the other order", True),
+        ("not that one", True),
+        ("a different card", True),
+        ("sorry, I meant 4302", False),
+        ("no, don't", False),
+    ],
+)
 def test_refers_to_other(text, expected):
     assert refers_to_other(text) is expected
 
@@ -487,8 +523,15 @@ def test_not_denials(text):
     assert not is_denial(text)
 
 
-@pytest.mark.parametrize("text", ["wait, not that one", "no, the other order",
-                                  "sorry I meant the savings", "actually it's Thursday"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "wait, not that one",
+        "no, the other order",
+        "sorry I meant the savings",
+        "actually it's Thursday",
+    ],
+)
 def test_corrections(text):
     assert is_correction(text)
 

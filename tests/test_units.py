@@ -19,7 +19,7 @@ from voice.sentences import SentenceSplitter
 def split_stream(text: str, step: int = 3) -> list[str]:
     splitter, out = SentenceSplitter(), []
     for i in range(0, len(text), step):
-        out += splitter.feed(text[i:i + step])
+        out += splitter.feed(text[i : i + step])
     return out + splitter.flush()
 
 
@@ -32,16 +32,20 @@ def test_sentences_come_out_as_soon_as_they_end():
 
 def test_sentences_respect_abbreviations_decimals_and_markdown():
     text = "Dr. Smith sees you at 3.30 p.m. on Friday! **Anything else?** Bye."
-    assert split_stream(text) == ["Dr. Smith sees you at 3.30 p.m. on Friday!",
-                                  "Anything else?", "Bye."]
+    assert split_stream(text) == [
+        "Dr. Smith sees you at 3.30 p.m. on Friday!",
+        "Anything else?",
+        "Bye.",
+    ]
 
 
 def test_playback_keeps_what_was_heard_up_to_the_clear():
     now = [0.0]
     tracker = PlaybackTracker(lambda: now[0])
     a = tracker.queued(1, 0, "Your order shipped on Monday.", 2.0, last=False)
-    b = tracker.queued(1, 1, "It should arrive by Thursday afternoon at the latest.", 4.0,
-                       last=False)
+    b = tracker.queued(
+        1, 1, "It should arrive by Thursday afternoon at the latest.", 4.0, last=False
+    )
     assert tracker.agent_speaking and a.started_at == 0.0 and b.started_at is None
     now[0] = 2.0
     assert tracker.mark_played(a.mark) is a
@@ -71,7 +75,7 @@ def test_recorder_aligns_channels_and_drops_cleared_audio(tmp_path: Path):
     audio, rate = sf.read(rec.wav_path, dtype="int16")
     assert rate == 8000 and audio.shape[1] == 2
     left, right = audio[:, 0].astype(float), audio[:, 1].astype(float)
-    loud = lambda x, a, b: np.abs(x[int(a * rate):int(b * rate)]).mean()  # noqa: E731
+    loud = lambda x, a, b: np.abs(x[int(a * rate) : int(b * rate)]).mean()  # noqa: E731
     assert loud(left, 0.05, 0.45) > 2000 and loud(left, 0.6, 1.4) < 10
     assert loud(left, 1.55, 1.95) > 2000
     assert loud(right, 0.05, 0.5) > 2000
@@ -90,8 +94,9 @@ def _record_then_die(folder: str) -> None:
 
 
 def test_recording_survives_a_killed_process(tmp_path: Path):
-    process = multiprocessing.get_context("spawn").Process(target=_record_then_die,
-                                                           args=(str(tmp_path),))
+    process = multiprocessing.get_context("spawn").Process(
+        target=_record_then_die, args=(str(tmp_path),)
+    )
     process.start()
     process.join(30)
     wav = next(tmp_path.rglob("CAkilled.wav"))
@@ -104,7 +109,8 @@ def test_secrets_are_masked_but_order_numbers_stay():
     from voice.privacy import mask_secrets
 
     assert mask_secrets("my card is 4111 1111 1111 1234") == "my card is [number ending 1234]"
-    assert "1111" not in mask_secrets("card four one one one one one one one one one one one "
-                                      "one two three four")
+    assert "1111" not in mask_secrets(
+        "card four one one one one one one one one one one one one two three four"
+    )
     assert mask_secrets("and my pin is 4321") == "and my pin is [secret]"
     assert mask_secrets("where is order 4521") == "where is order 4521"

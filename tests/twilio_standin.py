@@ -59,8 +59,9 @@ class TwilioStandin:
 
     def start(self) -> TwilioStandin:
         self.port = _free_port()
-        config = uvicorn.Config(build_app(self), host="127.0.0.1", port=self.port,
-                                log_level="warning", lifespan="off")
+        config = uvicorn.Config(
+            build_app(self), host="127.0.0.1", port=self.port, log_level="warning", lifespan="off"
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -90,8 +91,9 @@ def build_app(standin: TwilioStandin) -> FastAPI:
     async def update_call(account_sid: str, call_file: str, request: Request) -> JSONResponse:
         form = {k: str(v) for k, v in (await request.form()).items()}
         call_sid = call_file.removesuffix(".json")
-        record = RecordedRequest(request.method, request.url.path, account_sid, call_sid,
-                                 _basic_auth(request), form)
+        record = RecordedRequest(
+            request.method, request.url.path, account_sid, call_sid, _basic_auth(request), form
+        )
         standin.requests.append(record)
         if standin.delay_s:
             time.sleep(standin.delay_s)  # blocks this test server only, on purpose
@@ -122,21 +124,44 @@ def _call_resource(account_sid: str, call_sid: str, status: str) -> dict[str, ob
     now = format_datetime(datetime.now(UTC), usegmt=True)
     uri = f"/{API_VERSION}/Accounts/{account_sid}/Calls/{call_sid}.json"
     return {
-        "sid": call_sid, "account_sid": account_sid, "api_version": API_VERSION,
-        "status": status, "direction": "inbound", "from": "+15550001111",
-        "to": "+15550009999", "date_created": now, "date_updated": now,
-        "start_time": now, "end_time": now if status == "completed" else None,
-        "duration": None, "price": None, "price_unit": "USD", "parent_call_sid": None,
-        "phone_number_sid": None, "forwarded_from": None, "caller_name": None,
-        "answered_by": None, "group_sid": None, "queue_time": "0", "trunk_sid": None,
-        "uri": uri, "subresource_uris": {}, "annotation": None,
+        "sid": call_sid,
+        "account_sid": account_sid,
+        "api_version": API_VERSION,
+        "status": status,
+        "direction": "inbound",
+        "from": "+15550001111",
+        "to": "+15550009999",
+        "date_created": now,
+        "date_updated": now,
+        "start_time": now,
+        "end_time": now if status == "completed" else None,
+        "duration": None,
+        "price": None,
+        "price_unit": "USD",
+        "parent_call_sid": None,
+        "phone_number_sid": None,
+        "forwarded_from": None,
+        "caller_name": None,
+        "answered_by": None,
+        "group_sid": None,
+        "queue_time": "0",
+        "trunk_sid": None,
+        "uri": uri,
+        "subresource_uris": {},
+        "annotation": None,
     }
 
 
 def _error(status: int, code: int, message: str) -> JSONResponse:
-    return JSONResponse({"code": code, "message": message,
-                         "more_info": f"https://www.twilio.com/docs/errors/{code}",
-                         "status": status}, status_code=status)
+    return JSONResponse(
+        {
+            "code": code,
+            "message": message,
+            "more_info": f"https://www.twilio.com/docs/errors/{code}",
+            "status": status,
+        },
+        status_code=status,
+    )
 
 
 def _basic_auth(request: Request) -> tuple[str, str] | None:

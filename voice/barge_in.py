@@ -41,7 +41,10 @@ class BargeInDetector(FrameProcessor):
         if self._session.elapsed() - self._speech_start < self._min_secs:
             return
         dropped = self._session.playback.cleared()
-        self._session.event("barge_in", caller_speech_start=round(self._speech_start, 3),
-                            dropped_sentences=[s.mark for s in dropped])
+        self._session.event(
+            "barge_in",
+            caller_speech_start=round(self._speech_start, 3),
+            dropped_sentences=[s.mark for s in dropped],
+        )
         self._speech_start = None  # one interruption per stretch of speech
         await self.broadcast_interruption()

@@ -128,8 +128,17 @@ class Appointment(Base):
     __tablename__ = "appointments"
     # A doctor's start time is booked once among the active rows: two calls that both saw a
     # slot free can't both take it (the loser gets IntegrityError; see `book_appointment`).
-    __table_args__ = (Index("uq_appointments_active_slot", "clinic_id", "doctor", "starts_at",
-                            unique=True, sqlite_where=ACTIVE_SLOT, postgresql_where=ACTIVE_SLOT),)
+    __table_args__ = (
+        Index(
+            "uq_appointments_active_slot",
+            "clinic_id",
+            "doctor",
+            "starts_at",
+            unique=True,
+            sqlite_where=ACTIVE_SLOT,
+            postgresql_where=ACTIVE_SLOT,
+        ),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
@@ -141,8 +150,9 @@ class Appointment(Base):
     status: Mapped[str] = mapped_column(String(16), default="booked")  # booked|cancelled|moved
 
 
-BUSINESS_TABLES = [m.__table__ for m in (Customer, Order, Return, Account, Card, Clinic,
-                                         Appointment)]
+BUSINESS_TABLES = [
+    m.__table__ for m in (Customer, Order, Return, Account, Card, Clinic, Appointment)
+]
 
 
 def create_tables(engine: Engine) -> None:
@@ -244,8 +254,10 @@ def items_total_cents(items: Iterable[dict]) -> int:
 
 
 def items_phrase(items: Iterable[dict]) -> str:
-    parts = [item["name"] if int(item.get("qty", 1)) == 1 else f"{item['qty']} x {item['name']}"
-             for item in items]
+    parts = [
+        item["name"] if int(item.get("qty", 1)) == 1 else f"{item['qty']} x {item['name']}"
+        for item in items
+    ]
     return ", ".join(parts)
 
 
@@ -291,11 +303,18 @@ def _order_sentence(order: OrderInfo) -> str:
 
 def facts_for_order(order: OrderInfo) -> dict[str, str]:
     """Everything the agent may say about an order, as human-readable strings."""
-    facts = {"order_number": order.number, "status": order.status,
-             "items": items_phrase(order.items), "total": money(order.total_cents),
-             "ordered_on": spoken_date(order.ordered_on)}
-    for key, day in (("shipped_on", order.shipped_on), ("delivered_on", order.delivered_on),
-                     ("eta", order.eta if order.status in OPEN_ORDER_STATUSES else None)):
+    facts = {
+        "order_number": order.number,
+        "status": order.status,
+        "items": items_phrase(order.items),
+        "total": money(order.total_cents),
+        "ordered_on": spoken_date(order.ordered_on),
+    }
+    for key, day in (
+        ("shipped_on", order.shipped_on),
+        ("delivered_on", order.delivered_on),
+        ("eta", order.eta if order.status in OPEN_ORDER_STATUSES else None),
+    ):
         if day:
             facts[key] = spoken_date(day)
     if order.carrier:
@@ -319,8 +338,11 @@ def status_facts_for_order(order: OrderInfo) -> dict[str, str]:
         facts["summary"] = f"{what} was delivered {facts['delivered_on']}."
     elif order.status in OPEN_ORDER_STATUSES and order.eta:
         facts["eta"] = spoken_date(order.eta)
-        verb = "has shipped and is due" if order.status == "shipped" else \
-            "is being prepared and should arrive"
+        verb = (
+            "has shipped and is due"
+            if order.status == "shipped"
+            else "is being prepared and should arrive"
+        )
         facts["summary"] = f"{what} {verb} {facts['eta']}."
     else:
         facts["summary"] = f"{what} is {order.status}."
@@ -349,23 +371,46 @@ def _customer_info(row: Customer) -> CustomerInfo:
 
 def _order_info(row: Order, return_status: str | None) -> OrderInfo:
     items = [dict(item) for item in row.items or []]
-    return OrderInfo(number=row.number, customer_id=row.customer_id, status=row.status,
-                     items=items, total_cents=items_total_cents(items), ordered_on=row.ordered_on,
-                     shipped_on=row.shipped_on, delivered_on=row.delivered_on, eta=row.eta,
-                     carrier=row.carrier, tracking=row.tracking, return_status=return_status)
+    return OrderInfo(
+        number=row.number,
+        customer_id=row.customer_id,
+        status=row.status,
+        items=items,
+        total_cents=items_total_cents(items),
+        ordered_on=row.ordered_on,
+        shipped_on=row.shipped_on,
+        delivered_on=row.delivered_on,
+        eta=row.eta,
+        carrier=row.carrier,
+        tracking=row.tracking,
+        return_status=return_status,
+    )
 
 
 def _appointment_info(row: Appointment, clinic: str) -> AppointmentInfo:
-    return AppointmentInfo(id=row.id, customer_id=row.customer_id, clinic=clinic, kind=row.kind,
-                           doctor=row.doctor, starts_at=row.starts_at, minutes=row.minutes,
-                           status=row.status)
+    return AppointmentInfo(
+        id=row.id,
+        customer_id=row.customer_id,
+        clinic=clinic,
+        kind=row.kind,
+        doctor=row.doctor,
+        starts_at=row.starts_at,
+        minutes=row.minutes,
+        status=row.status,
+    )
 
 
 def facts_for_appointment(info: AppointmentInfo) -> dict[str, str]:
     """What the agent may say about an appointment."""
-    return {"appointment_id": str(info.id), "kind": info.kind, "clinic": info.clinic,
-            "doctor": info.doctor, "date": spoken_date(info.starts_at.date()),
-            "time": spoken_time(info.starts_at), "status": info.status}
+    return {
+        "appointment_id": str(info.id),
+        "kind": info.kind,
+        "clinic": info.clinic,
+        "doctor": info.doctor,
+        "date": spoken_date(info.starts_at.date()),
+        "time": spoken_time(info.starts_at),
+        "status": info.status,
+    }
 
 
 def _when(moment: datetime) -> str:
@@ -415,15 +460,20 @@ class Business:
         return found[0] if found else None
 
     def _orders(self, condition) -> list[OrderInfo]:
-        query = (select(Order, Return.status).outerjoin(Return, Return.order_number == Order.number)
-                 .where(condition).order_by(Order.ordered_on.desc(), Order.number.desc()))
+        query = (
+            select(Order, Return.status)
+            .outerjoin(Return, Return.order_number == Order.number)
+            .where(condition)
+            .order_by(Order.ordered_on.desc(), Order.number.desc())
+        )
         with Session(self.engine) as db:
             return [_order_info(row, status) for row, status in db.execute(query)]
 
     # returns
 
-    def return_check(self, order_number: str, *,
-                     customer_id: int | None = None) -> ActionResult | None:
+    def return_check(
+        self, order_number: str, *, customer_id: int | None = None
+    ) -> ActionResult | None:
         """Why a return can't be started, or the return that exists already; None when one can.
 
         Changes nothing: the agent asks this before it asks the caller to confirm a return.
@@ -432,9 +482,11 @@ class Business:
         with Session(self.engine) as db:
             order = db.scalar(select(Order).where(Order.number == number))
             if order is None or customer_id not in (None, order.customer_id):
-                return _refused("unknown_order",
-                                f"I couldn't find an order numbered {number or 'like that'}.",
-                                order_number=number)
+                return _refused(
+                    "unknown_order",
+                    f"I couldn't find an order numbered {number or 'like that'}.",
+                    order_number=number,
+                )
             existing = db.scalar(select(Return).where(Return.order_number == number))
             if existing is not None:
                 return _return_exists(existing)
@@ -444,8 +496,9 @@ class Business:
         """The customer's orders a return could be started for now, newest first."""
         return [o for o in self.orders_for(customer_id) if self.return_check(o.number) is None]
 
-    def start_return(self, order_number: str, reason: str = "", *,
-                     customer_id: int | None = None) -> ActionResult:
+    def start_return(
+        self, order_number: str, reason: str = "", *, customer_id: int | None = None
+    ) -> ActionResult:
         """Open a return for a delivered order within the return window.
 
         `customer_id`, when given, must own the order: a caller can't act on someone else's.
@@ -461,46 +514,71 @@ class Business:
         with Session(self.engine) as db, db.begin():
             order = db.scalar(select(Order).where(Order.number == number))
             if order is None or customer_id not in (None, order.customer_id):
-                return _refused("unknown_order",
-                                f"I couldn't find an order numbered {number or 'like that'}.",
-                                order_number=number)
+                return _refused(
+                    "unknown_order",
+                    f"I couldn't find an order numbered {number or 'like that'}.",
+                    order_number=number,
+                )
             existing = db.scalar(select(Return).where(Return.order_number == number))
             if existing is not None:
                 return _return_exists(existing)
             refusal = self._return_refusal(order)
             if refusal is not None:
                 return refusal
-            created = Return(order_number=number, reason=reason.strip(), status="started",
-                             refund_cents=items_total_cents(order.items), created_at=_utcnow())
+            created = Return(
+                order_number=number,
+                reason=reason.strip(),
+                status="started",
+                refund_cents=items_total_cents(order.items),
+                created_at=_utcnow(),
+            )
             db.add(created)
             db.flush()
             refund = money(created.refund_cents)
             return ActionResult(
                 ok=True,
-                facts={"order_number": number, "return_status": "started", "refund": refund,
-                       "refund_timing": "within 5 business days of the item arriving back",
-                       "label": "a prepaid return label by email"},
-                message=(f"I've started a return for order {number}. We'll email you a prepaid "
-                         f"return label, and once the item is back the refund of {refund} goes "
-                         "to your original payment method within 5 business days."))
+                facts={
+                    "order_number": number,
+                    "return_status": "started",
+                    "refund": refund,
+                    "refund_timing": "within 5 business days of the item arriving back",
+                    "label": "a prepaid return label by email",
+                },
+                message=(
+                    f"I've started a return for order {number}. We'll email you a prepaid "
+                    f"return label, and once the item is back the refund of {refund} goes "
+                    "to your original payment method within 5 business days."
+                ),
+            )
 
     def _return_refusal(self, order: Order) -> ActionResult | None:
         number = order.number
         if order.status == "cancelled":
-            return _refused("cancelled", f"Order {number} was cancelled, so there's nothing to "
-                            "return; its payment was refunded when it was cancelled.",
-                            order_number=number)
+            return _refused(
+                "cancelled",
+                f"Order {number} was cancelled, so there's nothing to "
+                "return; its payment was refunded when it was cancelled.",
+                order_number=number,
+            )
         if order.status != "delivered":
             due = f" It's due {spoken_date(order.eta)}." if order.eta else ""
-            return _refused("not_delivered", f"Order {number} hasn't been delivered yet, so a "
-                            f"return can only be started once it arrives.{due}",
-                            order_number=number, status=order.status)
+            return _refused(
+                "not_delivered",
+                f"Order {number} hasn't been delivered yet, so a "
+                f"return can only be started once it arrives.{due}",
+                order_number=number,
+                status=order.status,
+            )
         delivered = order.delivered_on or order.ordered_on
         if (self._now().date() - delivered).days > RETURN_WINDOW_DAYS:
-            return _refused("outside_window", f"Order {number} was delivered "
-                            f"{spoken_date(delivered)}, more than {RETURN_WINDOW_DAYS} days ago, "
-                            "so it's outside our return window.", order_number=number,
-                            delivered_on=spoken_date(delivered))
+            return _refused(
+                "outside_window",
+                f"Order {number} was delivered "
+                f"{spoken_date(delivered)}, more than {RETURN_WINDOW_DAYS} days ago, "
+                "so it's outside our return window.",
+                order_number=number,
+                delivered_on=spoken_date(delivered),
+            )
         return None
 
     # bank
@@ -514,47 +592,72 @@ class Business:
         if not accounts:
             what = f"a {kind} account" if kind else "an account"
             return _refused("no_account", f"I can't find {what} in your name.")
-        facts = {f"{a.kind} account ending {a.number[-4:]}": money(a.balance_cents, a.currency)
-                 for a in accounts}
+        facts = {
+            f"{a.kind} account ending {a.number[-4:]}": money(a.balance_cents, a.currency)
+            for a in accounts
+        }
         sentences = [f"your {name} has {amount}" for name, amount in facts.items()]
         return ActionResult(ok=True, facts=facts, message=f"{_joined(sentences).capitalize()}.")
 
     def cards_for(self, customer_id: int) -> list[CardInfo]:
-        query = (select(Card, Account.kind).join(Account, Card.account_id == Account.id)
-                 .where(Account.customer_id == customer_id).order_by(Card.id))
+        query = (
+            select(Card, Account.kind)
+            .join(Account, Card.account_id == Account.id)
+            .where(Account.customer_id == customer_id)
+            .order_by(Card.id)
+        )
         with Session(self.engine) as db:
             return [CardInfo(card.last4, card.status, kind) for card, kind in db.execute(query)]
 
     def block_card(self, customer_id: int, last4: str | None = None) -> ActionResult:
         with Session(self.engine) as db, db.begin():
-            cards = list(db.scalars(select(Card).join(Account, Card.account_id == Account.id)
-                                    .where(Account.customer_id == customer_id)
-                                    .order_by(Card.id)))
+            cards = list(
+                db.scalars(
+                    select(Card)
+                    .join(Account, Card.account_id == Account.id)
+                    .where(Account.customer_id == customer_id)
+                    .order_by(Card.id)
+                )
+            )
             chosen = _choose_card(cards, last4)
             if isinstance(chosen, ActionResult):
                 return chosen
             if chosen.status == "blocked":
                 on = f" on {spoken_date(chosen.blocked_at.date())}" if chosen.blocked_at else ""
-                return ActionResult(ok=True, already_done=True,
-                                    facts={"card": chosen.last4, "card_status": "blocked"},
-                                    message=f"Your card ending {chosen.last4} was already "
-                                            f"blocked{on}; no payments can be made with it.")
+                return ActionResult(
+                    ok=True,
+                    already_done=True,
+                    facts={"card": chosen.last4, "card_status": "blocked"},
+                    message=f"Your card ending {chosen.last4} was already "
+                    f"blocked{on}; no payments can be made with it.",
+                )
             chosen.status, chosen.blocked_at = "blocked", _utcnow()
             return ActionResult(
-                ok=True, facts={"card": chosen.last4, "card_status": "blocked",
-                                "replacement": "within 5 to 7 business days"},
-                message=(f"I've blocked your card ending {chosen.last4}; it can't be used from "
-                         "now on. A replacement card is on its way and arrives within 5 to 7 "
-                         "business days."))
+                ok=True,
+                facts={
+                    "card": chosen.last4,
+                    "card_status": "blocked",
+                    "replacement": "within 5 to 7 business days",
+                },
+                message=(
+                    f"I've blocked your card ending {chosen.last4}; it can't be used from "
+                    "now on. A replacement card is on its way and arrives within 5 to 7 "
+                    "business days."
+                ),
+            )
 
     # clinics
 
-    def appointments_for(self, customer_id: int, *,
-                         include_past: bool = False) -> list[AppointmentInfo]:
+    def appointments_for(
+        self, customer_id: int, *, include_past: bool = False
+    ) -> list[AppointmentInfo]:
         """Soonest first; cancelled ones included so the agent can say so."""
-        query = (select(Appointment, Clinic.name).join(Clinic, Appointment.clinic_id == Clinic.id)
-                 .where(Appointment.customer_id == customer_id)
-                 .order_by(Appointment.starts_at))
+        query = (
+            select(Appointment, Clinic.name)
+            .join(Clinic, Appointment.clinic_id == Clinic.id)
+            .where(Appointment.customer_id == customer_id)
+            .order_by(Appointment.starts_at)
+        )
         if not include_past:
             query = query.where(Appointment.starts_at >= self._now())
         with Session(self.engine) as db:
@@ -569,8 +672,9 @@ class Business:
 
     def appointment_kinds(self) -> list[str]:
         with Session(self.engine) as db:
-            return [k for place in db.scalars(select(Clinic).order_by(Clinic.id))
-                    for k in place.kinds]
+            return [
+                k for place in db.scalars(select(Clinic).order_by(Clinic.id)) for k in place.kinds
+            ]
 
     def free_slots(self, day: date, kind: str, clinic: str | None = None) -> list[datetime]:
         """Start times on `day` when a doctor who does `kind` is free, within clinic hours."""
@@ -581,8 +685,9 @@ class Business:
             place, canonical = found
             return [start for start, _ in self._free(db, place, day, canonical)]
 
-    def book_appointment(self, customer_id: int, starts_at: datetime, kind: str,
-                         clinic: str | None = None) -> ActionResult:
+    def book_appointment(
+        self, customer_id: int, starts_at: datetime, kind: str, clinic: str | None = None
+    ) -> ActionResult:
         starts_at = _local_naive(starts_at)
         try:
             return self._book(customer_id, starts_at, kind, clinic)
@@ -590,8 +695,14 @@ class Business:
             # Another call took the slot between our check and insert: say so, offer others.
             return self._book(customer_id, starts_at, kind, clinic, just_taken=True)
 
-    def _book(self, customer_id: int, starts_at: datetime, kind: str, clinic: str | None,
-              just_taken: bool = False) -> ActionResult:
+    def _book(
+        self,
+        customer_id: int,
+        starts_at: datetime,
+        kind: str,
+        clinic: str | None,
+        just_taken: bool = False,
+    ) -> ActionResult:
         with Session(self.engine) as db, db.begin():
             if db.get(Customer, customer_id) is None:
                 return _refused("unknown_customer", "I can't find your customer record.")
@@ -600,37 +711,60 @@ class Business:
                 return _refused("unknown_kind", f"We don't offer {kind} appointments.")
             place, canonical = found
             _lock_clinic(db, place.id)
-            existing = db.scalar(select(Appointment).where(
-                Appointment.customer_id == customer_id, Appointment.starts_at == starts_at,
-                Appointment.status.in_(ACTIVE_APPOINTMENT_STATUSES)))
+            existing = db.scalar(
+                select(Appointment).where(
+                    Appointment.customer_id == customer_id,
+                    Appointment.starts_at == starts_at,
+                    Appointment.status.in_(ACTIVE_APPOINTMENT_STATUSES),
+                )
+            )
             if existing is not None:
                 info = _appointment_info(existing, db.get(Clinic, existing.clinic_id).name)
-                return ActionResult(ok=True, already_done=True, facts=facts_for_appointment(info),
-                                    message=f"You're already booked for a {info.kind} on "
-                                            f"{_when(starts_at)} at {info.clinic}.")
+                return ActionResult(
+                    ok=True,
+                    already_done=True,
+                    facts=facts_for_appointment(info),
+                    message=f"You're already booked for a {info.kind} on "
+                    f"{_when(starts_at)} at {info.clinic}.",
+                )
             doctor = dict(self._free(db, place, starts_at.date(), canonical)).get(starts_at)
             if doctor is None:
                 return self._slot_taken(db, place, canonical, starts_at, just_taken=just_taken)
-            row = Appointment(customer_id=customer_id, clinic_id=place.id, kind=canonical,
-                              doctor=doctor, starts_at=starts_at,
-                              minutes=int(place.kinds[canonical]), status="booked")
+            row = Appointment(
+                customer_id=customer_id,
+                clinic_id=place.id,
+                kind=canonical,
+                doctor=doctor,
+                starts_at=starts_at,
+                minutes=int(place.kinds[canonical]),
+                status="booked",
+            )
             db.add(row)
             db.flush()
             info = _appointment_info(row, place.name)
-            return ActionResult(ok=True, facts=facts_for_appointment(info),
-                                message=f"You're booked for a {canonical} with {doctor} on "
-                                        f"{_when(starts_at)} at {place.name}.")
+            return ActionResult(
+                ok=True,
+                facts=facts_for_appointment(info),
+                message=f"You're booked for a {canonical} with {doctor} on "
+                f"{_when(starts_at)} at {place.name}.",
+            )
 
-    def move_appointment(self, appointment_id: int, new_starts_at: datetime, *,
-                         customer_id: int | None = None) -> ActionResult:
+    def move_appointment(
+        self, appointment_id: int, new_starts_at: datetime, *, customer_id: int | None = None
+    ) -> ActionResult:
         new_starts_at = _local_naive(new_starts_at)
         try:
             return self._move(appointment_id, new_starts_at, customer_id)
         except IntegrityError:  # another call took the new slot first, as when booking
             return self._move(appointment_id, new_starts_at, customer_id, just_taken=True)
 
-    def _move(self, appointment_id: int, new_starts_at: datetime, customer_id: int | None,
-              just_taken: bool = False) -> ActionResult:
+    def _move(
+        self,
+        appointment_id: int,
+        new_starts_at: datetime,
+        customer_id: int | None,
+        just_taken: bool = False,
+    ) -> ActionResult:
         with Session(self.engine) as db, db.begin():
             row = db.get(Appointment, appointment_id)
             if row is not None:
@@ -642,61 +776,93 @@ class Business:
             place = db.get(Clinic, row.clinic_id)
             if row.starts_at == new_starts_at:
                 info = _appointment_info(row, place.name)
-                return ActionResult(ok=True, already_done=True, facts=facts_for_appointment(info),
-                                    message=f"Your {row.kind} is already set for "
-                                            f"{_when(new_starts_at)}.")
+                return ActionResult(
+                    ok=True,
+                    already_done=True,
+                    facts=facts_for_appointment(info),
+                    message=f"Your {row.kind} is already set for {_when(new_starts_at)}.",
+                )
             free = dict(self._free(db, place, new_starts_at.date(), row.kind, ignore=row.id))
             if new_starts_at not in free:
-                return self._slot_taken(db, place, row.kind, new_starts_at, ignore=row.id,
-                                        just_taken=just_taken)
+                return self._slot_taken(
+                    db, place, row.kind, new_starts_at, ignore=row.id, just_taken=just_taken
+                )
             row.starts_at, row.doctor, row.status = new_starts_at, free[new_starts_at], "moved"
             info = _appointment_info(row, place.name)
-            return ActionResult(ok=True, facts=facts_for_appointment(info),
-                                message=f"I've moved your {row.kind} to "
-                                        f"{_when(new_starts_at)} with {row.doctor}.")
+            return ActionResult(
+                ok=True,
+                facts=facts_for_appointment(info),
+                message=f"I've moved your {row.kind} to {_when(new_starts_at)} with {row.doctor}.",
+            )
 
-    def cancel_appointment(self, appointment_id: int, *,
-                           customer_id: int | None = None) -> ActionResult:
+    def cancel_appointment(
+        self, appointment_id: int, *, customer_id: int | None = None
+    ) -> ActionResult:
         with Session(self.engine) as db, db.begin():
             row = db.get(Appointment, appointment_id)
-            if row is not None and row.status == "cancelled" and \
-                    customer_id in (None, row.customer_id):
-                return ActionResult(ok=True, already_done=True,
-                                    facts={"appointment_id": str(row.id), "status": "cancelled"},
-                                    message=f"Your {row.kind} on {_when(row.starts_at)} is "
-                                            "already cancelled.")
+            if (
+                row is not None
+                and row.status == "cancelled"
+                and customer_id in (None, row.customer_id)
+            ):
+                return ActionResult(
+                    ok=True,
+                    already_done=True,
+                    facts={"appointment_id": str(row.id), "status": "cancelled"},
+                    message=f"Your {row.kind} on {_when(row.starts_at)} is already cancelled.",
+                )
             refusal = self._change_refusal(row, customer_id)
             if refusal is not None:
                 return refusal
             row.status = "cancelled"
-            return ActionResult(ok=True,
-                                facts={"appointment_id": str(row.id), "status": "cancelled"},
-                                message=f"I've cancelled your {row.kind} on "
-                                        f"{_when(row.starts_at)}.")
+            return ActionResult(
+                ok=True,
+                facts={"appointment_id": str(row.id), "status": "cancelled"},
+                message=f"I've cancelled your {row.kind} on {_when(row.starts_at)}.",
+            )
 
-    def _change_refusal(self, row: Appointment | None,
-                        customer_id: int | None) -> ActionResult | None:
+    def _change_refusal(
+        self, row: Appointment | None, customer_id: int | None
+    ) -> ActionResult | None:
         if row is None or customer_id not in (None, row.customer_id) or row.status == "cancelled":
             return _refused("unknown_appointment", "I can't find that appointment.")
         if row.starts_at - self._now() < CHANGE_NOTICE:
-            return _refused("too_late", f"Your {row.kind} on {_when(row.starts_at)} is less "
-                            "than 24 hours away, so it can't be changed over the phone; the "
-                            "clinic's front desk can help.", appointment_id=str(row.id))
+            return _refused(
+                "too_late",
+                f"Your {row.kind} on {_when(row.starts_at)} is less "
+                "than 24 hours away, so it can't be changed over the phone; the "
+                "clinic's front desk can help.",
+                appointment_id=str(row.id),
+            )
         return None
 
-    def _slot_taken(self, db: Session, place: Clinic, kind: str, wanted: datetime,
-                    ignore: int | None = None, just_taken: bool = False) -> ActionResult:
+    def _slot_taken(
+        self,
+        db: Session,
+        place: Clinic,
+        kind: str,
+        wanted: datetime,
+        ignore: int | None = None,
+        just_taken: bool = False,
+    ) -> ActionResult:
         options = [start for start, _ in self._free(db, place, wanted.date(), kind, ignore)]
         closest = sorted(options, key=lambda s: abs(s - wanted))[:3]
         nearest = [spoken_time(s) for s in sorted(closest)]
-        offer = (f" The nearest free times that day are {_joined(nearest)}." if nearest
-                 else f" There are no free {kind} times that day.")
-        why = (f"I'm sorry, {_when(wanted)} was just taken by another caller." if just_taken
-               else f"{_when(wanted)} isn't available for a {kind} at {place.name}.")
+        offer = (
+            f" The nearest free times that day are {_joined(nearest)}."
+            if nearest
+            else f" There are no free {kind} times that day."
+        )
+        why = (
+            f"I'm sorry, {_when(wanted)} was just taken by another caller."
+            if just_taken
+            else f"{_when(wanted)} isn't available for a {kind} at {place.name}."
+        )
         return _refused("slot_unavailable", f"{why}{offer}", alternatives=", ".join(nearest))
 
-    def _free(self, db: Session, place: Clinic, day: date, kind: str,
-              ignore: int | None = None) -> list[tuple[datetime, str]]:
+    def _free(
+        self, db: Session, place: Clinic, day: date, kind: str, ignore: int | None = None
+    ) -> list[tuple[datetime, str]]:
         """(start, doctor) for every bookable start on `day`, earliest first."""
         hours = (place.hours or {}).get(day.strftime("%A").lower())
         if not hours or kind not in place.kinds:
@@ -707,9 +873,14 @@ class Business:
         busy = _busy(db, place.id, day, ignore)
         now, start, slots = self._now(), opens, []
         while start + length <= closes:
-            doctor = next((d for d in doctors
-                           if not any(b[0] == d and b[1] < start + length and start < b[2]
-                                      for b in busy)), None)
+            doctor = next(
+                (
+                    d
+                    for d in doctors
+                    if not any(b[0] == d and b[1] < start + length and start < b[2] for b in busy)
+                ),
+                None,
+            )
             if doctor and start > now:
                 slots.append((start, doctor))
             start += timedelta(minutes=place.slot_minutes)
@@ -721,20 +892,29 @@ def _lock_clinic(db: Session, clinic_id: int) -> None:
     the row lock on Postgres and the write lock on SQLite (where SELECT ... FOR UPDATE does
     nothing). The unique slot index only catches two bookings with the same start; this also
     keeps a long appointment from overlapping one booked a moment earlier at another start."""
-    db.execute(update(Clinic).where(Clinic.id == clinic_id)
-               .values(slot_minutes=Clinic.slot_minutes))
+    db.execute(
+        update(Clinic).where(Clinic.id == clinic_id).values(slot_minutes=Clinic.slot_minutes)
+    )
 
 
-def _busy(db: Session, clinic_id: int, day: date,
-          ignore: int | None) -> list[tuple[str, datetime, datetime]]:
+def _busy(
+    db: Session, clinic_id: int, day: date, ignore: int | None
+) -> list[tuple[str, datetime, datetime]]:
     """(doctor, start, end) of the active appointments at a clinic on one day."""
     first = datetime.combine(day, time.min)
-    rows = db.scalars(select(Appointment).where(
-        Appointment.clinic_id == clinic_id, Appointment.starts_at >= first,
-        Appointment.starts_at < first + timedelta(days=1),
-        Appointment.status.in_(ACTIVE_APPOINTMENT_STATUSES)))
-    return [(r.doctor, r.starts_at, r.starts_at + timedelta(minutes=r.minutes))
-            for r in rows if r.id != ignore]
+    rows = db.scalars(
+        select(Appointment).where(
+            Appointment.clinic_id == clinic_id,
+            Appointment.starts_at >= first,
+            Appointment.starts_at < first + timedelta(days=1),
+            Appointment.status.in_(ACTIVE_APPOINTMENT_STATUSES),
+        )
+    )
+    return [
+        (r.doctor, r.starts_at, r.starts_at + timedelta(minutes=r.minutes))
+        for r in rows
+        if r.id != ignore
+    ]
 
 
 def _clinic_for(db: Session, kind: str, name: str | None) -> tuple[Clinic, str] | None:
@@ -742,8 +922,11 @@ def _clinic_for(db: Session, kind: str, name: str | None) -> tuple[Clinic, str] 
     canonical spelling there. An exact name wins; otherwise callers leave out the qualifier
     ('a cleaning' for 'dental cleaning'), so a kind that ends with what they said matches."""
     said = kind_key(kind)
-    places = [p for p in db.scalars(select(Clinic).order_by(Clinic.id))
-              if not name or kind_key(name) in kind_key(p.name)]
+    places = [
+        p
+        for p in db.scalars(select(Clinic).order_by(Clinic.id))
+        if not name or kind_key(name) in kind_key(p.name)
+    ]
     for matches in (lambda k: kind_key(k) == said, lambda k: kind_key(k).endswith(said)):
         for place in places:
             canonical = next((k for k in place.kinds if said and matches(k)), None)
@@ -759,8 +942,9 @@ def _choose_card(cards: list[Card], last4: str | None) -> Card | ActionResult:
     if last4:
         digits = re.sub(r"\D", "", last4)[-4:]
         match = next((c for c in cards if c.last4 == digits), None)
-        return match or _refused("unknown_card",
-                                 f"I can't find a card ending {digits or last4} on your accounts.")
+        return match or _refused(
+            "unknown_card", f"I can't find a card ending {digits or last4} on your accounts."
+        )
     active = [c for c in cards if c.status == "active"]
     if len(active) == 1:
         return active[0]
@@ -768,17 +952,28 @@ def _choose_card(cards: list[Card], last4: str | None) -> Card | ActionResult:
         # SQLite returns naive timestamps and Postgres aware ones: compare them without zones.
         return max(cards, key=lambda c: (c.blocked_at or datetime.min).replace(tzinfo=None))
     endings = [c.last4 for c in active]
-    return _refused("which_card", f"You have {len(active)} active cards, ending "
-                    f"{_joined(endings)}. Which one should I block?",
-                    active_cards=", ".join(endings))
+    return _refused(
+        "which_card",
+        f"You have {len(active)} active cards, ending "
+        f"{_joined(endings)}. Which one should I block?",
+        active_cards=", ".join(endings),
+    )
 
 
 def _return_exists(row: Return) -> ActionResult:
     started = spoken_date(row.created_at.date())
     refund = money(row.refund_cents)
     return ActionResult(
-        ok=True, already_done=True,
-        facts={"order_number": row.order_number, "return_status": row.status, "refund": refund,
-               "return_started_on": started},
-        message=(f"A return for order {row.order_number} was already started on {started}; "
-                 f"its status is {row.status} and the refund is {refund}."))
+        ok=True,
+        already_done=True,
+        facts={
+            "order_number": row.order_number,
+            "return_status": row.status,
+            "refund": refund,
+            "return_started_on": started,
+        },
+        message=(
+            f"A return for order {row.order_number} was already started on {started}; "
+            f"its status is {row.status} and the refund is {refund}."
+        ),
+    )

@@ -24,13 +24,19 @@ class CallbackRequest(Base):
     name: Mapped[str] = mapped_column(String(128), default="")
     reason: Mapped[str] = mapped_column(Text, default="")
     summary: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True,
-                                                 default=_now)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=_now)
     status: Mapped[str] = mapped_column(String(16), index=True, default="pending")  # |done
 
 
-def request_callback(engine: Engine, *, call_sid: str, phone: str, name: str = "",
-                     reason: str = "", summary: str = "") -> int:
+def request_callback(
+    engine: Engine,
+    *,
+    call_sid: str,
+    phone: str,
+    name: str = "",
+    reason: str = "",
+    summary: str = "",
+) -> int:
     """Store a pending callback request and return its id (one short transaction).
 
     One per call: a call already waiting for its callback (a replayed webhook, a retried
@@ -38,12 +44,22 @@ def request_callback(engine: Engine, *, call_sid: str, phone: str, name: str = "
     # The table may be newer than the database: create it on first use.
     CallbackRequest.__table__.create(engine, checkfirst=True)
     with Session(engine) as db, db.begin():
-        waiting = call_sid and db.scalar(select(CallbackRequest.id).where(
-            CallbackRequest.call_sid == call_sid, CallbackRequest.status == "pending"))
+        waiting = call_sid and db.scalar(
+            select(CallbackRequest.id).where(
+                CallbackRequest.call_sid == call_sid, CallbackRequest.status == "pending"
+            )
+        )
         if waiting:
             return waiting
-        row = CallbackRequest(call_sid=call_sid, phone=phone, name=name, reason=reason,
-                              summary=summary, created_at=_now(), status="pending")
+        row = CallbackRequest(
+            call_sid=call_sid,
+            phone=phone,
+            name=name,
+            reason=reason,
+            summary=summary,
+            created_at=_now(),
+            status="pending",
+        )
         db.add(row)
         db.flush()
         return row.id
@@ -52,6 +68,10 @@ def request_callback(engine: Engine, *, call_sid: str, phone: str, name: str = "
 def pending_callbacks(engine: Engine, limit: int = 100) -> list[CallbackRequest]:
     CallbackRequest.__table__.create(engine, checkfirst=True)
     with Session(engine, expire_on_commit=False) as db:
-        query = (select(CallbackRequest).where(CallbackRequest.status == "pending")
-                 .order_by(CallbackRequest.created_at).limit(limit))
+        query = (
+            select(CallbackRequest)
+            .where(CallbackRequest.status == "pending")
+            .order_by(CallbackRequest.created_at)
+            .limit(limit)
+        )
         return list(db.scalars(query))

@@ -34,8 +34,13 @@ class Embedder:
         out = []
         with self._lock, self._torch.inference_mode():
             for i in range(0, len(texts), self._batch_size):
-                batch = self._tokenizer(texts[i:i + self._batch_size], padding=True,
-                                        truncation=True, max_length=256, return_tensors="pt")
+                batch = self._tokenizer(
+                    texts[i : i + self._batch_size],
+                    padding=True,
+                    truncation=True,
+                    max_length=256,
+                    return_tensors="pt",
+                )
                 batch = {k: v.to(self._device) for k, v in batch.items()}
                 hidden = self._model(**batch).last_hidden_state
                 mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)

@@ -78,7 +78,8 @@ class EncoderBatcher:
             for i, request in enumerate(batch):
                 request.rows = rows
                 request.done.set_result(
-                    ctranslate2.StorageView.from_array(np.ascontiguousarray(rows[i:i + 1])))
+                    ctranslate2.StorageView.from_array(np.ascontiguousarray(rows[i : i + 1]))
+                )
         except Exception as exc:  # each caller's transcription reports it
             log.exception("batched encode failed", batch=len(batch))
             for request in batch:

@@ -20,8 +20,14 @@ log = get_logger(__name__)
 
 # Fixed lines the caller must still hear if speech synthesis fails mid-call; pre-rendered.
 APOLOGY_PROMPT = "speech_trouble"
-PREPARED_PROMPTS = ("handoff", "callback", "fallback", "not_heard", "still_there",
-                    "goodbye_silence")
+PREPARED_PROMPTS = (
+    "handoff",
+    "callback",
+    "fallback",
+    "not_heard",
+    "still_there",
+    "goodbye_silence",
+)
 
 
 @dataclass
@@ -40,22 +46,42 @@ class VoiceEngines:
         for warning in devices.warnings:
             log.warning(warning)
         llm_device = devices.torch if settings.llm_backend == "transformers" else "server"
-        log.info("model devices", preference=settings.device,
-                 stt=f"{devices.whisper}/{devices.whisper_compute}",
-                 llm=llm_device if llm_device != "cuda" else "cuda/bfloat16",
-                 embeddings=devices.torch)
+        log.info(
+            "model devices",
+            preference=settings.device,
+            stt=f"{devices.whisper}/{devices.whisper_compute}",
+            llm=llm_device if llm_device != "cuda" else "cuda/bfloat16",
+            embeddings=devices.torch,
+        )
         started = time.perf_counter()
-        stt = SpeechToText(settings.stt_model, devices.whisper, settings.stt_beam_size,
-                           settings.stt_language, batch=settings.stt_batch)
-        llm = load_llm(settings.llm_backend, settings.llm_model, devices.torch,
-                       settings.llm_base_url, settings.llm_api_key, settings.llm_max_new_tokens)
+        stt = SpeechToText(
+            settings.stt_model,
+            devices.whisper,
+            settings.stt_beam_size,
+            settings.stt_language,
+            batch=settings.stt_batch,
+        )
+        llm = load_llm(
+            settings.llm_backend,
+            settings.llm_model,
+            devices.torch,
+            settings.llm_base_url,
+            settings.llm_api_key,
+            settings.llm_max_new_tokens,
+        )
         tts = load_speech(settings)
         embedder = Embedder(device=devices.torch)
         stt.warm_up()
         llm.warm_up()
-        log.info("models loaded", stt_device=stt.device, llm_device=llm_device,
-                 embeddings_device=devices.torch, llm=llm.name, tts=tts.engine.name,
-                 seconds=round(time.perf_counter() - started, 2))
+        log.info(
+            "models loaded",
+            stt_device=stt.device,
+            llm_device=llm_device,
+            embeddings_device=devices.torch,
+            llm=llm.name,
+            tts=tts.engine.name,
+            seconds=round(time.perf_counter() - started, 2),
+        )
         return cls(stt=stt, llm=llm, tts=tts, embedder=embedder, devices=devices)
 
 
@@ -80,8 +106,9 @@ def load_speech(settings: Settings) -> SpeechSynthesizer:
     tts.prepare(load_prompt(APOLOGY_PROMPT), lines)
     if isinstance(engine, FaultyEngine):
         engine.arm()
-        log.warning("fault injection: every speech synthesis will fail", hook=FAULT_ENV,
-                    mode=engine.mode)
+        log.warning(
+            "fault injection: every speech synthesis will fail", hook=FAULT_ENV, mode=engine.mode
+        )
     return tts
 
 

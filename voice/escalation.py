@@ -26,11 +26,15 @@ from dataclasses import dataclass
 
 from voice.sentiment import SentimentScore
 
-_HUMAN = (r"(?:human(?: being)?|person|people|agent|operator|representative|rep|someone|"
-          r"somebody|anyone|anybody|manager|supervisor|advis[eo]r|receptionist|nurse|doctor|"
-          r"staff|colleague|team|customer (?:service|support)|help ?desk|whoever)")
-_ASK = (r"(?:speak|talk|chat|word|put|pass|transfer|connect|through|get|give|want|need|have|"
-        r"prefer|rather|reach|hold of)")
+_HUMAN = (
+    r"(?:human(?: being)?|person|people|agent|operator|representative|rep|someone|"
+    r"somebody|anyone|anybody|manager|supervisor|advis[eo]r|receptionist|nurse|doctor|"
+    r"staff|colleague|team|customer (?:service|support)|help ?desk|whoever)"
+)
+_ASK = (
+    r"(?:speak|talk|chat|word|put|pass|transfer|connect|through|get|give|want|need|have|"
+    r"prefer|rather|reach|hold of)"
+)
 _ASKS_FOR_PERSON = re.compile(rf"\b{_ASK}\b.{{0,60}}?\b{_HUMAN}\b", re.IGNORECASE)
 _BARE_PERSON = re.compile(rf"\b{_HUMAN}\b|\btransfer me\b|\bput me through\b", re.IGNORECASE)
 _SHORT_WORDS = 4
@@ -106,8 +110,13 @@ class EscalationPolicy:
         if turn.text:  # keypad digits say nothing about mood; a 0 in them is handled below
             self._window.append(turn)
         self._count_failure(turn)
-        self.decision = (self._dtmf(turn) or self._request(turn) or self._repeated(turn)
-                         or self._sharp(turn) or self._sustained())
+        self.decision = (
+            self._dtmf(turn)
+            or self._request(turn)
+            or self._repeated(turn)
+            or self._sharp(turn)
+            or self._sustained()
+        )
         return self.decision
 
     def _count_failure(self, turn: CallerTurnSignal) -> None:
@@ -134,13 +143,17 @@ class EscalationPolicy:
             return None
         failed = self._failed_turns[key]
         what = turn.topic or key.replace("_", " ")
-        return _decide("repeated_failure", failed,
-                       f"The agent could not help with {what} {len(failed)} times")
+        return _decide(
+            "repeated_failure", failed, f"The agent could not help with {what} {len(failed)} times"
+        )
 
     def _sharp(self, turn: CallerTurnSignal) -> EscalationDecision | None:
         c, s = self.config, turn.sentiment
-        if (s.score > c.sharp_threshold or s.escalation_probability < c.sharp_probability
-                or len(turn.text.split()) < c.sharp_min_words):
+        if (
+            s.score > c.sharp_threshold
+            or s.escalation_probability < c.sharp_probability
+            or len(turn.text.split()) < c.sharp_min_words
+        ):
             return None
         return _decide("sharp_negative", [turn], _about("Caller is very upset", [turn]))
 
@@ -148,8 +161,12 @@ class EscalationPolicy:
         c, window = self.config, list(self._window)
         if not window:
             return None
-        upset = [t for t in window if t.sentiment.score <= c.negative_threshold
-                 and t.sentiment.escalation_probability >= c.upset_probability]
+        upset = [
+            t
+            for t in window
+            if t.sentiment.score <= c.negative_threshold
+            and t.sentiment.escalation_probability >= c.upset_probability
+        ]
         mean = sum(t.sentiment.score for t in window) / len(window)
         if len(upset) < c.min_negative_turns or mean > c.negative_threshold:
             return None
@@ -158,9 +175,12 @@ class EscalationPolicy:
 
 
 def _decide(rule: str, turns: list[CallerTurnSignal], reason: str) -> EscalationDecision:
-    return EscalationDecision(rule=rule, turns=tuple(t.index for t in turns),
-                              scores=tuple(round(t.sentiment.score, 3) for t in turns),
-                              reason=reason)
+    return EscalationDecision(
+        rule=rule,
+        turns=tuple(t.index for t in turns),
+        scores=tuple(round(t.sentiment.score, 3) for t in turns),
+        reason=reason,
+    )
 
 
 def _about(reason: str, turns: list[CallerTurnSignal]) -> str:

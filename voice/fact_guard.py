@@ -47,46 +47,94 @@ class GuardVerdict:
 # than "shipped", so it is its own status. ("lost" and "confirmed" are left out: agents say
 # "sorry you lost your card" and "I've confirmed your identity" all the time.)
 _STATUS_PHRASES = {
-    "shipped": "shipped", "dispatched": "shipped", "sent out": "shipped",
-    "in transit": "shipped", "on its way": "shipped", "on the way": "shipped",
-    "out for delivery": "out for delivery", "delivered": "delivered", "arrived": "delivered",
-    "processing": "processing", "being processed": "processing", "being prepared": "processing",
-    "pending": "pending", "on hold": "pending", "cancelled": "cancelled", "canceled": "cancelled",
-    "refunded": "refunded", "returned": "returned", "delayed": "delayed",
-    "backordered": "backordered", "back-ordered": "backordered", "out of stock": "backordered",
-    "blocked": "blocked", "frozen": "blocked", "locked": "blocked", "deactivated": "blocked",
-    "suspended": "blocked", "unblocked": "active", "reactivated": "active", "active": "active",
-    "booked": "booked", "scheduled": "booked", "moved": "moved", "rescheduled": "moved",
-    "approved": "approved", "declined": "declined", "rejected": "declined",
-    "received": "received", "completed": "completed",
+    "shipped": "shipped",
+    "dispatched": "shipped",
+    "sent out": "shipped",
+    "in transit": "shipped",
+    "on its way": "shipped",
+    "on the way": "shipped",
+    "out for delivery": "out for delivery",
+    "delivered": "delivered",
+    "arrived": "delivered",
+    "processing": "processing",
+    "being processed": "processing",
+    "being prepared": "processing",
+    "pending": "pending",
+    "on hold": "pending",
+    "cancelled": "cancelled",
+    "canceled": "cancelled",
+    "refunded": "refunded",
+    "returned": "returned",
+    "delayed": "delayed",
+    "backordered": "backordered",
+    "back-ordered": "backordered",
+    "out of stock": "backordered",
+    "blocked": "blocked",
+    "frozen": "blocked",
+    "locked": "blocked",
+    "deactivated": "blocked",
+    "suspended": "blocked",
+    "unblocked": "active",
+    "reactivated": "active",
+    "active": "active",
+    "booked": "booked",
+    "scheduled": "booked",
+    "moved": "moved",
+    "rescheduled": "moved",
+    "approved": "approved",
+    "declined": "declined",
+    "rejected": "declined",
+    "received": "received",
+    "completed": "completed",
 }
 # What a status is about. When the facts give a status about the same thing, the reply must
 # agree with the facts even if the caller said otherwise ("has it shipped?" -> "it has shipped"
 # is the classic invention); about other things, the caller's own words are enough.
 _CATEGORIES = {
-    "shipped": {"order"}, "out for delivery": {"order"}, "delivered": {"order"},
-    "processing": {"order"}, "pending": {"order"}, "delayed": {"order"},
-    "backordered": {"order"}, "cancelled": {"order", "appointment"},
-    "refunded": {"return"}, "returned": {"return"}, "received": {"return"},
-    "approved": {"return"}, "declined": {"return"}, "completed": {"return"},
-    "blocked": {"card"}, "active": {"card"}, "booked": {"appointment"},
+    "shipped": {"order"},
+    "out for delivery": {"order"},
+    "delivered": {"order"},
+    "processing": {"order"},
+    "pending": {"order"},
+    "delayed": {"order"},
+    "backordered": {"order"},
+    "cancelled": {"order", "appointment"},
+    "refunded": {"return"},
+    "returned": {"return"},
+    "received": {"return"},
+    "approved": {"return"},
+    "declined": {"return"},
+    "completed": {"return"},
+    "blocked": {"card"},
+    "active": {"card"},
+    "booked": {"appointment"},
     "moved": {"appointment"},
 }
-_STATUS_RE = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _STATUS_PHRASES), key=len,
-                                                  reverse=True)) + r")\b")
+_STATUS_RE = re.compile(
+    r"\b(" + "|".join(sorted(map(re.escape, _STATUS_PHRASES), key=len, reverse=True)) + r")\b"
+)
 # A status word that describes another noun is not a claim: "processing time", "lost card fee".
-_ATTRIBUTIVE = re.compile(r"\s+(time|times|fee|fees|address|center|centre|team|department|"
-                          r"policy|window|date|label|option|options|charge|charges|cost|costs|"
-                          r"method|your (request|call|message|question))\b")
+_ATTRIBUTIVE = re.compile(
+    r"\s+(time|times|fee|fees|address|center|centre|team|department|"
+    r"policy|window|date|label|option|options|charge|charges|cost|costs|"
+    r"method|your (request|call|message|question))\b"
+)
 _NEGATED = re.compile(r"(\bnot|n't|\bnever|\bno longer|\byet to)\b(\s+\w+){0,2}\s*$")
-_MODAL = re.compile(r"\b(will|should|would|could|can|might|may|must|to|going to|expected to)"
-                    r"(\s+(be|have been|get|not))*\s*$")
+_MODAL = re.compile(
+    r"\b(will|should|would|could|can|might|may|must|to|going to|expected to)"
+    r"(\s+(be|have been|get|not))*\s*$"
+)
 # Conditions make a status generic ("once an order has shipped"). Not "when" or "after":
 # "After checking, your order has shipped" is a claim.
-_GENERIC = re.compile(r"\b(if|whether|once|until|unless|before|as soon as|in case|orders? that|"
-                      r"cards? that|any order|an order|a card|an item)\b")
-_QUESTION_START = re.compile(r"^\s*(would|should|shall|do|does|can|could|may|want|is it ok|"
-                             r"did you want|are you)\b", re.IGNORECASE)
+_GENERIC = re.compile(
+    r"\b(if|whether|once|until|unless|before|as soon as|in case|orders? that|"
+    r"cards? that|any order|an order|a card|an item)\b"
+)
+_QUESTION_START = re.compile(
+    r"^\s*(would|should|shall|do|does|can|could|may|want|is it ok|"
+    r"did you want|are you)\b",
+    re.IGNORECASE,
+)
 
 
 def _statuses(text: str) -> set[str]:
@@ -109,7 +157,7 @@ def _status_problems(reply: str, fact_statuses: set[str], allowed: set[str]) -> 
         if lowered.rstrip().endswith("?") and _QUESTION_START.search(lowered):
             continue  # an offer ("Would you like it cancelled?") claims nothing
         for match in _STATUS_RE.finditer(lowered):
-            before, after = lowered[:match.start()], lowered[match.end():]
+            before, after = lowered[: match.start()], lowered[match.end() :]
             if _ATTRIBUTIVE.match(after) or _MODAL.search(before) or _GENERIC.search(before):
                 continue
             status = _STATUS_PHRASES[match.group(1)]
@@ -128,8 +176,14 @@ def _status_problems(reply: str, fact_statuses: set[str], allowed: set[str]) -> 
 
 VAGUE = Decimal(-1)  # "a few days", "a couple of weeks": a claim even without a number
 _VAGUE_WORDS = {"few", "couple", "several"}
-_DURATION_UNITS = {"hour": "hour", "day": "day", "week": "week", "month": "month",
-                   "year": "year", "fortnight": "fortnight"}
+_DURATION_UNITS = {
+    "hour": "hour",
+    "day": "day",
+    "week": "week",
+    "month": "month",
+    "year": "year",
+    "fortnight": "fortnight",
+}
 _SPAN_QUALIFIERS = {"business", "working", "calendar", "full", "whole"}
 
 
@@ -165,9 +219,12 @@ def _quantities(text: str) -> list[_Quantity]:
     for n, run in enumerate(runs):
         unit, end = _unit_after(tokens, run.last_token + 1)
         k = run.last_token + 1
-        ranged = (k < len(tokens) and (tokens[k].kind == "hyph"
-                                       or tokens[k].text in ("to", "or", "and", "through"))
-                  and n + 1 < len(runs) and runs[n + 1].first_token == k + 1)
+        ranged = (
+            k < len(tokens)
+            and (tokens[k].kind == "hyph" or tokens[k].text in ("to", "or", "and", "through"))
+            and n + 1 < len(runs)
+            and runs[n + 1].first_token == k + 1
+        )
         if unit is None and ranged:
             unit, end = _unit_after(tokens, runs[n + 1].last_token + 1)
         if unit is None:
@@ -208,8 +265,10 @@ class _Support:
 
 
 _WEEKDAY_NAMES = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_WEEKDAY_RANGE = re.compile(r"\b(" + "|".join(_WEEKDAY_NAMES) + r")s?\s*(?:to|through|thru|"
-                            r"until|till|-|–)\s*(" + "|".join(_WEEKDAY_NAMES) + r")s?\b")
+_WEEKDAY_RANGE = re.compile(
+    r"\b(" + "|".join(_WEEKDAY_NAMES) + r")s?\s*(?:to|through|thru|"
+    r"until|till|-|–)\s*(" + "|".join(_WEEKDAY_NAMES) + r")s?\b"
+)
 
 
 def _weekday_ranges(text: str) -> set[int]:
@@ -310,8 +369,9 @@ def _date_supported(claim: DateMention, support: _Support) -> bool:
         return True
     if set(wanted) == {"month"} and claim.month in support.months:
         return True
-    return any(all(getattr(source, f) == value for f, value in wanted.items())
-               for source in support.dates)
+    return any(
+        all(getattr(source, f) == value for f, value in wanted.items()) for source in support.dates
+    )
 
 
 def _hours(mention: TimeMention) -> set[int]:
@@ -328,13 +388,16 @@ def _hours(mention: TimeMention) -> set[int]:
 
 
 def _time_supported(claim: TimeMention, support: _Support) -> bool:
-    return any(source.minute == claim.minute and _hours(source) & _hours(claim)
-               for source in support.times)
+    return any(
+        source.minute == claim.minute and _hours(source) & _hours(claim) for source in support.times
+    )
 
 
-_IDENTIFIER_CUES = re.compile(r"\b(order|number|card|ending|ends|account|acct|reference|"
-                              r"ref|confirmation|tracking|ticket|case|claim|extension|id)\b\W*"
-                              r"(number|in|with|is|no)?\W*$|#\s*$")
+_IDENTIFIER_CUES = re.compile(
+    r"\b(order|number|card|ending|ends|account|acct|reference|"
+    r"ref|confirmation|tracking|ticket|case|claim|extension|id)\b\W*"
+    r"(number|in|with|is|no)?\W*$|#\s*$"
+)
 
 
 def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
@@ -344,8 +407,11 @@ def _mask(text: str, spans: Iterable[tuple[int, int]]) -> str:
     return "".join(chars)
 
 
-_SMALL_TALK_TODAY = re.compile(r"\b(help|assist|calling|call|called|do for you|anything else|"
-                               r"reaching out|talk|speak|with)\b[^.!?]{0,20}$", re.IGNORECASE)
+_SMALL_TALK_TODAY = re.compile(
+    r"\b(help|assist|calling|call|called|do for you|anything else|"
+    r"reaching out|talk|speak|with)\b[^.!?]{0,20}$",
+    re.IGNORECASE,
+)
 _WISHES = re.compile(r"\b(have|enjoy) (a|the|your) (\w+ )?(rest of (the|your) )?$", re.IGNORECASE)
 
 
@@ -353,14 +419,15 @@ def _small_talk(reply: str, mention: DateMention) -> bool:
     """'How can I help you today?', 'Have a good weekend!': no claim that anything happens."""
     if mention.weekday is not None or mention.relative not in ("today", "weekend"):
         return False
-    before = reply[:mention.start]
+    before = reply[: mention.start]
     if _WISHES.search(before):
         return True
     if mention.relative != "today":
         return False
-    closing = re.search(r"[.!?]", reply[mention.end:])
-    return (closing is not None and closing.group() == "?") or \
-        bool(_SMALL_TALK_TODAY.search(before))
+    closing = re.search(r"[.!?]", reply[mention.end :])
+    return (closing is not None and closing.group() == "?") or bool(
+        _SMALL_TALK_TODAY.search(before)
+    )
 
 
 def _quote(reply: str, start: int, end: int) -> str:
@@ -373,38 +440,42 @@ def _claim_problems(reply: str, support: _Support) -> list[str]:
     for amount in find_amounts(reply):
         spans.append((amount.start, amount.end))
         if amount.value not in support.amounts:
-            problems.append(f"amount '{_quote(reply, amount.start, amount.end)}' is not in the "
-                            "facts")
+            problems.append(
+                f"amount '{_quote(reply, amount.start, amount.end)}' is not in the facts"
+            )
     for mention in find_dates(reply):
         spans.append((mention.start, mention.end))
         if not _small_talk(reply, mention) and not _date_supported(mention, support):
-            problems.append(f"date '{_quote(reply, mention.start, mention.end)}' is not in the "
-                            "facts")
+            problems.append(
+                f"date '{_quote(reply, mention.start, mention.end)}' is not in the facts"
+            )
     for moment in find_times(reply):
         if moment.hour is None:
             continue
         spans.append((moment.start, moment.end))
         if not _time_supported(moment, support):
-            problems.append(f"time '{_quote(reply, moment.start, moment.end)}' is not in the "
-                            "facts")
+            problems.append(f"time '{_quote(reply, moment.start, moment.end)}' is not in the facts")
     masked = _mask(reply, spans)
     for quantity in _quantities(masked):
         spans.append((quantity.start, quantity.end))
         if (quantity.value, quantity.unit) not in support.quantities:
-            problems.append(f"'{_quote(reply, quantity.start, quantity.end)}' is not in the "
-                            "facts")
+            problems.append(f"'{_quote(reply, quantity.start, quantity.end)}' is not in the facts")
     masked = _mask(reply, spans)
     for run in number_runs(masked):
         plain = run.digits.replace(".", "")
-        cued = bool(_IDENTIFIER_CUES.search(masked[max(0, run.start - 40):run.start].lower()))
-        if (len(plain) >= 3 or cued) and run.digits not in support.digits \
-                and plain not in support.digits:
+        cued = bool(_IDENTIFIER_CUES.search(masked[max(0, run.start - 40) : run.start].lower()))
+        if (
+            (len(plain) >= 3 or cued)
+            and run.digits not in support.digits
+            and plain not in support.digits
+        ):
             problems.append(f"number '{_quote(reply, run.start, run.end)}' is not in the facts")
     return problems
 
 
-def check_reply(reply: str, facts: Mapping[str, str], allowed_text: str = "", *,
-                today: date | None = None) -> GuardVerdict:
+def check_reply(
+    reply: str, facts: Mapping[str, str], allowed_text: str = "", *, today: date | None = None
+) -> GuardVerdict:
     """Does the reply state only what the facts and the allowed text support?
 
     `today`, when given, lets "December 3" in the facts support "Thursday, December 3".
@@ -457,7 +528,7 @@ def _say_date_value(text: str) -> str | None:
         spoken = f"{_WEEKDAY_NAMES[m.weekday].capitalize()}, {spoken}"
     if m.year is not None:
         spoken += f", {say_year(m.year)}"
-    return text[:m.start] + spoken + text[m.end:]
+    return text[: m.start] + spoken + text[m.end :]
 
 
 def _speak_value(key: str, value: str) -> str:
@@ -497,10 +568,15 @@ def build_fallback_reply(facts: Mapping[str, str], message: str = "") -> str:
     if message and check_reply(message, facts).ok:
         return message
     wanted = [k for k in _TEMPLATES if k in facts]
-    others = [k for k in facts if k not in _TEMPLATES and k not in _SKIPPED_KEYS
-              and not k.startswith("_") and not k.endswith("_id")]
-    sentences = [_fact_sentence(k, str(facts[k])) for k in wanted + others
-                 if str(facts[k]).strip()]
+    others = [
+        k
+        for k in facts
+        if k not in _TEMPLATES
+        and k not in _SKIPPED_KEYS
+        and not k.startswith("_")
+        and not k.endswith("_id")
+    ]
+    sentences = [_fact_sentence(k, str(facts[k])) for k in wanted + others if str(facts[k]).strip()]
     if not sentences:
         return "I'm sorry, I don't have that information in front of me."
     return "Here's what I have. " + " ".join(sentences)

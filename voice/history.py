@@ -62,9 +62,13 @@ def _greeting(first_name: str, open_orders: list[dict[str, str]], known: bool) -
 
 
 def _past_call(row: Call) -> PastCall:
-    return PastCall(call_sid=row.call_sid, date=spoken_date(row.started_at.date()),
-                    summary=row.summary, outcome=row.outcome,
-                    topics=[t.strip() for t in row.topics.split(",") if t.strip()])
+    return PastCall(
+        call_sid=row.call_sid,
+        date=spoken_date(row.started_at.date()),
+        summary=row.summary,
+        outcome=row.outcome,
+        topics=[t.strip() for t in row.topics.split(",") if t.strip()],
+    )
 
 
 def as_context(profile: CallerProfile | None) -> str:
@@ -73,16 +77,21 @@ def as_context(profile: CallerProfile | None) -> str:
         return ""
     who = f"{profile.name} (customer #{profile.customer_id})" if profile.name else "not a customer"
     lines = [f"Caller: {who}, phone {profile.phone}."]
-    lines += [f"Open order: {o['summary']}" + (f" Tracking {o['tracking']}." if 'tracking' in o
-                                                else "")
-              for o in profile.open_orders]
-    lines += [f"Upcoming appointment #{a['appointment_id']}: {a['kind']} with {a['doctor']} on "
-              f"{a['date']} at {a['time']}, {a['clinic']}." for a in profile.upcoming_appointments]
+    lines += [
+        f"Open order: {o['summary']}" + (f" Tracking {o['tracking']}." if "tracking" in o else "")
+        for o in profile.open_orders
+    ]
+    lines += [
+        f"Upcoming appointment #{a['appointment_id']}: {a['kind']} with {a['doctor']} on "
+        f"{a['date']} at {a['time']}, {a['clinic']}."
+        for a in profile.upcoming_appointments
+    ]
     for call in profile.recent_calls:
         topics = f" Topics: {', '.join(call.topics)}." if call.topics else ""
         summary = call.summary or "no summary"
-        lines.append(f"Previous call {call.date} ({call.outcome or 'unknown outcome'}): "
-                     f"{summary}{topics}")
+        lines.append(
+            f"Previous call {call.date} ({call.outcome or 'unknown outcome'}): {summary}{topics}"
+        )
     return "\n".join(lines)
 
 
@@ -105,34 +114,49 @@ class CallerHistory:
         calls = self._recent_calls({phone, number}, exclude_call_sid)
         if customer is None and not calls:
             return None
-        orders = [facts_for_order(o) for o in self.business.open_orders(customer.id)] \
-            if customer else []
-        appointments = [facts_for_appointment(a) for a in
-                        (self.business.appointments_for(customer.id) if customer else [])
-                        if a.status != "cancelled"]
+        orders = (
+            [facts_for_order(o) for o in self.business.open_orders(customer.id)] if customer else []
+        )
+        appointments = [
+            facts_for_appointment(a)
+            for a in (self.business.appointments_for(customer.id) if customer else [])
+            if a.status != "cancelled"
+        ]
         first = customer.first_name if customer else ""
-        return CallerProfile(phone=number, name=customer.name if customer else "",
-                             customer_id=customer.id if customer else None, open_orders=orders,
-                             upcoming_appointments=appointments, recent_calls=calls,
-                             greeting_hint=_greeting(first, orders, bool(calls)))
+        return CallerProfile(
+            phone=number,
+            name=customer.name if customer else "",
+            customer_id=customer.id if customer else None,
+            open_orders=orders,
+            upcoming_appointments=appointments,
+            recent_calls=calls,
+            greeting_hint=_greeting(first, orders, bool(calls)),
+        )
 
     def _recent_calls(self, phones: set[str], exclude: str | None) -> list[PastCall]:
         # A call still in progress (not ended, nothing recorded) is not history yet.
-        query = (select(Call).where(Call.caller.in_(phones),
-                                    or_(Call.ended_at.is_not(None), Call.summary != ""))
-                 .order_by(Call.started_at.desc()).limit(RECENT_CALLS + 1))
+        query = (
+            select(Call)
+            .where(Call.caller.in_(phones), or_(Call.ended_at.is_not(None), Call.summary != ""))
+            .order_by(Call.started_at.desc())
+            .limit(RECENT_CALLS + 1)
+        )
         with Session(self.engine) as db:
             rows = [r for r in db.scalars(query) if r.call_sid != exclude]
         return [_past_call(r) for r in rows[:RECENT_CALLS]]
 
 
-def record_outcome(store_engine: Engine, call_sid: str, summary: str, outcome: str,
-                   topics: Sequence[str] | str) -> bool:
+def record_outcome(
+    store_engine: Engine, call_sid: str, summary: str, outcome: str, topics: Sequence[str] | str
+) -> bool:
     """Save what a call was about; False when there is no such call."""
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
     joined = topics if isinstance(topics, str) else ", ".join(t.strip() for t in topics if t)
     with Session(store_engine) as db, db.begin():
-        result = db.execute(update(Call).where(Call.call_sid == call_sid)
-                            .values(summary=summary.strip(), outcome=outcome, topics=joined))
+        result = db.execute(
+            update(Call)
+            .where(Call.call_sid == call_sid)
+            .values(summary=summary.strip(), outcome=outcome, topics=joined)
+        )
         return result.rowcount > 0

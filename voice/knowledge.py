@@ -99,22 +99,27 @@ def _merge_short(pieces: list[str], min_words: int, max_words: int) -> list[str]
     """Join neighbouring pieces while one is under `min_words` and the sum fits `max_words`."""
     merged: list[str] = []
     for piece in pieces:
-        if merged and (len(merged[-1].split()) < min_words or len(piece.split()) < min_words) \
-                and len(merged[-1].split()) + len(piece.split()) <= max_words:
+        if (
+            merged
+            and (len(merged[-1].split()) < min_words or len(piece.split()) < min_words)
+            and len(merged[-1].split()) + len(piece.split()) <= max_words
+        ):
             merged[-1] = f"{merged[-1]} {piece}"
         else:
             merged.append(piece)
     return merged
 
 
-def chunk_markdown(markdown: str, source: str, min_words: int = MIN_WORDS,
-                   max_words: int = MAX_WORDS) -> list[Chunk]:
+def chunk_markdown(
+    markdown: str, source: str, min_words: int = MIN_WORDS, max_words: int = MAX_WORDS
+) -> list[Chunk]:
     """Passages that never cross a heading, each labelled with its heading path."""
     chunks = []
     for heading, paragraphs in _sections(markdown):
         pieces = [p for para in paragraphs for p in _split_long(para, max_words)]
-        chunks += [Chunk(text, source, heading)
-                   for text in _merge_short(pieces, min_words, max_words)]
+        chunks += [
+            Chunk(text, source, heading) for text in _merge_short(pieces, min_words, max_words)
+        ]
     return chunks
 
 
@@ -140,8 +145,14 @@ class KnowledgeBase:
     when the documents' hashes still match and only changed files are re-embedded.
     """
 
-    def __init__(self, directory: Path | str, embedder: Encoder, index_path: Path | str,
-                 *, model_name: str = "all-MiniLM-L6-v2") -> None:
+    def __init__(
+        self,
+        directory: Path | str,
+        embedder: Encoder,
+        index_path: Path | str,
+        *,
+        model_name: str = "all-MiniLM-L6-v2",
+    ) -> None:
         self.directory = Path(directory)
         self.embedder = embedder
         self.index_path = Path(index_path).with_suffix(".npz")
@@ -172,18 +183,27 @@ class KnowledgeBase:
             self._chunks, self._vectors = chunks, vectors
             return True
 
-    def _rebuild(self, files: dict[str, str], changed: list[str], old_chunks: list[Chunk],
-                 old_vectors: np.ndarray) -> tuple[list[Chunk], np.ndarray]:
-        fresh = [c for name in changed
-                 for c in chunk_markdown((self.directory / name).read_text(encoding="utf-8"),
-                                         name)]
-        kept = [i for i, c in enumerate(old_chunks) if c.source in files and
-                c.source not in changed]
+    def _rebuild(
+        self,
+        files: dict[str, str],
+        changed: list[str],
+        old_chunks: list[Chunk],
+        old_vectors: np.ndarray,
+    ) -> tuple[list[Chunk], np.ndarray]:
+        fresh = [
+            c
+            for name in changed
+            for c in chunk_markdown((self.directory / name).read_text(encoding="utf-8"), name)
+        ]
+        kept = [
+            i for i, c in enumerate(old_chunks) if c.source in files and c.source not in changed
+        ]
         chunks = [old_chunks[i] for i in kept] + fresh
         parts = [old_vectors[kept]] if kept else []
         if fresh:  # a deleted file alone needs no embedding
-            parts.append(np.asarray(self.embedder.encode([c.embed_text for c in fresh]),
-                                    dtype=np.float32))
+            parts.append(
+                np.asarray(self.embedder.encode([c.embed_text for c in fresh]), dtype=np.float32)
+            )
         vectors = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
         return chunks, vectors
 
@@ -197,19 +217,27 @@ class KnowledgeBase:
             chunks = [Chunk(**c) for c in manifest["chunks"]]
         except (OSError, ValueError, KeyError, TypeError):
             return empty
-        if manifest.get("version") != INDEX_VERSION or manifest.get("model") != self.model_name \
-                or len(chunks) != len(vectors):
+        if (
+            manifest.get("version") != INDEX_VERSION
+            or manifest.get("model") != self.model_name
+            or len(chunks) != len(vectors)
+        ):
             return empty
         return manifest["files"], chunks, vectors
 
     def _save(self, files: dict[str, str], chunks: list[Chunk], vectors: np.ndarray) -> None:
         self.index_path.parent.mkdir(parents=True, exist_ok=True)
         _write_atomic(self.index_path, lambda fh: np.savez(fh, vectors=vectors))
-        manifest = {"version": INDEX_VERSION, "model": self.model_name, "files": files,
-                    "chunks": [asdict(c) for c in chunks]}
+        manifest = {
+            "version": INDEX_VERSION,
+            "model": self.model_name,
+            "files": files,
+            "chunks": [asdict(c) for c in chunks],
+        }
         # The manifest goes last: it is what marks the vectors as valid.
-        _write_atomic(self.manifest_path,
-                      lambda fh: fh.write(json.dumps(manifest, indent=1).encode("utf-8")))
+        _write_atomic(
+            self.manifest_path, lambda fh: fh.write(json.dumps(manifest, indent=1).encode("utf-8"))
+        )
 
     def search(self, query: str, k: int = 3, min_score: float = 0.3) -> list[Passage]:
         """The `k` passages most similar to `query` (cosine), best first, above `min_score`."""
@@ -218,5 +246,8 @@ class KnowledgeBase:
             return []
         scores = vectors @ np.asarray(self.embedder.encode([query]), dtype=np.float32)[0]
         best = np.argsort(-scores)[:k]
-        return [Passage(chunks[i].text, chunks[i].source, chunks[i].heading, float(scores[i]))
-                for i in best if scores[i] >= min_score]
+        return [
+            Passage(chunks[i].text, chunks[i].source, chunks[i].heading, float(scores[i]))
+            for i in best
+            if scores[i] >= min_score
+        ]

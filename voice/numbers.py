@@ -22,51 +22,239 @@ from num2words import num2words
 
 # --- vocabulary ------------------------------------------------------------------------------
 
-UNITS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6,
-         "seven": 7, "eight": 8, "nine": 9, "niner": 9}
-TEENS = {"ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15,
-         "sixteen": 16, "seventeen": 17, "eighteen": 18, "nineteen": 19}
-TENS = {"twenty": 20, "thirty": 30, "forty": 40, "fourty": 40, "fifty": 50, "sixty": 60,
-        "seventy": 70, "eighty": 80, "ninety": 90}
+UNITS = {
+    "zero": 0,
+    "one": 1,
+    "two": 2,
+    "three": 3,
+    "four": 4,
+    "five": 5,
+    "six": 6,
+    "seven": 7,
+    "eight": 8,
+    "nine": 9,
+    "niner": 9,
+}
+TEENS = {
+    "ten": 10,
+    "eleven": 11,
+    "twelve": 12,
+    "thirteen": 13,
+    "fourteen": 14,
+    "fifteen": 15,
+    "sixteen": 16,
+    "seventeen": 17,
+    "eighteen": 18,
+    "nineteen": 19,
+}
+TENS = {
+    "twenty": 20,
+    "thirty": 30,
+    "forty": 40,
+    "fourty": 40,
+    "fifty": 50,
+    "sixty": 60,
+    "seventy": 70,
+    "eighty": 80,
+    "ninety": 90,
+}
 MULTIPLIERS = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
 # Words Whisper writes for digits it misheard; they only count inside a run of numbers.
 HOMOPHONES = {"for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "ate": 8, "oh": 0, "o": 0}
 # After a run, "for"/"to" followed by one of these is a preposition: "check 4488 for me",
 # "4521 to my address"; a misheard last digit is followed by a pause or another number.
-_PREPOSITION_OBJECTS = {"me", "you", "us", "him", "her", "them", "my", "your", "our", "his",
-                        "their", "the", "a", "an", "this", "that", "it"}
-ORDINALS = {"first": 1, "second": 2, "third": 3, "fourth": 4, "fifth": 5, "sixth": 6,
-            "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10, "eleventh": 11, "twelfth": 12,
-            "thirteenth": 13, "fourteenth": 14, "fifteenth": 15, "sixteenth": 16,
-            "seventeenth": 17, "eighteenth": 18, "nineteenth": 19, "twentieth": 20,
-            "thirtieth": 30}
-MONTHS = {"january": 1, "february": 2, "march": 3, "april": 4, "may": 5, "june": 6, "july": 7,
-          "august": 8, "september": 9, "october": 10, "november": 11, "december": 12,
-          "jan": 1, "feb": 2, "mar": 3, "apr": 4, "jun": 6, "jul": 7, "aug": 8, "sep": 9,
-          "sept": 9, "oct": 10, "nov": 11, "dec": 12}
+_PREPOSITION_OBJECTS = {
+    "me",
+    "you",
+    "us",
+    "him",
+    "her",
+    "them",
+    "my",
+    "your",
+    "our",
+    "his",
+    "their",
+    "the",
+    "a",
+    "an",
+    "this",
+    "that",
+    "it",
+}
+ORDINALS = {
+    "first": 1,
+    "second": 2,
+    "third": 3,
+    "fourth": 4,
+    "fifth": 5,
+    "sixth": 6,
+    "seventh": 7,
+    "eighth": 8,
+    "ninth": 9,
+    "tenth": 10,
+    "eleventh": 11,
+    "twelfth": 12,
+    "thirteenth": 13,
+    "fourteenth": 14,
+    "fifteenth": 15,
+    "sixteenth": 16,
+    "seventeenth": 17,
+    "eighteenth": 18,
+    "nineteenth": 19,
+    "twentieth": 20,
+    "thirtieth": 30,
+}
+MONTHS = {
+    "january": 1,
+    "february": 2,
+    "march": 3,
+    "april": 4,
+    "may": 5,
+    "june": 6,
+    "july": 7,
+    "august": 8,
+    "september": 9,
+    "october": 10,
+    "november": 11,
+    "december": 12,
+    "jan": 1,
+    "feb": 2,
+    "mar": 3,
+    "apr": 4,
+    "jun": 6,
+    "jul": 7,
+    "aug": 8,
+    "sep": 9,
+    "sept": 9,
+    "oct": 10,
+    "nov": 11,
+    "dec": 12,
+}
 # Month names that are also everyday words count only next to a day number.
-_AMBIGUOUS_MONTHS = {"may", "march", "mar", "jan", "dec", "sep", "oct", "nov", "jun", "jul",
-                     "aug", "apr", "feb", "sept"}
-WEEKDAYS = {"monday": 0, "tuesday": 1, "wednesday": 2, "thursday": 3, "friday": 4,
-            "saturday": 5, "sunday": 6}
-_WEEKDAY_ABBREVIATIONS = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3,
-                          "thurs": 3, "fri": 4, "sat": 5, "sun": 6}
-_CURRENCY_WORDS = {"dollar", "dollars", "buck", "bucks", "usd", "euro", "euros", "pound",
-                   "pounds"}
+_AMBIGUOUS_MONTHS = {
+    "may",
+    "march",
+    "mar",
+    "jan",
+    "dec",
+    "sep",
+    "oct",
+    "nov",
+    "jun",
+    "jul",
+    "aug",
+    "apr",
+    "feb",
+    "sept",
+}
+WEEKDAYS = {
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
+}
+_WEEKDAY_ABBREVIATIONS = {
+    "mon": 0,
+    "tue": 1,
+    "tues": 1,
+    "wed": 2,
+    "thu": 3,
+    "thur": 3,
+    "thurs": 3,
+    "fri": 4,
+    "sat": 5,
+    "sun": 6,
+}
+_CURRENCY_WORDS = {"dollar", "dollars", "buck", "bucks", "usd", "euro", "euros", "pound", "pounds"}
 _CURRENCY_SYMBOLS = {"$", "€", "£"}
-PARTS_OF_DAY = {"morning": "morning", "afternoon": "afternoon", "evening": "evening",
-                "tonight": "evening", "night": "evening", "lunchtime": "afternoon"}
+PARTS_OF_DAY = {
+    "morning": "morning",
+    "afternoon": "afternoon",
+    "evening": "evening",
+    "tonight": "evening",
+    "night": "evening",
+    "lunchtime": "afternoon",
+}
 # Words that may follow a bare "at 3" or "the 5th" when they really are a time or a date
 # ("at 3 on Friday", "the 5th at noon"), as opposed to "at 3 locations", "the fifth floor".
-_FOLLOWERS = {"at", "in", "on", "of", "and", "or", "to", "please", "then", "instead", "if",
-              "would", "works", "work", "is", "okay", "ok", "for", "because", "so", "but",
-              "next", "this", "morning", "afternoon", "evening", "tonight", "which", "that",
-              "around", "about", "by", "between", "from", "thanks", "thank", "too", "as",
-              "with", "before", "after", "until", "till", "sharp", "ish", "tomorrow", "today",
-              "good", "fine", "possible", "maybe", "perhaps", "yes", "no", "right", "i", "we",
-              "you", "it"}
-_TIME_CUES = {"at", "by", "around", "about", "until", "till", "before", "after", "from",
-              "between", "til"}
+_FOLLOWERS = {
+    "at",
+    "in",
+    "on",
+    "of",
+    "and",
+    "or",
+    "to",
+    "please",
+    "then",
+    "instead",
+    "if",
+    "would",
+    "works",
+    "work",
+    "is",
+    "okay",
+    "ok",
+    "for",
+    "because",
+    "so",
+    "but",
+    "next",
+    "this",
+    "morning",
+    "afternoon",
+    "evening",
+    "tonight",
+    "which",
+    "that",
+    "around",
+    "about",
+    "by",
+    "between",
+    "from",
+    "thanks",
+    "thank",
+    "too",
+    "as",
+    "with",
+    "before",
+    "after",
+    "until",
+    "till",
+    "sharp",
+    "ish",
+    "tomorrow",
+    "today",
+    "good",
+    "fine",
+    "possible",
+    "maybe",
+    "perhaps",
+    "yes",
+    "no",
+    "right",
+    "i",
+    "we",
+    "you",
+    "it",
+}
+_TIME_CUES = {
+    "at",
+    "by",
+    "around",
+    "about",
+    "until",
+    "till",
+    "before",
+    "after",
+    "from",
+    "between",
+    "til",
+}
 
 
 # --- tokens ----------------------------------------------------------------------------------
@@ -86,7 +274,8 @@ _TOKEN_RE = re.compile(
     r"|(?P<ampm>\b[ap]\.\s?m\b\.?)"
     r"|(?P<word>[^\W\d_]+(?:['’][^\W\d_]+)*)"
     r"|(?P<sym>[$€£%#])|(?P<comma>,)|(?P<hyph>[-–—])|(?P<brk>[^\s\w])",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 
 
 def tokenize(text: str) -> list[Token]:
@@ -94,8 +283,15 @@ def tokenize(text: str) -> list[Token]:
     for m in _TOKEN_RE.finditer(text):
         kind = m.lastgroup if m.lastgroup != "ord" else "num"
         if m.group("num") is not None:
-            tokens.append(Token("num", m.group("num").replace(",", ""), m.start(), m.end(),
-                                ordinal=m.group("ord") is not None))
+            tokens.append(
+                Token(
+                    "num",
+                    m.group("num").replace(",", ""),
+                    m.start(),
+                    m.end(),
+                    ordinal=m.group("ord") is not None,
+                )
+            )
         elif kind == "ampm":
             tokens.append(Token("word", m.group().lower()[0] + "m", m.start(), m.end()))
         elif kind == "word":
@@ -135,8 +331,7 @@ def _strong(tok: Token) -> Item | None:
         return "lit", tok.text
     if tok.kind != "word":
         return None
-    for kind, table in (("unit", UNITS), ("teen", TEENS), ("tens", TENS),
-                        ("mult", MULTIPLIERS)):
+    for kind, table in (("unit", UNITS), ("teen", TEENS), ("tens", TENS), ("mult", MULTIPLIERS)):
         if tok.text in table:
             return kind, table[tok.text]
     return None
@@ -179,6 +374,7 @@ def _neighbour(tokens: Sequence[Token], i: int, step: int) -> int:
 
 def _window(tokens: Sequence[Token], items: list[Item | None], i: int) -> list[int]:
     """Indices of the stretch of number-ish tokens (numbers and homophones) around i."""
+
     def numberish(j: int) -> bool:
         return items[j] is not None or _word(tokens, j) in HOMOPHONES
 
@@ -209,8 +405,9 @@ def _accept_homophone(tokens: Sequence[Token], items: list[Item | None], i: int)
         return False
 
     def single_or_homophone(j: int) -> bool:
-        return j != -1 and (_is_single(items[j]) or (items[j] is None
-                                                     and _word(tokens, j) in HOMOPHONES))
+        return j != -1 and (
+            _is_single(items[j]) or (items[j] is None and _word(tokens, j) in HOMOPHONES)
+        )
 
     inside = [j for j in (prev, nxt) if j in window]
     if inside == [prev] and _word(tokens, nxt) in _PREPOSITION_OBJECTS:
@@ -221,8 +418,9 @@ def _accept_homophone(tokens: Sequence[Token], items: list[Item | None], i: int)
         return False  # "five to ten": a range, not digits
     if len(inside) == 1 and not _is_single(items[inside[0]]):
         return False  # "for 4521", "fifty to savings"
-    tentative = [items[j] if items[j] is not None else ("unit", HOMOPHONES[_word(tokens, j)])
-                 for j in window]
+    tentative = [
+        items[j] if items[j] is not None else ("unit", HOMOPHONES[_word(tokens, j)]) for j in window
+    ]
     return len("".join(_compose(tentative)).replace(".", "")) >= 4
 
 
@@ -235,13 +433,14 @@ def _joins(tokens: Sequence[Token], items: list[Item | None], left: int, right: 
     a, b = items[left], items[right]
     if _is_single(a) and _is_single(b):
         # A chain of three or more: "4-5-2-1"; two alone are a range or a list: "5-7 days".
-        before = left - 2 >= 0 and tokens[left - 1].kind == sep.kind and \
-            _is_single(items[left - 2])
-        after = right + 2 < len(tokens) and tokens[right + 1].kind == sep.kind and \
-            _is_single(items[right + 2])
+        before = left - 2 >= 0 and tokens[left - 1].kind == sep.kind and _is_single(items[left - 2])
+        after = (
+            right + 2 < len(tokens)
+            and tokens[right + 1].kind == sep.kind
+            and _is_single(items[right + 2])
+        )
         return before or after
-    return sep.kind == "hyph" and a[0] == "tens" and b[0] == "unit" and \
-        tokens[left].kind == "word"
+    return sep.kind == "hyph" and a[0] == "tens" and b[0] == "unit" and tokens[left].kind == "word"
 
 
 def _compose(items: Sequence[Item]) -> list[str]:
@@ -305,8 +504,12 @@ def number_runs(text: str, tokens: Sequence[Token] | None = None) -> list[Number
     tokens = tokenize(text) if tokens is None else tokens
     items = _contextual(tokens, [_strong(t) for t in tokens])
     for i, tok in enumerate(tokens):
-        if items[i] is None and tok.kind == "word" and tok.text in HOMOPHONES \
-                and _accept_homophone(tokens, items, i):
+        if (
+            items[i] is None
+            and tok.kind == "word"
+            and tok.text in HOMOPHONES
+            and _accept_homophone(tokens, items, i)
+        ):
             items[i] = ("unit", HOMOPHONES[tok.text])
     runs: list[NumberRun] = []
     i = 0
@@ -319,16 +522,28 @@ def number_runs(text: str, tokens: Sequence[Token] | None = None) -> list[Number
             j = members[-1] + 1
             if j < len(tokens) and items[j] is not None:
                 members.append(j)
-            elif (j + 1 < len(tokens) and tokens[j].kind in ("comma", "hyph")
-                  and items[j + 1] is not None and _joins(tokens, items, j - 1, j + 1)):
+            elif (
+                j + 1 < len(tokens)
+                and tokens[j].kind in ("comma", "hyph")
+                and items[j + 1] is not None
+                and _joins(tokens, items, j - 1, j + 1)
+            ):
                 members.append(j + 1)
             else:
                 break
         parts = _compose([items[k] for k in members])
         if parts:
             digits = "".join(p.rstrip(".") for p in parts)
-            runs.append(NumberRun(digits, tuple(parts), tokens[members[0]].start,
-                                  tokens[members[-1]].end, members[0], members[-1]))
+            runs.append(
+                NumberRun(
+                    digits,
+                    tuple(parts),
+                    tokens[members[0]].start,
+                    tokens[members[-1]].end,
+                    members[0],
+                    members[-1],
+                )
+            )
         i = members[-1] + 1
     return runs
 
@@ -432,9 +647,14 @@ class TimeMention:
             hour += 12
         elif self.meridiem == "am" and hour == 12:
             hour = 0
-        elif self.meridiem is None and hour < 12 and (
+        elif (
+            self.meridiem is None
+            and hour < 12
+            and (
                 self.part_of_day in ("afternoon", "evening")
-                or (self.part_of_day is None and hour < default_pm_below)):
+                or (self.part_of_day is None and hour < default_pm_below)
+            )
+        ):
             hour += 12
         return time(hour % 24, self.minute)
 
@@ -488,8 +708,12 @@ def _part_of_day_after(tokens: Sequence[Token], k: int) -> tuple[str | None, int
 def _time_from_run(tokens: Sequence[Token], run: NumberRun) -> TimeMention | None:
     k = run.last_token + 1
     cue = _word(tokens, run.first_token - 1)
-    colon = (k + 1 < len(tokens) and tokens[k].text == ":" and tokens[k + 1].kind == "num"
-             and len(tokens[k + 1].text) == 2)
+    colon = (
+        k + 1 < len(tokens)
+        and tokens[k].text == ":"
+        and tokens[k + 1].kind == "num"
+        and len(tokens[k + 1].text) == 2
+    )
     parts: Sequence[str] = run.parts
     if colon:
         parts = (run.digits, tokens[k + 1].text)
@@ -497,8 +721,9 @@ def _time_from_run(tokens: Sequence[Token], run: NumberRun) -> TimeMention | Non
     meridiem, used = _meridiem(tokens, k)
     k += used
     part, used_part = _part_of_day_after(tokens, k)
-    plain_end = (k >= len(tokens) or tokens[k].kind in ("brk", "comma")
-                 or _word(tokens, k) in _FOLLOWERS)
+    plain_end = (
+        k >= len(tokens) or tokens[k].kind in ("brk", "comma") or _word(tokens, k) in _FOLLOWERS
+    )
     if not (colon or used or used_part or (cue in _TIME_CUES and plain_end)):
         return None
     clock = _clock(parts)
@@ -560,8 +785,9 @@ def find_times(text: str) -> list[TimeMention]:
         mention = _time_from_run(tokens, run)
         if mention:
             found.append(mention)
-            covered.update(k for k, t in enumerate(tokens)
-                           if mention.start <= t.start < mention.end)
+            covered.update(
+                k for k, t in enumerate(tokens) if mention.start <= t.start < mention.end
+            )
     for k, tok in enumerate(tokens):
         if k not in covered and tok.kind == "word" and tok.text in PARTS_OF_DAY:
             found.append(TimeMention(None, 0, None, PARTS_OF_DAY[tok.text], tok.start, tok.end))
@@ -584,8 +810,13 @@ class DateMention:
     end: int
 
 
-_RELATIVE_WORDS = {"today": "today", "tonight": "today", "tomorrow": "tomorrow",
-                   "tmrw": "tomorrow", "yesterday": "yesterday"}
+_RELATIVE_WORDS = {
+    "today": "today",
+    "tonight": "today",
+    "tomorrow": "tomorrow",
+    "tmrw": "tomorrow",
+    "yesterday": "yesterday",
+}
 _PERIODS = {"week": "week", "month": "month", "weekend": "weekend", "year": "year"}
 
 
@@ -659,8 +890,9 @@ def _month_first(tokens: Sequence[Token], text: str, i: int) -> tuple[DateMentio
     year = _year_at(tokens, k)
     if year:
         k += year[1]
-    return DateMention(None, month, day[0], year[0] if year else None, None,
-                       tokens[i].start, tokens[k - 1].end), k
+    return DateMention(
+        None, month, day[0], year[0] if year else None, None, tokens[i].start, tokens[k - 1].end
+    ), k
 
 
 def _day_first(tokens: Sequence[Token], text: str, i: int) -> tuple[DateMention, int] | None:
@@ -676,14 +908,22 @@ def _day_first(tokens: Sequence[Token], text: str, i: int) -> tuple[DateMention,
         end = _skip_dot(tokens, m + 1)
         year = _year_at(tokens, end)
         end += year[1] if year else 0
-        return DateMention(None, month, day[0], year[0] if year else None, None,
-                           tokens[i].start, tokens[end - 1].end), end
+        return DateMention(
+            None,
+            month,
+            day[0],
+            year[0] if year else None,
+            None,
+            tokens[i].start,
+            tokens[end - 1].end,
+        ), end
     is_ordinal = tokens[k - day[1]].ordinal or _ordinal_word(tokens, k - day[1]) is not None
     the = _word(tokens, i) == "the"
     if not is_ordinal or (tokens[k - 1].kind == "word" and not the):
         return None  # "first, let me check": word ordinals need "the"
-    follower_ok = (k >= len(tokens) or tokens[k].kind in ("brk", "comma")
-                   or _word(tokens, k) in _FOLLOWERS)
+    follower_ok = (
+        k >= len(tokens) or tokens[k].kind in ("brk", "comma") or _word(tokens, k) in _FOLLOWERS
+    )
     if not follower_ok:
         return None  # "the fifth floor", "the 2nd item"
     return DateMention(None, None, day[0], None, None, tokens[i].start, tokens[k - 1].end), k
@@ -691,13 +931,13 @@ def _day_first(tokens: Sequence[Token], text: str, i: int) -> tuple[DateMention,
 
 def _numeric(tokens: Sequence[Token], i: int) -> tuple[DateMention, int] | None:
     """'12/3', '12/03/2026', '2026-12-03'."""
+
     def num(k: int) -> int | None:
         ok = k < len(tokens) and tokens[k].kind == "num" and tokens[k].text.isdigit()
         return int(tokens[k].text) if ok and not tokens[k].ordinal else None
 
     def sep(k: int, char: str) -> bool:
-        return k < len(tokens) and tokens[k].text == char and \
-            tokens[k].start == tokens[k - 1].end
+        return k < len(tokens) and tokens[k].text == char and tokens[k].start == tokens[k - 1].end
 
     first = num(i)
     if first is None:
@@ -705,8 +945,9 @@ def _numeric(tokens: Sequence[Token], i: int) -> tuple[DateMention, int] | None:
     if len(tokens[i].text) == 4 and sep(i + 1, "-") and sep(i + 3, "-"):
         month, day = num(i + 2), num(i + 4)
         if month and day and 1 <= month <= 12 and 1 <= day <= 31:
-            return DateMention(None, month, day, first, None,
-                               tokens[i].start, tokens[i + 4].end), i + 5
+            return DateMention(
+                None, month, day, first, None, tokens[i].start, tokens[i + 4].end
+            ), i + 5
         return None
     if not sep(i + 1, "/"):
         return None
@@ -738,13 +979,18 @@ def _relative(tokens: Sequence[Token], i: int) -> tuple[DateMention, int] | None
     start = tokens[i].start if i < len(tokens) else 0
 
     def mention(relative: str, used: int) -> tuple[DateMention, int]:
-        return DateMention(None, None, None, None, relative, start,
-                           tokens[i + used - 1].end), i + used
+        return DateMention(
+            None, None, None, None, relative, start, tokens[i + used - 1].end
+        ), i + used
 
     if word == "day" and nxt == "after" and _word(tokens, i + 2) == "tomorrow":
         return mention("day after tomorrow", 3)
-    if word == "the" and nxt == "day" and _word(tokens, i + 2) == "after" \
-            and _word(tokens, i + 3) == "tomorrow":
+    if (
+        word == "the"
+        and nxt == "day"
+        and _word(tokens, i + 2) == "after"
+        and _word(tokens, i + 3) == "tomorrow"
+    ):
         return mention("day after tomorrow", 4)
     if word in _RELATIVE_WORDS:
         return mention(_RELATIVE_WORDS[word], 1)
@@ -757,7 +1003,7 @@ def _relative(tokens: Sequence[Token], i: int) -> tuple[DateMention, int] | None
     if word == "weekend":
         return mention("weekend", 1)
     if word in ("in", "within") and i + 1 < len(tokens):
-        runs = number_runs("", tokens[i + 1:i + 4])
+        runs = number_runs("", tokens[i + 1 : i + 4])
         amount = runs[0] if runs and runs[0].first_token == 0 else None
         used = amount.last_token + 1 if amount else (1 if nxt in ("a", "an") else 0)
         count = amount.digits if amount else "1"
@@ -769,8 +1015,7 @@ def _relative(tokens: Sequence[Token], i: int) -> tuple[DateMention, int] | None
 
 def _with_weekday(tokens: Sequence[Token], text: str, i: int) -> tuple[DateMention, int] | None:
     """'next Tuesday', 'Thursday, December 3', 'Thursday the 3rd', 'Tuesday next week'."""
-    qualifier = _word(tokens, i) if _word(tokens, i) in ("next", "this", "coming", "last") \
-        else None
+    qualifier = _word(tokens, i) if _word(tokens, i) in ("next", "this", "coming", "last") else None
     k = i + (qualifier is not None)
     weekday = _weekday_at(tokens, text, k)
     if weekday is None:
@@ -778,16 +1023,27 @@ def _with_weekday(tokens: Sequence[Token], text: str, i: int) -> tuple[DateMenti
     end = _skip_dot(tokens, k + 1)
     relative = qualifier
     after = end + (end < len(tokens) and tokens[end].kind == "comma")
-    rest = (_numeric(tokens, after) or _month_first(tokens, text, after)
-            or _day_first(tokens, text, after))
+    rest = (
+        _numeric(tokens, after)
+        or _month_first(tokens, text, after)
+        or _day_first(tokens, text, after)
+    )
     if rest and rest[0].day is not None:
         date_part, end = rest
-        return DateMention(weekday, date_part.month, date_part.day, date_part.year, relative,
-                           tokens[i].start, tokens[end - 1].end), end
+        return DateMention(
+            weekday,
+            date_part.month,
+            date_part.day,
+            date_part.year,
+            relative,
+            tokens[i].start,
+            tokens[end - 1].end,
+        ), end
     if _word(tokens, end) in ("next", "this") and _word(tokens, end + 1) == "week":
         relative, end = f"{_word(tokens, end)} week", end + 2
-    return DateMention(weekday, None, None, None, relative, tokens[i].start,
-                       tokens[end - 1].end), end
+    return DateMention(
+        weekday, None, None, None, relative, tokens[i].start, tokens[end - 1].end
+    ), end
 
 
 def find_dates(text: str) -> list[DateMention]:
@@ -796,9 +1052,13 @@ def find_dates(text: str) -> list[DateMention]:
     found: list[DateMention] = []
     i = 0
     while i < len(tokens):
-        hit = (_with_weekday(tokens, text, i) or _numeric(tokens, i)
-               or _month_first(tokens, text, i) or _day_first(tokens, text, i)
-               or _relative(tokens, i))
+        hit = (
+            _with_weekday(tokens, text, i)
+            or _numeric(tokens, i)
+            or _month_first(tokens, text, i)
+            or _day_first(tokens, text, i)
+            or _relative(tokens, i)
+        )
         if hit:
             found.append(hit[0])
             i = max(hit[1], i + 1)
@@ -825,8 +1085,9 @@ def say_ordinal(value: int) -> str:
 
 def say_digits(text: str) -> str:
     """'4521' -> 'four five two one': identifiers are read digit by digit, never as amounts."""
-    spoken = [(_DIGIT_NAMES[int(ch)] if ch.isdigit() else ch.upper())
-              for ch in str(text) if ch.isalnum()]
+    spoken = [
+        (_DIGIT_NAMES[int(ch)] if ch.isdigit() else ch.upper()) for ch in str(text) if ch.isalnum()
+    ]
     return " ".join(spoken)
 
 
@@ -840,8 +1101,9 @@ def to_decimal(value: Decimal | int | float | str) -> Decimal:
     return Decimal(cleaned or "0")
 
 
-def say_money(value: Decimal | int | float | str, unit: str = "dollar",
-              cents_unit: str = "cent") -> str:
+def say_money(
+    value: Decimal | int | float | str, unit: str = "dollar", cents_unit: str = "cent"
+) -> str:
     """'$1,249.50' -> 'one thousand two hundred forty-nine dollars and fifty cents'."""
     amount = to_decimal(value).quantize(Decimal("0.01"))
     sign = "minus " if amount < 0 else ""

@@ -26,44 +26,70 @@ PIPELINE_OUT_RATE = 8000  # what Twilio plays; TTS audio is resampled once, at t
 
 def turn_timing(settings: Settings) -> TurnTiming:
     """The turn-end silences, from the settings."""
-    return TurnTiming(pause_s=settings.turn_pause_secs, complete_s=settings.turn_complete_secs,
-                      stop_s=settings.vad_stop_secs,
-                      complete_probability=settings.smart_turn_threshold)
+    return TurnTiming(
+        pause_s=settings.turn_pause_secs,
+        complete_s=settings.turn_complete_secs,
+        stop_s=settings.vad_stop_secs,
+        complete_probability=settings.smart_turn_threshold,
+    )
 
 
-def build_call_pipeline(transport: BaseTransport, session: CallSession, engines: VoiceEngines,
-                        turns: TurnManager, settings: Settings,
-                        observer: PlanObserver | None = None,
-                        ) -> tuple[PipelineWorker, ConversationResponder]:
+def build_call_pipeline(
+    transport: BaseTransport,
+    session: CallSession,
+    engines: VoiceEngines,
+    turns: TurnManager,
+    settings: Settings,
+    observer: PlanObserver | None = None,
+) -> tuple[PipelineWorker, ConversationResponder]:
     """caller audio -> VAD + turn end -> barge-in -> STT -> turn manager + LLM -> TTS -> caller.
 
     The VAD reports short pauses; the turn-end detector decides which pause ends the turn.
     """
     timing = turn_timing(settings)
-    vad = SharedSileroVADAnalyzer(sample_rate=PIPELINE_IN_RATE, params=VADParams(
-        confidence=settings.vad_confidence, start_secs=settings.vad_start_secs,
-        stop_secs=min(timing.pause_s, timing.stop_s)))
+    vad = SharedSileroVADAnalyzer(
+        sample_rate=PIPELINE_IN_RATE,
+        params=VADParams(
+            confidence=settings.vad_confidence,
+            start_secs=settings.vad_start_secs,
+            stop_secs=min(timing.pause_s, timing.stop_s),
+        ),
+    )
     smart_turn = shared_smart_turn if settings.smart_turn else None
     responder = ConversationResponder(
-        session, engines.llm, turns, language=settings.stt_language,
+        session,
+        engines.llm,
+        turns,
+        language=settings.stt_language,
         voices=engines.tts.languages,
         silence_reprompt_secs=settings.silence_reprompt_secs,
-        silence_max_reprompts=settings.silence_max_reprompts, observer=observer)
-    pipeline = Pipeline([
-        transport.input(),
-        VADProcessor(vad_analyzer=vad),
-        TurnEndDetector(session, timing, smart_turn, sample_rate=PIPELINE_IN_RATE),
-        BargeInDetector(session, settings.barge_in_min_secs),
-        TurnTranscriber(session, engines.stt, settings.vad_start_secs, settings.vad_stop_secs,
-                        sample_rate=PIPELINE_IN_RATE, early=settings.early_stt),
-        responder,
-        SentenceSpeaker(session, engines.tts),
-        transport.output(),
-    ])
+        silence_max_reprompts=settings.silence_max_reprompts,
+        observer=observer,
+    )
+    pipeline = Pipeline(
+        [
+            transport.input(),
+            VADProcessor(vad_analyzer=vad),
+            TurnEndDetector(session, timing, smart_turn, sample_rate=PIPELINE_IN_RATE),
+            BargeInDetector(session, settings.barge_in_min_secs),
+            TurnTranscriber(
+                session,
+                engines.stt,
+                settings.vad_start_secs,
+                settings.vad_stop_secs,
+                sample_rate=PIPELINE_IN_RATE,
+                early=settings.early_stt,
+            ),
+            responder,
+            SentenceSpeaker(session, engines.tts),
+            transport.output(),
+        ]
+    )
     worker = PipelineWorker(
         pipeline,
-        params=PipelineParams(audio_in_sample_rate=PIPELINE_IN_RATE,
-                              audio_out_sample_rate=PIPELINE_OUT_RATE),
+        params=PipelineParams(
+            audio_in_sample_rate=PIPELINE_IN_RATE, audio_out_sample_rate=PIPELINE_OUT_RATE
+        ),
         enable_rtvi=False,
         idle_timeout_secs=None,  # silence handling is the turn manager's job, not a timeout's
         conversation_id=session.call_sid,

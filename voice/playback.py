@@ -32,10 +32,18 @@ class PlaybackTracker:
     def agent_speaking(self) -> bool:
         return bool(self._queue)
 
-    def queued(self, reply_id: int, index: int, text: str, duration_s: float,
-               last: bool, tts_ms: float = 0.0) -> SpokenSentence:
-        sentence = SpokenSentence(reply_id, index, text, duration_s,
-                                  mark=f"r{reply_id}s{index}", last=last, tts_ms=tts_ms)
+    def queued(
+        self,
+        reply_id: int,
+        index: int,
+        text: str,
+        duration_s: float,
+        last: bool,
+        tts_ms: float = 0.0,
+    ) -> SpokenSentence:
+        sentence = SpokenSentence(
+            reply_id, index, text, duration_s, mark=f"r{reply_id}s{index}", last=last, tts_ms=tts_ms
+        )
         if not self._queue:
             sentence.started_at = self._clock()
         self._queue.append(sentence)

@@ -11,8 +11,11 @@ import re
 from voice.numbers import number_runs
 
 LONG_NUMBER = 8  # card (13-19) and account numbers; order numbers (4 digits) stay readable
-_SECRET_CUE = re.compile(r"\b(pin|passcode|password|security code|cvv|cvc|cv2|code)\b\W*"
-                         r"(?:\w+\W+){0,3}$", re.I)
+_SECRET_CUE = re.compile(
+    r"\b(pin|passcode|password|security code|cvv|cvc|cv2|code)\b\W*"
+    r"(?:\w+\W+){0,3}$",
+    re.I,
+)
 
 
 def mask_secrets(text: str) -> str:
@@ -20,10 +23,10 @@ def mask_secrets(text: str) -> str:
     out, last = [], 0
     for run in number_runs(text):
         digits = run.digits.replace(".", "")
-        masked = _mask(text[:run.start], digits)
+        masked = _mask(text[: run.start], digits)
         if masked is None:
             continue
-        out.append(text[last:run.start])
+        out.append(text[last : run.start])
         out.append(masked)
         last = run.end
     out.append(text[last:])

@@ -34,8 +34,9 @@ class _Track:
             samples, offset = samples[-offset:], 0
         end = offset + len(samples)
         if end > len(self.pending):
-            self.pending = np.concatenate([self.pending, np.zeros(end - len(self.pending),
-                                                                   dtype=np.int16)])
+            self.pending = np.concatenate(
+                [self.pending, np.zeros(end - len(self.pending), dtype=np.int16)]
+            )
         self.pending[offset:end] = samples
 
     def take(self, count: int) -> np.ndarray:
@@ -57,8 +58,7 @@ def recording_paths(recordings_dir: Path, call_sid: str, day: datetime) -> tuple
 class CallRecorder:
     def __init__(self, recordings_dir: Path, call_sid: str) -> None:
         self.started_at = datetime.now(UTC)
-        self.wav_path, self.events_path = recording_paths(recordings_dir, call_sid,
-                                                          self.started_at)
+        self.wav_path, self.events_path = recording_paths(recordings_dir, call_sid, self.started_at)
         self.wav_path.parent.mkdir(parents=True, exist_ok=True)
         self._t0 = time.monotonic()
         self._wav_file = self.wav_path.open("wb")
@@ -106,8 +106,12 @@ class CallRecorder:
 
     # -- events --------------------------------------------------------------------------
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
-        record = {"type": kind, "t": round(self.elapsed(), 3),
-                  "time": datetime.now(UTC).isoformat(), **fields}
+        record = {
+            "type": kind,
+            "t": round(self.elapsed(), 3),
+            "time": datetime.now(UTC).isoformat(),
+            **fields,
+        }
         if not self.closed:
             self._events.write(json.dumps(record, ensure_ascii=False) + "\n")
         return record

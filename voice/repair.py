@@ -87,8 +87,16 @@ def _repair_files(call: Call) -> float:
         duration = repair_wav(wav)
     if events.is_file():
         with events.open("a", encoding="utf-8") as fh:
-            fh.write(json.dumps({"type": "call_end", "t": round(duration, 3),
-                                 "time": datetime.now(UTC).isoformat(),
-                                 "reason": "interrupted", "duration_s": round(duration, 3)})
-                     + "\n")
+            fh.write(
+                json.dumps(
+                    {
+                        "type": "call_end",
+                        "t": round(duration, 3),
+                        "time": datetime.now(UTC).isoformat(),
+                        "reason": "interrupted",
+                        "duration_s": round(duration, 3),
+                    }
+                )
+                + "\n"
+            )
     return duration

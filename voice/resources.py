@@ -34,8 +34,9 @@ class BusinessResources:
         except SeedError as exc:  # the agent still answers; look-ups just find nothing
             log.error("could not seed the sample business", error=str(exc))
         business = Business(store.engine)
-        knowledge = KnowledgeBase(settings.knowledge_dir, embedder,
-                                  settings.recordings_dir / "knowledge-index")
+        knowledge = KnowledgeBase(
+            settings.knowledge_dir, embedder, settings.recordings_dir / "knowledge-index"
+        )
         if knowledge.reindexed:
             log.info("knowledge re-indexed", files=knowledge.reindexed)
         if not knowledge.chunks:  # a mistyped KNOWLEDGE_DIR would otherwise go unnoticed
@@ -46,13 +47,16 @@ class BusinessResources:
     @staticmethod
     def escalation_policy(settings: Settings) -> EscalationPolicy:
         """One per call, configured from settings."""
-        return EscalationPolicy(EscalationConfig(
-            window_turns=settings.escalation_window_turns,
-            negative_threshold=settings.escalation_negative_threshold,
-            upset_probability=settings.escalation_upset_probability,
-            min_negative_turns=settings.escalation_min_negative_turns,
-            sharp_threshold=settings.escalation_sharp_threshold,
-            sharp_probability=settings.escalation_sharp_probability,
-            sharp_min_words=settings.escalation_sharp_min_words,
-            request_probability=settings.escalation_request_probability,
-            repeat_failures=settings.escalation_repeat_failures))
+        return EscalationPolicy(
+            EscalationConfig(
+                window_turns=settings.escalation_window_turns,
+                negative_threshold=settings.escalation_negative_threshold,
+                upset_probability=settings.escalation_upset_probability,
+                min_negative_turns=settings.escalation_min_negative_turns,
+                sharp_threshold=settings.escalation_sharp_threshold,
+                sharp_probability=settings.escalation_sharp_probability,
+                sharp_min_words=settings.escalation_sharp_min_words,
+                request_probability=settings.escalation_request_probability,
+                repeat_failures=settings.escalation_repeat_failures,
+            )
+        )

@@ -66,11 +66,20 @@ class Reply:
 
 
 class ConversationResponder(FrameProcessor):
-    def __init__(self, session: CallSession, llm: LanguageModel, turns: TurnManager, *,
-                 language: str = "en", voices: frozenset[str] = frozenset(),
-                 max_sentences: int = 3,
-                 silence_reprompt_secs: float = 7.0, silence_max_reprompts: int = 2,
-                 observer: PlanObserver | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        session: CallSession,
+        llm: LanguageModel,
+        turns: TurnManager,
+        *,
+        language: str = "en",
+        voices: frozenset[str] = frozenset(),
+        max_sentences: int = 3,
+        silence_reprompt_secs: float = 7.0,
+        silence_max_reprompts: int = 2,
+        observer: PlanObserver | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self._session, self._llm, self._turns = session, llm, turns
         self._language = language
@@ -108,8 +117,13 @@ class ConversationResponder(FrameProcessor):
         """Speak the greeting (personalised when the caller is known); no LLM: it is instant."""
         await self.say_prepared(self._turns.greeting(load_prompt("greeting")))
 
-    async def say_prepared(self, text: str, *, hang_up: bool = False,
-                           after: Callable[[], Awaitable[str | None]] | None = None) -> None:
+    async def say_prepared(
+        self,
+        text: str,
+        *,
+        hang_up: bool = False,
+        after: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
         """Say a prepared line: it joins the context like any reply."""
         reply = self._new_reply(None)
         reply.hang_up, reply.after = hang_up, after
@@ -148,16 +162,23 @@ class ConversationResponder(FrameProcessor):
 
     def _other_language(self, language: str, probability: float) -> bool:
         """A language other than the configured one, heard surely, that the TTS cannot speak."""
-        if (base_language(language) == base_language(self._language)
-                or probability < FOREIGN_LANGUAGE_CONFIDENCE):
+        if (
+            base_language(language) == base_language(self._language)
+            or probability < FOREIGN_LANGUAGE_CONFIDENCE
+        ):
             return False
         voiced = speaks(self._voices, language)
-        self._session.event("other_language", language=language,
-                            probability=round(probability, 2), offered_human=not voiced)
+        self._session.event(
+            "other_language",
+            language=language,
+            probability=round(probability, 2),
+            offered_human=not voiced,
+        )
         return not voiced
 
-    async def _respond(self, utterance: CallerUtterance | None, text: str, dtmf: str,
-                       plan: TurnPlan | None = None) -> None:
+    async def _respond(
+        self, utterance: CallerUtterance | None, text: str, dtmf: str, plan: TurnPlan | None = None
+    ) -> None:
         # The caller spoke again before the reply was complete: what was said so far stands.
         unfinished = self._generating
         await self._cancel_generation()
@@ -170,8 +191,9 @@ class ConversationResponder(FrameProcessor):
         self._add_user_message(text or f"(pressed {dtmf} on the keypad)")
         reply = self._new_reply(utterance)
         self._generating = reply
-        self._task = self.create_task(self._answer(reply, text, dtmf, plan),
-                                      name=f"reply-{reply.reply_id}")
+        self._task = self.create_task(
+            self._answer(reply, text, dtmf, plan), name=f"reply-{reply.reply_id}"
+        )
 
     def _add_user_message(self, text: str) -> None:
         if self._messages[-1]["role"] == "user":  # the previous turn got no audible answer
@@ -183,11 +205,14 @@ class ConversationResponder(FrameProcessor):
         try:
             if plan is None:
                 plan = await asyncio.to_thread(self._turns.handle, text, dtmf)
-            self._session.event("understood", intent=plan.intent, failed=plan.failed,
-                                values={k: mask_secrets(v) for k, v in plan.values.items()},
-                                llm=plan.use_llm)
-            handover = (await self._observer(plan, reply.utterance, dtmf)
-                        if self._observer else None)
+            self._session.event(
+                "understood",
+                intent=plan.intent,
+                failed=plan.failed,
+                values={k: mask_secrets(v) for k, v in plan.values.items()},
+                llm=plan.use_llm,
+            )
+            handover = await self._observer(plan, reply.utterance, dtmf) if self._observer else None
             if handover is not None:
                 reply.after = handover.after
                 await self._speak_text(reply, handover.say)
@@ -209,22 +234,23 @@ class ConversationResponder(FrameProcessor):
 
     async def _compose(self, reply: Reply, plan: TurnPlan, text: str) -> None:
         """Stream the LLM's wording; a sentence that states an unsupported fact is replaced."""
-        allowed = " ".join([text, self._turns.caller_context(),
-                            *(p.text for p in plan.passages)])
+        allowed = " ".join([text, self._turns.caller_context(), *(p.text for p in plan.passages)])
         fallback = plan.say or build_fallback_reply(plan.facts)
         splitter = SentenceSplitter()
         tools = ToolRunner(self._turns) if self._llm.supports_tools else None
         if tools is not None:  # what the tools return is as true as the plan's facts
             plan.facts = tools.facts | plan.facts
-        stream = self._llm.stream(self._llm_messages(plan), tools=TOOLS if tools else None,
-                                  call_tool=tools)
+        stream = self._llm.stream(
+            self._llm_messages(plan), tools=TOOLS if tools else None, call_tool=tools
+        )
         try:
             async with aclosing(stream) as tokens:
                 async for token in _first_within(tokens, FIRST_TOKEN_TIMEOUT_S):
                     reply.first_token_at = reply.first_token_at or time.perf_counter()
                     for sentence in splitter.feed(token):
-                        if not await self._say_checked(reply, sentence, plan, allowed, fallback,
-                                                       tools):
+                        if not await self._say_checked(
+                            reply, sentence, plan, allowed, fallback, tools
+                        ):
                             return
                     if len(reply.sentences) >= self._max_sentences:
                         return  # a phone answer stays short
@@ -238,8 +264,15 @@ class ConversationResponder(FrameProcessor):
             self._session.event("llm_error", error=f"{type(exc).__name__}: {exc}")
             await self._speak_text(reply, fallback)
 
-    async def _say_checked(self, reply: Reply, sentence: str, plan: TurnPlan, allowed: str,
-                           fallback: str, tools: ToolRunner | None = None) -> bool:
+    async def _say_checked(
+        self,
+        reply: Reply,
+        sentence: str,
+        plan: TurnPlan,
+        allowed: str,
+        fallback: str,
+        tools: ToolRunner | None = None,
+    ) -> bool:
         if tools is not None:
             plan.facts.update(tools.facts)
             allowed = " ".join([allowed, *tools.results])
@@ -254,13 +287,17 @@ class ConversationResponder(FrameProcessor):
     def _llm_messages(self, plan: TurnPlan) -> list[Message]:
         grounding = ["Caller: " + (self._turns.caller_context() or "not a known customer")]
         if plan.facts:
-            grounding.append("Facts you may use:\n" + "\n".join(
-                f"- {k.replace('_', ' ')}: {v}" for k, v in plan.facts.items()))
+            grounding.append(
+                "Facts you may use:\n"
+                + "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in plan.facts.items())
+            )
         if plan.passages:
             grounding.append("Policy:\n" + "\n".join(p.text for p in plan.passages[:2]))
         grounding.append("Use only these facts. If they do not answer, say so and offer help.")
-        system = {"role": "system", "content": self._messages[0]["content"] + "\n\n" +
-                  "\n\n".join(grounding)}
+        system = {
+            "role": "system",
+            "content": self._messages[0]["content"] + "\n\n" + "\n\n".join(grounding),
+        }
         return [system, *self._messages[1:][-HISTORY_MESSAGES:]]
 
     async def _speak_text(self, reply: Reply, text: str) -> None:
@@ -271,8 +308,9 @@ class ConversationResponder(FrameProcessor):
     async def _say(self, reply: Reply, sentence: str) -> None:
         if reply.first_sentence_at is None:
             reply.first_sentence_at = time.perf_counter()
-        await self.push_frame(AgentSentenceFrame(text=sentence, reply_id=reply.reply_id,
-                                                 index=len(reply.sentences)))
+        await self.push_frame(
+            AgentSentenceFrame(text=sentence, reply_id=reply.reply_id, index=len(reply.sentences))
+        )
         reply.sentences.append(sentence)
 
     async def _conclude(self, reply: Reply) -> None:
@@ -282,8 +320,9 @@ class ConversationResponder(FrameProcessor):
         if self._generating is reply:
             self._generating = None
         reply.ended = True
-        await self.push_frame(AgentSentenceFrame(reply_id=reply.reply_id,
-                                                 index=len(reply.sentences), last=True))
+        await self.push_frame(
+            AgentSentenceFrame(reply_id=reply.reply_id, index=len(reply.sentences), last=True)
+        )
 
     def _new_reply(self, utterance: CallerUtterance | None) -> Reply:
         self._next_id += 1
@@ -345,10 +384,16 @@ class ConversationResponder(FrameProcessor):
         if reply.utterance is not None and start is not None:
             latency_ms = round((start - reply.utterance.end_s) * 1000, 1)
             stages = _stages(reply, spoken[0].tts_ms if spoken else 0.0)
-        self._session.agent_turn(text, start if start is not None else self._session.elapsed(),
-                                 self._session.elapsed(), latency_ms, interrupted,
-                                 reply_id=reply.reply_id, stages_ms=stages,
-                                 generated=" ".join(reply.sentences))
+        self._session.agent_turn(
+            text,
+            start if start is not None else self._session.elapsed(),
+            self._session.elapsed(),
+            latency_ms,
+            interrupted,
+            reply_id=reply.reply_id,
+            stages_ms=stages,
+            generated=" ".join(reply.sentences),
+        )
         self._session.playback.forget(reply.reply_id)
         self._replies.pop(reply.reply_id, None)
 

@@ -49,13 +49,21 @@ class PurgeReport:
 
     def summary(self) -> str:
         verb = "would delete" if self.dry_run else "deleted"
-        return (f"{verb} {len(self.calls)} calls, {self.turns} turns, {len(self.files)} files "
-                f"({self.bytes_freed / 1e6:.1f} MB) from before {self.cutoff:%Y-%m-%d %H:%M} UTC"
-                f"; {self.skipped_open} unfinished calls kept; {len(self.errors)} errors")
+        return (
+            f"{verb} {len(self.calls)} calls, {self.turns} turns, {len(self.files)} files "
+            f"({self.bytes_freed / 1e6:.1f} MB) from before {self.cutoff:%Y-%m-%d %H:%M} UTC"
+            f"; {self.skipped_open} unfinished calls kept; {len(self.errors)} errors"
+        )
 
 
-def purge(store: Store, recordings_dir: Path, older_than_days: float, *,
-          now: datetime | None = None, dry_run: bool = False) -> PurgeReport:
+def purge(
+    store: Store,
+    recordings_dir: Path,
+    older_than_days: float,
+    *,
+    now: datetime | None = None,
+    dry_run: bool = False,
+) -> PurgeReport:
     """Delete every ended call that started more than `older_than_days` days ago."""
     if older_than_days <= 0:  # 0 would take today's calls, even the one ringing now
         raise ValueError("older_than_days must be positive")
@@ -65,24 +73,41 @@ def purge(store: Store, recordings_dir: Path, older_than_days: float, *,
     log.info("purge started", cutoff=cutoff.isoformat(), dry_run=dry_run, root=str(root))
     _purge_calls(store, root, report)
     _purge_orphans(root, report, _known_calls(store, cutoff))
-    log.info("purge finished", calls=len(report.calls), turns=report.turns,
-             files=len(report.files), bytes=report.bytes_freed, skipped_open=report.skipped_open,
-             errors=len(report.errors), dry_run=dry_run)
+    log.info(
+        "purge finished",
+        calls=len(report.calls),
+        turns=report.turns,
+        files=len(report.files),
+        bytes=report.bytes_freed,
+        skipped_open=report.skipped_open,
+        errors=len(report.errors),
+        dry_run=dry_run,
+    )
     return report
 
 
 def _purge_calls(store: Store, root: Path, report: PurgeReport) -> None:
     with Session(store.engine) as db:
-        report.skipped_open = len(db.scalars(select(Call.call_sid).where(
-            Call.started_at < report.cutoff, Call.ended_at.is_(None))).all())
+        report.skipped_open = len(
+            db.scalars(
+                select(Call.call_sid).where(
+                    Call.started_at < report.cutoff, Call.ended_at.is_(None)
+                )
+            ).all()
+        )
     after = ""  # keyset paging by CallSid: a dry run deletes nothing, so no re-reading
     while True:
         with Session(store.engine) as db:
-            batch = db.execute(select(Call.call_sid, Call.started_at, Call.recording_path,
-                                      Call.events_path)
-                               .where(Call.started_at < report.cutoff,
-                                      Call.ended_at.is_not(None), Call.call_sid > after)
-                               .order_by(Call.call_sid).limit(BATCH)).all()
+            batch = db.execute(
+                select(Call.call_sid, Call.started_at, Call.recording_path, Call.events_path)
+                .where(
+                    Call.started_at < report.cutoff,
+                    Call.ended_at.is_not(None),
+                    Call.call_sid > after,
+                )
+                .order_by(Call.call_sid)
+                .limit(BATCH)
+            ).all()
         if not batch:
             return
         for row in batch:
@@ -96,8 +121,11 @@ def _call_files(root: Path, row) -> list[Path]:
     """The call's recordings: the paths its row holds and where the recorder puts them."""
     started = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=UTC)
     day = root / started.strftime("%Y-%m-%d")
-    candidates = [Path(row.recording_path), Path(row.events_path),
-                  *(day / f"{row.call_sid}{suffix}" for suffix in SUFFIXES)]
+    candidates = [
+        Path(row.recording_path),
+        Path(row.events_path),
+        *(day / f"{row.call_sid}{suffix}" for suffix in SUFFIXES),
+    ]
     found: list[Path] = []
     for candidate in candidates:
         path = _inside(root, candidate)
@@ -128,14 +156,20 @@ def _delete_file(path: Path, report: PurgeReport, call_sid: str = "") -> None:
         return
     report.files.append(path)
     report.bytes_freed += size
-    log.info("purged recording", call_sid=call_sid or None, path=str(path), bytes=size,
-             dry_run=report.dry_run)
+    log.info(
+        "purged recording",
+        call_sid=call_sid or None,
+        path=str(path),
+        bytes=size,
+        dry_run=report.dry_run,
+    )
 
 
 def _delete_rows(store: Store, call_sids: list[str], report: PurgeReport) -> None:
     with store.engine.begin() as db:
-        turns = db.execute(select(Turn.id, Turn.call_sid, Turn.text)
-                           .where(Turn.call_sid.in_(call_sids))).all()
+        turns = db.execute(
+            select(Turn.id, Turn.call_sid, Turn.text).where(Turn.call_sid.in_(call_sids))
+        ).all()
         if not report.dry_run:
             _forget_indexed_words(db, turns)
             db.execute(delete(Turn).where(Turn.call_sid.in_(call_sids)))
@@ -160,8 +194,12 @@ def _forget_indexed_words(db: Connection, turns: list) -> None:
     indexed_up_to = db.scalar(text(f"SELECT last_turn_id FROM {FTS_STATE}")) or 0
     rows = [{"id": t.id, "text": t.text} for t in turns if t.id <= indexed_up_to]
     if rows:
-        db.execute(text(f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) "
-                        "VALUES ('delete', :id, :text)"), rows)
+        db.execute(
+            text(
+                f"INSERT INTO {FTS_TABLE}({FTS_TABLE}, rowid, text) VALUES ('delete', :id, :text)"
+            ),
+            rows,
+        )
 
 
 def _known_calls(store: Store, cutoff: datetime) -> set[str]:
@@ -176,23 +214,35 @@ def _purge_orphans(root: Path, report: PurgeReport, keep: set[str]) -> None:
         return
     cutoff_day = report.cutoff.strftime("%Y-%m-%d")
     for folder in sorted(root.iterdir()):
-        if (folder.is_symlink() or not folder.is_dir() or not DAY_FOLDER.match(folder.name)
-                or folder.name >= cutoff_day):
+        if (
+            folder.is_symlink()
+            or not folder.is_dir()
+            or not DAY_FOLDER.match(folder.name)
+            or folder.name >= cutoff_day
+        ):
             continue
         for path in sorted(folder.iterdir()):
-            if (path.suffix in SUFFIXES and path.stem not in keep and path.is_file()
-                    and not path.is_symlink()):
+            if (
+                path.suffix in SUFFIXES
+                and path.stem not in keep
+                and path.is_file()
+                and not path.is_symlink()
+            ):
                 _delete_file(path, report)
         if not report.dry_run and not any(folder.iterdir()):
             folder.rmdir()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--older-than-days", type=float, default=None,
-                        help="delete calls that started more than this many days ago "
-                             "(default: RETENTION_DAYS)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="list what would be deleted, delete nothing")
+    parser.add_argument(
+        "--older-than-days",
+        type=float,
+        default=None,
+        help="delete calls that started more than this many days ago (default: RETENTION_DAYS)",
+    )
+    parser.add_argument(
+        "--dry-run", action="store_true", help="list what would be deleted, delete nothing"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -205,7 +255,6 @@ def run(args: argparse.Namespace) -> int:
     if not days or days <= 0:
         print("purge: retention is off (RETENTION_DAYS=0); pass --older-than-days N")
         return 2 if args.older_than_days is not None else 0
-    report = purge(Store(settings.database), settings.recordings_dir, days,
-                   dry_run=args.dry_run)
+    report = purge(Store(settings.database), settings.recordings_dir, days, dry_run=args.dry_run)
     print(f"purge: {report.summary()}")
     return 1 if report.errors else 0

@@ -34,8 +34,15 @@ DEFAULT_DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "business"
 FILES = ("customers", "orders", "accounts", "appointments", "clinic")
 # Children before parents, so foreign keys hold while wiping.
 WIPE_ORDER = (Return, Card, Appointment, Order, Account, Clinic, Customer)
-COUNTED = {"customers": Customer, "orders": Order, "returns": Return, "accounts": Account,
-           "cards": Card, "clinics": Clinic, "appointments": Appointment}
+COUNTED = {
+    "customers": Customer,
+    "orders": Order,
+    "returns": Return,
+    "accounts": Account,
+    "cards": Card,
+    "clinics": Clinic,
+    "appointments": Appointment,
+}
 
 
 class SeedError(ValueError):
@@ -64,8 +71,9 @@ def load_data(data_dir: Path) -> dict[str, list[dict]]:
     return data
 
 
-def seed(engine: Engine, data_dir: Path | str, *, replace: bool = False,
-         today: date | None = None) -> dict[str, int]:
+def seed(
+    engine: Engine, data_dir: Path | str, *, replace: bool = False, today: date | None = None
+) -> dict[str, int]:
     """Insert what is missing; with `replace`, wipe the business tables first.
 
     Returns the number of rows in each business table afterwards.
@@ -101,8 +109,10 @@ def seed_if_empty(engine: Engine, data_dir: Path | str = DEFAULT_DATA_DIR) -> di
 
 def counts(engine: Engine) -> dict[str, int]:
     with Session(engine) as db:
-        return {name: db.scalar(select(func.count()).select_from(model)) or 0
-                for name, model in COUNTED.items()}
+        return {
+            name: db.scalar(select(func.count()).select_from(model)) or 0
+            for name, model in COUNTED.items()
+        }
 
 
 def _offset(day: date, entry: dict, key: str) -> date | None:
@@ -136,13 +146,20 @@ def _seed_orders(db: Session, rows: list[dict], customers: dict[str, int], day: 
     for row in rows:
         number = str(row["number"])
         if db.scalar(select(Order.id).where(Order.number == number)) is None:
-            db.add(Order(number=number, customer_id=_customer(customers, row["customer"]),
-                         status=row["status"], items=list(row["items"]),
-                         ordered_on=_offset(day, row, "ordered_day"),
-                         shipped_on=_offset(day, row, "shipped_day"),
-                         delivered_on=_offset(day, row, "delivered_day"),
-                         eta=_offset(day, row, "eta_day") or _offset(day, row, "delivered_day"),
-                         carrier=row.get("carrier", ""), tracking=row.get("tracking", "")))
+            db.add(
+                Order(
+                    number=number,
+                    customer_id=_customer(customers, row["customer"]),
+                    status=row["status"],
+                    items=list(row["items"]),
+                    ordered_on=_offset(day, row, "ordered_day"),
+                    shipped_on=_offset(day, row, "shipped_day"),
+                    delivered_on=_offset(day, row, "delivered_day"),
+                    eta=_offset(day, row, "eta_day") or _offset(day, row, "delivered_day"),
+                    carrier=row.get("carrier", ""),
+                    tracking=row.get("tracking", ""),
+                )
+            )
             db.flush()
         if "return" in row:
             _seed_return(db, number, row["return"], row["items"], day)
@@ -152,19 +169,28 @@ def _seed_return(db: Session, number: str, entry: dict, items: list[dict], day: 
     if db.scalar(select(Return.id).where(Return.order_number == number)) is not None:
         return
     refund = sum(to_cents(i["price"]) * int(i.get("qty", 1)) for i in items)
-    db.add(Return(order_number=number, reason=entry.get("reason", ""),
-                  status=entry.get("status", "started"), refund_cents=refund,
-                  created_at=_at_noon_utc(_offset(day, entry, "created_day"))))
+    db.add(
+        Return(
+            order_number=number,
+            reason=entry.get("reason", ""),
+            status=entry.get("status", "started"),
+            refund_cents=refund,
+            created_at=_at_noon_utc(_offset(day, entry, "created_day")),
+        )
+    )
 
 
 def _seed_accounts(db: Session, rows: list[dict], customers: dict[str, int], day: date) -> None:
     for row in rows:
         account = db.scalar(select(Account).where(Account.number == row["number"]))
         if account is None:
-            account = Account(number=row["number"],
-                              customer_id=_customer(customers, row["customer"]),
-                              kind=row["kind"], balance_cents=to_cents(row["balance"]),
-                              currency=row.get("currency", "USD"))
+            account = Account(
+                number=row["number"],
+                customer_id=_customer(customers, row["customer"]),
+                kind=row["kind"],
+                balance_cents=to_cents(row["balance"]),
+                currency=row.get("currency", "USD"),
+            )
             db.add(account)
             db.flush()
         for card in row.get("cards", []):
@@ -172,12 +198,18 @@ def _seed_accounts(db: Session, rows: list[dict], customers: dict[str, int], day
 
 
 def _seed_card(db: Session, account_id: int, entry: dict, day: date) -> None:
-    exists = db.scalar(select(Card.id).where(Card.account_id == account_id,
-                                             Card.last4 == entry["last4"]))
+    exists = db.scalar(
+        select(Card.id).where(Card.account_id == account_id, Card.last4 == entry["last4"])
+    )
     if exists is None:
-        db.add(Card(last4=entry["last4"], account_id=account_id,
-                    status=entry.get("status", "active"),
-                    blocked_at=_at_noon_utc(_offset(day, entry, "blocked_day"))))
+        db.add(
+            Card(
+                last4=entry["last4"],
+                account_id=account_id,
+                status=entry.get("status", "active"),
+                blocked_at=_at_noon_utc(_offset(day, entry, "blocked_day")),
+            )
+        )
 
 
 def _seed_clinics(db: Session, rows: list[dict]) -> dict[str, Clinic]:
@@ -185,10 +217,15 @@ def _seed_clinics(db: Session, rows: list[dict]) -> dict[str, Clinic]:
     for row in rows:
         place = db.scalar(select(Clinic).where(Clinic.name == row["name"]))
         if place is None:
-            place = Clinic(name=row["name"], address=row.get("address", ""),
-                           phone=row.get("phone", ""), hours=dict(row["hours"]),
-                           kinds=dict(row["kinds"]), doctors=list(row["doctors"]),
-                           slot_minutes=int(row.get("slot_minutes", 30)))
+            place = Clinic(
+                name=row["name"],
+                address=row.get("address", ""),
+                phone=row.get("phone", ""),
+                hours=dict(row["hours"]),
+                kinds=dict(row["kinds"]),
+                doctors=list(row["doctors"]),
+                slot_minutes=int(row.get("slot_minutes", 30)),
+            )
             db.add(place)
             db.flush()
         clinics[row["name"]] = place
@@ -204,8 +241,9 @@ def _open_day(place: Clinic, day: date, step: int) -> date:
     raise SeedError(f"clinic {place.name!r} is never open")
 
 
-def _seed_appointments(db: Session, rows: list[dict], customers: dict[str, int],
-                       clinics: dict[str, Clinic], day: date) -> None:
+def _seed_appointments(
+    db: Session, rows: list[dict], customers: dict[str, int], clinics: dict[str, Clinic], day: date
+) -> None:
     for row in rows:
         place = clinics.get(row["clinic"])
         if place is None:
@@ -214,26 +252,46 @@ def _seed_appointments(db: Session, rows: list[dict], customers: dict[str, int],
         on = _open_day(place, day + timedelta(days=offset), 1 if offset >= 0 else -1)
         starts_at = datetime.combine(on, time.fromisoformat(row["time"]))
         customer_id = _customer(customers, row["customer"])
-        exists = db.scalar(select(Appointment.id).where(
-            Appointment.customer_id == customer_id, Appointment.clinic_id == place.id,
-            Appointment.starts_at == starts_at))
+        exists = db.scalar(
+            select(Appointment.id).where(
+                Appointment.customer_id == customer_id,
+                Appointment.clinic_id == place.id,
+                Appointment.starts_at == starts_at,
+            )
+        )
         if exists is None:
-            db.add(Appointment(customer_id=customer_id, clinic_id=place.id, kind=row["kind"],
-                               doctor=row["doctor"], starts_at=starts_at,
-                               minutes=int(place.kinds[row["kind"]]),
-                               status=row.get("status", "booked")))
+            db.add(
+                Appointment(
+                    customer_id=customer_id,
+                    clinic_id=place.id,
+                    kind=row["kind"],
+                    doctor=row["doctor"],
+                    starts_at=starts_at,
+                    minutes=int(place.kinds[row["kind"]]),
+                    status=row.get("status", "booked"),
+                )
+            )
 
 
 # --- `callcentre seed` ---------------------------------------------------------------------
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
-                        help="folder of business JSON files (default: data/business)")
-    parser.add_argument("--replace", action="store_true",
-                        help="wipe the business tables first (calls are kept)")
-    parser.add_argument("--database-url", default="",
-                        help="SQLAlchemy URL (default: DATABASE_URL or the recordings' SQLite)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="folder of business JSON files (default: data/business)",
+    )
+    parser.add_argument(
+        "--replace", action="store_true", help="wipe the business tables first (calls are kept)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default="",
+        help="SQLAlchemy URL (default: DATABASE_URL or the recordings' SQLite)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -53,7 +53,7 @@ class SentenceSplitter:
         for match in _CLAUSE_END.finditer(self._buffer):
             if match.start() >= self._first_clause_chars:
                 clause = clean_for_speech(self._buffer[: match.start()])
-                self._buffer = self._buffer[match.end():]
+                self._buffer = self._buffer[match.end() :]
                 return [clause]
         return []
 

@@ -56,8 +56,9 @@ class SentimentScore:
     intent: str = ""
 
 
-NEUTRAL = SentimentScore("neutral", 0.0, 0.0, {"negative": 0.0, "neutral": 1.0, "positive": 0.0},
-                         "silence")
+NEUTRAL = SentimentScore(
+    "neutral", 0.0, 0.0, {"negative": 0.0, "neutral": 1.0, "positive": 0.0}, "silence"
+)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,7 @@ def features(embedder: TextEncoder, texts: list[str]) -> np.ndarray:
     pieces = [clauses(t) for t in texts]
     flat = list(texts) + [c for cs in pieces for c in cs]
     vectors = embedder.encode(flat)
-    whole, parts = vectors[:len(texts)], vectors[len(texts):]
+    whole, parts = vectors[: len(texts)], vectors[len(texts) :]
     spans = list(pairwise(np.cumsum([0] + [len(cs) for cs in pieces])))
     highs = [parts[a:b].max(axis=0) for a, b in spans]
     lows = [parts[a:b].min(axis=0) for a, b in spans]
@@ -100,22 +101,28 @@ def features(embedder: TextEncoder, texts: list[str]) -> np.ndarray:
 class SentimentClassifier:
     """Safe to share between threads once built: prediction only reads the weights."""
 
-    def __init__(self, weights: ClassifierWeights, embedder: TextEncoder,
-                 metadata: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        weights: ClassifierWeights,
+        embedder: TextEncoder,
+        metadata: dict[str, Any] | None = None,
+    ) -> None:
         self.weights = weights
         self.embedder = embedder
         self.metadata = metadata or {}
         self._sentiment, self._escalate, self._by_intent, self._intents = weights.marginals()
 
     @classmethod
-    def load(cls, path: Path | str = DEFAULT_MODEL,
-             embedder: TextEncoder | None = None) -> SentimentClassifier:
+    def load(
+        cls, path: Path | str = DEFAULT_MODEL, embedder: TextEncoder | None = None
+    ) -> SentimentClassifier:
         """Read `<name>.npz` and its `<name>.json`; the packaged embedder unless one is given."""
         path = Path(path)
         metadata = json.loads(path.with_suffix(".json").read_text())
         with np.load(path.with_suffix(".npz"), allow_pickle=False) as arrays:
             weights = ClassifierWeights(
-                coef=arrays["coef"], intercept=arrays["intercept"],
+                coef=arrays["coef"],
+                intercept=arrays["intercept"],
                 classes=tuple(metadata["classes"]),
                 escalating_intents=frozenset(metadata["escalating_intents"]),
             )
@@ -130,10 +137,16 @@ class SentimentClassifier:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays, meta = path.with_suffix(".npz"), path.with_suffix(".json")
-        np.savez(arrays, coef=self.weights.coef.astype(np.float32),
-                 intercept=self.weights.intercept.astype(np.float32))
-        metadata = {**self.metadata, "classes": list(self.weights.classes),
-                    "escalating_intents": sorted(self.weights.escalating_intents)}
+        np.savez(
+            arrays,
+            coef=self.weights.coef.astype(np.float32),
+            intercept=self.weights.intercept.astype(np.float32),
+        )
+        metadata = {
+            **self.metadata,
+            "classes": list(self.weights.classes),
+            "escalating_intents": sorted(self.weights.escalating_intents),
+        }
         meta.write_text(json.dumps(metadata, indent=2, sort_keys=True) + "\n")
         return arrays, meta
 
@@ -156,8 +169,10 @@ class SentimentClassifier:
         sentiment = probs @ self._sentiment
         escalate = np.clip(probs @ self._escalate, 0.0, 1.0)
         intents = [self._intents[k] for k in (probs @ self._by_intent).argmax(axis=1)]
-        return [self._score(s, float(e), i)
-                for s, e, i in zip(sentiment, escalate, intents, strict=True)]
+        return [
+            self._score(s, float(e), i)
+            for s, e, i in zip(sentiment, escalate, intents, strict=True)
+        ]
 
     @staticmethod
     def _score(sentiment: np.ndarray, escalate: float, intent: str) -> SentimentScore:

@@ -29,8 +29,9 @@ _settling: set[asyncio.Task] = set()
 
 
 class CallSession:
-    def __init__(self, call_sid: str, stream_sid: str, caller: str, recordings_dir: Path,
-                 store: Store) -> None:
+    def __init__(
+        self, call_sid: str, stream_sid: str, caller: str, recordings_dir: Path, store: Store
+    ) -> None:
         self.call_sid, self.stream_sid, self.caller = call_sid, stream_sid, caller
         self.store = store
         self.recorder = CallRecorder(recordings_dir, call_sid)
@@ -42,9 +43,16 @@ class CallSession:
         self.on_close: list[Callable[[], None]] = []
         self.tts_failures_in_a_row = 0  # speech synthesis failing: see voice/speaker.py
         self.stored: asyncio.Task | None = None  # after close: True once every row landed
-        self.write(store.start_call, call_sid, caller, stream_sid, str(self.recorder.wav_path),
-                   str(self.recorder.events_path), worker=worker_id(),
-                   started_at=self.recorder.started_at)
+        self.write(
+            store.start_call,
+            call_sid,
+            caller,
+            stream_sid,
+            str(self.recorder.wav_path),
+            str(self.recorder.events_path),
+            worker=worker_id(),
+            started_at=self.recorder.started_at,
+        )
         self.event("call_start", caller=caller, call_sid=call_sid, stream_sid=stream_sid)
 
     def elapsed(self) -> float:
@@ -63,20 +71,50 @@ class CallSession:
         log.info(kind, **{k: v for k, v in record.items() if k not in ("type", "time")})
         return record
 
-    def caller_turn(self, text: str, start_s: float, end_s: float, language: str,
-                    **extra: Any) -> None:
+    def caller_turn(
+        self, text: str, start_s: float, end_s: float, language: str, **extra: Any
+    ) -> None:
         text = mask_secrets(text)  # stored and logged; the raw words only reach the agent
-        self.event("caller_turn", text=text, start=round(start_s, 3), end=round(end_s, 3),
-                   language=language, **extra)
-        self.write(self.store.add_turn, self.call_sid, "caller", text, start_s, end_s,
-                   language=language)
+        self.event(
+            "caller_turn",
+            text=text,
+            start=round(start_s, 3),
+            end=round(end_s, 3),
+            language=language,
+            **extra,
+        )
+        self.write(
+            self.store.add_turn, self.call_sid, "caller", text, start_s, end_s, language=language
+        )
 
-    def agent_turn(self, text: str, start_s: float, end_s: float, latency_ms: float | None,
-                   interrupted: bool, **extra: Any) -> None:
-        self.event("agent_turn", text=text, start=round(start_s, 3), end=round(end_s, 3),
-                   latency_ms=latency_ms, interrupted=interrupted, **extra)
-        self.write(self.store.add_turn, self.call_sid, "agent", text, start_s, end_s,
-                   latency_ms=latency_ms, interrupted=interrupted)
+    def agent_turn(
+        self,
+        text: str,
+        start_s: float,
+        end_s: float,
+        latency_ms: float | None,
+        interrupted: bool,
+        **extra: Any,
+    ) -> None:
+        self.event(
+            "agent_turn",
+            text=text,
+            start=round(start_s, 3),
+            end=round(end_s, 3),
+            latency_ms=latency_ms,
+            interrupted=interrupted,
+            **extra,
+        )
+        self.write(
+            self.store.add_turn,
+            self.call_sid,
+            "agent",
+            text,
+            start_s,
+            end_s,
+            latency_ms=latency_ms,
+            interrupted=interrupted,
+        )
         metrics.observe_turn(latency_ms, extra.get("stages_ms") or {})
 
     def on_clear_sent(self) -> None:
@@ -94,8 +132,9 @@ class CallSession:
         try:
             self.recorder.close(self.end_reason)
         finally:
-            self.write(self.store.finish_call, self.call_sid, self.end_reason,
-                       ended_at=datetime.now(UTC))
+            self.write(
+                self.store.finish_call, self.call_sid, self.end_reason, ended_at=datetime.now(UTC)
+            )
             for callback in self.on_close:  # one failing hook does not stop the others
                 self.write(callback)
             try:
@@ -116,6 +155,9 @@ class CallSession:
 
     def _report_stored(self, landed: bool) -> bool:
         if not landed:
-            log.warning("call closed; its store writes are still queued and keep retrying",
-                        call_sid=self.call_sid, pending=get_writer().pending(self.call_sid))
+            log.warning(
+                "call closed; its store writes are still queued and keep retrying",
+                call_sid=self.call_sid,
+                pending=get_writer().pending(self.call_sid),
+            )
         return landed

@@ -40,8 +40,11 @@ class _EmptyIsUnset(PydanticBaseSettingsSource):
         return self._inner.get_field_value(field, field_name)
 
     def __call__(self) -> dict[str, Any]:
-        return {key: value for key, value in self._inner().items()
-                if not (key.upper() in EMPTY_MEANS_UNSET and str(value).strip() == "")}
+        return {
+            key: value
+            for key, value in self._inner().items()
+            if not (key.upper() in EMPTY_MEANS_UNSET and str(value).strip() == "")
+        }
 
 
 class Settings(BaseSettings):
@@ -61,8 +64,9 @@ class Settings(BaseSettings):
     recordings_dir: Path = Field(Path("recordings"), alias="RECORDINGS_DIR")
     # The policy documents (*.md) the agent answers from. Absolute by default: `serve` may run
     # from any folder (the local test server runs in a temporary one).
-    knowledge_dir: Path = Field(Path(__file__).resolve().parent.parent / "data" / "knowledge",
-                                alias="KNOWLEDGE_DIR")
+    knowledge_dir: Path = Field(
+        Path(__file__).resolve().parent.parent / "data" / "knowledge", alias="KNOWLEDGE_DIR"
+    )
     # `callcentre purge` deletes calls older than this many days; 0 keeps them forever.
     retention_days: float = Field(0, ge=0, alias="RETENTION_DAYS")
 
@@ -119,7 +123,8 @@ class Settings(BaseSettings):
     # "auto": Secure cookies when PUBLIC_URL or the request is https (a local http run still
     # logs in); "always" behind a TLS proxy that does not forward the scheme; "never" for tests.
     review_cookie_secure: Literal["auto", "always", "never"] = Field(
-        "auto", alias="REVIEW_COOKIE_SECURE")
+        "auto", alias="REVIEW_COOKIE_SECURE"
+    )
     review_session_hours: float = Field(12.0, gt=0, le=24 * 30, alias="REVIEW_SESSION_HOURS")
     # IANA name; dates are shown and filtered in this zone.
     review_timezone: str = Field("UTC", alias="REVIEW_TIMEZONE")
@@ -128,10 +133,15 @@ class Settings(BaseSettings):
     review_search: Literal["auto", "fts", "like"] = Field("auto", alias="REVIEW_SEARCH")
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls, init_settings, env_settings,
-                                   dotenv_settings, file_secret_settings):
-        return (init_settings, _EmptyIsUnset(env_settings), _EmptyIsUnset(dotenv_settings),
-                file_secret_settings)
+    def settings_customise_sources(
+        cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+    ):
+        return (
+            init_settings,
+            _EmptyIsUnset(env_settings),
+            _EmptyIsUnset(dotenv_settings),
+            file_secret_settings,
+        )
 
     @field_validator("review_timezone")
     @classmethod

@@ -28,7 +28,8 @@ def shared_session() -> onnxruntime.InferenceSession:
             options = onnxruntime.SessionOptions()
             options.inter_op_num_threads = options.intra_op_num_threads = 1
             _session = onnxruntime.InferenceSession(
-                path, providers=["CPUExecutionProvider"], sess_options=options)
+                path, providers=["CPUExecutionProvider"], sess_options=options
+            )
     return _session
 
 

@@ -57,8 +57,9 @@ class SentenceSpeaker(FrameProcessor):
                     self._speaking = True
                     await self.push_frame(TTSStartedFrame())
                 duration = len(pcm) / 2 / self._tts.sample_rate
-                sentence = playback.queued(frame.reply_id, frame.index, text, duration,
-                                           last=False, tts_ms=tts_ms)
+                sentence = playback.queued(
+                    frame.reply_id, frame.index, text, duration, last=False, tts_ms=tts_ms
+                )
                 await self.push_frame(TTSAudioRawFrame(pcm, self._tts.sample_rate, 1))
                 await self.push_frame(SpeechMarkFrame(sentence.mark))
         if frame.last:
@@ -70,13 +71,18 @@ class SentenceSpeaker(FrameProcessor):
 
     async def _synthesize(self, frame: AgentSentenceFrame) -> bytes | None:
         try:
-            pcm = await asyncio.wait_for(self._tts.synthesize(for_speech(frame.text)),
-                                         self._tts.timeout_s)
+            pcm = await asyncio.wait_for(
+                self._tts.synthesize(for_speech(frame.text)), self._tts.timeout_s
+            )
         except Exception as exc:  # the engine raised, or stalled past its timeout
             self._session.tts_failures_in_a_row += 1
-            self._session.event("tts_error", error=f"{type(exc).__name__}: {exc}",
-                                reply_id=frame.reply_id, sentence=frame.text,
-                                failures_in_a_row=self._session.tts_failures_in_a_row)
+            self._session.event(
+                "tts_error",
+                error=f"{type(exc).__name__}: {exc}",
+                reply_id=frame.reply_id,
+                sentence=frame.text,
+                failures_in_a_row=self._session.tts_failures_in_a_row,
+            )
             return None
         self._session.tts_failures_in_a_row = 0
         return pcm

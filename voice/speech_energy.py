@@ -55,4 +55,3 @@ class SpeechEnergy:
         pause = [rms for t, rms in self._frames if t > pause_from_s]
         noise = float(np.median(pause)) if pause else 0.0
         return max(self.threshold(), NOISE_FACTOR * noise)
-

@@ -11,8 +11,7 @@ from datetime import time
 
 from voice.numbers import say_digits, say_money, say_ordinal, say_time
 
-_MONTHS = ("January|February|March|April|May|June|July|August|September|October|November|"
-           "December")
+_MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _MONEY = re.compile(r"\$(\d[\d,]*(?:\.\d{2})?)")
 _CLOCK = re.compile(r"\b(\d{1,2}):(\d{2})\s*([AaPp])\.?\s*[Mm]\.?(?![a-z])")
 _DATE = re.compile(rf"\b({_MONTHS}) (\d{{1,2}})(?:st|nd|rd|th)?\b")
@@ -28,7 +27,7 @@ def for_speech(text: str) -> str:
 
 def _identifier(match: re.Match[str]) -> str:
     digits = match.group(0)
-    before = match.string[max(0, match.start() - 12):match.start()].lower()
+    before = match.string[max(0, match.start() - 12) : match.start()].lower()
     is_year = len(digits) == 4 and digits[:2] in ("19", "20")
     if is_year and not re.search(r"(order|ending|number|card|account|or)\W*$", before):
         return digits  # the voice reads years well

@@ -99,28 +99,54 @@ class Store:
         _register_models()
         migrate(self.engine)
 
-    def start_call(self, call_sid: str, caller: str, stream_sid: str,
-                   recording_path: str, events_path: str, worker: str = "",
-                   started_at: datetime | None = None) -> None:
+    def start_call(
+        self,
+        call_sid: str,
+        caller: str,
+        stream_sid: str,
+        recording_path: str,
+        events_path: str,
+        worker: str = "",
+        started_at: datetime | None = None,
+    ) -> None:
         """`started_at` defaults to now; a queued write passes when the call really started."""
         with Session(self.engine) as db, db.begin():
-            call = db.get(Call, call_sid) or Call(call_sid=call_sid,
-                                                  started_at=started_at or _now())
+            call = db.get(Call, call_sid) or Call(
+                call_sid=call_sid, started_at=started_at or _now()
+            )
             call.caller, call.stream_sid, call.worker = caller, stream_sid, worker
             call.recording_path, call.events_path = recording_path, events_path
             db.add(call)
 
-    def add_turn(self, call_sid: str, role: str, text: str, start_s: float, end_s: float,
-                 language: str = "", latency_ms: float | None = None,
-                 interrupted: bool = False) -> None:
+    def add_turn(
+        self,
+        call_sid: str,
+        role: str,
+        text: str,
+        start_s: float,
+        end_s: float,
+        language: str = "",
+        latency_ms: float | None = None,
+        interrupted: bool = False,
+    ) -> None:
         with Session(self.engine) as db, db.begin():
             call = db.get(Call, call_sid)
             if call is None:
                 return
             index = db.scalar(select(func.count()).where(Turn.call_sid == call_sid)) or 0
-            db.add(Turn(call_sid=call_sid, index=index, role=role, text=text, start_s=start_s,
-                        end_s=end_s, language=language, latency_ms=latency_ms,
-                        interrupted=interrupted))
+            db.add(
+                Turn(
+                    call_sid=call_sid,
+                    index=index,
+                    role=role,
+                    text=text,
+                    start_s=start_s,
+                    end_s=end_s,
+                    language=language,
+                    latency_ms=latency_ms,
+                    interrupted=interrupted,
+                )
+            )
             if role == "caller":
                 call.turns += 1
 
@@ -130,20 +156,26 @@ class Store:
             if call is None or call.ended_at is not None:
                 return
             call.ended_at = ended_at or _now()
-            started = call.started_at if call.started_at.tzinfo else call.started_at.replace(
-                tzinfo=UTC)
+            started = (
+                call.started_at if call.started_at.tzinfo else call.started_at.replace(tzinfo=UTC)
+            )
             call.duration_s = (call.ended_at - started).total_seconds()
             call.end_reason = reason
             latencies = sorted(t.latency_ms for t in call.turn_rows if t.latency_ms is not None)
             if latencies:
                 call.median_latency_ms = latencies[len(latencies) // 2]
 
-    def set_sentiment(self, call_sid: str, label: str, score: float,
-                      escalation_probability: float) -> None:
+    def set_sentiment(
+        self, call_sid: str, label: str, score: float, escalation_probability: float
+    ) -> None:
         """Attach the sentiment of the caller's latest turn; keep the call's lowest score."""
         with Session(self.engine) as db, db.begin():
-            turn = db.scalars(select(Turn).where(Turn.call_sid == call_sid, Turn.role == "caller")
-                              .order_by(Turn.index.desc()).limit(1)).first()
+            turn = db.scalars(
+                select(Turn)
+                .where(Turn.call_sid == call_sid, Turn.role == "caller")
+                .order_by(Turn.index.desc())
+                .limit(1)
+            ).first()
             call = db.get(Call, call_sid)
             if turn is None or call is None:
                 return
@@ -185,8 +217,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option("script_location", str(MIGRATIONS))
     with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"),
-                               {"key": MIGRATION_LOCK})
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         if _pre_alembic(connection):
             log.info("adopting a database created before migrations", url=_safe_url(engine))
         config.attributes["connection"] = connection

@@ -53,8 +53,9 @@ def is_unavailable(exc: BaseException) -> bool:
 class StoreWriter:
     """One thread, one queue. `submit` never blocks; `flush` waits, bounded."""
 
-    def __init__(self, first_retry_s: float = FIRST_RETRY_S,
-                 max_retry_s: float = MAX_RETRY_S) -> None:
+    def __init__(
+        self, first_retry_s: float = FIRST_RETRY_S, max_retry_s: float = MAX_RETRY_S
+    ) -> None:
         self._first_retry_s, self._max_retry_s = first_retry_s, max_retry_s
         self._queue: deque[_Write] = deque()
         self._pending: Counter[str] = Counter()  # queued or in flight, per call
@@ -68,8 +69,7 @@ class StoreWriter:
             self._pending[call_sid] += 1
             metrics.STORE_PENDING_WRITES.set(len(self._queue))
             if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="store-writer",
-                                                daemon=True)
+                self._thread = threading.Thread(target=self._run, name="store-writer", daemon=True)
                 self._thread.start()
             self._cond.notify_all()
 
@@ -114,24 +114,30 @@ class StoreWriter:
                 write.fn(*write.args, **write.kwargs)
             except Exception as exc:
                 if not is_unavailable(exc):  # a bug, not an outage: retrying cannot help
-                    log.exception("store write failed", call_sid=write.call_sid,
-                                  write=write.name)
+                    log.exception("store write failed", call_sid=write.call_sid, write=write.name)
                     return
                 if failing_since is None:
                     failing_since = time.monotonic()
                     self.outages += 1
-                    log.warning("database unavailable: store writes wait and retry",
-                                call_sid=write.call_sid, write=write.name,
-                                error=f"{type(exc).__name__}: {exc}".splitlines()[0],
-                                pending=self.pending(), calls=self._calls())
+                    log.warning(
+                        "database unavailable: store writes wait and retry",
+                        call_sid=write.call_sid,
+                        write=write.name,
+                        error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                        pending=self.pending(),
+                        calls=self._calls(),
+                    )
                 time.sleep(delay)
                 delay = min(delay * 2, self._max_retry_s)
                 continue
             if failing_since is not None:
-                log.info("database available again: store writes resumed",
-                         call_sid=write.call_sid, write=write.name,
-                         waited_s=round(time.monotonic() - failing_since, 2),
-                         pending=self.pending())
+                log.info(
+                    "database available again: store writes resumed",
+                    call_sid=write.call_sid,
+                    write=write.name,
+                    waited_s=round(time.monotonic() - failing_since, 2),
+                    pending=self.pending(),
+                )
             return
 
     def shutdown(self, timeout: float = SHUTDOWN_FLUSH_S) -> None:
@@ -141,8 +147,11 @@ class StoreWriter:
         with self._cond:
             lost = list(self._queue)
         for write in lost:
-            log.error("store write lost at exit (the call's JSONL file still has it)",
-                      call_sid=write.call_sid, write=write.name)
+            log.error(
+                "store write lost at exit (the call's JSONL file still has it)",
+                call_sid=write.call_sid,
+                write=write.name,
+            )
 
 
 _writer: StoreWriter | None = None

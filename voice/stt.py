@@ -48,8 +48,9 @@ def frame_speech(audio: np.ndarray) -> np.ndarray:
     count = len(audio) // FRAME
     if count == 0:
         return audio
-    rms = np.sqrt((audio[: count * FRAME].reshape(count, FRAME).astype(np.float64) ** 2)
-                  .mean(axis=1))
+    rms = np.sqrt(
+        (audio[: count * FRAME].reshape(count, FRAME).astype(np.float64) ** 2).mean(axis=1)
+    )
     level = max(VOICE_FLOOR, VOICE_RELATIVE * rms.max())
     voiced = np.flatnonzero(rms > level)
     if voiced.size == 0:
@@ -58,7 +59,7 @@ def frame_speech(audio: np.ndarray) -> np.ndarray:
     first = _first_above(audio, max(0, int(voiced[0]) - 1) * FRAME, level)
     last = _last_above(audio, (int(voiced[-1]) + 2) * FRAME, level)
     start = max(0, first - int(LEAD_S * 16000))
-    return np.concatenate([audio[start:last + 1], np.zeros(int(TAIL_S * 16000), audio.dtype)])
+    return np.concatenate([audio[start : last + 1], np.zeros(int(TAIL_S * 16000), audio.dtype)])
 
 
 def _first_above(audio: np.ndarray, since: int, level: float) -> int:
@@ -104,9 +105,13 @@ class SpeechToText:
         threads = max(workers, BATCH_THREADS) if self._batcher else workers
         self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="stt")
         # A caller's turn is seconds long: encode it once, on a window cut to its length.
-        self._window = WindowedWhisper(
-            self._model, beam_size,
-            encode=self._batcher.encode if self._batcher else None) if window else None
+        self._window = (
+            WindowedWhisper(
+                self._model, beam_size, encode=self._batcher.encode if self._batcher else None
+            )
+            if window
+            else None
+        )
 
     @property
     def model(self) -> Any:
@@ -136,8 +141,11 @@ class SpeechToText:
         """Whisper's own 30 s windows: for utterances too long for one short window."""
         started = time.perf_counter()
         segments, info = self._decode(audio, None if self._detect else self._language)
-        if self._language and info.language != self._language and \
-                info.language_probability < LANGUAGE_CONFIDENCE:
+        if (
+            self._language
+            and info.language != self._language
+            and info.language_probability < LANGUAGE_CONFIDENCE
+        ):
             # An unsure guess at another language garbles the words: decode as expected.
             segments, info = self._decode(audio, self._language)
         text = " ".join(s.text.strip() for s in segments).strip()

@@ -18,32 +18,63 @@ _TIME = {"type": "string", "description": "24-hour time, e.g. 14:30"}
 
 
 def _tool(name: str, description: str, **properties: dict) -> dict[str, Any]:
-    return {"type": "function", "function": {
-        "name": name, "description": description,
-        "parameters": {"type": "object", "properties": properties}}}
+    return {
+        "type": "function",
+        "function": {
+            "name": name,
+            "description": description,
+            "parameters": {"type": "object", "properties": properties},
+        },
+    }
 
 
 TOOLS: list[dict[str, Any]] = [
-    _tool("order_status", "Status, shipping and delivery dates of an order.",
-          order_number={"type": "string"}),
-    _tool("start_return", "Start a return (the caller is asked to confirm first).",
-          order_number={"type": "string"}, reason={"type": "string"}),
-    _tool("account_balance", "The caller's account balances.",
-          account_kind={"type": "string", "enum": ["checking", "savings"]}),
-    _tool("block_card", "Block a lost or stolen card (confirmed with the caller first).",
-          card_last4={"type": "string"}),
-    _tool("book_appointment", "Find free times or book a clinic appointment (confirmed first).",
-          date=_DATE, time=_TIME, appointment_kind={"type": "string"}),
-    _tool("move_appointment", "Move one of the caller's upcoming appointments to a new day "
-          "and time (confirmed first); with several, the kind picks one, or the caller is asked.",
-          date={**_DATE, "description": "the new day, ISO date"}, time=_TIME,
-          appointment_kind={"type": "string"}),
-    _tool("cancel_appointment", "Cancel one of the caller's upcoming appointments (confirmed "
-          "first); with several, its day or kind picks one, or the caller is asked.",
-          date={**_DATE, "description": "the day of the appointment to cancel, ISO date"},
-          appointment_kind={"type": "string"}),
-    _tool("search_policies", "Search the shop, bank and clinic policies.",
-          question={"type": "string"}),
+    _tool(
+        "order_status",
+        "Status, shipping and delivery dates of an order.",
+        order_number={"type": "string"},
+    ),
+    _tool(
+        "start_return",
+        "Start a return (the caller is asked to confirm first).",
+        order_number={"type": "string"},
+        reason={"type": "string"},
+    ),
+    _tool(
+        "account_balance",
+        "The caller's account balances.",
+        account_kind={"type": "string", "enum": ["checking", "savings"]},
+    ),
+    _tool(
+        "block_card",
+        "Block a lost or stolen card (confirmed with the caller first).",
+        card_last4={"type": "string"},
+    ),
+    _tool(
+        "book_appointment",
+        "Find free times or book a clinic appointment (confirmed first).",
+        date=_DATE,
+        time=_TIME,
+        appointment_kind={"type": "string"},
+    ),
+    _tool(
+        "move_appointment",
+        "Move one of the caller's upcoming appointments to a new day "
+        "and time (confirmed first); with several, the kind picks one, or the caller is asked.",
+        date={**_DATE, "description": "the new day, ISO date"},
+        time=_TIME,
+        appointment_kind={"type": "string"},
+    ),
+    _tool(
+        "cancel_appointment",
+        "Cancel one of the caller's upcoming appointments (confirmed "
+        "first); with several, its day or kind picks one, or the caller is asked.",
+        date={**_DATE, "description": "the day of the appointment to cancel, ISO date"},
+        appointment_kind={"type": "string"},
+    ),
+    _tool(
+        "search_policies", "Search the shop, bank and clinic policies.", question={"type": "string"}
+    ),
 ]
 
 

@@ -46,9 +46,16 @@ class CallerUtterance:
 
 
 class TurnTranscriber(FrameProcessor):
-    def __init__(self, session: CallSession, stt: SpeechToText, vad_start_secs: float,
-                 vad_stop_secs: float, sample_rate: int = 16000, early: bool = True,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        session: CallSession,
+        stt: SpeechToText,
+        vad_start_secs: float,
+        vad_stop_secs: float,
+        sample_rate: int = 16000,
+        early: bool = True,
+        **kwargs,
+    ) -> None:
         """`early`: start transcribing at the caller's first pause (see the module doc)."""
         super().__init__(**kwargs)
         self._session, self._stt, self._early_enabled = session, stt, early
@@ -112,11 +119,21 @@ class TurnTranscriber(FrameProcessor):
         turn = {"turn_end": getattr(frame, "reason", "silence")}
         if getattr(frame, "complete_probability", None) is not None:
             turn["smart_turn"] = round(frame.complete_probability, 3)
-        self.create_task(self._transcribe(audio, early, self._speech_start,
-                                          detected_s - stop_secs, detected_s, turn))
+        self.create_task(
+            self._transcribe(
+                audio, early, self._speech_start, detected_s - stop_secs, detected_s, turn
+            )
+        )
 
-    async def _transcribe(self, audio: np.ndarray, early: asyncio.Task[Transcript] | None,
-                          start_s: float, end_s: float, detected_s: float, turn: dict) -> None:
+    async def _transcribe(
+        self,
+        audio: np.ndarray,
+        early: asyncio.Task[Transcript] | None,
+        start_s: float,
+        end_s: float,
+        detected_s: float,
+        turn: dict,
+    ) -> None:
         detected = time.perf_counter()
         async with self._order:
             transcript = await self._result(audio, early)
@@ -124,22 +141,34 @@ class TurnTranscriber(FrameProcessor):
                 self._session.event("stt_error", start=round(start_s, 3))
                 return
             if not transcript.is_speech:
-                self._session.event("noise", start=round(start_s, 3), end=round(end_s, 3),
-                                    text=transcript.text)
+                self._session.event(
+                    "noise", start=round(start_s, 3), end=round(end_s, 3), text=transcript.text
+                )
                 return
-            utterance = CallerUtterance(transcript, start_s, end_s, detected,
-                                        time.perf_counter())
+            utterance = CallerUtterance(transcript, start_s, end_s, detected, time.perf_counter())
             self._session.caller_turn(
-                transcript.text, start_s, end_s, transcript.language,
-                detected=round(detected_s, 3), transcribed=round(self._session.elapsed(), 3),
-                stt_ms=round(transcript.elapsed_seconds * 1000, 1), early_stt=early is not None,
-                **turn)
-            await self.push_frame(TranscriptionFrame(
-                text=transcript.text, user_id=self._session.caller,
-                timestamp=f"{end_s:.3f}", result=utterance))
+                transcript.text,
+                start_s,
+                end_s,
+                transcript.language,
+                detected=round(detected_s, 3),
+                transcribed=round(self._session.elapsed(), 3),
+                stt_ms=round(transcript.elapsed_seconds * 1000, 1),
+                early_stt=early is not None,
+                **turn,
+            )
+            await self.push_frame(
+                TranscriptionFrame(
+                    text=transcript.text,
+                    user_id=self._session.caller,
+                    timestamp=f"{end_s:.3f}",
+                    result=utterance,
+                )
+            )
 
-    async def _result(self, audio: np.ndarray, early: asyncio.Task[Transcript] | None
-                      ) -> Transcript | None:
+    async def _result(
+        self, audio: np.ndarray, early: asyncio.Task[Transcript] | None
+    ) -> Transcript | None:
         """The early transcript when there is one (only silence came after it), else a new one."""
         if early is not None and not early.cancelled():
             try:

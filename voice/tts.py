@@ -128,7 +128,7 @@ def _coqui_languages(tts: object, model: str) -> frozenset[str]:
 
 
 def base_language(tag: str) -> str:
-    """"es-419", "pt_BR", "EN" -> "es", "pt", "en": Whisper reports only the base language."""
+    """ "es-419", "pt_BR", "EN" -> "es", "pt", "en": Whisper reports only the base language."""
     return tag.replace("_", "-").split("-")[0].strip().lower()
 
 
@@ -149,14 +149,15 @@ def trim_leading_silence(audio: np.ndarray, sample_rate: int) -> np.ndarray:
     loud = np.flatnonzero(np.abs(audio) > ONSET_LEVEL)
     if loud.size == 0:
         return audio
-    return audio[max(0, int(loud[0]) - int(LEAD_IN_S * sample_rate)):]
+    return audio[max(0, int(loud[0]) - int(LEAD_IN_S * sample_rate)) :]
 
 
 class SpeechSynthesizer:
     """Runs an engine off the event loop and returns phone-ready 16-bit PCM."""
 
-    def __init__(self, engine: TTSEngine, workers: int = 2,
-                 timeout_s: float = TTS_TIMEOUT_S) -> None:
+    def __init__(
+        self, engine: TTSEngine, workers: int = 2, timeout_s: float = TTS_TIMEOUT_S
+    ) -> None:
         self.engine = engine
         self.sample_rate = engine.sample_rate
         self.languages = engine.languages

@@ -85,7 +85,7 @@ class CallerAudio:
         """The current utterance (float32), at most its last `max_s` seconds."""
         audio = np.concatenate(self._chunks) if self._chunks else np.zeros(0, np.int16)
         wanted = min(self._total - self._utterance_start, int(max_s * self._rate), len(audio))
-        return audio[len(audio) - wanted:].astype(np.float32) / 32768.0
+        return audio[len(audio) - wanted :].astype(np.float32) / 32768.0
 
 
 @dataclass
@@ -100,9 +100,14 @@ class PendingEnd:
 
 
 class TurnEndDetector(FrameProcessor):
-    def __init__(self, session: CallSession, timing: TurnTiming,
-                 smart_turn: Callable[[], SmartTurn] | None, sample_rate: int = 16000,
-                 **kwargs) -> None:
+    def __init__(
+        self,
+        session: CallSession,
+        timing: TurnTiming,
+        smart_turn: Callable[[], SmartTurn] | None,
+        sample_rate: int = 16000,
+        **kwargs,
+    ) -> None:
         """`smart_turn` gives the shared model (it may block loading it the first time);
         None ends every turn on the long silence."""
         super().__init__(**kwargs)
@@ -126,8 +131,9 @@ class TurnEndDetector(FrameProcessor):
             self._in_turn = True
             self._audio.mark_utterance(frame.start_secs + PRE_SPEECH_S)
             self._energy.start_utterance(self._heard_s - frame.start_secs - PRE_SPEECH_S)
-        elif isinstance(frame, VADUserStoppedSpeakingFrame) and \
-                not isinstance(frame, CallerTurnEndFrame):
+        elif isinstance(frame, VADUserStoppedSpeakingFrame) and not isinstance(
+            frame, CallerTurnEndFrame
+        ):
             if self._in_turn and self._pending is None:
                 await self._pause(self._heard_s - frame.stop_secs)
             return  # the turn's own stop comes when it is decided
@@ -147,18 +153,25 @@ class TurnEndDetector(FrameProcessor):
             await self._end_turn(pending)
 
     def _wait_s(self, pending: PendingEnd) -> float:
-        complete = (pending.judged and not pending.resumed and pending.probability is not None
-                    and pending.probability >= self._timing.complete_probability)
+        complete = (
+            pending.judged
+            and not pending.resumed
+            and pending.probability is not None
+            and pending.probability >= self._timing.complete_probability
+        )
         return self._timing.complete_s if complete else self._timing.stop_s
 
     async def _pause(self, vad_end_s: float) -> None:
         speech_end_s, _ = self._energy.speech_end(vad_end_s)
         pending = PendingEnd(speech_end_s, self._energy.voice_level(speech_end_s))
         self._pending = pending
-        await self.push_frame(CallerPauseFrame(
-            speech_end_s=self._session.elapsed() - (self._heard_s - speech_end_s)))
-        self._tasks = [self.create_task(self._judge(pending), name="smart-turn"),
-                       self.create_task(self._guard(pending), name="turn-end-guard")]
+        await self.push_frame(
+            CallerPauseFrame(speech_end_s=self._session.elapsed() - (self._heard_s - speech_end_s))
+        )
+        self._tasks = [
+            self.create_task(self._judge(pending), name="smart-turn"),
+            self.create_task(self._guard(pending), name="turn-end-guard"),
+        ]
 
     async def _resume(self) -> bool:
         """The caller spoke again: a pending end means the turn was not over."""
@@ -173,10 +186,13 @@ class TurnEndDetector(FrameProcessor):
         self._pending, self._in_turn = None, False
         await self._stop_tasks()
         complete = self._wait_s(pending) == self._timing.complete_s
-        await self.push_frame(CallerTurnEndFrame(
-            stop_secs=self._heard_s - pending.speech_end_s,
-            complete_probability=pending.probability,
-            reason=reason or ("complete" if complete else "silence")))
+        await self.push_frame(
+            CallerTurnEndFrame(
+                stop_secs=self._heard_s - pending.speech_end_s,
+                complete_probability=pending.probability,
+                reason=reason or ("complete" if complete else "silence"),
+            )
+        )
 
     async def _stop_tasks(self) -> None:
         current = asyncio.current_task()
@@ -202,8 +218,9 @@ class TurnEndDetector(FrameProcessor):
                 await asyncio.sleep(BACKLOG_GRACE_S)
                 if self._pending is not pending or self._last_audio_at != last_audio_at:
                     continue
-                log.warning("caller audio stalled: turn ended on the wall clock",
-                            quiet_s=round(quiet_s, 2))
+                log.warning(
+                    "caller audio stalled: turn ended on the wall clock", quiet_s=round(quiet_s, 2)
+                )
                 await self._end_turn(pending, reason="stalled")
                 return
             await asyncio.sleep(STALLED_AUDIO_S - quiet_s)

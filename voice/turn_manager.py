@@ -41,29 +41,40 @@ from voice.understanding import (
 HUMAN_INTENTS = {"speak_to_human"}
 ORDER_TASKS = {"order_status", "start_return"}
 APPOINTMENT_TASKS = {"move_appointment", "cancel_appointment"}
-CONFIRMED_ACTIONS = {"start_return", "block_card", "book_appointment", "move_appointment",
-                     "cancel_appointment"}
+CONFIRMED_ACTIONS = {
+    "start_return",
+    "block_card",
+    "book_appointment",
+    "move_appointment",
+    "cancel_appointment",
+}
 MIN_PASSAGE_SCORE = 0.35
 # Asked again when the answer to a question was not understood (better than a guess).
 REASK = {
     "order_number": "Sorry, I didn't catch the order number. Could you read it to me digit by "
-                    "digit, or type it on your keypad and press hash?",
+    "digit, or type it on your keypad and press hash?",
     "card_last4": "Sorry, I didn't catch that. What are the last four digits of the card?",
     "date": "Sorry, I didn't catch the day. Which day would suit you?",
     "time": "Sorry, I didn't catch the time. Which time works for you?",
     "appointment": "Sorry, which appointment do you mean? You can tell me its day or what "
-                   "it's for.",
+    "it's for.",
 }
 # Said to a caller we can't tie to an order's account, after its status and delivery date.
-ACCOUNT_HOLDER_ONLY = "For anything more about it, please call us from the phone number on " \
-                      "the account."
+ACCOUNT_HOLDER_ONLY = (
+    "For anything more about it, please call us from the phone number on the account."
+)
 COUNT_WORDS = {2: "two", 3: "three", 4: "four", 5: "five"}
 # "The first one", "the later one": picking from the appointments the agent listed.
-ORDINALS = [(re.compile(r"\b(first|earlier|earliest|sooner|soonest)\b"), 0),
-            (re.compile(r"\b(second|later)\b"), 1), (re.compile(r"\bthird\b"), 2),
-            (re.compile(r"\b(last|latest)\b"), -1)]
-CAPABILITIES = ("I can check an order or start a return, tell you your balance or block a card, "
-                "and book or move a clinic appointment.")
+ORDINALS = [
+    (re.compile(r"\b(first|earlier|earliest|sooner|soonest)\b"), 0),
+    (re.compile(r"\b(second|later)\b"), 1),
+    (re.compile(r"\bthird\b"), 2),
+    (re.compile(r"\b(last|latest)\b"), -1),
+]
+CAPABILITIES = (
+    "I can check an order or start a return, tell you your balance or block a card, "
+    "and book or move a clinic appointment."
+)
 
 
 @dataclass
@@ -105,9 +116,17 @@ class DialogueState:
 
 
 class TurnManager:
-    def __init__(self, business: Business, knowledge: KnowledgeBase, embedder: Encoder | None,
-                 profile: CallerProfile | None, caller: str, *, compose_answers: bool = False,
-                 today: date | None = None) -> None:
+    def __init__(
+        self,
+        business: Business,
+        knowledge: KnowledgeBase,
+        embedder: Encoder | None,
+        profile: CallerProfile | None,
+        caller: str,
+        *,
+        compose_answers: bool = False,
+        today: date | None = None,
+    ) -> None:
         self._business, self._knowledge, self._embedder = business, knowledge, embedder
         self._compose = compose_answers  # a capable LLM words policy answers itself
         self._today = today
@@ -140,8 +159,9 @@ class TurnManager:
 
     # -- one turn ------------------------------------------------------------------------
     def handle(self, text: str, dtmf: str = "") -> TurnPlan:
-        u = understand(text, dtmf, expecting=self.state.expecting, today=self.today(),
-                       embedder=self._embedder)
+        u = understand(
+            text, dtmf, expecting=self.state.expecting, today=self.today(), embedder=self._embedder
+        )
         plan = self._route(u, text)
         self.state.suggested_order = None  # only the first answer can be a yes to the greeting
         plan.values = {k: str(v) for k, v in u.values.items()}
@@ -152,8 +172,11 @@ class TurnManager:
     def _route(self, u: Understanding, text: str) -> TurnPlan:
         state = self.state
         if u.intent in HUMAN_INTENTS:
-            return TurnPlan("speak_to_human", wants_human=True,
-                            say="Of course. I'll connect you to a person now.")
+            return TurnPlan(
+                "speak_to_human",
+                wants_human=True,
+                say="Of course. I'll connect you to a person now.",
+            )
         if u.intent == "goodbye" and state.pending is None:
             return TurnPlan("goodbye", say="Thanks for calling Acme. Goodbye!", hang_up=True)
         if state.pending is not None:
@@ -164,10 +187,19 @@ class TurnManager:
             u.values.setdefault("order_number", state.suggested_order)
             u.intent = "order_status"
         picks = self._picks_appointment(u, text)
-        if state.task and state.expecting in REASK and u.intent == "unknown" and not u.values \
-                and not picks:
-            return TurnPlan(state.task, say=REASK[state.expecting], failed=True,
-                            request_key=f"{state.task}:{state.expecting}")
+        if (
+            state.task
+            and state.expecting in REASK
+            and u.intent == "unknown"
+            and not u.values
+            and not picks
+        ):
+            return TurnPlan(
+                state.task,
+                say=REASK[state.expecting],
+                failed=True,
+                request_key=f"{state.task}:{state.expecting}",
+            )
         answered = state.task is not None and (state.expecting in u.values or picks)
         changed = self._take_values(u, text)
         if u.intent in TASK_HANDLERS and not answered:
@@ -197,15 +229,15 @@ class TurnManager:
         task, even when 'the cleaning on Monday' sounds like a booking."""
         if self.state.expecting != "appointment":
             return False
-        return bool({"appointment_kind", "date"} & u.values.keys()) or \
-            _ordinal(text) is not None
+        return bool({"appointment_kind", "date"} & u.values.keys()) or _ordinal(text) is not None
 
     def _the_other(self, values: dict[str, Any]) -> dict[str, Any]:
         """'No, the other one': the order, card or appointment not chosen, among the caller's."""
         task, slots = self.state.task or self.state.last_task, self.state.slots
         if task in APPOINTMENT_TASKS and "appointment_id" not in values:
-            other = [a.id for a in self._active_appointments()
-                     if a.id != slots.get("appointment_id")]
+            other = [
+                a.id for a in self._active_appointments() if a.id != slots.get("appointment_id")
+            ]
             return {"appointment_id": other[0]} if len(other) == 1 else {}
         if task in ORDER_TASKS and "order_number" not in values and self.state.orders_mentioned:
             other = [n for n in self._known_orders() if n != slots.get("order_number")]
@@ -221,8 +253,11 @@ class TurnManager:
         if u.intent == "affirm" or (is_affirmation(text) and not u.values):
             self.state.pending = None
             if pending.name == "speak_to_human":
-                return TurnPlan("speak_to_human", wants_human=True,
-                                say="Of course. I'll connect you to a person now.")
+                return TurnPlan(
+                    "speak_to_human",
+                    wants_human=True,
+                    say="Of course. I'll connect you to a person now.",
+                )
             return self._run_action(pending)
         denied = u.intent == "deny" or is_denial(text)
         if denied or u.correction:
@@ -232,6 +267,7 @@ class TurnManager:
             self.state.task = None  # a plain no, even "no, actually I found it"
             return TurnPlan("deny", say="Okay, I won't do that. What else can I help with?")
         return None  # something else entirely: the pending action lapses below
+
     # -- tasks ---------------------------------------------------------------------------
     def _order_status(self, u: Understanding, text: str) -> TurnPlan:
         order, plan = self._resolve_order("order_status")
@@ -240,8 +276,9 @@ class TurnManager:
         facts = self._order_facts(order)
         self.state.done.append(f"checked order {order.number} ({order.status})")
         self.state.task = None
-        say = facts["summary"] if self.state.customer else \
-            f"{facts['summary']} {ACCOUNT_HOLDER_ONLY}"
+        say = (
+            facts["summary"] if self.state.customer else f"{facts['summary']} {ACCOUNT_HOLDER_ONLY}"
+        )
         return TurnPlan("order_status", say=say, facts=facts)
 
     def _start_return(self, u: Understanding, text: str) -> TurnPlan:
@@ -257,15 +294,23 @@ class TurnManager:
             return self._result_plan("start_return", refusal, "start_return")
         facts = facts_for_order(order)
         reason = str(self.state.slots.get("reason", ""))
-        return self._confirm("start_return", {"order_number": order.number, "reason": reason},
-                             f"Just to confirm, shall I start a return for order {order.number}, "
-                             f"the {facts['items']}?", facts)
+        return self._confirm(
+            "start_return",
+            {"order_number": order.number, "reason": reason},
+            f"Just to confirm, shall I start a return for order {order.number}, "
+            f"the {facts['items']}?",
+            facts,
+        )
 
     def _complaint(self, u: Understanding, text: str) -> TurnPlan:
         facts = self._order_facts_if_any()
-        return TurnPlan("complaint", use_llm=True, facts=facts,
-                        say="I'm sorry about that, I understand it's frustrating. "
-                            "Let me see what I can do. " + CAPABILITIES)
+        return TurnPlan(
+            "complaint",
+            use_llm=True,
+            facts=facts,
+            say="I'm sorry about that, I understand it's frustrating. "
+            "Let me see what I can do. " + CAPABILITIES,
+        )
 
     def _account_balance(self, u: Understanding, text: str) -> TurnPlan:
         customer = self.state.customer
@@ -285,9 +330,13 @@ class TurnManager:
         last4, plan = self._resolve_card()
         if last4 is None:
             return plan
-        return self._confirm("block_card", {"customer_id": customer.id, "last4": last4},
-                             f"Do you want me to block your card ending in {last4} now? "
-                             "It can't be used again once it's blocked.", {})
+        return self._confirm(
+            "block_card",
+            {"customer_id": customer.id, "last4": last4},
+            f"Do you want me to block your card ending in {last4} now? "
+            "It can't be used again once it's blocked.",
+            {},
+        )
 
     def _resolve_card(self) -> tuple[str | None, TurnPlan]:
         """The active card to block: the one named, the only one, or ask which."""
@@ -299,19 +348,26 @@ class TurnManager:
         if named and named not in [c.last4 for c in cards]:
             self.state.slots.pop("card_last4", None)
             endings = " and ".join(active)
-            return None, self._ask("block_card", "card_last4",
-                                   f"I can't find a card ending {named}. "
-                                   f"Your active cards end in {endings}. Which one is it?"
-                                   if active else f"I can't find a card ending {named}.")
+            return None, self._ask(
+                "block_card",
+                "card_last4",
+                f"I can't find a card ending {named}. "
+                f"Your active cards end in {endings}. Which one is it?"
+                if active
+                else f"I can't find a card ending {named}.",
+            )
         if named and named in active:
             return str(named), TurnPlan("block_card")
         if not named and len(active) == 1:
             return active[0], TurnPlan("block_card")
         if not named and len(active) > 1:
-            return None, self._ask("block_card", "card_last4",
-                                   f"You have {len(active)} active cards, ending "
-                                   f"{', '.join(active[:-1])} and {active[-1]}. "
-                                   "Which one should I block?")
+            return None, self._ask(
+                "block_card",
+                "card_last4",
+                f"You have {len(active)} active cards, ending "
+                f"{', '.join(active[:-1])} and {active[-1]}. "
+                "Which one should I block?",
+            )
         # Nothing active to block: the business says when it was blocked, nothing changes.
         self.state.task = None
         result = self._business.block_card(customer.id, named)
@@ -319,10 +375,14 @@ class TurnManager:
 
     def _transfer_money(self, u: Understanding, text: str) -> TurnPlan:
         self.state.task = None
-        return TurnPlan("transfer_money", failed=True, request_key="transfer_money",
-                        say="For your security I can't move money over the phone. "
-                            "A person from our banking team can help with transfers; "
-                            "just say 'a person' if you'd like me to connect you.")
+        return TurnPlan(
+            "transfer_money",
+            failed=True,
+            request_key="transfer_money",
+            say="For your security I can't move money over the phone. "
+            "A person from our banking team can help with transfers; "
+            "just say 'a person' if you'd like me to connect you.",
+        )
 
     def _book_appointment(self, u: Understanding, text: str) -> TurnPlan:
         customer = self.state.customer
@@ -334,19 +394,23 @@ class TurnManager:
             self.state.task = None
             self.state.slots.pop("appointment_kind", None)
             offered = ", ".join(self._business.appointment_kinds())
-            return TurnPlan("book_appointment", failed=True, request_key="book_appointment:kind",
-                            say=f"I'm sorry, we don't offer {said} appointments. "
-                                f"I can book a {offered}.")
-        return self._schedule("book_appointment", kind, {"customer_id": customer.id,
-                                                          "kind": kind})
+            return TurnPlan(
+                "book_appointment",
+                failed=True,
+                request_key="book_appointment:kind",
+                say=f"I'm sorry, we don't offer {said} appointments. I can book a {offered}.",
+            )
+        return self._schedule("book_appointment", kind, {"customer_id": customer.id, "kind": kind})
 
     def _move_appointment(self, u: Understanding, text: str) -> TurnPlan:
         appointment, plan = self._resolve_appointment("move_appointment", text)
         if appointment is None:
             return plan
-        return self._schedule("move_appointment", appointment.kind,
-                              {"appointment_id": appointment.id,
-                               "customer_id": appointment.customer_id})
+        return self._schedule(
+            "move_appointment",
+            appointment.kind,
+            {"appointment_id": appointment.id, "customer_id": appointment.customer_id},
+        )
 
     def _cancel_appointment(self, u: Understanding, text: str) -> TurnPlan:
         appointment, plan = self._resolve_appointment("cancel_appointment", text)
@@ -354,9 +418,12 @@ class TurnManager:
             return plan
         starts = appointment.starts_at
         when = f"{spoken_date(starts.date())} at {spoken_time(starts)}"
-        return self._confirm("cancel_appointment", {"appointment_id": appointment.id,
-                                                    "customer_id": appointment.customer_id},
-                             f"Shall I cancel your {appointment.kind} on {when}?", {})
+        return self._confirm(
+            "cancel_appointment",
+            {"appointment_id": appointment.id, "customer_id": appointment.customer_id},
+            f"Shall I cancel your {appointment.kind} on {when}?",
+            {},
+        )
 
     def _policy(self, u: Understanding, text: str) -> TurnPlan:
         self.state.task = None
@@ -374,13 +441,22 @@ class TurnManager:
     def _knowledge_answer(self, intent: str, text: str) -> TurnPlan:
         passages = self._knowledge.search(text, k=3, min_score=MIN_PASSAGE_SCORE)
         if not passages:
-            return TurnPlan(intent, use_llm=intent == "unknown", failed=intent != "unknown",
-                            request_key=f"{intent}:{text[:40].lower()}",
-                            say="I'm not sure I can help with that. " + CAPABILITIES +
-                                " Or I can connect you to a person.")
+            return TurnPlan(
+                intent,
+                use_llm=intent == "unknown",
+                failed=intent != "unknown",
+                request_key=f"{intent}:{text[:40].lower()}",
+                say="I'm not sure I can help with that. "
+                + CAPABILITIES
+                + " Or I can connect you to a person.",
+            )
         self.state.done.append(f"answered from the {passages[0].source} policy")
-        return TurnPlan(intent, passages=passages, use_llm=self._compose,
-                        say=self._extract_answer(text, passages))
+        return TurnPlan(
+            intent,
+            passages=passages,
+            use_llm=self._compose,
+            say=self._extract_answer(text, passages),
+        )
 
     def _extract_answer(self, question: str, passages: list[Passage]) -> str:
         """The two sentences of the best passage closest to the question (no LLM needed)."""
@@ -410,11 +486,18 @@ class TurnManager:
             # The same words whether the number is someone else's or nobody's: an order's
             # existence is not confirmed to a caller it doesn't belong to.
             where = " on your account" if self.state.customer else ""
-            return None, TurnPlan(task, failed=True, request_key=f"{task}:order",
-                                  say=self._ask(task, "order_number",
-                                                f"I couldn't find order {number}{where}. Could "
-                                                "you read me the number again, or type it on "
-                                                "your keypad?").say)
+            return None, TurnPlan(
+                task,
+                failed=True,
+                request_key=f"{task}:order",
+                say=self._ask(
+                    task,
+                    "order_number",
+                    f"I couldn't find order {number}{where}. Could "
+                    "you read me the number again, or type it on "
+                    "your keypad?",
+                ).say,
+            )
         self.state.slots["order_number"] = order.number
         self._remember_orders([order.number])
         return order, TurnPlan(task)
@@ -428,8 +511,7 @@ class TurnManager:
             return self._business.order(number)
         own = self._business.orders_for(customer.id)
         wanted = normalise_order_number(number)
-        return next((o for o in own if o.number == wanted), None) or \
-            self._order_near(wanted, own)
+        return next((o for o in own if o.number == wanted), None) or self._order_near(wanted, own)
 
     @staticmethod
     def _order_near(number: str, own: list[OrderInfo]) -> OrderInfo | None:
@@ -459,8 +541,9 @@ class TurnManager:
             return self._business.returnable_orders(customer.id)
         return self._business.open_orders(customer.id)
 
-    def _resolve_appointment(self, task: str,
-                             text: str = "") -> tuple[AppointmentInfo | None, TurnPlan]:
+    def _resolve_appointment(
+        self, task: str, text: str = ""
+    ) -> tuple[AppointmentInfo | None, TurnPlan]:
         """The upcoming, active appointment the caller means: the only one, the one picked by
         kind or day (or from the list the agent read out), or ask which."""
         if self.state.customer is None:
@@ -468,8 +551,12 @@ class TurnManager:
         active = self._active_appointments()
         if not active:
             self.state.task = None
-            return None, TurnPlan(task, failed=True, request_key=f"{task}:none",
-                                  say="I can't find an upcoming appointment in your name.")
+            return None, TurnPlan(
+                task,
+                failed=True,
+                request_key=f"{task}:none",
+                say="I can't find an upcoming appointment in your name.",
+            )
         chosen = self._choose_appointment(active, task, text)
         if chosen is None:
             return None, self._ask_which_appointment(task, active)
@@ -484,8 +571,9 @@ class TurnManager:
         found = self._business.appointments_for(customer.id) if customer else []
         return [a for a in found if a.status in ACTIVE_APPOINTMENT_STATUSES]
 
-    def _choose_appointment(self, active: list[AppointmentInfo], task: str,
-                            text: str) -> AppointmentInfo | None:
+    def _choose_appointment(
+        self, active: list[AppointmentInfo], task: str, text: str
+    ) -> AppointmentInfo | None:
         slots, answering = self.state.slots, self.state.expecting == "appointment"
         carried = next((a for a in active if a.id == slots.get("appointment_id")), None)
         if carried is not None and not answering:
@@ -508,13 +596,19 @@ class TurnManager:
         return candidates[0] if len(candidates) == 1 else None
 
     def _ask_which_appointment(self, task: str, active: list[AppointmentInfo]) -> TurnPlan:
-        listed = [f"{_article(a.kind)} {a.kind} on {spoken_date(a.starts_at.date())} at "
-                  f"{spoken_time(a.starts_at)}" for a in active[:3]]
+        listed = [
+            f"{_article(a.kind)} {a.kind} on {spoken_date(a.starts_at.date())} at "
+            f"{spoken_time(a.starts_at)}"
+            for a in active[:3]
+        ]
         joined = listed[0] if len(listed) == 1 else f"{', '.join(listed[:-1])} and {listed[-1]}"
         count = COUNT_WORDS.get(len(active), str(len(active)))
         verb = "cancel" if task == "cancel_appointment" else "move"
-        return self._ask(task, "appointment", f"You have {count} appointments: {joined}. "
-                                              f"Which one would you like to {verb}?")
+        return self._ask(
+            task,
+            "appointment",
+            f"You have {count} appointments: {joined}. Which one would you like to {verb}?",
+        )
 
     def _schedule(self, task: str, kind: str, args: dict[str, Any]) -> TurnPlan:
         """Find a day and a free time, then confirm booking or moving there."""
@@ -524,23 +618,31 @@ class TurnManager:
         slots = self._business.free_slots(day, kind)
         if not slots:
             self.state.slots.pop("date", None)
-            return self._ask(task, "date", f"I'm sorry, there's nothing free on "
-                                           f"{spoken_date(day)}. Would another day work?")
+            return self._ask(
+                task,
+                "date",
+                f"I'm sorry, there's nothing free on {spoken_date(day)}. Would another day work?",
+            )
         wanted: time | None = self.state.slots.get("time")
         chosen = next((s for s in slots if wanted and s.time() == wanted), None)
         if chosen is None:
             offer = ", ".join(spoken_time(s) for s in slots[:3])
             prefix = f"{spoken_time(datetime.combine(day, wanted))} isn't free. " if wanted else ""
             self.state.slots.pop("time", None)
-            return self._ask(task, "time", f"{prefix}On {spoken_date(day)} I have {offer}. "
-                                           "Which time works for you?")
+            return self._ask(
+                task,
+                "time",
+                f"{prefix}On {spoken_date(day)} I have {offer}. Which time works for you?",
+            )
         when = f"{spoken_date(day)} at {spoken_time(chosen)}"
         verb = "book you a" if task == "book_appointment" else "move your"
-        return self._confirm(task, {**args, "starts_at": chosen},
-                             f"Shall I {verb} {kind} on {when}?", {})
+        return self._confirm(
+            task, {**args, "starts_at": chosen}, f"Shall I {verb} {kind} on {when}?", {}
+        )
 
-    def _confirm(self, task: str, args: dict[str, Any], question: str,
-                 facts: dict[str, str]) -> TurnPlan:
+    def _confirm(
+        self, task: str, args: dict[str, Any], question: str, facts: dict[str, str]
+    ) -> TurnPlan:
         self.state.pending = PendingAction(task, args, question)
         self.state.expecting = None
         return TurnPlan(task, say=question, facts=facts)
@@ -555,8 +657,9 @@ class TurnManager:
         elif pending.name == "book_appointment":
             result = b.book_appointment(a["customer_id"], a["starts_at"], a["kind"])
         elif pending.name == "move_appointment":
-            result = b.move_appointment(a["appointment_id"], a["starts_at"],
-                                        customer_id=a["customer_id"])
+            result = b.move_appointment(
+                a["appointment_id"], a["starts_at"], customer_id=a["customer_id"]
+            )
         else:
             result = b.cancel_appointment(a["appointment_id"], customer_id=a["customer_id"])
         self.state.task = None
@@ -573,8 +676,13 @@ class TurnManager:
         return self._result_plan(pending.name, result, pending.name)
 
     def _result_plan(self, intent: str, result: ActionResult, key: str) -> TurnPlan:
-        return TurnPlan(intent, say=result.message, facts=dict(result.facts),
-                        failed=not result.ok, request_key=None if result.ok else key)
+        return TurnPlan(
+            intent,
+            say=result.message,
+            facts=dict(result.facts),
+            failed=not result.ok,
+            request_key=None if result.ok else key,
+        )
 
     def _ask(self, task: str, slot: str, question: str) -> TurnPlan:
         self.state.task, self.state.expecting = task, slot
@@ -582,10 +690,14 @@ class TurnManager:
 
     def _unknown_caller(self, task: str) -> TurnPlan:
         self.state.task = None
-        return TurnPlan(task, failed=True, request_key=f"{task}:unknown_caller",
-                        say="I can't find an account for the number you're calling from, so "
-                            "I can't do that here. I can connect you to a person who can "
-                            "check who you are.")
+        return TurnPlan(
+            task,
+            failed=True,
+            request_key=f"{task}:unknown_caller",
+            say="I can't find an account for the number you're calling from, so "
+            "I can't do that here. I can connect you to a person who can "
+            "check who you are.",
+        )
 
     def _order_facts_if_any(self) -> dict[str, str]:
         number = self.state.slots.get("order_number") or self.state.suggested_order
@@ -649,7 +761,7 @@ def _one_digit_apart(a: str, b: str) -> bool:
     if len(a) == len(b):
         return sum(x != y for x, y in zip(a, b, strict=True)) == 1
     short, long = sorted((a, b), key=len)
-    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def _ordinal(text: str) -> int | None:

@@ -54,25 +54,37 @@ class WindowedWhisper:
     arguments; only the window length and the single encoder pass differ.
     """
 
-    def __init__(self, model: Any, beam_size: int, min_window_s: float = 30.0,
-                 pad_s: float = 3.0, encode: Callable[[np.ndarray], Any] | None = None) -> None:
+    def __init__(
+        self,
+        model: Any,
+        beam_size: int,
+        min_window_s: float = 30.0,
+        pad_s: float = 3.0,
+        encode: Callable[[np.ndarray], Any] | None = None,
+    ) -> None:
         """`encode` replaces the model's own encoder call (`voice/encoder_batch.py`)."""
         self._model = model
         self._encode = encode or model.encode
         self._min_window_s, self._pad_s = min_window_s, pad_s
         self._tokenizers: dict[str, Any] = {}
         # faster-whisper turns keyword arguments into TranscriptionOptions; take its own.
-        _, info = model.transcribe(np.zeros(1600, dtype=np.float32), language="en",
-                                   beam_size=beam_size, condition_on_previous_text=False,
-                                   without_timestamps=True, vad_filter=False)
+        _, info = model.transcribe(
+            np.zeros(1600, dtype=np.float32),
+            language="en",
+            beam_size=beam_size,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+        )
         self._options = info.transcription_options
 
     def fits(self, audio: np.ndarray) -> bool:
         """Whether the utterance fits one window with its padding."""
         return len(audio) / 16000 + self._pad_s <= FULL_WINDOW_FRAMES / FRAMES_PER_SECOND
 
-    def decode(self, audio: np.ndarray, expected: str | None, detect: bool,
-               confident: float) -> Decoded:
+    def decode(
+        self, audio: np.ndarray, expected: str | None, detect: bool, confident: float
+    ) -> Decoded:
         """Transcribe mono float32 16 kHz `audio`.
 
         With `detect`, the language is detected on the same encoding; an unsure guess at
@@ -99,10 +111,12 @@ class WindowedWhisper:
     def _generate(self, encoded: Any, language: str, seconds: float) -> tuple[str, float]:
         tokenizer = self._tokenizer(language)
         options = dataclasses.replace(
-            self._options, max_new_tokens=MIN_NEW_TOKENS + int(TOKENS_PER_SECOND * seconds))
+            self._options, max_new_tokens=MIN_NEW_TOKENS + int(TOKENS_PER_SECOND * seconds)
+        )
         prompt = self._model.get_prompt(tokenizer, [], without_timestamps=True)
         result, avg_logprob, _, _ = self._model.generate_with_fallback(
-            encoded, prompt, tokenizer, options)
+            encoded, prompt, tokenizer, options
+        )
         no_speech = float(result.no_speech_prob)
         if no_speech > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
             return "", no_speech  # what faster-whisper's transcribe() skips as silence
@@ -113,6 +127,9 @@ class WindowedWhisper:
             from faster_whisper.tokenizer import Tokenizer
 
             self._tokenizers[language] = Tokenizer(
-                self._model.hf_tokenizer, self._model.model.is_multilingual,
-                task="transcribe", language=language)
+                self._model.hf_tokenizer,
+                self._model.model.is_multilingual,
+                task="transcribe",
+                language=language,
+            )
         return self._tokenizers[language]

@@ -29,9 +29,14 @@ COLUMNS = ["clinic_id", "doctor", "starts_at"]
 
 
 def _double_bookings(bind: sa.Connection) -> list[sa.Row]:
-    return list(bind.execute(sa.text(
-        f"SELECT clinic_id, doctor, starts_at, COUNT(*) FROM appointments WHERE {ACTIVE} "
-        "GROUP BY clinic_id, doctor, starts_at HAVING COUNT(*) > 1")))
+    return list(
+        bind.execute(
+            sa.text(
+                f"SELECT clinic_id, doctor, starts_at, COUNT(*) FROM appointments WHERE {ACTIVE} "
+                "GROUP BY clinic_id, doctor, starts_at HAVING COUNT(*) > 1"
+            )
+        )
+    )
 
 
 def upgrade() -> None:
@@ -42,10 +47,18 @@ def upgrade() -> None:
     clashes = _double_bookings(bind)
     if clashes:
         listed = "; ".join(f"clinic {c} {d} at {s} ({n} bookings)" for c, d, s, n in clashes)
-        raise RuntimeError(f"appointments already double-booked, cancel or move all but one of "
-                           f"each before upgrading: {listed}")
-    op.create_index(INDEX, "appointments", COLUMNS, unique=True,
-                    sqlite_where=sa.text(ACTIVE), postgresql_where=sa.text(ACTIVE))
+        raise RuntimeError(
+            f"appointments already double-booked, cancel or move all but one of "
+            f"each before upgrading: {listed}"
+        )
+    op.create_index(
+        INDEX,
+        "appointments",
+        COLUMNS,
+        unique=True,
+        sqlite_where=sa.text(ACTIVE),
+        postgresql_where=sa.text(ACTIVE),
+    )
 
 
 def downgrade() -> None:
