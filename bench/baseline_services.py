@@ -35,9 +35,9 @@ from pipecat.services.tts_service import TTSService
 from pipecat.services.whisper.stt import WhisperSTTService
 from pipecat.transcriptions.language import Language
 
-from voice.llm import Message, TransformersLLM
-from voice.models import whisper_base_dir
-from voice.tts import HibariEngine, SpeechSynthesizer
+from voice.engines.llm import Message, TransformersLLM
+from voice.engines.models import whisper_base_dir
+from voice.engines.tts import HibariEngine, SpeechSynthesizer
 
 
 @functools.cache

@@ -29,8 +29,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench.machine import describe  # noqa: E402
 from telephony.audio_files import mulaw_decode, mulaw_encode  # noqa: E402
-from voice.stt import SpeechToText  # noqa: E402
-from voice.whisper_window import WindowedWhisper  # noqa: E402
+from voice.engines.stt import SpeechToText  # noqa: E402
+from voice.engines.whisper_window import WindowedWhisper  # noqa: E402
 
 SAMPLE_TEXTS = {
     "hello.wav": "Hi, I'm calling about my order.",
@@ -75,7 +75,7 @@ def wer(reference: str, hypothesis: str) -> tuple[int, int]:
 
 
 def utterances(cache: Path) -> list[tuple[str, np.ndarray]]:
-    from voice.tts import HibariEngine
+    from voice.engines.tts import HibariEngine
 
     tts = HibariEngine()
     items = []

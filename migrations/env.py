@@ -1,4 +1,4 @@
-"""Alembic's environment: one function for the CLI and for `voice.store.Store` at start-up.
+"""Alembic's environment: one function for the CLI and for `voice.store.calls.Store` at start-up.
 
 `Store` hands over its open connection in `config.attributes["connection"]`; the CLI
 (`alembic upgrade head`, `alembic revision --autogenerate`) connects to DATABASE_URL.
@@ -21,9 +21,9 @@ def models() -> MetaData:
     Imported only by the CLI: the service's own start-up must not pull `review` into `voice`.
     """
     import review.models  # noqa: F401
-    import voice.business
-    import voice.callbacks  # noqa: F401
-    from voice.store import Base
+    import voice.business.service
+    import voice.escalation.callbacks  # noqa: F401
+    from voice.store.calls import Base
 
     return Base.metadata
 

@@ -39,7 +39,7 @@ def _read_password(from_stdin: bool) -> str | None:
 
 def run(args: argparse.Namespace) -> int:
     from voice.settings import get_settings
-    from voice.store import Store
+    from voice.store.calls import Store
 
     password = _read_password(args.password_stdin)
     if password is None:

@@ -17,7 +17,7 @@ from review.models import create_review_tables
 from review.search import TranscriptSearch
 from review.throttle import LoginThrottle
 from voice.settings import Settings
-from voice.store import Store
+from voice.store.calls import Store
 
 PREFIX = "/review"
 

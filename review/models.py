@@ -12,7 +12,7 @@ from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstr
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Mapped, mapped_column
 
-from voice.store import Base
+from voice.store.calls import Base
 
 
 class Manager(Base):

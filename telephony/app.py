@@ -18,14 +18,14 @@ from telephony.media_stream import handle_media_stream
 from telephony.signatures import signed_form
 from telephony.twiml import connect_stream, say_and_hang_up
 from voice import metrics
-from voice.engines import VoiceEngines
+from voice.engines.loaded import VoiceEngines
+from voice.engines.resources import BusinessResources
 from voice.logs import get_logger
+from voice.pipeline.smart_turn import shared_smart_turn
 from voice.prompts import load_prompt
-from voice.repair import close_interrupted_calls
-from voice.resources import BusinessResources
 from voice.settings import Settings
-from voice.smart_turn import shared_smart_turn
-from voice.store import Store
+from voice.store.calls import Store
+from voice.store.repair import close_interrupted_calls
 
 log = get_logger(__name__)
 

@@ -9,8 +9,8 @@ from voice.settings import Settings, ensure_auth_token, get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from voice.engines import preflight
-    from voice.models import MissingModelPackage
+    from voice.engines.loaded import preflight
+    from voice.engines.models import MissingModelPackage
 
     settings = serve_settings(args.host, args.port)
     try:
@@ -93,19 +93,19 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.set_defaults(handler=_delegate("telephony.simulator"))
 
     from telephony import evaluation
-    from voice import seeding
+    from voice.store import seeding
 
     seed = commands.add_parser("seed", help="load a business's data into the database")
     seeding.add_arguments(seed)
-    seed.set_defaults(handler=_delegate("voice.seeding"))
+    seed.set_defaults(handler=_delegate("voice.store.seeding"))
 
-    from voice import sentiment_training
+    from voice.escalation import sentiment_training
 
     train = commands.add_parser(
         "train-sentiment", help="train the sentiment and escalation classifier"
     )
     sentiment_training.add_arguments(train)
-    train.set_defaults(handler=_delegate("voice.sentiment_training"))
+    train.set_defaults(handler=_delegate("voice.escalation.sentiment_training"))
 
     from review import cli as review_cli
 
@@ -113,13 +113,13 @@ def build_parser() -> argparse.ArgumentParser:
     review_cli.add_arguments(manager)
     manager.set_defaults(handler=_delegate("review.cli"))
 
-    from voice import retention
+    from voice.store import retention
 
     purge = commands.add_parser(
         "purge", help="delete recordings, transcripts and call rows older than RETENTION_DAYS"
     )
     retention.add_arguments(purge)
-    purge.set_defaults(handler=_delegate("voice.retention"))
+    purge.set_defaults(handler=_delegate("voice.store.retention"))
 
     scenarios = commands.add_parser("eval", help="run scripted calls and check what happened")
     evaluation.add_arguments(scenarios)

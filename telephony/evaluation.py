@@ -142,7 +142,7 @@ class CallerVoice:
         path = self._cache / f"{hashlib.sha1(sentence.encode()).hexdigest()[:16]}.wav"
         if not path.exists():
             if self._tts is None:
-                from voice.tts import HibariEngine
+                from voice.engines.tts import HibariEngine
 
                 self._tts = HibariEngine()
             audio = self._tts.synthesize(sentence)
@@ -256,7 +256,7 @@ async def run_safely(
 
 def reset_business(database_url: str, data_dir: Path | None = None) -> None:
     """Every scenario starts from the same business (`data_dir`, default the sample one)."""
-    from voice import seeding
+    from voice.store import seeding
 
     engine = create_engine(database_url)
     try:
@@ -336,7 +336,7 @@ async def evaluate(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from voice.seeding import DEFAULT_DATA_DIR
+    from voice.store.seeding import DEFAULT_DATA_DIR
 
     parser.add_argument("scenario_dir", type=Path, help="folder of scenario YAML files")
     parser.add_argument(

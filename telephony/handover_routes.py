@@ -30,7 +30,7 @@ from sqlalchemy import Engine
 from twilio.twiml.voice_response import VoiceResponse
 
 from telephony.signatures import signed_form
-from voice.callbacks import request_callback
+from voice.escalation.callbacks import request_callback
 from voice.logs import get_logger
 from voice.prompts import load_prompt
 from voice.settings import Settings

@@ -14,16 +14,16 @@ from pipecat.workers.runner import WorkerRunner
 from telephony.call_control import CallControl
 from telephony.serializer import CallSerializer
 from telephony.signatures import SIGNATURE_HEADER, is_signed
-from voice.engines import VoiceEngines
-from voice.handover import HandoverCoordinator
-from voice.history import record_outcome
+from voice.dialogue.turn_manager import TurnManager
+from voice.engines.loaded import VoiceEngines
+from voice.engines.resources import BusinessResources
+from voice.escalation.handover import HandoverCoordinator
 from voice.logs import get_logger
-from voice.pipeline import build_call_pipeline
-from voice.resources import BusinessResources
+from voice.pipeline.build import build_call_pipeline
 from voice.session import CallSession
 from voice.settings import Settings
-from voice.store import Store
-from voice.turn_manager import TurnManager
+from voice.store.calls import Store
+from voice.store.history import record_outcome
 
 log = get_logger(__name__)
 

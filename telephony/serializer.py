@@ -16,8 +16,8 @@ from collections.abc import Callable
 from pipecat.frames.frames import AudioRawFrame, Frame, InputAudioRawFrame, InterruptionFrame
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
-from voice.frames import PlaybackMarkFrame, SpeechMarkFrame
 from voice.logs import get_logger
+from voice.pipeline.frames import PlaybackMarkFrame, SpeechMarkFrame
 from voice.session import CallSession
 
 log = get_logger(__name__)

@@ -700,7 +700,7 @@ def _whisper_model() -> WhisperModel:
     # Imported here: faster-whisper is slow to import and only needed when transcribing.
     from faster_whisper import WhisperModel
 
-    from voice.models import whisper_base_dir
+    from voice.engines.models import whisper_base_dir
 
     return WhisperModel(str(whisper_base_dir()), device="cpu", compute_type="int8")
 

@@ -754,7 +754,7 @@ def review_target(
                 "include review.routes.create_review_router"
             )
         from review.auth import save_manager
-        from voice.store import Store
+        from voice.store.calls import Store
 
         (target.workdir / "secret.wav").write_bytes(secret)
         store = Store(target.database_url)

@@ -15,8 +15,7 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
-from voice import seeding
-from voice.business import (
+from voice.business.service import (
     BUSINESS_TABLES,
     Appointment,
     Business,
@@ -27,7 +26,8 @@ from voice.business import (
     normalise_order_number,
     normalise_phone,
 )
-from voice.store import Store
+from voice.store import seeding
+from voice.store.calls import Store
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "business"
 TODAY = date(2026, 3, 4)  # a Wednesday; the data is relative, so any day works

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from voice.models import DevicePlan, detect_devices, plan_devices, whisper_device
+from voice.engines.models import DevicePlan, detect_devices, plan_devices, whisper_device
 
 
 @pytest.mark.parametrize("ct2_cuda", [False, True])

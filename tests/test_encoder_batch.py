@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from voice.stt import SpeechToText
+from voice.engines.stt import SpeechToText
 
 CLIPS = ["hello.wav", "order_status.wav", "goodbye.wav", "agent_please.wav"]
 

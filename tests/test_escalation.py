@@ -6,13 +6,13 @@ import os
 
 import pytest
 
-from voice.escalation import (
+from voice.escalation.policy import (
     CallerTurnSignal,
     EscalationDecision,
     EscalationPolicy,
     asks_for_person,
 )
-from voice.sentiment import SentimentClassifier, SentimentScore
+from voice.escalation.sentiment import SentimentClassifier, SentimentScore
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -194,8 +194,8 @@ def test_declining_a_person_does_not_escalate(classifier):
 
 
 def test_asking_for_someone_by_name_escalates():
-    from voice.escalation import CallerTurnSignal, EscalationPolicy
-    from voice.sentiment import SentimentScore
+    from voice.escalation.policy import CallerTurnSignal, EscalationPolicy
+    from voice.escalation.sentiment import SentimentScore
 
     sure = SentimentScore("neutral", 0.0, 0.986)
     decision = EscalationPolicy().observe(

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from voice.fact_guard import build_fallback_reply, check_reply
-from voice.numbers import say_ordinal
+from voice.dialogue.fact_guard import build_fallback_reply, check_reply
+from voice.dialogue.numbers import say_ordinal
 
 ORDER = {
     "order_number": "4521",

@@ -254,11 +254,11 @@ async def test_a_stalled_tts_is_given_up_on_and_the_apology_played(tmp_path, mon
     from pipecat.frames.frames import TTSAudioRawFrame
     from pipecat.tests.utils import run_test
 
-    from voice import tts as tts_module
-    from voice.frames import AgentSentenceFrame, SpeechMarkFrame
+    from voice.engines import tts as tts_module
+    from voice.pipeline.frames import AgentSentenceFrame, SpeechMarkFrame
+    from voice.pipeline.speaker import SentenceSpeaker
     from voice.session import CallSession
-    from voice.speaker import SentenceSpeaker
-    from voice.store import Store
+    from voice.store.calls import Store
 
     monkeypatch.setattr(tts_module, "FAULT_HANG_S", 1.0)  # threads it holds end soon after
     engine = tts_module.FaultyEngine(tts_module.HibariEngine(), "hang")

@@ -14,10 +14,10 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from telephony.simulator import simulate_call
-from voice import seeding
-from voice.business import Business
-from voice.history import CallerHistory, as_context, record_outcome
-from voice.store import Store
+from voice.business.service import Business
+from voice.store import seeding
+from voice.store.calls import Store
+from voice.store.history import CallerHistory, as_context, record_outcome
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "business"
 TODAY = date(2026, 3, 4)

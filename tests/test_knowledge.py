@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from voice.embeddings import Embedder, shared_embedder
-from voice.knowledge import MAX_WORDS, KnowledgeBase, chunk_markdown
+from voice.dialogue.knowledge import MAX_WORDS, KnowledgeBase, chunk_markdown
+from voice.engines.embeddings import Embedder, shared_embedder
 
 DOCS = Path(__file__).resolve().parent.parent / "data" / "knowledge"
 
@@ -145,9 +145,9 @@ def test_index_is_reused_and_rebuilt_only_for_changed_files(embedder: Embedder, 
 
 def test_the_knowledge_dir_setting_chooses_the_documents(tmp_path: Path):
     """KNOWLEDGE_DIR: another business's policies are what the agent answers from."""
-    from voice.resources import BusinessResources
+    from voice.engines.resources import BusinessResources
     from voice.settings import Settings
-    from voice.store import Store
+    from voice.store.calls import Store
 
     assert Settings(_env_file=None).knowledge_dir == DOCS  # absolute: any working folder
     docs = tmp_path / "policies"

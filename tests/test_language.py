@@ -18,20 +18,20 @@ from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import Frame, InputDTMFFrame, TranscriptionFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
-from voice.embeddings import shared_embedder
-from voice.frames import AgentSentenceFrame
-from voice.handover import HandoverCoordinator
-from voice.llm import OpenAICompatibleLLM
+from voice.dialogue.turn_manager import TurnManager
+from voice.engines.embeddings import shared_embedder
+from voice.engines.llm import OpenAICompatibleLLM
+from voice.engines.resources import BusinessResources
+from voice.engines.stt import Transcript
+from voice.engines.tts import HibariEngine, SpeechSynthesizer, speaks
+from voice.escalation.handover import HandoverCoordinator
+from voice.pipeline.frames import AgentSentenceFrame
+from voice.pipeline.responder import ConversationResponder
+from voice.pipeline.transcriber import CallerUtterance
 from voice.prompts import load_prompt
-from voice.resources import BusinessResources
-from voice.responder import ConversationResponder
 from voice.session import CallSession
 from voice.settings import Settings
-from voice.store import Store
-from voice.stt import Transcript
-from voice.transcriber import CallerUtterance
-from voice.tts import HibariEngine, SpeechSynthesizer, speaks
-from voice.turn_manager import TurnManager
+from voice.store.calls import Store
 
 CALLER = "+15550001111"
 SPANISH = "Hola, ¿me puede ayudar con mi pedido, por favor?"

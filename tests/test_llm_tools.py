@@ -14,14 +14,14 @@ from sqlalchemy import create_engine, text
 from telephony.evaluation import CallerVoice, call_events
 from telephony.local_server import LocalServer
 from telephony.simulator import simulate_call
-from voice.embeddings import shared_embedder
-from voice.fact_guard import check_reply
-from voice.llm import OpenAICompatibleLLM
-from voice.resources import BusinessResources
+from voice.dialogue.fact_guard import check_reply
+from voice.dialogue.tools import TOOLS, ToolRunner
+from voice.dialogue.turn_manager import TurnManager
+from voice.engines.embeddings import shared_embedder
+from voice.engines.llm import OpenAICompatibleLLM
+from voice.engines.resources import BusinessResources
 from voice.settings import Settings
-from voice.store import Store
-from voice.tools import TOOLS, ToolRunner
-from voice.turn_manager import TurnManager
+from voice.store.calls import Store
 
 MARIA = "+15551234567"
 

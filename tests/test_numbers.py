@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from voice.numbers import (
+from voice.dialogue.numbers import (
     find_dates,
     find_times,
     parse_amount,

@@ -39,12 +39,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 import review.models  # noqa: F401 - review's tables are part of the schema compared below
-from voice import seeding
-from voice.business import Appointment, Business, Clinic
-from voice.callbacks import pending_callbacks, request_callback
-from voice.history import CallerHistory, record_outcome
-from voice.retention import purge
-from voice.store import Base, Call, Store, Turn, migrate
+from voice.business.service import Appointment, Business, Clinic
+from voice.escalation.callbacks import pending_callbacks, request_callback
+from voice.store import seeding
+from voice.store.calls import Base, Call, Store, Turn, migrate
+from voice.store.history import CallerHistory, record_outcome
+from voice.store.retention import purge
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "business"
 TODAY = date(2026, 3, 4)

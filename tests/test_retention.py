@@ -14,8 +14,8 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from review.search import FTS_TABLE, TranscriptSearch
-from voice.retention import purge
-from voice.store import Call, Store, Turn
+from voice.store.calls import Call, Store, Turn
+from voice.store.retention import purge
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 4, 12, tzinfo=UTC)
@@ -179,7 +179,7 @@ def test_cli_logs_every_deletion(tmp_path: Path, store: Store, recordings: Path)
         "HF_HUB_OFFLINE": "1",
     }
     code = (
-        "import argparse, sys; from voice import retention; p = argparse.ArgumentParser(); "
+        "import argparse, sys; from voice.store import retention; p = argparse.ArgumentParser(); "
         "retention.add_arguments(p); sys.exit(retention.run(p.parse_args(sys.argv[1:])))"
     )
     done = subprocess.run(

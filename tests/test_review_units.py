@@ -318,8 +318,8 @@ def test_search_survives_turn_ids_being_reused(tmp_path: Path) -> None:
     from sqlalchemy import delete, func, select, text
 
     from review.search import MARK_TABLE
-    from voice.retention import purge
-    from voice.store import Call, Turn
+    from voice.store.calls import Call, Turn
+    from voice.store.retention import purge
 
     fresh = make_world(tmp_path, fillers=0)
     engine = fresh.store.engine

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from voice.sentiment import DEFAULT_MODEL, LABELS, SentimentClassifier
-from voice.sentiment_training import DATA, data_sha256, evaluate, load_utterances, split
+from voice.escalation.sentiment import DEFAULT_MODEL, LABELS, SentimentClassifier
+from voice.escalation.sentiment_training import DATA, data_sha256, evaluate, load_utterances, split
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 

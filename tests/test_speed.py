@@ -19,10 +19,10 @@ from pipecat.frames.frames import (
 from pipecat.tests.utils import SleepFrame, run_test
 
 from telephony.simulator import SimulatedTurn, SimulationResult
-from voice.tts import LEAD_IN_S, trim_leading_silence
-from voice.turn_end import CallerAudio, TurnEndDetector, TurnTiming
-from voice.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
-from voice.whisper_window import FULL_WINDOW_FRAMES, window_frames
+from voice.engines.tts import LEAD_IN_S, trim_leading_silence
+from voice.engines.whisper_window import FULL_WINDOW_FRAMES, window_frames
+from voice.pipeline.turn_end import CallerAudio, TurnEndDetector, TurnTiming
+from voice.pipeline.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # bench/ is scripts, not an installed package
@@ -40,7 +40,7 @@ def test_whisper_window_covers_the_speech_with_a_floor_and_a_ceiling():
 
 
 def test_windowed_whisper_transcribes_a_turn_faster_than_the_full_window():
-    from voice.stt import SpeechToText
+    from voice.engines.stt import SpeechToText
 
     audio, _ = sf.read(SAMPLES / "order_status.wav", dtype="float32")
     stt = SpeechToText()
@@ -232,7 +232,7 @@ def test_underruns_count_only_gaps_inside_a_reply():
 
 
 def test_a_long_first_sentence_is_spoken_from_its_first_clause():
-    from voice.sentences import SentenceSplitter
+    from voice.pipeline.sentences import SentenceSplitter
 
     splitter = SentenceSplitter()
     assert splitter.feed("I checked order 4521 for you, and") == ["I checked order 4521 for you,"]
@@ -252,7 +252,7 @@ def test_a_long_first_sentence_is_spoken_from_its_first_clause():
 def test_calls_share_one_silero_session_and_keep_their_own_state():
     from pipecat.audio.vad.silero import SileroVADAnalyzer
 
-    from voice.shared_vad import SharedSileroVADAnalyzer
+    from voice.pipeline.shared_vad import SharedSileroVADAnalyzer
 
     audio, _ = sf.read(SAMPLES / "hello.wav", dtype="int16")
     windows = [audio[i : i + 512].tobytes() for i in range(0, len(audio) - 512, 512)]

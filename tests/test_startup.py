@@ -13,7 +13,7 @@ import pytest
 from telephony.cli import local_public_url, serve_settings
 from telephony.signatures import is_signed
 from telephony.simulator import DEFAULT_URL, settings_for
-from voice.models import MissingModelPackage, package_dir
+from voice.engines.models import MissingModelPackage, package_dir
 from voice.settings import Settings, ensure_auth_token, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 
 from voice.session import CallSession
-from voice.store import Store
-from voice.store_writer import StoreWriter
+from voice.store.calls import Store
+from voice.store.writer import StoreWriter
 
 
 def turn_texts(store: Store, call_sid: str) -> list[tuple[int, str, str]]:

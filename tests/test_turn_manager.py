@@ -15,13 +15,13 @@ import sqlalchemy
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from voice import seeding
-from voice.business import Appointment, Business, Card, Customer, Return
-from voice.embeddings import shared_embedder
-from voice.history import CallerHistory
-from voice.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
-from voice.store import Store
-from voice.turn_manager import TurnManager
+from voice.business.service import Appointment, Business, Card, Customer, Return
+from voice.dialogue.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
+from voice.dialogue.turn_manager import TurnManager
+from voice.engines.embeddings import shared_embedder
+from voice.store import seeding
+from voice.store.calls import Store
+from voice.store.history import CallerHistory
 
 TODAY = date(2026, 3, 4)  # a Wednesday; the seed data is relative to it
 NOW = datetime.combine(TODAY, time(9, 0))

@@ -9,7 +9,7 @@ from decimal import Decimal
 import numpy as np
 import pytest
 
-from voice.understanding import (
+from voice.dialogue.understanding import (
     INTENTS,
     classify_by_example,
     classify_by_examples,
@@ -267,7 +267,7 @@ class BatchedEncoder:
 
 @pytest.fixture(scope="session")
 def embedder():
-    from voice.embeddings import shared_embedder
+    from voice.engines.embeddings import shared_embedder
 
     texts = [t for t, _ in LABELLED] + [p for _, p in load_examples()]
     return BatchedEncoder(shared_embedder(), list(dict.fromkeys(texts)))

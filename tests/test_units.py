@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from voice.playback import PlaybackTracker
-from voice.recorder import CallRecorder
-from voice.sentences import SentenceSplitter
+from voice.pipeline.playback import PlaybackTracker
+from voice.pipeline.sentences import SentenceSplitter
+from voice.store.recorder import CallRecorder
 
 
 def split_stream(text: str, step: int = 3) -> list[str]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 
-from voice.numbers import number_runs
+from voice.dialogue.numbers import number_runs
 
 LONG_NUMBER = 8  # card (13-19) and account numbers; order numbers (4 digits) stay readable
 _SECRET_CUE = re.compile(

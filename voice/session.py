@@ -15,12 +15,12 @@ from typing import Any
 
 from voice import metrics
 from voice.logs import get_logger
-from voice.playback import PlaybackTracker
+from voice.pipeline.playback import PlaybackTracker
 from voice.privacy import mask_secrets
-from voice.recorder import CallRecorder
-from voice.repair import worker_id
-from voice.store import Store
-from voice.store_writer import get_writer
+from voice.store.calls import Store
+from voice.store.recorder import CallRecorder
+from voice.store.repair import worker_id
+from voice.store.writer import get_writer
 
 log = get_logger("voice.call")
 
@@ -41,7 +41,7 @@ class CallSession:
         self.closed = False
         # Run on the store writer after the call row is finished, e.g. storing the outcome.
         self.on_close: list[Callable[[], None]] = []
-        self.tts_failures_in_a_row = 0  # speech synthesis failing: see voice/speaker.py
+        self.tts_failures_in_a_row = 0  # speech synthesis failing: see voice/pipeline/speaker.py
         self.stored: asyncio.Task | None = None  # after close: True once every row landed
         self.write(
             store.start_call,

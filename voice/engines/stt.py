@@ -1,0 +1,178 @@
+"""Speech to text with faster-whisper: one model per process, inference off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from voice.engines.encoder_batch import EncoderBatcher
+from voice.engines.models import whisper_base_dir, whisper_device
+from voice.engines.whisper_window import WindowedWhisper
+
+# Whisper invents these on silence or noise; a turn that is only this is not a turn.
+LANGUAGE_CONFIDENCE = 0.8
+BATCH_THREADS = 4  # transcriptions in flight when encodes are batched
+# Whisper's words (digits most of all: "4521", "four five two one", "4 times 2 1") shift with
+# how much silence surrounds the speech, which depends on when the VAD fired and when
+# transcription started. Every utterance is framed the same: this much before the voice,
+# this much (digital) silence after it.
+LEAD_S = 0.2
+TAIL_S = 0.6
+FRAME = 320  # 20 ms at 16 kHz
+VOICE_FLOOR = 100 / 32768  # about -50 dBFS
+VOICE_RELATIVE = 0.05  # of the loudest frame
+_HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}
+
+
+@dataclass(frozen=True)
+class Transcript:
+    text: str
+    language: str
+    language_probability: float
+    no_speech_probability: float
+    audio_seconds: float
+    elapsed_seconds: float
+
+    @property
+    def is_speech(self) -> bool:
+        return self.text.strip().lower() not in _HALLUCINATIONS and self.no_speech_probability < 0.8
+
+
+def frame_speech(audio: np.ndarray) -> np.ndarray:
+    """The voiced part of `audio` with `LEAD_S` before it and `TAIL_S` of silence after."""
+    count = len(audio) // FRAME
+    if count == 0:
+        return audio
+    rms = np.sqrt(
+        (audio[: count * FRAME].reshape(count, FRAME).astype(np.float64) ** 2).mean(axis=1)
+    )
+    level = max(VOICE_FLOOR, VOICE_RELATIVE * rms.max())
+    voiced = np.flatnonzero(rms > level)
+    if voiced.size == 0:
+        return audio  # no voice to frame: Whisper's no-speech check decides
+    # To the sample, so that the same speech is framed the same whatever the 20 ms grid.
+    first = _first_above(audio, max(0, int(voiced[0]) - 1) * FRAME, level)
+    last = _last_above(audio, (int(voiced[-1]) + 2) * FRAME, level)
+    start = max(0, first - int(LEAD_S * 16000))
+    return np.concatenate([audio[start : last + 1], np.zeros(int(TAIL_S * 16000), audio.dtype)])
+
+
+def _first_above(audio: np.ndarray, since: int, level: float) -> int:
+    loud = np.flatnonzero(np.abs(audio[since:]) > level)
+    return since + int(loud[0]) if loud.size else since
+
+
+def _last_above(audio: np.ndarray, until: int, level: float) -> int:
+    loud = np.flatnonzero(np.abs(audio[:until]) > level)
+    return int(loud[-1]) if loud.size else min(until, len(audio)) - 1
+
+
+class SpeechToText:
+    """Shared by every call in the process; `transcribe` may be awaited from many calls at once."""
+
+    def __init__(
+        self,
+        model: str = "",
+        device: str = "auto",
+        beam_size: int = 1,
+        language: str | None = "en",
+        workers: int = 2,
+        detect_language: bool = True,
+        window: bool = True,
+        batch: bool = False,
+    ) -> None:
+        """`batch`: concurrent calls' encodes run as one batch (CPU; `encoder_batch.py`)."""
+        from faster_whisper import WhisperModel
+
+        self.device, compute_type = whisper_device(device)
+        self._model = WhisperModel(
+            model or str(whisper_base_dir()),
+            device=self.device,
+            compute_type=compute_type,
+            cpu_threads=2,
+            num_workers=workers,
+        )
+        self._beam_size = beam_size
+        self._language = language or None
+        self._detect = detect_language  # to notice callers speaking another language
+        self._batcher = EncoderBatcher(self._model) if batch and self.device == "cpu" else None
+        # With a batcher, more requests may be in flight so that they can meet in a batch.
+        threads = max(workers, BATCH_THREADS) if self._batcher else workers
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="stt")
+        # A caller's turn is seconds long: encode it once, on a window cut to its length.
+        self._window = (
+            WindowedWhisper(
+                self._model, beam_size, encode=self._batcher.encode if self._batcher else None
+            )
+            if window
+            else None
+        )
+
+    @property
+    def model(self) -> Any:
+        """The shared faster-whisper model."""
+        return self._model
+
+    def transcribe_sync(self, audio: np.ndarray) -> Transcript:
+        """`audio` is mono float32 at 16 kHz."""
+        audio = frame_speech(audio)
+        if self._window is not None and self._window.fits(audio):
+            return self._transcribe_windowed(audio)
+        return self._transcribe_full(audio)
+
+    def _transcribe_windowed(self, audio: np.ndarray) -> Transcript:
+        started = time.perf_counter()
+        decoded = self._window.decode(audio, self._language, self._detect, LANGUAGE_CONFIDENCE)
+        return Transcript(
+            text=decoded.text,
+            language=decoded.language,
+            language_probability=decoded.language_probability,
+            no_speech_probability=decoded.no_speech_probability,
+            audio_seconds=len(audio) / 16000,
+            elapsed_seconds=time.perf_counter() - started,
+        )
+
+    def _transcribe_full(self, audio: np.ndarray) -> Transcript:
+        """Whisper's own 30 s windows: for utterances too long for one short window."""
+        started = time.perf_counter()
+        segments, info = self._decode(audio, None if self._detect else self._language)
+        if (
+            self._language
+            and info.language != self._language
+            and info.language_probability < LANGUAGE_CONFIDENCE
+        ):
+            # An unsure guess at another language garbles the words: decode as expected.
+            segments, info = self._decode(audio, self._language)
+        text = " ".join(s.text.strip() for s in segments).strip()
+        no_speech = max((s.no_speech_prob for s in segments), default=1.0)
+        return Transcript(
+            text=text,
+            language=info.language,
+            language_probability=float(info.language_probability),
+            no_speech_probability=float(no_speech),
+            audio_seconds=len(audio) / 16000,
+            elapsed_seconds=time.perf_counter() - started,
+        )
+
+    def _decode(self, audio: np.ndarray, language: str | None) -> tuple[list, Any]:
+        segments, info = self._model.transcribe(
+            audio,
+            language=language,
+            beam_size=self._beam_size,
+            condition_on_previous_text=False,
+            vad_filter=False,
+            without_timestamps=True,
+        )
+        return list(segments), info
+
+    async def transcribe(self, audio: np.ndarray) -> Transcript:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.transcribe_sync, audio)
+
+    def warm_up(self) -> None:
+        self.transcribe_sync(np.zeros(16000, dtype=np.float32))

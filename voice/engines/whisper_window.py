@@ -1,0 +1,135 @@
+"""Whisper with one encoder pass per utterance, on a window that may be cut to its length.
+
+faster-whisper, asked to detect the language, encodes the audio twice: once to detect, once
+to decode. Here each utterance is encoded once and that encoding serves both, which halves
+the encoder work (the encoder is most of Whisper's time on a CPU).
+
+CTranslate2's encoder also takes windows shorter than Whisper's 30 s (10 s encodes ~8x
+faster), but Whisper then writes digit strings less reliably ("4521" -> "4.521", "44475"):
+`bench/stt_window.py` measured 13 of 18 spoken numbers right with a 15-20 s window against
+15 of 18 with 30 s. Order and card numbers are what callers say most, so the default window
+stays 30 s; `min_window_s` can trade digits for speed. Generation is capped by the audio's
+length, so a decoding loop cannot run for long.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+FRAMES_PER_SECOND = 100  # Whisper's mel frames
+FULL_WINDOW_FRAMES = 3000  # 30 s: what Whisper was trained on
+TOKENS_PER_SECOND = 6  # generous for speech (~3 words, ~4 tokens a second)
+MIN_NEW_TOKENS = 16
+# Whisper's own "this was silence" test (faster-whisper's defaults).
+NO_SPEECH_THRESHOLD = 0.6
+LOG_PROB_THRESHOLD = -1.0
+
+
+@dataclass(frozen=True)
+class Decoded:
+    text: str
+    language: str  # detected (or the expected one, when detection was not asked for)
+    language_probability: float
+    no_speech_probability: float
+
+
+def window_frames(content_frames: int, min_window_s: float, pad_s: float) -> int:
+    """Frames to encode: the speech plus `pad_s`, at least `min_window_s`, whole seconds."""
+    wanted = max(min_window_s * FRAMES_PER_SECOND, content_frames + pad_s * FRAMES_PER_SECOND)
+    whole_seconds = math.ceil(wanted / FRAMES_PER_SECOND) * FRAMES_PER_SECOND
+    return int(min(FULL_WINDOW_FRAMES, whole_seconds))
+
+
+class WindowedWhisper:
+    """Decodes one utterance (up to ~30 s) with a faster-whisper `WhisperModel`.
+
+    It uses the model's own feature extractor, encoder, prompt and temperature-fallback
+    generation (`generate_with_fallback`), with the options faster-whisper builds from our
+    arguments; only the window length and the single encoder pass differ.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        beam_size: int,
+        min_window_s: float = 30.0,
+        pad_s: float = 3.0,
+        encode: Callable[[np.ndarray], Any] | None = None,
+    ) -> None:
+        """`encode` replaces the model's own encoder call (`voice/engines/encoder_batch.py`)."""
+        self._model = model
+        self._encode = encode or model.encode
+        self._min_window_s, self._pad_s = min_window_s, pad_s
+        self._tokenizers: dict[str, Any] = {}
+        # faster-whisper turns keyword arguments into TranscriptionOptions; take its own.
+        _, info = model.transcribe(
+            np.zeros(1600, dtype=np.float32),
+            language="en",
+            beam_size=beam_size,
+            condition_on_previous_text=False,
+            without_timestamps=True,
+            vad_filter=False,
+        )
+        self._options = info.transcription_options
+
+    def fits(self, audio: np.ndarray) -> bool:
+        """Whether the utterance fits one window with its padding."""
+        return len(audio) / 16000 + self._pad_s <= FULL_WINDOW_FRAMES / FRAMES_PER_SECOND
+
+    def decode(
+        self, audio: np.ndarray, expected: str | None, detect: bool, confident: float
+    ) -> Decoded:
+        """Transcribe mono float32 16 kHz `audio`.
+
+        With `detect`, the language is detected on the same encoding; an unsure guess at
+        another language than `expected` (probability below `confident`) is decoded as
+        `expected`, since it garbles the words.
+        """
+        from faster_whisper.audio import pad_or_trim
+
+        features = self._model.feature_extractor(audio)
+        frames = window_frames(features.shape[-1], self._min_window_s, self._pad_s)
+        encoded = self._encode(pad_or_trim(features[:, :frames], frames))
+        language, probability = expected or "en", 1.0
+        if detect or not expected:
+            language, probability = self._detect(encoded)
+            if expected and language != expected and probability < confident:
+                language, probability = expected, 1.0
+        text, no_speech = self._generate(encoded, language, len(audio) / 16000)
+        return Decoded(text, language, probability, no_speech)
+
+    def _detect(self, encoded: Any) -> tuple[str, float]:
+        token, probability = self._model.model.detect_language(encoded)[0][0]
+        return token[2:-2], float(probability)  # "<|en|>" -> "en"
+
+    def _generate(self, encoded: Any, language: str, seconds: float) -> tuple[str, float]:
+        tokenizer = self._tokenizer(language)
+        options = dataclasses.replace(
+            self._options, max_new_tokens=MIN_NEW_TOKENS + int(TOKENS_PER_SECOND * seconds)
+        )
+        prompt = self._model.get_prompt(tokenizer, [], without_timestamps=True)
+        result, avg_logprob, _, _ = self._model.generate_with_fallback(
+            encoded, prompt, tokenizer, options
+        )
+        no_speech = float(result.no_speech_prob)
+        if no_speech > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
+            return "", no_speech  # what faster-whisper's transcribe() skips as silence
+        return tokenizer.decode(result.sequences_ids[0]).strip(), no_speech
+
+    def _tokenizer(self, language: str) -> Any:
+        if language not in self._tokenizers:
+            from faster_whisper.tokenizer import Tokenizer
+
+            self._tokenizers[language] = Tokenizer(
+                self._model.hf_tokenizer,
+                self._model.model.is_multilingual,
+                task="transcribe",
+                language=language,
+            )
+        return self._tokenizers[language]

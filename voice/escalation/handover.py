@@ -1,0 +1,179 @@
+"""Sentiment per caller turn, the escalation policy, and handing the call to a person.
+
+Called by the responder with every planned turn. It scores the caller's words, lets the
+policy decide, and when it escalates: the agent says it is connecting the caller, and once
+that line has been heard the call is moved to a person (`transfer`, provided by the
+telephony edge). If the move fails the caller hears that a person will call back, and a
+callback request is stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from voice import metrics
+from voice.dialogue.turn_manager import TurnManager, TurnPlan
+from voice.escalation.callbacks import request_callback
+from voice.escalation.policy import CallerTurnSignal, EscalationDecision, EscalationPolicy
+from voice.escalation.sentiment import NEUTRAL, SentimentClassifier, SentimentScore
+from voice.pipeline.transcriber import CallerUtterance
+from voice.prompts import load_prompt
+from voice.session import CallSession
+
+
+class TransferOutcome(Protocol):
+    ok: bool
+    error: str
+
+
+Transfer = Callable[..., Awaitable[TransferOutcome]]  # (call_sid, *, caller_name, reason, summary)
+
+# Speech synthesis failed this many sentences in a row (the caller heard the apology): the
+# next caller turn goes to a person, as a failing agent's would (voice/pipeline/speaker.py).
+TTS_FAILURES_FOR_HANDOVER = 2
+
+
+@dataclass
+class Handover:
+    say: str  # what the caller hears first
+    after: Callable[[], Awaitable[str | None]]  # the move; returns a last line if it failed
+
+
+class HandoverCoordinator:
+    def __init__(
+        self,
+        session: CallSession,
+        turns: TurnManager,
+        classifier: SentimentClassifier,
+        policy: EscalationPolicy,
+        transfer: Transfer,
+    ) -> None:
+        self._session, self._turns = session, turns
+        self._classifier, self._policy, self._transfer = classifier, policy, transfer
+        self._index = 0
+
+    async def __call__(
+        self, plan: TurnPlan, utterance: CallerUtterance | None, dtmf: str
+    ) -> Handover | None:
+        text = utterance.transcript.text if utterance else ""
+        score = await asyncio.to_thread(self._classifier.predict, text) if text else NEUTRAL
+        if text:  # a keypad turn has no words to score, and no caller row of its own
+            self._record_sentiment(score)
+        signal = CallerTurnSignal(
+            index=self._index,
+            text=text,
+            sentiment=score,
+            dtmf=dtmf or None,
+            agent_failed=plan.failed,
+            request_key=plan.request_key,
+            topic=_topic(plan.intent),
+        )
+        self._index += 1
+        decision = self._policy.observe(signal)
+        if decision is None and plan.wants_human and not self._session.escalated:
+            decision = EscalationDecision(
+                "human_request",
+                (signal.index,),
+                (score.score,),
+                self._about("Caller asked for a person"),
+            )
+        failures = self._session.tts_failures_in_a_row
+        if decision is None and failures >= TTS_FAILURES_FOR_HANDOVER:
+            topic = self._topic()
+            reason = f"The agent's voice failed ({failures} sentences in a row)" + (
+                f"; the caller called about {topic}" if topic else ""
+            )
+            decision = EscalationDecision("tts_failure", (signal.index,), (score.score,), reason)
+        if decision is None or self._session.escalated:
+            return None
+        self._escalate(decision)
+        return Handover(load_prompt("handoff"), lambda: self._move(decision))
+
+    def _topic(self) -> str | None:
+        return next((_topic(t) for t in reversed(self._turns.topics()) if _topic(t)), None)
+
+    def _about(self, reason: str) -> str:
+        topic = self._topic()
+        return f"{reason} about {topic}" if topic else reason
+
+    def _record_sentiment(self, score: SentimentScore) -> None:
+        self._session.event(
+            "sentiment",
+            turn=self._index,
+            label=score.label,
+            score=round(score.score, 3),
+            escalation_probability=round(score.escalation_probability, 3),
+        )
+        self._session.write(
+            self._session.store.set_sentiment,
+            self._session.call_sid,
+            score.label,
+            score.score,
+            score.escalation_probability,
+        )
+
+    def _escalate(self, decision: EscalationDecision) -> None:
+        self._session.escalated = True
+        self._session.event(
+            "escalation",
+            rule=decision.rule,
+            reason=decision.reason,
+            turns=list(decision.turns),
+            scores=[round(s, 3) for s in decision.scores],
+        )
+        self._session.write(
+            self._session.store.set_escalation,
+            self._session.call_sid,
+            decision.rule,
+            decision.reason,
+            decision.turn,
+        )
+        metrics.ESCALATIONS.labels(rule=decision.rule).inc()
+
+    async def _move(self, decision: EscalationDecision) -> str | None:
+        customer = self._turns.state.customer
+        name = customer.name if customer else "an unknown caller"
+        summary = self._turns.summary()
+        result = await self._transfer(
+            self._session.call_sid, caller_name=name, reason=decision.reason, summary=summary
+        )
+        if result.ok:
+            self._session.end_reason = "transferred"
+            self._session.event("transferred")
+            return None
+        self._session.event("transfer_failed", error=result.error)
+        self._session.write(
+            request_callback,
+            self._session.store.engine,  # kept if DB is down
+            call_sid=self._session.call_sid,
+            phone=self._session.caller,
+            name=name if customer else "",
+            reason=decision.reason,
+            summary=summary,
+        )
+        self._session.event("callback_requested")
+        self._session.end_reason = "callback_requested"
+        return load_prompt("callback")
+
+
+# What the human hears the call was about ("about a late order"); not every intent is a topic.
+TOPICS = {
+    "order_status": "an order",
+    "start_return": "a return",
+    "complaint": "a complaint",
+    "account_balance": "their balance",
+    "block_card": "blocking a card",
+    "transfer_money": "a money transfer",
+    "book_appointment": "booking an appointment",
+    "move_appointment": "moving an appointment",
+    "cancel_appointment": "cancelling an appointment",
+    "opening_hours": "opening hours",
+    "policy_question": "a policy question",
+}
+
+
+def _topic(intent: str) -> str | None:
+    return TOPICS.get(intent)

@@ -1,0 +1,446 @@
+"""The agent's side of the conversation inside the pipeline: plan each turn, then say it.
+
+The turn manager decides what to do and which facts are true; this processor turns the plan
+into speech: a prepared reply is spoken at once, an LLM reply is streamed sentence by
+sentence and every sentence passes the fact guard before it is spoken.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+
+from pipecat.frames.frames import (
+    EndWorkerFrame,
+    Frame,
+    InputDTMFFrame,
+    InterruptionFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+)
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+
+from voice.dialogue.fact_guard import build_fallback_reply, check_reply
+from voice.dialogue.tools import TOOLS, ToolRunner
+from voice.dialogue.turn_manager import TurnManager, TurnPlan
+from voice.engines.llm import LanguageModel, Message
+from voice.engines.tts import base_language, speaks
+from voice.escalation.handover import Handover
+from voice.logs import get_logger
+from voice.pipeline.frames import AgentSentenceFrame, PlaybackMarkFrame
+from voice.pipeline.sentences import SentenceSplitter
+from voice.pipeline.transcriber import CallerUtterance
+from voice.privacy import mask_secrets
+from voice.prompts import load_prompt
+from voice.session import CallSession
+
+log = get_logger("voice.responder")  # the name its logs have always carried
+
+DTMF_PAUSE_S = 2.0  # keypad entry ends with '#' or this long without another key
+HISTORY_MESSAGES = 6  # earlier turns the LLM sees
+# A model that has said nothing by then is slow or down: the prepared reply is said instead,
+# so the caller never waits in silence on it.
+FIRST_TOKEN_TIMEOUT_S = 1.5
+FOREIGN_LANGUAGE_CONFIDENCE = 0.8
+
+# Called with every planned turn (plan, utterance, keypad digits); returns a hand-over when
+# the call goes to a person (the escalation policy and the transfer live outside).
+PlanObserver = Callable[[TurnPlan, CallerUtterance | None, str], Awaitable["Handover | None"]]
+
+
+@dataclass
+class Reply:
+    reply_id: int
+    utterance: CallerUtterance | None  # None for prepared lines (greeting, re-prompts)
+    sentences: list[str] = field(default_factory=list)
+    first_token_at: float | None = None
+    first_sentence_at: float | None = None
+    message: Message | None = None  # its entry in the conversation context
+    ended: bool = False  # generation over, end mark queued
+    finished: bool = False  # logged as an agent turn
+    hang_up: bool = False  # end the call once this reply has been heard
+    after: Callable[[], Awaitable[str | None]] | None = None  # once heard; may return a line
+
+
+class ConversationResponder(FrameProcessor):
+    def __init__(
+        self,
+        session: CallSession,
+        llm: LanguageModel,
+        turns: TurnManager,
+        *,
+        language: str = "en",
+        voices: frozenset[str] = frozenset(),
+        max_sentences: int = 3,
+        silence_reprompt_secs: float = 7.0,
+        silence_max_reprompts: int = 2,
+        observer: PlanObserver | None = None,
+        **kwargs,
+    ) -> None:
+        super().__init__(**kwargs)
+        self._session, self._llm, self._turns = session, llm, turns
+        self._language = language
+        self._voices = voices  # languages the TTS engine can answer in
+        self._max_sentences = max_sentences
+        self._silence_secs, self._max_reprompts = silence_reprompt_secs, silence_max_reprompts
+        self._observer = observer
+        self._messages: list[Message] = [{"role": "system", "content": load_prompt("system")}]
+        self._replies: dict[int, Reply] = {}
+        self._next_id = 0
+        self._task: asyncio.Task | None = None
+        self._generating: Reply | None = None
+        self._silence_task: asyncio.Task | None = None
+        self._reprompts = 0
+        self._dtmf = ""
+        self._dtmf_task: asyncio.Task | None = None
+
+    # -- frames --------------------------------------------------------------------------
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, (VADUserStartedSpeakingFrame, TranscriptionFrame, InputDTMFFrame)):
+            await self._caller_active()
+        if isinstance(frame, TranscriptionFrame) and isinstance(frame.result, CallerUtterance):
+            await self._on_caller(frame.result)
+        elif isinstance(frame, PlaybackMarkFrame):
+            await self._on_mark(frame.mark)
+        elif isinstance(frame, InputDTMFFrame):
+            await self._on_key(frame.button.value)
+        else:
+            if isinstance(frame, InterruptionFrame):
+                await self._on_interruption()
+            await self.push_frame(frame, direction)
+
+    async def greet(self) -> None:
+        """Speak the greeting (personalised when the caller is known); no LLM: it is instant."""
+        await self.say_prepared(self._turns.greeting(load_prompt("greeting")))
+
+    async def say_prepared(
+        self,
+        text: str,
+        *,
+        hang_up: bool = False,
+        after: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> None:
+        """Say a prepared line: it joins the context like any reply."""
+        reply = self._new_reply(None)
+        reply.hang_up, reply.after = hang_up, after
+        await self._speak_text(reply, text)
+        await self._conclude(reply)
+
+    # -- caller turns --------------------------------------------------------------------
+    async def _on_key(self, digit: str) -> None:
+        """Keypad digits arrive one event each: collect them into one entry."""
+        self._dtmf += digit
+        if self._dtmf_task and not self._dtmf_task.done():
+            await self.cancel_task(self._dtmf_task)
+        if digit == "#" or self._dtmf == "0":
+            await self._keypad_turn()
+        else:
+            self._dtmf_task = self.create_task(self._keypad_after_pause(), name="dtmf")
+
+    async def _keypad_after_pause(self) -> None:
+        await asyncio.sleep(DTMF_PAUSE_S)
+        await self._keypad_turn()
+
+    async def _keypad_turn(self) -> None:
+        digits, self._dtmf = self._dtmf, ""
+        if digits:
+            self._session.event("keypad_entry", digits=mask_secrets(digits))
+            await self._respond(None, "", digits)
+
+    async def _on_caller(self, utterance: CallerUtterance) -> None:
+        transcript = utterance.transcript
+        if self._other_language(transcript.language, transcript.language_probability):
+            # Our voice cannot answer in the caller's language: say so, and offer a person.
+            plan = self._turns.offer_human("other_language", load_prompt("other_language"))
+            await self._respond(utterance, transcript.text, "", plan=plan)
+            return
+        await self._respond(utterance, transcript.text, "")
+
+    def _other_language(self, language: str, probability: float) -> bool:
+        """A language other than the configured one, heard surely, that the TTS cannot speak."""
+        if (
+            base_language(language) == base_language(self._language)
+            or probability < FOREIGN_LANGUAGE_CONFIDENCE
+        ):
+            return False
+        voiced = speaks(self._voices, language)
+        self._session.event(
+            "other_language",
+            language=language,
+            probability=round(probability, 2),
+            offered_human=not voiced,
+        )
+        return not voiced
+
+    async def _respond(
+        self, utterance: CallerUtterance | None, text: str, dtmf: str, plan: TurnPlan | None = None
+    ) -> None:
+        # The caller spoke again before the reply was complete: what was said so far stands.
+        unfinished = self._generating
+        await self._cancel_generation()
+        if unfinished is not None and not unfinished.ended:
+            if unfinished.sentences:
+                await self._conclude(unfinished)
+            else:
+                unfinished.finished = True
+                self._replies.pop(unfinished.reply_id, None)
+        self._add_user_message(text or f"(pressed {dtmf} on the keypad)")
+        reply = self._new_reply(utterance)
+        self._generating = reply
+        self._task = self.create_task(
+            self._answer(reply, text, dtmf, plan), name=f"reply-{reply.reply_id}"
+        )
+
+    def _add_user_message(self, text: str) -> None:
+        if self._messages[-1]["role"] == "user":  # the previous turn got no audible answer
+            self._messages[-1]["content"] += " " + text
+        else:
+            self._messages.append({"role": "user", "content": text})
+
+    async def _answer(self, reply: Reply, text: str, dtmf: str, plan: TurnPlan | None) -> None:
+        try:
+            if plan is None:
+                plan = await asyncio.to_thread(self._turns.handle, text, dtmf)
+            self._session.event(
+                "understood",
+                intent=plan.intent,
+                failed=plan.failed,
+                values={k: mask_secrets(v) for k, v in plan.values.items()},
+                llm=plan.use_llm,
+            )
+            handover = await self._observer(plan, reply.utterance, dtmf) if self._observer else None
+            if handover is not None:
+                reply.after = handover.after
+                await self._speak_text(reply, handover.say)
+            elif plan.use_llm:
+                await self._compose(reply, plan, text)
+            else:
+                await self._speak_text(reply, plan.say)
+            reply.hang_up = plan.hang_up
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("turn failed")
+            self._session.event("turn_error", error=f"{type(exc).__name__}: {exc}")
+            reply.sentences.clear()
+            await self._speak_text(reply, load_prompt("fallback"))
+        if not reply.sentences:
+            await self._speak_text(reply, load_prompt("not_heard"))
+        await self._conclude(reply)
+
+    async def _compose(self, reply: Reply, plan: TurnPlan, text: str) -> None:
+        """Stream the LLM's wording; a sentence that states an unsupported fact is replaced."""
+        allowed = " ".join([text, self._turns.caller_context(), *(p.text for p in plan.passages)])
+        fallback = plan.say or build_fallback_reply(plan.facts)
+        splitter = SentenceSplitter()
+        tools = ToolRunner(self._turns) if self._llm.supports_tools else None
+        if tools is not None:  # what the tools return is as true as the plan's facts
+            plan.facts = tools.facts | plan.facts
+        stream = self._llm.stream(
+            self._llm_messages(plan), tools=TOOLS if tools else None, call_tool=tools
+        )
+        try:
+            async with aclosing(stream) as tokens:
+                async for token in _first_within(tokens, FIRST_TOKEN_TIMEOUT_S):
+                    reply.first_token_at = reply.first_token_at or time.perf_counter()
+                    for sentence in splitter.feed(token):
+                        if not await self._say_checked(
+                            reply, sentence, plan, allowed, fallback, tools
+                        ):
+                            return
+                    if len(reply.sentences) >= self._max_sentences:
+                        return  # a phone answer stays short
+            for sentence in splitter.flush():
+                if not await self._say_checked(reply, sentence, plan, allowed, fallback, tools):
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.exception("LLM failed")
+            self._session.event("llm_error", error=f"{type(exc).__name__}: {exc}")
+            await self._speak_text(reply, fallback)
+
+    async def _say_checked(
+        self,
+        reply: Reply,
+        sentence: str,
+        plan: TurnPlan,
+        allowed: str,
+        fallback: str,
+        tools: ToolRunner | None = None,
+    ) -> bool:
+        if tools is not None:
+            plan.facts.update(tools.facts)
+            allowed = " ".join([allowed, *tools.results])
+        verdict = check_reply(sentence, plan.facts, allowed, today=self._turns.today())
+        if verdict.ok:
+            await self._say(reply, sentence)
+            return True
+        self._session.event("guard_rejected", sentence=sentence, problems=verdict.problems)
+        await self._speak_text(reply, fallback)
+        return False
+
+    def _llm_messages(self, plan: TurnPlan) -> list[Message]:
+        grounding = ["Caller: " + (self._turns.caller_context() or "not a known customer")]
+        if plan.facts:
+            grounding.append(
+                "Facts you may use:\n"
+                + "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in plan.facts.items())
+            )
+        if plan.passages:
+            grounding.append("Policy:\n" + "\n".join(p.text for p in plan.passages[:2]))
+        grounding.append("Use only these facts. If they do not answer, say so and offer help.")
+        system = {
+            "role": "system",
+            "content": self._messages[0]["content"] + "\n\n" + "\n\n".join(grounding),
+        }
+        return [system, *self._messages[1:][-HISTORY_MESSAGES:]]
+
+    async def _speak_text(self, reply: Reply, text: str) -> None:
+        splitter = SentenceSplitter()
+        for sentence in [*splitter.feed(text + " "), *splitter.flush()]:
+            await self._say(reply, sentence)
+
+    async def _say(self, reply: Reply, sentence: str) -> None:
+        if reply.first_sentence_at is None:
+            reply.first_sentence_at = time.perf_counter()
+        await self.push_frame(
+            AgentSentenceFrame(text=sentence, reply_id=reply.reply_id, index=len(reply.sentences))
+        )
+        reply.sentences.append(sentence)
+
+    async def _conclude(self, reply: Reply) -> None:
+        """The reply is complete: it joins the context and its end mark is queued."""
+        reply.message = {"role": "assistant", "content": " ".join(reply.sentences)}
+        self._messages.append(reply.message)
+        if self._generating is reply:
+            self._generating = None
+        reply.ended = True
+        await self.push_frame(
+            AgentSentenceFrame(reply_id=reply.reply_id, index=len(reply.sentences), last=True)
+        )
+
+    def _new_reply(self, utterance: CallerUtterance | None) -> Reply:
+        self._next_id += 1
+        reply = Reply(self._next_id, utterance)
+        self._replies[reply.reply_id] = reply
+        return reply
+
+    async def _cancel_generation(self) -> None:
+        if self._task and not self._task.done():
+            await self.cancel_task(self._task)
+        self._task = None
+
+    # -- playback ------------------------------------------------------------------------
+    async def _on_mark(self, name: str) -> None:
+        sentence = self._session.playback.mark_played(name)
+        if sentence is None or not sentence.last:
+            return
+        reply = self._replies.get(sentence.reply_id)
+        self._log_reply(reply, interrupted=False)
+        if reply is not None and reply.after is not None:
+            try:
+                last_line = await reply.after()
+            except Exception as exc:  # a failed hand-over must not leave the caller in silence
+                log.exception("after-reply action failed")
+                self._session.event("handover_error", error=f"{type(exc).__name__}: {exc}")
+                await self.say_prepared(load_prompt("fallback"))
+                return
+            if last_line:
+                await self.say_prepared(last_line, hang_up=True)
+            return
+        if reply is not None and reply.hang_up:
+            self._session.end_reason = self._session.end_reason or "agent_hangup"
+            await self.push_frame(EndWorkerFrame(reason="agent ended the call"))
+        elif not self._session.playback.agent_speaking and self._generating is None:
+            self._arm_silence_timer()
+
+    async def _on_interruption(self) -> None:
+        """Barge-in: stop generating and keep in the context only what the caller heard."""
+        await self._cancel_generation()
+        self._generating = None
+        for reply in [r for r in self._replies.values() if not r.finished]:
+            heard = self._session.playback.heard_text(reply.reply_id)
+            if reply.message is None:
+                reply.message = {"role": "assistant", "content": heard}
+                self._messages.append(reply.message)
+            reply.message["content"] = heard
+            if not heard:
+                self._messages.remove(reply.message)
+            self._log_reply(reply, interrupted=True)
+
+    def _log_reply(self, reply: Reply | None, interrupted: bool) -> None:
+        if reply is None or reply.finished:
+            return
+        reply.finished = True
+        spoken = [s for s in self._session.playback.sentences(reply.reply_id) if s.text]
+        start = next((s.started_at for s in spoken if s.started_at is not None), None)
+        text = self._session.playback.heard_text(reply.reply_id)
+        latency_ms, stages = None, {}
+        if reply.utterance is not None and start is not None:
+            latency_ms = round((start - reply.utterance.end_s) * 1000, 1)
+            stages = _stages(reply, spoken[0].tts_ms if spoken else 0.0)
+        self._session.agent_turn(
+            text,
+            start if start is not None else self._session.elapsed(),
+            self._session.elapsed(),
+            latency_ms,
+            interrupted,
+            reply_id=reply.reply_id,
+            stages_ms=stages,
+            generated=" ".join(reply.sentences),
+        )
+        self._session.playback.forget(reply.reply_id)
+        self._replies.pop(reply.reply_id, None)
+
+    # -- silence -------------------------------------------------------------------------
+    async def _caller_active(self) -> None:
+        self._reprompts = 0
+        if self._silence_task and not self._silence_task.done():
+            await self.cancel_task(self._silence_task)
+        self._silence_task = None
+
+    def _arm_silence_timer(self) -> None:
+        if self._silence_secs > 0 and (self._silence_task is None or self._silence_task.done()):
+            self._silence_task = self.create_task(self._on_silence(), name="silence")
+
+    async def _on_silence(self) -> None:
+        await asyncio.sleep(self._silence_secs)
+        self._reprompts += 1
+        self._session.event("silence", reprompt=self._reprompts)
+        if self._reprompts > self._max_reprompts:
+            self._session.end_reason = "silence"
+            await self.say_prepared(load_prompt("goodbye_silence"), hang_up=True)
+        else:
+            await self.say_prepared(load_prompt("still_there"))
+
+
+async def _first_within(tokens: AsyncIterator[str], seconds: float) -> AsyncIterator[str]:
+    """The same tokens, but a TimeoutError if the first does not come within `seconds`."""
+    iterator = aiter(tokens)
+    try:
+        first = await asyncio.wait_for(anext(iterator), seconds)
+    except StopAsyncIteration:
+        return
+    yield first
+    async for token in iterator:
+        yield token
+
+
+def _stages(reply: Reply, tts_ms: float) -> dict[str, float | None]:
+    u = reply.utterance
+    assert u is not None
+
+    def since_transcript(moment: float | None) -> float | None:
+        return round((moment - u.transcribed_at) * 1000, 1) if moment else None
+
+    return {
+        "stt": round(u.transcript.elapsed_seconds * 1000, 1),
+        "llm_first_token": since_transcript(reply.first_token_at),
+        "first_sentence": since_transcript(reply.first_sentence_at),
+        "tts_first_audio": round(tts_ms, 1),
+    }
