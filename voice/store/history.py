@@ -18,6 +18,7 @@ from voice.business.service import (
     normalise_phone,
     spoken_date,
 )
+from voice.privacy import mask_text
 from voice.store.calls import Call
 
 OUTCOMES = ("resolved", "escalated", "abandoned")
@@ -157,6 +158,6 @@ def record_outcome(
         result = db.execute(
             update(Call)
             .where(Call.call_sid == call_sid)
-            .values(summary=summary.strip(), outcome=outcome, topics=joined)
+            .values(summary=mask_text(summary.strip()), outcome=outcome, topics=joined)
         )
         return result.rowcount > 0

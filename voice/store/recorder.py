@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from voice.privacy import mask_value
+
 RATE = 8000
 FLUSH_EVERY_S = 0.25
 FLUSH_LAG_S = 0.3  # late caller frames (network jitter) still find their place
@@ -48,6 +50,9 @@ class _Track:
 
     def truncate(self, length: int) -> None:
         self.pending = self.pending[: max(0, length)]
+
+
+_IDS = frozenset({"call_sid", "stream_sid"})  # ids, never numbers to mask
 
 
 def recording_paths(recordings_dir: Path, call_sid: str, day: datetime) -> tuple[Path, Path]:
@@ -106,11 +111,14 @@ class CallRecorder:
 
     # -- events --------------------------------------------------------------------------
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Append one event to the JSONL and return it. Every string in it is masked here
+        (voice/privacy.py): the session logs and stores the record this returns, so card
+        numbers, codes and phone numbers reach neither the file, the log nor the database."""
         record = {
             "type": kind,
             "t": round(self.elapsed(), 3),
             "time": datetime.now(UTC).isoformat(),
-            **fields,
+            **mask_value(fields, keep=_IDS.__contains__),
         }
         if not self.closed:
             self._events.write(json.dumps(record, ensure_ascii=False) + "\n")
