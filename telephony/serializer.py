@@ -11,6 +11,7 @@ import audioop  # stdlib on Python 3.11 (pipecat uses it too)
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable
 
 from pipecat.frames.frames import AudioRawFrame, Frame, InputAudioRawFrame, InterruptionFrame
@@ -97,7 +98,12 @@ class CallSerializer(TwilioFrameSerializer):
             return None
         # Decode once: the recording keeps 8 kHz, the pipeline gets its own rate.
         pcm8k = audioop.ulaw2lin(payload, 2)
-        self._session.recorder.caller_audio(pcm8k, _timestamp_ms(media.get("timestamp")))
+        timestamp = _timestamp_ms(media.get("timestamp"))
+        if timestamp is not None and not math.isfinite(timestamp):
+            self._bad("media timestamp is not a finite number")  # the audio still counts
+            timestamp = None
+        # The recorder clamps it to a window around the call's own clock.
+        self._session.recorder.caller_audio(pcm8k, timestamp)
         pcm = await self._input_resampler.resample(pcm8k, TWILIO_RATE, self._sample_rate)
         if not pcm:
             return None
@@ -114,5 +120,5 @@ class CallSerializer(TwilioFrameSerializer):
 def _timestamp_ms(value: object) -> float | None:
     try:
         return float(value)  # Twilio sends it as a string of milliseconds
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits
         return None
