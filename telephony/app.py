@@ -69,11 +69,13 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         form = await signed_form(settings, request)
         if form is None:
             return Response("invalid Twilio signature", status_code=403)
-        if len(app.state.active_calls) >= settings.max_calls:
+        starting = len(app.state.pending_streams)  # streams waiting for their `start`
+        if len(app.state.active_calls) + starting >= settings.max_calls:
             log.warning(
                 "refused a call: server full",
                 call_sid=form.get("CallSid"),
                 active_calls=len(app.state.active_calls),
+                starting_streams=starting,
             )
             return Response(say_and_hang_up(load_prompt("busy")), media_type=XML)
         call_sid, caller = form.get("CallSid", ""), form.get("From", "")
