@@ -12,6 +12,7 @@ import io
 import json
 import re
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -58,6 +59,10 @@ def leaks(blob: str, secret: str = CARD) -> list[str]:
         ("account 1234567", "account [number ending 4567]"),
         ("call me on +15551234567", "call me on +1 555 ••• 4567"),
         ("or (555) 123-4567", "or +1 555 ••• 4567"),
+        (
+            "GET /review/calls.csv?caller=%2B15551234567",
+            "GET /review/calls.csv?caller=+1 555 ••• 4567",
+        ),
         # What the agent must be able to say back stays.
         ("the card ending in 4821 is blocked", "the card ending in 4821 is blocked"),
         ("where is order 4521", "where is order 4521"),
@@ -167,7 +172,7 @@ async def test_a_card_number_typed_on_the_keypad_is_kept_nowhere(server, samples
                 f"/review/calls/{sid}",
                 f"/review/calls/{sid}/transcript.json",
                 f"/review/calls/{sid}/transcript.txt",
-                f"/review/calls.csv?caller={STRANGER}",
+                f"/review/calls.csv?caller={quote(STRANGER)}",
                 f"/review/calls?q={CARD[-4:]}",
             )
         }
@@ -177,7 +182,9 @@ async def test_a_card_number_typed_on_the_keypad_is_kept_nowhere(server, samples
         assert STRANGER not in answer.text and STRANGER[2:] not in answer.text, path
     exported = answers[f"/review/calls/{sid}/transcript.json"].json()
     assert any(e["type"] == "keypad_entry" for e in exported["events"])
-    rows = list(csv.DictReader(io.StringIO(answers[f"/review/calls.csv?caller={STRANGER}"].text)))
+    rows = list(
+        csv.DictReader(io.StringIO(answers[f"/review/calls.csv?caller={quote(STRANGER)}"].text))
+    )
     assert sid in {row["call_sid"] for row in rows}
 
 

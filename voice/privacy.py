@@ -50,8 +50,8 @@ _NUMBER_WORD = re.compile(
 )
 
 # Written patterns, applied in this order (each on the result of the last).
-_PHONE = re.compile(
-    r"(?<![\w+])(?:\+\d{8,15}|(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4})(?![\w])"
+_PHONE = re.compile(  # "%2B": a "+" as a URL's query string has it (access logs)
+    r"(?<![\w+])(?:(?:\+|%2[Bb])\d{8,15}|(?:\+?1[ .-]?)?\(?\d{3}\)?[ .-]?\d{3}[ .-]\d{4})(?![\w])"
 )
 _SSN = re.compile(r"(?<![\w.-])\d{3}([- ])\d{2}\1\d{4}(?![\w]|[.-]\d)")
 _GROUPED = re.compile(r"(?<![\w.+-])\d{1,6}(?:[ .-]\d{1,6}){2,7}(?![\w]|[.-]\d)")
@@ -75,7 +75,7 @@ def _ending(digits: str) -> str:
 
 
 def _phone(match: re.Match) -> str:
-    text = match.group()
+    text = re.sub(r"^%2[Bb]", "+", match.group())
     digits = re.sub(r"\D", "", text)
     if not text.startswith("+") and len(digits) == 10:
         digits = "1" + digits  # a North American number written without its country code
