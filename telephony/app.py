@@ -79,7 +79,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
             )
             return Response(say_and_hang_up(load_prompt("busy")), media_type=XML)
         call_sid, caller = form.get("CallSid", ""), form.get("From", "")
-        if not CALL_ID.match(call_sid):
+        if not CALL_ID.fullmatch(call_sid):
             log.warning("refused a call: CallSid is not an id", call_sid=call_sid[:80])
             return Response(hang_up(), media_type=XML)
         # The caller's number stays here (by CallSid); the stream gets a one-use token.
