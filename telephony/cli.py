@@ -22,12 +22,14 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from telephony.app import create_app
+    from telephony.connections import MAX_HEAD_BYTES, guarded_uvicorn_protocol
     from voice.logs import configure_logging
 
     print(f"Public URL (signatures are checked against it): {settings.public_base}", flush=True)
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
-    # ws_max_size bounds a single websocket message; Twilio's are ~300 bytes.
+    # ws_max_size bounds a single websocket message; Twilio's are ~300 bytes. The guarded
+    # protocol gives every request head HTTP_READ_TIMEOUT_S and caps idle connections.
     uvicorn.run(
         app,
         host=args.host,
@@ -35,6 +37,9 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         ws_max_size=1 << 20,
         timeout_graceful_shutdown=5,
+        http=guarded_uvicorn_protocol(settings),
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=5,
         **proxy_options(settings),
     )
     return 0

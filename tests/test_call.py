@@ -111,7 +111,9 @@ async def test_multi_turn_call(server, samples):
 
     # The turns were counted in the Prometheus metrics.
     async with httpx.AsyncClient() as client:
-        exposition = (await client.get(f"{server.http}/metrics")).text
+        exposition = (
+            await client.get(f"{server.http}/metrics", headers=server.metrics_headers)
+        ).text
     count = re.search(r"^callcentre_turn_latency_seconds_count (\S+)$", exposition, re.M)
     assert count and float(count.group(1)) >= 2
     assert 'callcentre_stage_latency_seconds_count{stage="stt"}' in exposition
