@@ -17,6 +17,7 @@ from collections.abc import Callable
 from pipecat.frames.frames import AudioRawFrame, Frame, InputAudioRawFrame, InterruptionFrame
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
+from telephony.log_budget import LimitedWarnings, clip
 from voice.logs import get_logger
 from voice.pipeline.frames import PlaybackMarkFrame, SpeechMarkFrame
 from voice.session import CallSession
@@ -37,6 +38,11 @@ class CallSerializer(TwilioFrameSerializer):
         self._session = session
         self._on_stop = on_stop
         self.bad_messages = 0
+        # A few lines per stream, then counted: one summary line when the call closes.
+        self._warnings = LimitedWarnings(log, "bad media stream message")
+        session.on_close.append(
+            lambda: self._warnings.summary(call_sid=session.call_sid, stream_sid=session.stream_sid)
+        )
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, SpeechMarkFrame):
@@ -111,7 +117,8 @@ class CallSerializer(TwilioFrameSerializer):
 
     def _bad(self, reason: str) -> None:
         self.bad_messages += 1
-        log.warning("bad media stream message", reason=reason)
+        reason = clip(reason)
+        self._warnings.warn(reason)
         if self.bad_messages <= 20:  # a flood must not flood the call's event log too
             self._session.event("bad_message", reason=reason)
         return None
