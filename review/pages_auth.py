@@ -99,7 +99,7 @@ def add_auth_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
         response = RedirectResponse(safe_next(next), status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            start_session(engine, manager_id, ctx.config.session_hours),
+            start_session(engine, manager_id, ctx.config.session_hours, ctx.config.idle_minutes),
             max_age=int(ctx.config.session_hours * 3600),
             path=PREFIX,
             httponly=True,
