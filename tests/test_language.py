@@ -18,7 +18,7 @@ from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import Frame, InputDTMFFrame, TranscriptionFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
-from voice.dialogue.turn_manager import TurnManager
+from voice.dialogue.policy import TurnManager
 from voice.engines.embeddings import shared_embedder
 from voice.engines.llm import OpenAICompatibleLLM
 from voice.engines.resources import BusinessResources

@@ -16,7 +16,7 @@ from telephony.local_server import LocalServer
 from telephony.simulator import simulate_call
 from voice.dialogue.fact_guard import check_reply
 from voice.dialogue.tools import TOOLS, ToolRunner
-from voice.dialogue.turn_manager import TurnManager
+from voice.dialogue.policy import TurnManager
 from voice.engines.embeddings import shared_embedder
 from voice.engines.llm import OpenAICompatibleLLM
 from voice.engines.resources import BusinessResources

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from voice.business.service import Appointment, Business, Card, Customer, Return
 from voice.dialogue.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
-from voice.dialogue.turn_manager import TurnManager
+from voice.dialogue.policy import TurnManager
 from voice.engines.embeddings import shared_embedder
 from voice.store import seeding
 from voice.store.calls import Store

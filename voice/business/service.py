@@ -47,6 +47,18 @@ ACTIVE_APPOINTMENT_STATUSES = ("booked", "moved")
 ACTIVE_SLOT = text("status IN ('booked', 'moved')")
 RETURN_WINDOW_DAYS = 30
 CHANGE_NOTICE = timedelta(hours=24)  # the clinics' rule for moving or cancelling
+# data/knowledge/returns.md: items that can't be taken back (health and hygiene, personal, food).
+NOT_RETURNABLE = re.compile(
+    r"\b(ear ?buds?|in-ear|toothbrush\w*|cosmetics?|make-?up|lipstick|swimwear|swimsuit|"
+    r"bikini|gift cards?|engraved|personali[sz]ed|food|snacks?|chocolates?)\b",
+    re.IGNORECASE,
+)
+# data/knowledge/opening-hours.md: the clinics close on these public holidays, and at 2 PM on
+# Christmas Eve and New Year's Eve.
+CLOSED_HOLIDAYS = ("New Year's Day", "Memorial Day", "Independence Day", "Labor Day",
+                   "Thanksgiving Day", "Christmas Day")
+EARLY_CLOSING = ((12, 24), (12, 31))
+EARLY_CLOSING_TIME = time(14, 0)
 
 
 # --- tables -------------------------------------------------------------------------------
@@ -201,6 +213,15 @@ class AppointmentInfo:
     starts_at: datetime
     minutes: int
     status: str
+
+
+@dataclass(frozen=True)
+class ClinicInfo:
+    name: str
+    address: str
+    phone: str
+    doctors: tuple[str, ...]
+    kinds: tuple[str, ...]
 
 
 @dataclass(frozen=True)
@@ -387,6 +408,16 @@ def _order_info(row: Order, return_status: str | None) -> OrderInfo:
     )
 
 
+def _clinic_info(row: Clinic) -> ClinicInfo:
+    return ClinicInfo(
+        name=row.name,
+        address=row.address,
+        phone=row.phone,
+        doctors=tuple(d["name"] for d in row.doctors or []),
+        kinds=tuple(row.kinds or {}),
+    )
+
+
 def _appointment_info(row: Appointment, clinic: str) -> AppointmentInfo:
     return AppointmentInfo(
         id=row.id,
@@ -430,6 +461,10 @@ class Business:
         self.engine = engine
         self._now = now
         create_tables(engine)
+
+    def now(self) -> datetime:
+        """The clinics' local time (a fixed clock in tests and rehearsals)."""
+        return self._now()
 
     # customers and orders
 
@@ -553,6 +588,15 @@ class Business:
 
     def _return_refusal(self, order: Order) -> ActionResult | None:
         number = order.number
+        excluded = [i["name"] for i in order.items or [] if NOT_RETURNABLE.search(i["name"])]
+        if excluded and len(excluded) == len(order.items or []):
+            return _refused(
+                "not_returnable",
+                f"Order {number} can't be returned: {_joined(excluded)} can't be taken back for "
+                "health and hygiene reasons.",
+                order_number=number,
+                items=_joined(excluded),
+            )
         if order.status == "cancelled":
             return _refused(
                 "cancelled",
@@ -676,24 +720,84 @@ class Business:
                 k for place in db.scalars(select(Clinic).order_by(Clinic.id)) for k in place.kinds
             ]
 
-    def free_slots(self, day: date, kind: str, clinic: str | None = None) -> list[datetime]:
-        """Start times on `day` when a doctor who does `kind` is free, within clinic hours."""
+    def free_slots(
+        self,
+        day: date,
+        kind: str,
+        clinic: str | None = None,
+        *,
+        ignore: int | None = None,
+        doctor: str | None = None,
+    ) -> list[datetime]:
+        """Start times on `day` when a doctor who does `kind` (or that doctor) is free, within
+        clinic hours; `ignore` leaves out an appointment being moved."""
         with Session(self.engine) as db:
             found = _clinic_for(db, kind, clinic)
             if found is None:
                 return []
             place, canonical = found
-            return [start for start, _ in self._free(db, place, day, canonical)]
+            return [
+                start
+                for start, who in self._free(db, place, day, canonical, ignore, doctor=doctor)
+                if doctor is None or who == doctor
+            ]
+
+    def closed_reason(self, kind: str, day: date) -> str | None:
+        """Why the clinic that offers `kind` takes no appointments on `day` (a reason code:
+        'weekday' or a public holiday's name), or None when it is open."""
+        with Session(self.engine) as db:
+            found = _clinic_for(db, kind, None)
+            if found is None:
+                return None
+            place, _ = found
+            holiday = _holiday(day)
+            if holiday:
+                return holiday
+            if not (place.hours or {}).get(day.strftime("%A").lower()):
+                return "weekday"
+            return None
+
+    def clinic_for_kind(self, kind: str) -> ClinicInfo | None:
+        with Session(self.engine) as db:
+            found = _clinic_for(db, kind, None)
+            return _clinic_info(found[0]) if found else None
+
+    def clinics(self) -> list[ClinicInfo]:
+        with Session(self.engine) as db:
+            return [_clinic_info(c) for c in db.scalars(select(Clinic).order_by(Clinic.id))]
+
+    def doctors(self) -> list[str]:
+        return [d for c in self.clinics() for d in c.doctors]
+
+    def appointment(self, appointment_id: int) -> AppointmentInfo | None:
+        with Session(self.engine) as db:
+            row = db.get(Appointment, appointment_id)
+            return _appointment_info(row, db.get(Clinic, row.clinic_id).name) if row else None
+
+    def change_check(
+        self, appointment_id: int, *, customer_id: int | None = None
+    ) -> ActionResult | None:
+        """Why an appointment can't be moved or cancelled now (24 hours' notice), or None.
+
+        Changes nothing: asked before the caller is asked to confirm a change."""
+        with Session(self.engine) as db:
+            return self._change_refusal(db.get(Appointment, appointment_id), customer_id)
 
     def book_appointment(
-        self, customer_id: int, starts_at: datetime, kind: str, clinic: str | None = None
+        self,
+        customer_id: int,
+        starts_at: datetime,
+        kind: str,
+        clinic: str | None = None,
+        *,
+        doctor: str | None = None,
     ) -> ActionResult:
         starts_at = _local_naive(starts_at)
         try:
-            return self._book(customer_id, starts_at, kind, clinic)
+            return self._book(customer_id, starts_at, kind, clinic, doctor=doctor)
         except IntegrityError:
             # Another call took the slot between our check and insert: say so, offer others.
-            return self._book(customer_id, starts_at, kind, clinic, just_taken=True)
+            return self._book(customer_id, starts_at, kind, clinic, just_taken=True, doctor=doctor)
 
     def _book(
         self,
@@ -702,6 +806,7 @@ class Business:
         kind: str,
         clinic: str | None,
         just_taken: bool = False,
+        doctor: str | None = None,
     ) -> ActionResult:
         with Session(self.engine) as db, db.begin():
             if db.get(Customer, customer_id) is None:
@@ -727,7 +832,8 @@ class Business:
                     message=f"You're already booked for a {info.kind} on "
                     f"{_when(starts_at)} at {info.clinic}.",
                 )
-            doctor = dict(self._free(db, place, starts_at.date(), canonical)).get(starts_at)
+            free = self._free(db, place, starts_at.date(), canonical, doctor=doctor)
+            doctor = dict(free).get(starts_at)
             if doctor is None:
                 return self._slot_taken(db, place, canonical, starts_at, just_taken=just_taken)
             row = Appointment(
@@ -861,19 +967,33 @@ class Business:
         return _refused("slot_unavailable", f"{why}{offer}", alternatives=", ".join(nearest))
 
     def _free(
-        self, db: Session, place: Clinic, day: date, kind: str, ignore: int | None = None
+        self,
+        db: Session,
+        place: Clinic,
+        day: date,
+        kind: str,
+        ignore: int | None = None,
+        *,
+        doctor: str | None = None,
     ) -> list[tuple[datetime, str]]:
-        """(start, doctor) for every bookable start on `day`, earliest first."""
+        """(start, doctor) for every bookable start on `day`, earliest first; none on the
+        public holidays the clinics close for, and none after 2 PM on the early-closing days."""
         hours = (place.hours or {}).get(day.strftime("%A").lower())
-        if not hours or kind not in place.kinds:
+        if not hours or kind not in place.kinds or _holiday(day):
             return []
         opens, closes = (datetime.combine(day, time.fromisoformat(h)) for h in hours)
+        if (day.month, day.day) in EARLY_CLOSING:
+            closes = min(closes, datetime.combine(day, EARLY_CLOSING_TIME))
         length = timedelta(minutes=int(place.kinds[kind]))
-        doctors = [d["name"] for d in place.doctors if kind in d.get("kinds", [])]
+        doctors = [
+            d["name"]
+            for d in place.doctors
+            if kind in d.get("kinds", []) and doctor in (None, d["name"])
+        ]
         busy = _busy(db, place.id, day, ignore)
         now, start, slots = self._now(), opens, []
         while start + length <= closes:
-            doctor = next(
+            free = next(
                 (
                     d
                     for d in doctors
@@ -881,10 +1001,18 @@ class Business:
                 ),
                 None,
             )
-            if doctor and start > now:
-                slots.append((start, doctor))
+            if free and start > now:
+                slots.append((start, free))
             start += timedelta(minutes=place.slot_minutes)
         return slots
+
+
+def _holiday(day: date) -> str | None:
+    """The name of a public holiday the clinics close for, or None."""
+    import holidays
+
+    name = holidays.US(years=day.year).get(day)
+    return next((h for h in CLOSED_HOLIDAYS if name and name.startswith(h)), None)
 
 
 def _lock_clinic(db: Session, clinic_id: int) -> None:

@@ -1,0 +1,165 @@
+"""Answers from the policy documents: the sentences that answer the question asked.
+
+Retrieval (`voice.dialogue.knowledge`) finds the passages about the topic; the answer is then
+the one or two sentences of those passages closest to the question, not the passage's first
+lines. Two things an embedding alone misses are added to the score: the day the caller asks
+about ("are you open tomorrow?" is about a Tuesday when today is Monday, so a sentence whose
+days cover Tuesday is preferred over the public-holiday one), and the place or service named
+("the dental clinic", "the bank").
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, timedelta
+from typing import Any
+
+import numpy as np
+
+from voice.dialogue.knowledge import Passage
+from voice.dialogue.plan import TaskContext, TurnPlan
+
+MIN_PASSAGE_SCORE = 0.3
+ANSWER_SENTENCES = 2
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+_RANGE = re.compile(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s? "
+                    r"(?:to|through|-) (monday|tuesday|wednesday|thursday|friday|saturday|"
+                    r"sunday)s?\b")
+_PLACES = {
+    "dental": ("dental", "dentist", "riverside", "teeth", "hygienist"),
+    "health downtown": ("downtown", "doctor", "clinic", "gp", "vaccination", "blood"),
+    "store": ("shop", "store", "advisor", "order", "market street"),
+    "bank": ("bank", "banking", "branch", "card", "loan"),
+}
+NOT_DOCUMENTED = "I'm sorry, I don't have that information here."
+
+
+def _split_sentences(text: str) -> list[str]:
+    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text) if len(s.strip()) > 12]
+
+
+def asked_day(question: str, today: date) -> int | None:
+    """The weekday (0 = Monday) the question is about, when it names or implies one."""
+    q = question.lower()
+    if "tomorrow" in q:
+        return (today + timedelta(days=1)).weekday()
+    if re.search(r"\b(today|tonight|right now|now)\b", q):
+        return today.weekday()
+    for index, name in enumerate(WEEKDAYS):
+        if re.search(rf"\b{name[:3]}", q):
+            return index
+    if "weekend" in q:
+        return 5
+    return None
+
+
+def covers(sentence: str, weekday: int) -> bool:
+    """Does the sentence speak about that weekday (by name, a range, weekdays/weekends)?"""
+    s = sentence.lower()
+    if re.search(rf"\b{WEEKDAYS[weekday]}s?\b", s):
+        return True
+    for start, end in _RANGE.findall(s):
+        a, b = WEEKDAYS.index(start), WEEKDAYS.index(end)
+        if a <= weekday <= b:
+            return True
+    if weekday < 5 and re.search(r"\bweekdays?\b", s):
+        return True
+    return weekday >= 5 and bool(re.search(r"\bweekends?\b", s))
+
+
+def _place_bonus(question: str, heading: str, sentence: str) -> float:
+    q, where = question.lower(), f"{heading} {sentence}".lower()
+    bonus = 0.0
+    for place, cues in _PLACES.items():
+        if any(c in q for c in cues) and place.split()[0] in where:
+            bonus += 0.12
+    return bonus
+
+
+def answer_sentences(question: str, passages: list[Passage], encoder: Any,
+                     today: date) -> str:
+    """The sentences of the retrieved passages that answer `question`, in reading order."""
+    candidates = [(p, s) for p in passages[:3] for s in _split_sentences(p.text)]
+    if not candidates:
+        return passages[0].text if passages else ""
+    if encoder is None:
+        return " ".join(s for _, s in candidates[:ANSWER_SENTENCES])
+    vectors = np.asarray(encoder.encode([question, *[f"{p.heading}. {s}"
+                                                     for p, s in candidates]]))
+    scores = vectors[1:] @ vectors[0]
+    day = asked_day(question, today)
+    for i, (p, s) in enumerate(candidates):
+        scores[i] += 0.05 * p.score + _place_bonus(question, p.heading, s)
+        if day is not None and covers(s, day):
+            scores[i] += 0.15
+    best = sorted(range(len(candidates)), key=lambda i: -scores[i])[:ANSWER_SENTENCES]
+    if len(best) > 1 and scores[best[1]] < scores[best[0]] - 0.12:
+        best = best[:1]  # the second sentence only when it is nearly as relevant
+    return " ".join(candidates[i][1] for i in sorted(best))
+
+
+def knowledge_plan(t: TaskContext, intent: str, question: str, *,
+                   required: bool = True) -> TurnPlan | None:
+    """A policy answer; without a passage, an honest "I don't know" and the offer of a
+    colleague (or None when `required` is false, so the caller's task can say its own)."""
+    passages = t.knowledge.search(question, k=3, min_score=MIN_PASSAGE_SCORE)
+    if not passages:
+        return t.offer_person(intent, NOT_DOCUMENTED) if required else None
+    answer = t.extract_answer(question, passages)
+    plan = t.answered(intent, answer, f"answered from the {passages[0].source} policy")
+    plan.passages = passages
+    return plan
+
+
+# What a follow-up question is about when it does not say ("how long does that take?").
+_LINE_WORDS = (
+    (("order", "return", "shop", "product"), "shop order return refund"),
+    (("card", "account", "transfer", "transaction", "pin", "bank"), "bank card account"),
+    (("appointment", "prescription", "test", "medical"), "clinic appointment"),
+)
+
+
+def _in_context(t: TaskContext, question: str) -> str:
+    last = t.topic or ""
+    for keys, words in _LINE_WORDS:
+        if any(k in last for k in keys):
+            return f"{question} ({words})"
+    return question
+
+
+def policy_question(t: TaskContext) -> TurnPlan:
+    plan = knowledge_plan(t, t.reading.intent if t.reading.intent in TASKS else
+                          "policy_question", _in_context(t, t.reading.text))
+    assert plan is not None
+    return plan
+
+
+def location(t: TaskContext) -> TurnPlan:
+    """Where a clinic or the shop is: the business's addresses first, then the documents."""
+    q = t.reading.text.lower()
+    places = t.business.clinics()
+    named = [c for c in places if any(re.search(rf"\b{re.escape(w)}\b", q)
+                                      for w in _clinic_words(c.name, c.address))]
+    if not named and (re.search(r"\b(clinic|doctor|dentist|dental|appointment)\b", q)
+                      or (t.topic or "").startswith("appointment")):
+        appointment = t.slots.get("appointment_id")
+        upcoming = t.business.appointment(int(appointment)) if appointment else None
+        named = [c for c in places if upcoming and c.name == upcoming.clinic] or places
+    if named:
+        parts = [f"{c.name} is at {c.address}" for c in named]
+        return t.answered("location", " and ".join(parts) + ".", "gave the clinic address")
+    return policy_question(t)
+
+
+def _clinic_words(name: str, address: str = "") -> list[str]:
+    """Words that name one clinic: 'dental', 'riverside', 'main street' (not 'acme')."""
+    words = [w for w in name.lower().split() if w not in ("acme", "health", "clinic")]
+    street = re.sub(r"^\d+\s*", "", address.lower()).strip()
+    return words + ([street, street.split()[0]] if street else [])
+
+
+TASKS = {
+    "policy_question": policy_question,
+    "opening_hours": policy_question,
+    "location": location,
+}
