@@ -28,6 +28,7 @@ _LIMITS = {
                       "hang up and call 911.",
 }
 SLOTS_OFFERED = 3
+PAST_QUESTION = re.compile(r"\b(last|previous|did i (have|go|see|attend))\b", re.IGNORECASE)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
 
@@ -77,18 +78,19 @@ def resolve(t: TaskContext, task: str, *, day_names_it: bool) -> tuple[Appointme
     excluded = slots.pop("not_appointment_id", None)
     chosen_id = slots.get("appointment_id")
     candidates = [a for a in active if a.id != excluded]
-    kind, day = values.get("appointment_kind"), values.get("date") if day_names_it else None
+    said_day = values.get("date")
+    if said_day is not None and said_day < t.today:
+        past = [a for a in _past(t) if a.starts_at.date() == said_day]
+        if past:
+            return None, t.cannot(task, f"Your {past[0].kind} on {say_when(past[0].starts_at)} "
+                                        "has already passed, so it can't be changed now. I can "
+                                        "book you a new one if you like.")
+    kind, day = values.get("appointment_kind"), said_day if day_names_it else None
     if kind or day:
         named = [a for a in candidates if (not kind or a.kind == kind) and
                  (not day or a.starts_at.date() == day)]
         if named:
             candidates = named
-        elif day and day < t.today:
-            past = [a for a in _past(t) if a.starts_at.date() == day]
-            if past:
-                return None, t.cannot(task, f"Your {past[0].kind} on "
-                                            f"{say_when(past[0].starts_at)} has already passed, "
-                                            "so it can't be changed now.")
     elif chosen_id and any(a.id == chosen_id for a in candidates):
         candidates = [a for a in candidates if a.id == chosen_id]
     if not candidates:
@@ -112,8 +114,22 @@ def appointment_info(t: TaskContext) -> TurnPlan:
     active = _upcoming(t)
     values = t.reading.values
     kind, day = values.get("appointment_kind"), values.get("date")
+    if PAST_QUESTION.search(t.reading.text) or (day is not None and day < t.today):
+        past = [a for a in _past(t) if (not kind or a.kind == kind)
+                and (day is None or day >= t.today or a.starts_at.date() == day)]
+        if past:
+            last = past[-1]
+            return t.answered("appointment_info", f"Your last {last.kind} was on "
+                                                  f"{say_when(last.starts_at)} with {last.doctor} "
+                                                  f"at {last.clinic}.", **_facts(last))
     shown = [a for a in active if (not kind or a.kind == kind) and
-             (not day or a.starts_at.date() == day)] or active
+             (not day or a.starts_at.date() == day)]
+    if not shown and kind and active:
+        others = say_list([f"{_article(a.kind)} {a.kind} on {say_when(a.starts_at)}"
+                           for a in active[:3]])
+        return t.answered("appointment_info", f"I can't see an upcoming {kind} in your name. "
+                                              f"You have {others}.", **_facts(active[0]))
+    shown = shown or active
     cancelled = [a for a in t.business.appointments_for(t.customer_id)
                  if a.status == "cancelled" and day and a.starts_at.date() == day
                  and (not kind or a.kind == kind)] if day else []

@@ -35,6 +35,8 @@ from voice.store.history import CallerProfile, as_context
 
 # Below this the agent asks what the caller means instead of acting on its best guess.
 CLARIFY_BELOW = 0.45
+# A request that would end in an offer to change something needs more certainty than a look-up.
+ACTION_FROM = 0.7
 # A person is asked for: hand over from this probability (a missed request costs more than an
 # early hand-over, and upset callers are caught by the sentiment policy anyway).
 PERSON_FROM = 0.4
@@ -212,6 +214,11 @@ class TurnManager:
         assert action is not None
         says_yes = reading.act == "yes" and action not in _negated_actions(reading)
         other = [r for r in reading.requests if r != question.task]
+        if says_yes and _revises(reading, question):
+            # "Yes please, the twenty-sixth at ten" to a question about the 12th: not a yes to
+            # what was asked, but a new value; ask again with it.
+            self._revise(reading, question)
+            return self._run_task(question.task or "none", reading)
         if says_yes and not (other and reading.intent in other and reading.confidence > 0.8
                              and not _short(reading.text)):
             plan = TASKS_RUN[action](self._context(reading), question)
@@ -317,9 +324,14 @@ class TurnManager:
         if redo is not None:
             return redo
         requests = [r for r in reading.requests if r in TASKS or r in NON_TASKS]
+        if reading.act == "no":  # "No, the card's fine": never read as asking for the action
+            requests = [r for r in requests if r not in ASKING]
         if not requests:
             return self._conversation(reading)
-        if reading.confidence < CLARIFY_BELOW and len(requests) == 1:
+        unsure = reading.confidence < CLARIFY_BELOW or (
+            requests[0] in ASKING and reading.intent == requests[0]
+            and reading.confidence < ACTION_FROM)
+        if unsure and len(requests) == 1:
             return self._clarify(reading)
         self.state.queue = []
         return self._run_requests(requests, reading)
@@ -341,13 +353,25 @@ class TurnManager:
         the order said; the first one that needs a question from the caller comes last, and
         any after it wait until that question is settled."""
         ordered = [r for r in requests if r not in ASKING] + [r for r in requests if r in ASKING]
+        offer: Question | None = None  # "shall I put you through?" waits for the others
         for index, intent in enumerate(ordered):
-            if self.state.question is not None:
+            question = self.state.question
+            if question is not None and question.kind == "offer_person":
+                offer, self.state.question = question, None
+                if plan is not None:
+                    plan.say = plan.say.replace(OFFER_PERSON, "").strip()
+                    plan.question = None
+            elif question is not None:
                 self.state.queue.extend(ordered[index:])
                 break
             step = self._run_task(intent, reading)
             plan = step if plan is None else plan.then(step)
         assert plan is not None
+        if offer is not None and self.state.question is None:
+            self.state.question = offer
+            if OFFER_PERSON not in plan.say:
+                plan.say = f"{plan.say} {OFFER_PERSON}"
+            plan.question = "offer_person"
         return plan
 
     def _and_then(self, plan: TurnPlan, reading: Reading, skip: str | None) -> TurnPlan:
@@ -534,6 +558,21 @@ _ACTION_OF = {
     "appointment_move": "move_appointment",
     "appointment_cancel": "cancel_appointment",
 }
+
+
+def _revises(reading: Reading, question: Question) -> bool:
+    """Does the answer name a value other than the one the question was about?"""
+    args, values = question.args, reading.values
+    starts = args.get("starts_at")
+    if isinstance(starts, datetime):
+        if values.get("date") and values["date"] != starts.date():
+            return True
+        if values.get("time") and values["time"] != starts.time():
+            return True
+    for key in ("card_last4", "order_number"):
+        if values.get(key) and args.get(key) and str(values[key]) != str(args[key]):
+            return True
+    return False
 
 
 def _verb(action: str) -> str:

@@ -66,6 +66,7 @@ _NEGATED = [
 # Intents that name a task the caller wants done or answered (not a move of the conversation).
 NOT_REQUESTS = frozenset({"none"})
 SECOND_REQUEST_CONFIDENCE = 0.8
+SENTENCE_REQUEST_CONFIDENCE = 0.85
 # The business line of each task intent: an unclear follow-up ("and when's the one I've still
 # got?") is most likely about what the call is already about.
 LINES = {
@@ -109,6 +110,11 @@ def negated_intents(text: str) -> frozenset[str]:
     return frozenset(found)
 
 
+def _sentences(text: str) -> list[str]:
+    parts = [p.strip() for p in re.split(r"(?<=[.?!])\s+", text) if len(p.strip()) > 3]
+    return parts if len(parts) > 1 else []
+
+
 def request_pieces(text: str) -> list[str]:
     """The turn cut where a new request may start; [] when it is one piece."""
     pieces = [p.strip(" ,.") for p in _REQUEST_BREAK.split(text) if p and len(p.strip()) > 3]
@@ -126,8 +132,17 @@ class Reader:
         if not text:
             return _with_keypad(Reading("", "inform", 1.0, "none", 1.0), dtmf, ctx)
         pieces = request_pieces(text)
-        scores = self._classifier.score([text, *pieces])
+        sentences = _sentences(text) if not pieces else []
+        scores = self._classifier.score([text, *pieces, *sentences])
         whole = with_topic(scores[0], topic)
+        if whole.intent[0] in NOT_REQUESTS and sentences:
+            # "Ha, okay, no, that's fine. When's my vaccination?": the request is in one
+            # sentence, the rest is small talk that drowns it in the whole turn.
+            found = [s for s in scores[1 + len(pieces):] if s.intent[0] in LINE_OF
+                     and s.intent[1] >= SENTENCE_REQUEST_CONFIDENCE]
+            if found:
+                whole = TurnScores(found[-1].intents, whole.acts)
+        scores = scores[: 1 + len(pieces)]
         negated = negated_intents(text)
         intent, confidence = whole.intent
         act, act_confidence = whole.act
