@@ -1,8 +1,8 @@
-"""Reading numbers, money, dates and times out of transcripts, and writing them for speech."""
+"""Reading numbers, money, dates and times out of transcripts (saying them: test_saying.py)."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, time
 from decimal import Decimal
 
 import pytest
@@ -11,14 +11,13 @@ from voice.dialogue.numbers import (
     find_dates,
     find_times,
     parse_amount,
-    say_date,
-    say_digits,
-    say_money,
-    say_number,
-    say_time,
+    resolve_date,
     spoken_amounts,
     spoken_digits,
 )
+from voice.dialogue.saying import date_words, money_words, say_digits
+
+TODAY = date(2026, 12, 7)  # a Monday, the day the sample business is pinned to
 
 
 @pytest.mark.parametrize(
@@ -186,69 +185,6 @@ def test_part_of_day_alone():
     assert mention.hour is None and mention.part_of_day == "morning"
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("4521", "four five two one"),
-        ("0199", "zero one nine nine"),
-        ("1Z99", "one Z nine nine"),
-    ],
-)
-def test_say_digits(value, expected):
-    assert say_digits(value) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("$1,249.50", "one thousand two hundred forty-nine dollars and fifty cents"),
-        ("$49.00", "forty-nine dollars"),
-        (Decimal("1"), "one dollar"),
-        (0.5, "fifty cents"),
-        ("$0.01", "one cent"),
-        (100, "one hundred dollars"),
-        ("-20", "minus twenty dollars"),
-    ],
-)
-def test_say_money(value, expected):
-    assert say_money(value) == expected
-
-
-def test_say_number_is_american():
-    assert say_number(1249) == "one thousand two hundred forty-nine"
-    assert say_number(105) == "one hundred five"
-
-
-@pytest.mark.parametrize(
-    ("value", "kwargs", "expected"),
-    [
-        ("2026-12-03", {}, "Thursday, December third"),
-        (date(2026, 3, 21), {}, "Saturday, March twenty-first"),
-        (datetime(2026, 12, 3, 9, 0), {"weekday": False}, "December third"),
-        ("2026-12-03", {"year": True}, "Thursday, December third, twenty twenty-six"),
-    ],
-)
-def test_say_date(value, kwargs, expected):
-    assert say_date(value, **kwargs) == expected
-
-
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [
-        ("14:30", "two thirty p.m."),
-        ("14:00", "two p.m."),
-        ("09:05", "nine oh five a.m."),
-        ("12:00", "noon"),
-        ("00:00", "midnight"),
-        ("00:30", "twelve thirty a.m."),
-        ("9:30 AM", "nine thirty a.m."),
-        (time(18, 45), "six forty-five p.m."),
-    ],
-)
-def test_say_time(value, expected):
-    assert say_time(value) == expected
-
-
 @pytest.mark.parametrize("value", ["4521", "90210", "1000", "7"])
 def test_said_digits_read_back(value):
     assert spoken_digits(say_digits(value)) == [value]
@@ -256,9 +192,139 @@ def test_said_digits_read_back(value):
 
 @pytest.mark.parametrize("value", ["49.00", "1249.50", "0.75", "1000000", "12.05"])
 def test_said_money_reads_back(value):
-    assert spoken_amounts(say_money(value)) == [Decimal(value)]
+    assert spoken_amounts(money_words(value)) == [Decimal(value)]
 
 
 def test_said_dates_read_back():
-    (mention,) = find_dates(say_date("2026-12-03"))
+    (mention,) = find_dates(date_words("2026-12-03"))
     assert (mention.weekday, mention.month, mention.day) == (3, 12, 3)
+
+
+# --- what the library-based reader does better -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Oh four five seven.", ["0457"]),  # a card ending with a leading zero
+        ("my card ending oh one two seven", ["0127"]),
+        ("Forty six oh one.", ["4601"]),
+        ("The order is for six one oh.", ["4610"]),
+        ("double seven three three", ["7733"]),
+        ("triple four one", ["4441"]),
+        ("forty five to one", ["4521"]),
+        ("4 thousand", ["4000"]),
+        ("ten to five", ["10", "5"]),
+        ("twenty to five", ["20", "5"]),
+        ("Okay, the twenty-second.", []),  # an ordinal is a date, not the digits 20
+        ("It's the one for six fifty.", ["650"]),  # "the one": a pronoun
+        ("Can you move it to the right one?", []),
+        ("Um, there's a payment of forty-nine ninety-nine to some company.", ["4999"]),
+    ],
+)
+def test_spoken_digits_more(text, expected):
+    assert spoken_digits(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Could you send two grand to my brother?", [Decimal("2000")]),
+        ("Two hundred and fifty bucks.", [Decimal("250")]),
+        ("It was forty-nine dollars fifty.", [Decimal("49.50")]),
+    ],
+)
+def test_spoken_amounts_more(text, expected):
+    assert spoken_amounts(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("I sent it back two weeks ago.", [(None, None, None, None, "2 weeks ago")]),
+        ("I bought it a couple of weeks ago.", [(None, None, None, None, "2 weeks ago")]),
+        ("I ordered it like a week ago.", [(None, None, None, None, "1 weeks ago")]),
+        ("Can I cancel tomorrow's appointment?", [(None, None, None, None, "tomorrow")]),
+        ("I need to move Tuesday's vaccination.", [(1, None, None, None, None)]),
+        ("Um, the twenty first of May.", [(None, 5, 21, None, None)]),
+        ("December the third", [(None, 12, 3, None, None)]),
+        ("the day before yesterday", [(None, None, None, None, "day before yesterday")]),
+        ("Thursday this week", [(3, None, None, None, "this week")]),
+        ("May. 3", [(None, 5, 3, None, None)]),
+        ("4521", []),
+        ("the one on Monday", [(0, None, None, None, None)]),
+    ],
+)
+def test_find_dates_more(text, expected):
+    assert _dates(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Half nine.", time(9, 30)),  # British: half past nine
+        ("Can I come at half four?", time(16, 30)),
+        ("Three-ish?", time(15, 0)),
+        ("around six ish", time(18, 0)),
+        ("9:30.", time(9, 30)),
+        ("Any time after three.", time(15, 0)),
+        ("at 3.30", time(15, 30)),
+        ("at midday", time(12, 0)),
+    ],
+)
+def test_find_times_more(text, expected):
+    clocks = [m for m in find_times(text) if m.hour is not None]
+    assert len(clocks) == 1 and clocks[0].as_time() == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "bare", "expected"),
+    [
+        ("Ten thirty?", True, [time(10, 30)]),
+        ("Ten thirty?", False, []),
+        ("Morning, like nine?", True, [time(9, 0)]),
+        ("Four five two one.", True, []),  # digits, not a time
+        ("The fasting one, early morning.", True, []),
+        ("Two of them.", True, []),
+    ],
+)
+def test_bare_times(text, bare, expected):
+    clocks = [m for m in find_times(text, bare=bare) if m.hour is not None]
+    assert [m.as_time(8) for m in clocks] == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "prefer", "expected"),
+    [
+        ("the 9th of October", "past", date(2026, 10, 9)),
+        ("the 9th of October", "future", date(2027, 10, 9)),
+        ("December 7", "future", date(2026, 12, 7)),  # today is not next year
+        ("December 8", "past", date(2025, 12, 8)),
+        ("the 3rd", "past", date(2026, 12, 3)),
+        ("the 3rd", "future", date(2027, 1, 3)),
+        ("the 15th", "past", date(2026, 11, 15)),
+        ("the 15th", "future", date(2026, 12, 15)),
+        ("the 31st", "future", date(2026, 12, 31)),
+        ("Thursday the 3rd", "past", date(2026, 12, 3)),
+        ("next Tuesday", "future", date(2026, 12, 15)),  # on a Monday: next week's Tuesday
+        ("next Tuesday", "past", date(2026, 12, 15)),
+        ("this Tuesday", "future", date(2026, 12, 8)),
+        ("Tuesday", "future", date(2026, 12, 8)),
+        ("Tuesday", "past", date(2026, 12, 1)),
+        ("Monday", "future", date(2026, 12, 14)),  # said on a Monday: next Monday
+        ("last Friday", "future", date(2026, 12, 4)),
+        ("Tuesday next week", "future", date(2026, 12, 15)),
+        ("two weeks ago", "future", date(2026, 11, 23)),
+        ("in three days", "past", date(2026, 12, 10)),
+        ("tomorrow", "past", date(2026, 12, 8)),
+        ("yesterday", "future", date(2026, 12, 6)),
+        ("the day after tomorrow", "future", date(2026, 12, 9)),
+        ("12/3", "past", date(2026, 12, 3)),
+        ("3 December 2025", "future", date(2025, 12, 3)),
+        ("next week", "future", None),  # a range: no single day
+        ("this weekend", "future", None),
+    ],
+)
+def test_resolve_date(text, prefer, expected):
+    (mention,) = find_dates(text)
+    assert resolve_date(mention, TODAY, prefer) == expected

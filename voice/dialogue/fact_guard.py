@@ -26,13 +26,11 @@ from voice.dialogue.numbers import (
     find_times,
     number_runs,
     parse_amount,
-    say_digits,
-    say_money,
-    say_ordinal,
-    say_time,
-    say_year,
     tokenize,
 )
+from voice.dialogue.saying import money_words as say_money
+from voice.dialogue.saying import say_digits, say_ordinal, say_year
+from voice.dialogue.saying import time_words as say_time
 
 
 @dataclass(frozen=True)

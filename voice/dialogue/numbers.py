@@ -1,259 +1,67 @@
-"""Numbers, money, dates and times: reading them out of phone transcripts, writing them for speech.
+"""Numbers, money, dates and times in phone transcripts, each with its place in the text.
 
-Reading. Whisper writes what a caller says about numbers in many ways: "four five two one",
-"forty five twenty one", "for five to one" (homophones), "4 5 2 1", "45 21", "four thousand five
-hundred twenty one". The finders below turn all of these back into digit strings, amounts, dates
-and times, each with its character span, so that one parser serves both slot filling (what did
-the caller say?) and the fact guard (what does a reply claim?).
-
-Writing. `say_*` render values the way a person reads them aloud, because a TTS voice reading
-"$1,249.50" or "4521" verbatim says them the wrong way ("four thousand five hundred...").
+Whisper writes what a caller says about numbers in many ways: "four five two one", "forty five
+twenty one", "for five to one", "4 5 2 1", "45 21", "four thousand five hundred twenty one".
+Libraries do the general work: text2num reads spoken number words (on our own tokens, so every
+number keeps its span), dateparser turns a located date phrase into a calendar day with the
+tense the caller used. What no library does for phone speech stays here: joining a run of digits
+into one identifier, the homophones Whisper writes for digits ("for", "to", "won", "ate", "oh"),
+"double seven", and finding date and time phrases in a sentence (dateparser's own search reads
+"4521" as a year and "the one on Monday" as January 7). One reader serves slot filling (what did
+the caller say?) and the fact guard (what does a reply claim?). Saying values aloud:
+voice.dialogue.saying.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 
-from num2words import num2words
+import dateparser
+from text_to_num import find_numbers
 
-# --- vocabulary ------------------------------------------------------------------------------
+# Re-exported for tests/test_fact_guard.py, which imports it from here.
+from voice.dialogue.saying import say_ordinal  # noqa: F401
 
-UNITS = {
-    "zero": 0,
-    "one": 1,
-    "two": 2,
-    "three": 3,
-    "four": 4,
-    "five": 5,
-    "six": 6,
-    "seven": 7,
-    "eight": 8,
-    "nine": 9,
-    "niner": 9,
-}
-TEENS = {
-    "ten": 10,
-    "eleven": 11,
-    "twelve": 12,
-    "thirteen": 13,
-    "fourteen": 14,
-    "fifteen": 15,
-    "sixteen": 16,
-    "seventeen": 17,
-    "eighteen": 18,
-    "nineteen": 19,
-}
-TENS = {
-    "twenty": 20,
-    "thirty": 30,
-    "forty": 40,
-    "fourty": 40,
-    "fifty": 50,
-    "sixty": 60,
-    "seventy": 70,
-    "eighty": 80,
-    "ninety": 90,
-}
-MULTIPLIERS = {"hundred": 100, "thousand": 1000, "million": 1_000_000}
-# Words Whisper writes for digits it misheard; they only count inside a run of numbers.
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+# Words Whisper writes for digits it misheard; they count only inside a run of digits.
 HOMOPHONES = {"for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "ate": 8, "oh": 0, "o": 0}
-# After a run, "for"/"to" followed by one of these is a preposition: "check 4488 for me",
-# "4521 to my address"; a misheard last digit is followed by a pause or another number.
-_PREPOSITION_OBJECTS = {
-    "me",
-    "you",
-    "us",
-    "him",
-    "her",
-    "them",
-    "my",
-    "your",
-    "our",
-    "his",
-    "their",
-    "the",
-    "a",
-    "an",
-    "this",
-    "that",
-    "it",
-}
-ORDINALS = {
-    "first": 1,
-    "second": 2,
-    "third": 3,
-    "fourth": 4,
-    "fifth": 5,
-    "sixth": 6,
-    "seventh": 7,
-    "eighth": 8,
-    "ninth": 9,
-    "tenth": 10,
-    "eleventh": 11,
-    "twelfth": 12,
-    "thirteenth": 13,
-    "fourteenth": 14,
-    "fifteenth": 15,
-    "sixteenth": 16,
-    "seventeenth": 17,
-    "eighteenth": 18,
-    "nineteenth": 19,
-    "twentieth": 20,
-    "thirtieth": 30,
-}
-MONTHS = {
-    "january": 1,
-    "february": 2,
-    "march": 3,
-    "april": 4,
-    "may": 5,
-    "june": 6,
-    "july": 7,
-    "august": 8,
-    "september": 9,
-    "october": 10,
-    "november": 11,
-    "december": 12,
-    "jan": 1,
-    "feb": 2,
-    "mar": 3,
-    "apr": 4,
-    "jun": 6,
-    "jul": 7,
-    "aug": 8,
-    "sep": 9,
-    "sept": 9,
-    "oct": 10,
-    "nov": 11,
-    "dec": 12,
-}
-# Month names that are also everyday words count only next to a day number.
-_AMBIGUOUS_MONTHS = {
-    "may",
-    "march",
-    "mar",
-    "jan",
-    "dec",
-    "sep",
-    "oct",
-    "nov",
-    "jun",
-    "jul",
-    "aug",
-    "apr",
-    "feb",
-    "sept",
-}
-WEEKDAYS = {
-    "monday": 0,
-    "tuesday": 1,
-    "wednesday": 2,
-    "thursday": 3,
-    "friday": 4,
-    "saturday": 5,
-    "sunday": 6,
-}
-_WEEKDAY_ABBREVIATIONS = {
-    "mon": 0,
-    "tue": 1,
-    "tues": 1,
-    "wed": 2,
-    "thu": 3,
-    "thur": 3,
-    "thurs": 3,
-    "fri": 4,
-    "sat": 5,
-    "sun": 6,
-}
-_CURRENCY_WORDS = {"dollar", "dollars", "buck", "bucks", "usd", "euro", "euros", "pound", "pounds"}
-_CURRENCY_SYMBOLS = {"$", "€", "£"}
+# "check 4488 for me", "4521 to my address": a preposition, not a misheard last digit.
+_PREPOSITION_OBJECTS = set(
+    _words("a an her him his it me my our that the their them this us you your")
+)
+# Words that may follow "at 3" or "the 5th" when they really are a time or a date ("at 3 on
+# Friday", "the 5th at noon"), as opposed to "at 3 locations", "the fifth floor".
+_FOLLOWERS = set(
+    _words(
+        "about after afternoon and around as at because before between but by evening fine for "
+        "from good i if in instead is ish it maybe morning next no of ok okay on or perhaps please "
+        "possible right sharp so thank thanks that then this till to today tomorrow tonight too "
+        "until we which with work works would yes you"
+    )
+)
+_MULTIPLIERS = ("hundred", "thousand", "million")
+_PRONOUN_ONE = set(_words("the that this which each every another any no other right wrong same"))
+_BARE_FOLLOWERS = _FOLLOWERS - set(_words("of i we you it that which yes no right good fine"))
+_TIME_CUES = "at|by|around|about|until|till|til|before|after|from|between"
+MONTHS = tuple(
+    _words("january february march april may june july august september october november december")
+)
+WEEKDAYS = tuple(_words("monday tuesday wednesday thursday friday saturday sunday"))
 PARTS_OF_DAY = {
     "morning": "morning",
     "afternoon": "afternoon",
+    "lunchtime": "afternoon",
     "evening": "evening",
     "tonight": "evening",
     "night": "evening",
-    "lunchtime": "afternoon",
-}
-# Words that may follow a bare "at 3" or "the 5th" when they really are a time or a date
-# ("at 3 on Friday", "the 5th at noon"), as opposed to "at 3 locations", "the fifth floor".
-_FOLLOWERS = {
-    "at",
-    "in",
-    "on",
-    "of",
-    "and",
-    "or",
-    "to",
-    "please",
-    "then",
-    "instead",
-    "if",
-    "would",
-    "works",
-    "work",
-    "is",
-    "okay",
-    "ok",
-    "for",
-    "because",
-    "so",
-    "but",
-    "next",
-    "this",
-    "morning",
-    "afternoon",
-    "evening",
-    "tonight",
-    "which",
-    "that",
-    "around",
-    "about",
-    "by",
-    "between",
-    "from",
-    "thanks",
-    "thank",
-    "too",
-    "as",
-    "with",
-    "before",
-    "after",
-    "until",
-    "till",
-    "sharp",
-    "ish",
-    "tomorrow",
-    "today",
-    "good",
-    "fine",
-    "possible",
-    "maybe",
-    "perhaps",
-    "yes",
-    "no",
-    "right",
-    "i",
-    "we",
-    "you",
-    "it",
-}
-_TIME_CUES = {
-    "at",
-    "by",
-    "around",
-    "about",
-    "until",
-    "till",
-    "before",
-    "after",
-    "from",
-    "between",
-    "til",
 }
 
 
@@ -283,15 +91,8 @@ def tokenize(text: str) -> list[Token]:
     for m in _TOKEN_RE.finditer(text):
         kind = m.lastgroup if m.lastgroup != "ord" else "num"
         if m.group("num") is not None:
-            tokens.append(
-                Token(
-                    "num",
-                    m.group("num").replace(",", ""),
-                    m.start(),
-                    m.end(),
-                    ordinal=m.group("ord") is not None,
-                )
-            )
+            number = m.group("num").replace(",", "")
+            tokens.append(Token("num", number, m.start(), m.end(), m.group("ord") is not None))
         elif kind == "ampm":
             tokens.append(Token("word", m.group().lower()[0] + "m", m.start(), m.end()))
         elif kind == "word":
@@ -301,17 +102,56 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _word(tokens: Sequence[Token], i: int) -> str:
+def _word(tokens: list[Token], i: int) -> str:
     """The token's text when it is a word, else '' (also past either end)."""
     return tokens[i].text if 0 <= i < len(tokens) and tokens[i].kind == "word" else ""
 
 
-# --- runs of numbers -------------------------------------------------------------------------
+class _Word:
+    """A token as text2num's find_numbers sees it."""
+
+    __slots__ = ("skip", "word")
+
+    def __init__(self, token: Token, skip: bool):
+        self.word, self.skip = token.text, skip
+
+    def text(self) -> str:
+        return self.word
+
+    def nt_separated(self, previous: _Word) -> bool:
+        return False
+
+    def not_a_number_part(self) -> bool:
+        return self.skip
+
+
+def _skipped(tokens: list[Token], i: int) -> bool:
+    """Number words that are no number here: "oh" (a digit only next to digits, decided
+    below), plurals ("thousands of"), and "one" as a pronoun ("the right one", "that one")."""
+    word = tokens[i].text
+    if word == "one":
+        return bool(_PRONOUN_ONE & {_word(tokens, i - 1), _word(tokens, i - 2)})
+    return word in ("o", "oh", "ones", "hundreds", "thousands", "millions")
+
+
+@lru_cache(maxsize=512)
+def _read(text: str) -> tuple[list[Token], list[tuple[int, int, str, bool]]]:
+    """Tokens, and the spoken numbers text2num finds in them: (first, end, digits, ordinal)."""
+    tokens = tokenize(text)
+    return tokens, _spoken(tokens)
+
+
+def _spoken(tokens: list[Token]) -> list[tuple[int, int, str, bool]]:
+    found = find_numbers([_Word(t, _skipped(tokens, i)) for i, t in enumerate(tokens)], "en", 0)
+    return [(o.start, o.end, o.text, o.is_ordinal) for o in found]
+
+
+# --- runs of digits --------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class NumberRun:
-    """Adjacent number words and digits read as one number: 'forty five twenty one' -> '4521'."""
+    """Adjacent numbers read as one: 'forty five twenty one' -> '4521'."""
 
     digits: str  # digits, with a '.' for decimals: "4521", "1249.50"
     parts: tuple[str, ...]  # the spoken groups: ("45", "21")
@@ -321,240 +161,209 @@ class NumberRun:
     last_token: int  # inclusive
 
 
-# (kind, value): ("lit", "4521"), ("unit", 4), ("tens", 40), ("mult", 100), ("and", 0), ...
-Item = tuple[str, int | str]
+@dataclass(frozen=True)
+class _Unit:
+    first: int  # token indices, inclusive
+    last: int
+    digits: str  # "" for a homophone not (yet) read as a digit
+    word: str = ""
+
+    @property
+    def single(self) -> bool:
+        return len(self.digits) == 1
 
 
-def _strong(tok: Token) -> Item | None:
-    """(kind, value) for a token that is a number on its own, whatever surrounds it."""
-    if tok.kind == "num" and not tok.ordinal:
-        return "lit", tok.text
-    if tok.kind != "word":
-        return None
-    for kind, table in (("unit", UNITS), ("teen", TEENS), ("tens", TENS), ("mult", MULTIPLIERS)):
-        if tok.text in table:
-            return kind, table[tok.text]
+def _gap(tokens: list[Token], a: _Unit, b: _Unit) -> str | None:
+    """'' when b follows a directly, 'comma'/'hyph' across one such token, else None."""
+    between = b.first - a.last - 1
+    if between == 0:
+        return ""
+    if between == 1 and tokens[a.last + 1].kind in ("comma", "hyph"):
+        return tokens[a.last + 1].kind
     return None
 
 
-def _is_single(item: Item | None) -> bool:
-    """A single digit: 'four', '4' (what digit-by-digit reading is made of)."""
-    if item is None:
-        return False
-    kind, value = item
-    return kind == "unit" or (kind == "lit" and len(str(value)) == 1)
-
-
-def _contextual(tokens: Sequence[Token], items: list[Item | None]) -> list[Item | None]:
-    """'a hundred', 'two hundred and five', 'double five', 'forty nine point five'."""
-    out = list(items)
+def _units(tokens: list[Token], spoken: list[tuple[int, int, str, bool]]) -> list[_Unit]:
+    """Numbers (spoken, written, 'double five') and candidate homophones, left to right."""
+    units = [_Unit(s, e - 1, text) for s, e, text, ordinal in spoken if not ordinal]
     for i, tok in enumerate(tokens):
-        if out[i] is not None or tok.kind != "word":
-            continue
-        nxt = items[i + 1] if i + 1 < len(items) else None
-        prev = items[i - 1] if i > 0 else None
-        if tok.text == "a" and nxt and nxt[0] == "mult":
-            out[i] = ("unit", 1)
-        elif tok.text == "and" and prev and prev[0] == "mult" and nxt and nxt[0] != "mult":
-            out[i] = ("and", 0)
-        elif tok.text == "point" and prev and nxt and _is_single(nxt):
-            out[i] = ("point", 0)
-        elif tok.text in ("double", "triple") and nxt and nxt[0] == "unit":
-            out[i] = ("repeat", 2 if tok.text == "double" else 3)
+        if tok.kind == "num" and not tok.ordinal:
+            units.append(_Unit(i, i, tok.text))
+        elif tok.kind == "word" and tok.text in HOMOPHONES:
+            units.append(_Unit(i, i, "", tok.text))
+    units.sort(key=lambda u: u.first)
+    out: list[_Unit] = []
+    for unit in units:
+        before = out[-1] if out else None
+        said = _word(tokens, unit.first) if unit.first == unit.last else ""
+        follows = before is not None and before.last + 1 == unit.first
+        if follows and said in _MULTIPLIERS and before.digits.isdigit():  # "4 thousand"
+            out[-1] = _Unit(before.first, unit.last, str(int(before.digits) * int(unit.digits)))
+        elif unit.single and _word(tokens, unit.first - 1) in ("double", "triple"):
+            times = 2 if _word(tokens, unit.first - 1) == "double" else 3
+            out.append(_Unit(unit.first - 1, unit.last, unit.digits * times))
+        else:
+            out.append(unit)
     return out
 
 
-def _neighbour(tokens: Sequence[Token], i: int, step: int) -> int:
-    """Index of the next token in direction `step`, stepping over one comma or hyphen."""
-    j = i + step
-    if 0 <= j < len(tokens) and tokens[j].kind in ("comma", "hyph"):
-        j += step
-    return j if 0 <= j < len(tokens) else -1
-
-
-def _window(tokens: Sequence[Token], items: list[Item | None], i: int) -> list[int]:
-    """Indices of the stretch of number-ish tokens (numbers and homophones) around i."""
-
-    def numberish(j: int) -> bool:
-        return items[j] is not None or _word(tokens, j) in HOMOPHONES
-
-    found = [i]
-    for step in (-1, 1):
-        j = _neighbour(tokens, i, step)
-        while j != -1 and numberish(j):
-            found.append(j)
-            j = _neighbour(tokens, j, step)
-    return sorted(found)
-
-
-def _accept_homophone(tokens: Sequence[Token], items: list[Item | None], i: int) -> bool:
-    """Is 'for'/'to'/'oh'/... at i a misheard digit? Only inside a digit-by-digit sequence.
-
-    "for five to one" is an order number; "I want to return it", "two hundred to savings",
-    "five to ten minutes" and "table for two" are not.
-    """
-    word = tokens[i].text
-    prev, nxt = _neighbour(tokens, i, -1), _neighbour(tokens, i, 1)
-    prev_item = items[prev] if prev != -1 else None
-    next_item = items[nxt] if nxt != -1 else None
-    if word in ("oh", "o"):  # "two oh one"; a leading "oh," is an interjection
-        return _is_single(prev_item) and _is_single(next_item)
-    window = _window(tokens, items, i)
-    strong = [j for j in window if items[j] is not None]
-    if len(strong) < 2 or any(items[j][0] == "mult" for j in strong):
-        return False
-
-    def single_or_homophone(j: int) -> bool:
-        return j != -1 and (
-            _is_single(items[j]) or (items[j] is None and _word(tokens, j) in HOMOPHONES)
-        )
-
-    inside = [j for j in (prev, nxt) if j in window]
-    if inside == [prev] and _word(tokens, nxt) in _PREPOSITION_OBJECTS:
-        return False  # "four four eight eight for me"
-    if len(inside) == 1 and abs(inside[0] - i) > 1:
-        return False  # at the edge of a run, only directly next to a digit
-    if len(inside) == 2 and not all(single_or_homophone(j) for j in inside):
-        return False  # "five to ten": a range, not digits
-    if len(inside) == 1 and not _is_single(items[inside[0]]):
-        return False  # "for 4521", "fifty to savings"
-    tentative = [
-        items[j] if items[j] is not None else ("unit", HOMOPHONES[_word(tokens, j)]) for j in window
-    ]
-    return len("".join(_compose(tentative)).replace(".", "")) >= 4
-
-
-def _joins(tokens: Sequence[Token], items: list[Item | None], left: int, right: int) -> bool:
-    """Whether a comma or hyphen between two numbers keeps them in one run.
-
-    "4, 5, 2, 1" and "forty-five" are one number; "December 3, 2026" and "5-7 days" are not.
-    """
-    sep = tokens[left + 1]
-    a, b = items[left], items[right]
-    if _is_single(a) and _is_single(b):
-        # A chain of three or more: "4-5-2-1"; two alone are a range or a list: "5-7 days".
-        before = left - 2 >= 0 and tokens[left - 1].kind == sep.kind and _is_single(items[left - 2])
-        after = (
-            right + 2 < len(tokens)
-            and tokens[right + 1].kind == sep.kind
-            and _is_single(items[right + 2])
-        )
-        return before or after
-    return sep.kind == "hyph" and a[0] == "tens" and b[0] == "unit" and tokens[left].kind == "word"
-
-
-def _compose(items: Sequence[Item]) -> list[str]:
-    """Spoken groups of a run: 'forty five twenty one' -> ['45', '21']; '4 thousand' -> ['4000']."""
-    parts: list[str] = []
-    total, current, open_, last = 0, 0, False, ""
-    repeat, decimals = 1, False
-
-    def flush() -> None:
-        nonlocal total, current, open_
-        if open_:
-            parts.append(str(total + current))
-        total, current, open_ = 0, 0, False
-
-    for index, (kind, value) in enumerate(items):
-        nxt = items[index + 1][0] if index + 1 < len(items) else ""
-        decimals = decimals and kind == "unit"
-        if kind == "lit":
-            text = str(value)
-            if nxt == "mult" and text.isdigit():
-                flush()
-                current, open_ = int(text), True
-            else:
-                flush()
-                parts.append(text)
-        elif kind == "repeat":
-            flush()
-            repeat = int(value)
-        elif kind == "point":
-            flush()
-            if parts:
-                parts[-1] += "."
-                decimals = True
-        elif kind == "and":
-            pass
-        elif kind == "mult":
-            factor = int(value)
-            base = current if open_ and current else 1
-            if factor == 100:
-                current, open_ = base * 100, True
-            else:
-                total, current, open_ = total + base * factor, 0, True
-        elif kind == "unit" and repeat > 1:
-            flush()
-            parts.append(str(value) * repeat)
-            repeat = 1
-        elif decimals and kind == "unit":
-            parts[-1] += str(value)  # decimals after "point" are read digit by digit
-        elif open_ and (last in ("mult", "and") or (last == "tens" and kind == "unit")):
-            current += int(value)
-        else:
-            flush()
-            current, open_ = int(value), True
-        last = kind
-    flush()
-    return parts
-
-
-def number_runs(text: str, tokens: Sequence[Token] | None = None) -> list[NumberRun]:
-    """Every run of numbers in the text, spoken or written, in order."""
-    tokens = tokenize(text) if tokens is None else tokens
-    items = _contextual(tokens, [_strong(t) for t in tokens])
-    for i, tok in enumerate(tokens):
-        if (
-            items[i] is None
-            and tok.kind == "word"
-            and tok.text in HOMOPHONES
-            and _accept_homophone(tokens, items, i)
-        ):
-            items[i] = ("unit", HOMOPHONES[tok.text])
-    runs: list[NumberRun] = []
-    i = 0
-    while i < len(tokens):
-        if items[i] is None:
-            i += 1
-            continue
-        members = [i]
-        while True:
-            j = members[-1] + 1
-            if j < len(tokens) and items[j] is not None:
-                members.append(j)
-            elif (
-                j + 1 < len(tokens)
-                and tokens[j].kind in ("comma", "hyph")
-                and items[j + 1] is not None
-                and _joins(tokens, items, j - 1, j + 1)
-            ):
-                members.append(j + 1)
-            else:
+def _accept_oh(tokens: list[Token], units: list[_Unit], linked: list[bool], k: int) -> bool:
+    """'forty six oh one', 'six one oh.' (a last zero), 'oh four five seven' (0457); not
+    'oh, 4521' or 'oh no'."""
+    prev = units[k - 1] if linked[k] else None
+    nxt = units[k + 1] if k + 1 < len(units) and linked[k + 1] else None
+    if prev is None:  # leading: only directly before three digits or more
+        run = 0
+        while k + run + 1 < len(units) and units[k + run + 1].single:
+            if _gap(tokens, units[k + run], units[k + run + 1]) != "":
                 break
-        parts = _compose([items[k] for k in members])
-        if parts:
-            digits = "".join(p.rstrip(".") for p in parts)
-            runs.append(
-                NumberRun(
-                    digits,
-                    tuple(parts),
-                    tokens[members[0]].start,
-                    tokens[members[-1]].end,
-                    members[0],
-                    members[-1],
-                )
-            )
-        i = members[-1] + 1
-    return runs
+            run += 1
+        return run >= 3
+    if nxt is not None:
+        return bool(prev.digits) and nxt.single
+    after = units[k].last + 1
+    at_end = after == len(tokens) or tokens[after].kind in ("brk", "comma")
+    return at_end and prev.single and k >= 2 and linked[k - 1] and bool(units[k - 2].digits)
+
+
+def _accept(tokens: list[Token], units: list[_Unit], linked: list[bool], k: int) -> bool:
+    """Is the homophone units[k] a misheard digit? Only inside a digit-by-digit sequence:
+    "for five to one" is 4521; "I want to return it", "five to ten minutes", "table for two"
+    and "two to three days" have no misheard digits."""
+    unit = units[k]
+    prev = units[k - 1] if linked[k] else None
+    nxt = units[k + 1] if k + 1 < len(units) and linked[k + 1] else None
+    if unit.word in ("oh", "o"):
+        return _accept_oh(tokens, units, linked, k)
+    lo, hi = k, k
+    while lo > 0 and linked[lo]:
+        lo -= 1
+    while hi + 1 < len(units) and linked[hi + 1]:
+        hi += 1
+    window = units[lo : hi + 1]
+    if sum(1 for u in window if u.digits) < 2:
+        return False
+    if prev and nxt:  # "five to ten", "ten to five": a range or a time; "forty five to one"
+        pair = re.fullmatch(r"[2-9][1-9]", prev.digits)
+        if not (prev.single or not prev.digits or pair) or not (nxt.single or not nxt.digits):
+            return False
+    elif prev and _word(tokens, unit.last + 1) in _PREPOSITION_OBJECTS:
+        return False  # "four four eight eight for me"
+    else:
+        pair = (prev, unit) if prev else (unit, nxt)
+        if _gap(tokens, *pair) != "" or not all(u.single or not u.digits for u in window):
+            return False  # "for 4521", "fifty to savings", "4521, for", "for six fifty"
+    return sum(len(u.digits) or 1 for u in window) >= 4
+
+
+def _joins(tokens: list[Token], units: list[_Unit], k: int) -> bool:
+    """Whether units[k] and units[k + 1] are one number: adjacent, or across a comma or hyphen
+    in a chain of three or more single digits ("4, 5, 2, 1", "4-5-2-1"; not "5-7 days")."""
+    a, b = units[k], units[k + 1]
+    gap = _gap(tokens, a, b)
+    if gap in ("", None):
+        return gap == ""
+    if not (a.single and b.single):
+        return False
+    before = k > 0 and units[k - 1].single and _gap(tokens, units[k - 1], a) == gap
+    after = k + 2 < len(units) and units[k + 2].single and _gap(tokens, b, units[k + 2]) == gap
+    return before or after
+
+
+def number_runs(text: str, tokens: list[Token] | None = None) -> list[NumberRun]:
+    """Every run of numbers in the text, spoken or written, in order."""
+    if tokens is None:
+        tokens, spoken = _read(text)
+    else:
+        spoken = _spoken(tokens)
+    units = _units(tokens, spoken)
+    # linked[k]: units[k] follows units[k - 1] directly or across one comma or hyphen
+    linked = [k > 0 and _gap(tokens, units[k - 1], units[k]) is not None for k in range(len(units))]
+    for k, unit in enumerate(units):
+        if not unit.digits and _accept(tokens, units, linked, k):
+            units[k] = _Unit(unit.first, unit.last, str(HOMOPHONES[unit.word]), unit.word)
+    units = [u for u in units if u.digits]
+    groups: list[list[_Unit]] = []
+    for k, unit in enumerate(units):
+        if k and _joins(tokens, units, k - 1):
+            groups[-1].append(unit)
+        else:
+            groups.append([unit])
+    return [
+        NumberRun(
+            "".join(u.digits.rstrip(".") for u in group),
+            tuple(u.digits for u in group),
+            tokens[group[0].first].start,
+            tokens[group[-1].last].end,
+            group[0].first,
+            group[-1].last,
+        )
+        for group in groups
+    ]
 
 
 def spoken_digits(text: str) -> list[str]:
-    """Digit strings in a transcript: 'for five to one' -> ['4521'], '$1,249.50' -> ['1249.50'].
-
-    Homophones (for, to, won, ate, oh) count only inside a run of number words, so
-    "I want to return it" gives [].
-    """
+    """Digit strings in a transcript: 'for five to one' -> ['4521'], '$1,249.50' -> ['1249.50']."""
     return [run.digits for run in number_runs(text)]
+
+
+# --- the text with its numbers as digits -----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Plain:
+    """The text with spoken numbers written as digits ("at three thirty" -> "at 3 30", "the
+    twenty first" -> "the 21st"), and where each of its characters came from."""
+
+    text: str
+    starts: list[int]
+    ends: list[int]
+
+    def span(self, a: int, b: int) -> tuple[int, int]:
+        return self.starts[a], self.ends[b - 1]
+
+
+@lru_cache(maxsize=512)
+def _plain(text: str) -> _Plain:
+    tokens, spoken = _read(text)
+    numbers = {s: (e, digits) for s, e, digits, _ in spoken}
+    out: list[str] = []
+    starts: list[int] = []
+    ends: list[int] = []
+    i, last_end = 0, -1
+    while i < len(tokens):
+        first = tokens[i]
+        if 0 <= last_end < first.start:
+            out.append(" ")
+            starts.append(last_end)
+            ends.append(first.start)
+        if i in numbers:
+            end, piece = numbers[i]
+            start, last_end = first.start, tokens[end - 1].end
+            starts += [start] * len(piece)
+            ends += [last_end] * len(piece)
+            i = end
+        else:
+            piece, last_end = text[first.start : first.end], first.end
+            starts += range(first.start, first.end)
+            ends += range(first.start + 1, first.end + 1)
+            i += 1
+        out.append(piece)
+    return _Plain("".join(out), starts, ends)
+
+
+def _clause_ends(text: str, pos: int, followers: set[str] = _FOLLOWERS) -> bool:
+    """Does what follows `pos` end the phrase: nothing, punctuation, or a likely next word?"""
+    rest = re.match(r"\s*(\w+|\S)?", text[pos:])
+    nxt = rest.group(1) if rest else None
+    return nxt is None or not nxt[0].isalnum() or nxt.lower() in followers
+
+
+def _decimal(digits: str) -> Decimal | None:
+    try:
+        return Decimal(digits.replace(",", ""))
+    except InvalidOperation:
+        return None
 
 
 # --- money -----------------------------------------------------------------------------------
@@ -567,49 +376,36 @@ class Amount:
     end: int
 
 
-def _decimal(digits: str) -> Decimal | None:
-    try:
-        return Decimal(digits)
-    except InvalidOperation:
-        return None
+_NUMBER = r"(?<![\w.,])(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_CURRENCY = r"(?:dollars?|bucks?|usd|euros?|pounds?|grand)\b"
+_AMOUNT = re.compile(
+    rf"(?P<sym>[$€£]) ?(?P<a>{_NUMBER})(?: (?P<word>{_CURRENCY}))?"
+    rf"|(?P<b>{_NUMBER}) (?P<word2>{_CURRENCY})|(?P<cents>{_NUMBER}) cents?\b",
+    re.IGNORECASE,
+)
+_CENTS = re.compile(r"(?P<and>,? and)? (?P<c>\d{1,2})(?P<unit> cents?\b)?", re.IGNORECASE)
 
 
 def find_amounts(text: str) -> list[Amount]:
     """Sums of money: '$49', '49.50 dollars', 'forty nine dollars and fifty cents', '50 cents'."""
-    tokens = tokenize(text)
-    runs = number_runs(text, tokens)
-    by_first = {run.first_token: run for run in runs}
+    plain = _plain(text)
     found: list[Amount] = []
-    used: set[int] = set()
-    for n, run in enumerate(runs):
-        if n in used:
-            continue
-        value = _decimal(run.digits)
-        if value is None:
-            continue
-        before = tokens[run.first_token - 1] if run.first_token > 0 else None
-        after = _word(tokens, run.last_token + 1)
-        end = run.end
-        if after in ("cent", "cents"):
-            found.append(Amount(value / 100, run.start, tokens[run.last_token + 1].end))
-            continue
-        symbol = before is not None and before.text in _CURRENCY_SYMBOLS
-        if not symbol and after not in _CURRENCY_WORDS:
-            continue
-        start = before.start if symbol and before else run.start
-        k = run.last_token + 1
-        if after in _CURRENCY_WORDS:
-            end = tokens[k].end
-            k += 1
-        joined = _word(tokens, k) == "and"
-        cents = by_first.get(k + joined)
-        if cents is not None and len(cents.digits) <= 2 and cents.digits.isdigit():
-            cents_word = _word(tokens, cents.last_token + 1) in ("cent", "cents")
-            if cents_word or (after in _CURRENCY_WORDS and not joined):  # "49 dollars 50"
-                value += Decimal(cents.digits) / 100
-                end = tokens[cents.last_token + cents_word].end
-                used.add(runs.index(cents))
-        found.append(Amount(value, start, end))
+    pos = 0
+    while m := _AMOUNT.search(plain.text, pos):
+        end = m.end()
+        if m.group("cents"):
+            value = (_decimal(m.group("cents")) or Decimal(0)) / 100
+        else:
+            value = _decimal(m.group("a") or m.group("b")) or Decimal(0)
+            if (m.group("word") or m.group("word2") or "").lower() == "grand":
+                value *= 1000  # "two grand"
+            more = _CENTS.match(plain.text, end)
+            named = bool(m.group("word") or m.group("word2"))
+            if more and (more.group("unit") or (named and not more.group("and"))):
+                value += Decimal(more.group("c")) / 100  # "49 dollars 50", "$49 and 50 cents"
+                end = more.end()
+        found.append(Amount(value, *plain.span(m.start(), end)))
+        pos = end
     return found
 
 
@@ -647,151 +443,99 @@ class TimeMention:
             hour += 12
         elif self.meridiem == "am" and hour == 12:
             hour = 0
-        elif (
-            self.meridiem is None
-            and hour < 12
-            and (
-                self.part_of_day in ("afternoon", "evening")
-                or (self.part_of_day is None and hour < default_pm_below)
-            )
-        ):
-            hour += 12
+        elif self.meridiem is None and hour < 12:
+            evening = self.part_of_day in ("afternoon", "evening")
+            hour += 12 if evening or (self.part_of_day is None and hour < default_pm_below) else 0
         return time(hour % 24, self.minute)
 
 
-def _clock(parts: Sequence[str]) -> tuple[int, int] | None:
-    """('3', '30') or ('330',) or ('3.30',) -> (3, 30)."""
-    if len(parts) == 1:
-        text = parts[0]
-        if "." in text:
-            hours, _, minutes = text.partition(".")
-        elif len(text) <= 2:
-            hours, minutes = text, "0"
-        elif len(text) in (3, 4):
-            hours, minutes = text[:-2], text[-2:]
-        else:
-            return None
-    else:
-        hours, minutes = parts[0], "".join(parts[1:])
-        if len(minutes) > 2:
-            return None
-    if not (hours.isdigit() and minutes.isdigit()):
+_MERIDIEM = r"(?: ?(?P<mer>[ap]\.? ?m\b\.?|o'?clock\b|o clock\b))?"
+_PART = (
+    r"(?:(?: in the| this| at the| at| tomorrow)? "
+    r"(?P<part>morning|afternoon|lunchtime|evening|tonight|night)\b)?"
+)
+_CLOCK = re.compile(
+    rf"(?:\b(?P<cue>{_TIME_CUES}) )?(?<![\d.,:/$€£])(?P<h>\d{{1,2}})(?![\d/]|(?:st|nd|rd|th)\b)"
+    r"(?::(?P<colon>\d\d)|\.(?P<dot>\d\d)| (?P<sep>[0-5]\d)\b| oh (?P<oh>\d)\b)?(?![\d:]|\.\d)"
+    rf"(?P<ish> ?-?ish\b)?{_MERIDIEM}{_PART}",
+    re.IGNORECASE,
+)
+_PHRASE = re.compile(
+    rf"\b(?P<q>half|quarter) (?:(?P<rel>past|after|to) )?(?P<h>\d{{1,2}})\b{_MERIDIEM}{_PART}"
+    r"|\b(?P<noon>noon|midday|midnight)\b",
+    re.IGNORECASE,
+)
+
+
+def _time_at(plain: _Plain, m: re.Match[str], hour: int, minute: int) -> TimeMention | None:
+    meridiem = (m.group("mer") or "").lower()[:1]
+    meridiem = {"a": "am", "p": "pm"}.get(meridiem)
+    part = PARTS_OF_DAY.get((m.group("part") or "").lower())
+    if meridiem is None and part:
+        meridiem = "am" if part == "morning" else "pm" if hour < 12 else None
+    if not (0 <= hour <= 23 and 0 <= minute <= 59):
         return None
-    hour, minute = int(hours), int(minutes)
-    return (hour, minute) if hour <= 23 and minute <= 59 else None
+    return TimeMention(hour, minute, meridiem, part, *plain.span(m.start(), m.end()))
 
 
-def _meridiem(tokens: Sequence[Token], k: int) -> tuple[str | None, int]:
-    """'pm' / 'am' / "o'clock" at k: (meridiem, tokens used)."""
-    word = _word(tokens, k)
-    if word in ("am", "pm"):
-        return word, 1
-    if word in ("o'clock", "oclock"):
-        return None, 1
-    if word == "o" and _word(tokens, k + 1) in ("clock",):
-        return None, 2
-    return None, 0
-
-
-def _part_of_day_after(tokens: Sequence[Token], k: int) -> tuple[str | None, int]:
-    """'in the morning', 'this afternoon', 'tonight' right after a time."""
-    words = [_word(tokens, k + n) for n in range(3)]
-    if words[0] in PARTS_OF_DAY:
-        return PARTS_OF_DAY[words[0]], 1
-    if words[0] in ("in", "this", "at") and words[1] == "the" and words[2] in PARTS_OF_DAY:
-        return PARTS_OF_DAY[words[2]], 3
-    if words[0] in ("this", "at", "tomorrow") and words[1] in PARTS_OF_DAY:
-        return PARTS_OF_DAY[words[1]], 2
-    return None, 0
-
-
-def _time_from_run(tokens: Sequence[Token], run: NumberRun) -> TimeMention | None:
-    k = run.last_token + 1
-    cue = _word(tokens, run.first_token - 1)
-    colon = (
-        k + 1 < len(tokens)
-        and tokens[k].text == ":"
-        and tokens[k + 1].kind == "num"
-        and len(tokens[k + 1].text) == 2
-    )
-    parts: Sequence[str] = run.parts
-    if colon:
-        parts = (run.digits, tokens[k + 1].text)
-        k += 2
-    meridiem, used = _meridiem(tokens, k)
-    k += used
-    part, used_part = _part_of_day_after(tokens, k)
-    plain_end = (
-        k >= len(tokens) or tokens[k].kind in ("brk", "comma") or _word(tokens, k) in _FOLLOWERS
-    )
-    if not (colon or used or used_part or (cue in _TIME_CUES and plain_end)):
-        return None
-    clock = _clock(parts)
-    if clock is None or (not colon and not used and clock[0] > 12):
-        return None
-    hour, minute = clock
-    if meridiem is None and part in ("morning",):
-        meridiem = "am"
-    elif meridiem is None and part in ("afternoon", "evening") and hour < 12:
-        meridiem = "pm"
-    end = tokens[k + used_part - 1].end
-    start = tokens[run.first_token - 1].start if cue in _TIME_CUES else run.start
-    return TimeMention(hour, minute, meridiem, part, start, end)
-
-
-def _phrase_time(tokens: Sequence[Token], i: int) -> tuple[TimeMention, int] | None:
-    """'half past two', 'quarter to five', 'noon', 'midnight' starting at token i."""
-    word = _word(tokens, i)
-    if word in ("noon", "midday"):
-        return TimeMention(12, 0, "pm", None, tokens[i].start, tokens[i].end), i + 1
-    if word == "midnight":
-        return TimeMention(12, 0, "am", None, tokens[i].start, tokens[i].end), i + 1
-    if word not in ("half", "quarter") or _word(tokens, i + 1) not in ("past", "to", "after"):
-        return None
-    hour_item = _strong(tokens[i + 2]) if i + 2 < len(tokens) else None
-    if hour_item is None or hour_item[0] not in ("unit", "teen", "lit"):
-        return None
-    hour = int(str(hour_item[1])) if str(hour_item[1]).isdigit() else -1
+def _phrase_time(plain: _Plain, m: re.Match[str]) -> TimeMention | None:
+    """'half past two', 'quarter to five', British 'half nine' (9:30), 'noon', 'midnight'."""
+    if m.group("noon"):
+        meridiem = "am" if m.group("noon").lower() == "midnight" else "pm"
+        return TimeMention(12, 0, meridiem, None, *plain.span(m.start(), m.end()))
+    hour, rel, quarter = int(m.group("h")), (m.group("rel") or "").lower(), m.group("q").lower()
     if not 1 <= hour <= 12:
         return None
-    minute = 30 if word == "half" else 15
-    if _word(tokens, i + 1) == "to":
+    if not rel and (quarter == "quarter" or not _clause_ends(plain.text, m.end())):
+        return None  # British "half nine" (9:30) ends where a time can: "half nine?"
+    minute = 30 if quarter == "half" else 15
+    if rel == "to":
         hour, minute = (hour - 1) or 12, 45
-    meridiem, used = _meridiem(tokens, i + 3)
-    part, used_part = _part_of_day_after(tokens, i + 3 + used)
-    if meridiem is None and part:
-        meridiem = "am" if part == "morning" else "pm"
-    last = i + 2 + used + used_part
-    return TimeMention(hour, minute, meridiem, part, tokens[i].start, tokens[last].end), last + 1
+    return _time_at(plain, m, hour, minute)
 
 
-def find_times(text: str) -> list[TimeMention]:
-    """Clock times ('3 pm', 'at 3:30', 'half past two', 'noon') and bare parts of the day."""
-    tokens = tokenize(text)
+def _clock_time(plain: _Plain, m: re.Match[str], bare: bool) -> TimeMention | None:
+    """'3 pm', 'at 3:30', '14:30', 'at three thirty', 'at 2 oh 5', 'three-ish', 'at 8 tonight';
+    with `bare`, also a number alone where a time can end ('ten thirty?', 'like nine')."""
+    hour = int(m.group("h"))
+    colon = m.group("colon") is not None
+    said = colon or m.group("mer") or m.group("part") or m.group("ish")
+    cued = m.group("cue") and _clause_ends(plain.text, m.end())
+    # a number alone where a time is wanted; not in "4 5 2 1", not "the fasting one"
+    alone = bare and not re.search(r"\d\W*$", plain.text[: m.start()])
+    alone = alone and plain.text[m.start() : m.end()] != "1"
+    if not (said or cued or (alone and _clause_ends(plain.text, m.end(), _BARE_FOLLOWERS))):
+        return None
+    if (not colon and not m.group("mer") and hour > 12) or (hour == 0 and not colon):
+        return None
+    minutes = m.group("colon") or m.group("dot") or m.group("sep") or m.group("oh") or "0"
+    return _time_at(plain, m, hour, int(minutes))
+
+
+def find_times(text: str, *, bare: bool = False) -> list[TimeMention]:
+    """Clock times ('3 pm', 'at 3:30', 'half past two', 'noon') and bare parts of the day.
+
+    `bare`: where a time is expected (the agent asked for one), a number alone is one too.
+    """
+    plain = _plain(text)
     found: list[TimeMention] = []
-    covered: set[int] = set()
-    i = 0
-    while i < len(tokens):
-        phrase = _phrase_time(tokens, i)
-        if phrase:
-            found.append(phrase[0])
-            covered.update(range(i, phrase[1]))
-            i = phrase[1]
-        else:
-            i += 1
-    for run in number_runs(text, tokens):
-        if run.first_token in covered:
-            continue
-        mention = _time_from_run(tokens, run)
-        if mention:
-            found.append(mention)
-            covered.update(
-                k for k, t in enumerate(tokens) if mention.start <= t.start < mention.end
-            )
-    for k, tok in enumerate(tokens):
-        if k not in covered and tok.kind == "word" and tok.text in PARTS_OF_DAY:
-            found.append(TimeMention(None, 0, None, PARTS_OF_DAY[tok.text], tok.start, tok.end))
-    return sorted(found, key=lambda m: m.start)
+    taken: list[tuple[int, int]] = []
+    readers = ((_PHRASE, _phrase_time), (_CLOCK, lambda p, m: _clock_time(p, m, bare)))
+    for pattern, read in readers:
+        for m in pattern.finditer(plain.text):
+            if any(a < m.end() and m.start() < b for a, b in taken):
+                continue
+            mention = read(plain, m)
+            if mention:
+                found.append(mention)
+                taken.append(m.span())
+    for m in re.finditer(
+        r"\b(?:morning|afternoon|lunchtime|evening|tonight|night)\b", plain.text, re.I
+    ):
+        if not any(a <= m.start() < b for a, b in taken):
+            part = PARTS_OF_DAY[m.group().lower()]
+            found.append(TimeMention(None, 0, None, part, *plain.span(m.start(), m.end())))
+    return sorted(found, key=lambda mention: mention.start)
 
 
 # --- dates -----------------------------------------------------------------------------------
@@ -810,363 +554,190 @@ class DateMention:
     end: int
 
 
-_RELATIVE_WORDS = {
-    "today": "today",
-    "tonight": "today",
-    "tomorrow": "tomorrow",
-    "tmrw": "tomorrow",
-    "yesterday": "yesterday",
-}
-_PERIODS = {"week": "week", "month": "month", "weekend": "weekend", "year": "year"}
+_MONTH = (
+    r"(?P<mon>(?:january|february|march|april|may|june|july|august|september|october|november|"
+    r"december|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec)\b\.?)"
+)
+_YEAR = r"(?:,? (?P<year>(?:19|20)\d\d)\b)?"
+_DAY = r"(?P<day>\d{1,2})(?:st|nd|rd|th)?\b"
+_MONTH_FIRST = re.compile(rf"{_MONTH} (?:the )?{_DAY}{_YEAR}", re.I)
+_DAY_FIRST = re.compile(rf"(?:the )?{_DAY}(?: of)? {_MONTH}{_YEAR}", re.I)
+_NUMERIC = re.compile(
+    r"(?P<y>\d{4})-(?P<m>\d{1,2})-(?P<d>\d{1,2})\b(?!-)"
+    r"|(?P<m2>\d{1,2})/(?P<d2>\d{1,2})(?:/(?P<y2>\d{4}|\d\d))?\b(?!/)"
+)
+_DAY_ALONE = re.compile(r"(?P<the>(?:the|on) )?(?P<day>\d{1,2})(?:st|nd|rd|th)\b", re.I)
+_MONTH_ALONE = re.compile(
+    r"(?:january|february|april|june|july|august|september|october|november|december)\b", re.I
+)
+_WEEKDAY = re.compile(
+    r"(?:(?P<q>next|this|coming|last) )?(?:(?P<wd>monday|tuesday|wednesday|thursday|friday|"
+    r"saturday|sunday)s?\b\.?|(?-i:(?P<abbr>Mon|Tues?|Wed|Thu(?:rs?)?|Fri|Sat|Sun))\b"
+    r"(?=\.|,| (?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)))\.?",
+    re.I,
+)
+_RELATIVE = re.compile(
+    r"(?:the )?(?P<dat>day (?:after tomorrow|before yesterday))"
+    r"|(?P<word>today|tonight|tomorrow|tmrw|yesterday)\b"
+    r"|(?P<q>next|this|last|coming) (?P<period>week|month|weekend|year)\b"
+    r"|end of (?:the|this|next) (?P<end>week|month|year)\b|(?P<weekend>weekend)\b"
+    r"|(?:in|within) (?P<n>\d+|an?) (?P<unit>day|week)s?\b"
+    r"|(?P<n2>\d+|an?|a couple(?: of)?) (?P<unit2>day|week)s? ago\b",
+    re.I,
+)
+_ABBREVIATIONS = {"mon": 0, "tue": 1, "tues": 1, "wed": 2, "thu": 3, "thur": 3, "thurs": 3}
+_ABBREVIATIONS |= {"fri": 4, "sat": 5, "sun": 6}
 
 
-def _ordinal_word(tokens: Sequence[Token], i: int) -> tuple[int, int] | None:
-    """'third', 'twenty third', 'twenty-first' at i: (day, tokens used)."""
-    word = _word(tokens, i)
-    if word in ORDINALS:
-        return ORDINALS[word], 1
-    if word in TENS:
-        k = i + 1 + (i + 1 < len(tokens) and tokens[i + 1].kind == "hyph")
-        unit = _word(tokens, k)
-        if unit in ORDINALS and ORDINALS[unit] < 10:
-            return TENS[word] + ORDINALS[unit], k - i + 1
+def _month(name: str) -> int:
+    name = name.lower().rstrip(".")
+    return next(n for n, full in enumerate(MONTHS, 1) if full.startswith(name[:3]))
+
+
+def _day_parts(plain: _Plain, text: str, pos: int) -> tuple[int | None, ...] | None:
+    """(month, day, year, end) of a date with a day at `pos`, or None."""
+    if m := _NUMERIC.match(plain.text, pos):
+        if m.group("y"):
+            year, month, day = int(m.group("y")), int(m.group("m")), int(m.group("d"))
+        else:
+            month, day = int(m.group("m2")), int(m.group("d2"))
+            year = int(m.group("y2")) if m.group("y2") else None
+            year = year + 2000 if year is not None and year < 100 else year
+        if 1 <= month <= 12 and 1 <= day <= 31:
+            return month, day, year, m.end()
+        return None
+    for pattern in (_MONTH_FIRST, _DAY_FIRST):
+        if (m := pattern.match(plain.text, pos)) and 1 <= int(m.group("day")) <= 31:
+            year = int(m.group("year")) if m.group("year") else None
+            return _month(m.group("mon")), int(m.group("day")), year, m.end()
+    m = _DAY_ALONE.match(plain.text, pos)
+    if m and 1 <= int(m.group("day")) <= 31 and _clause_ends(plain.text, m.end()):
+        start, end = plain.span(m.start("day"), m.end())
+        written = any(ch.isdigit() for ch in text[start:end])
+        if m.group("the") or written:  # "first, let me check": a spoken ordinal needs "the"
+            return None, int(m.group("day")), None, m.end()
     return None
 
 
-def _day_at(tokens: Sequence[Token], i: int, cardinal_ok: bool) -> tuple[int, int] | None:
-    """A day of the month at i: '3rd', 'third', and, next to a month name, '3' or 'three'."""
-    if i >= len(tokens):
-        return None
-    tok = tokens[i]
-    if tok.kind == "num" and tok.text.isdigit() and (tok.ordinal or cardinal_ok):
-        return (int(tok.text), 1) if 1 <= int(tok.text) <= 31 else None
-    ordinal = _ordinal_word(tokens, i)
-    if ordinal:
-        return ordinal if 1 <= ordinal[0] <= 31 else None
-    if not cardinal_ok:
-        return None
-    word = _word(tokens, i)
-    if word in TENS and _word(tokens, i + 1) in UNITS and TENS[word] < 40:
-        return TENS[word] + UNITS[_word(tokens, i + 1)], 2
-    value = UNITS.get(word, TEENS.get(word, TENS.get(word)))
-    return (value, 1) if value and 1 <= value <= 31 else None
+def _relative(m: re.Match[str]) -> str:
+    if m.group("dat"):
+        return m.group("dat").lower()
+    if m.group("word"):
+        word = m.group("word").lower()
+        return {"tonight": "today", "tmrw": "tomorrow"}.get(word, word)
+    if m.group("period"):
+        return f"{m.group('q').lower()} {m.group('period').lower()}"
+    if m.group("end"):
+        return f"end of {m.group('end').lower()}"
+    if m.group("weekend"):
+        return "weekend"
+    count = m.group("n") or m.group("n2")
+    count = str(int(count)) if count.isdigit() else "2" if "couple" in count else "1"
+    if m.group("n"):
+        return f"in {count} {m.group('unit').lower()}s"
+    return f"{count} {m.group('unit2').lower()}s ago"
 
 
-def _year_at(tokens: Sequence[Token], i: int) -> tuple[int, int] | None:
-    """', 2026' or ' 2026' after a day."""
-    k = i + (i < len(tokens) and tokens[i].kind == "comma")
-    if k < len(tokens) and tokens[k].kind == "num" and re.fullmatch(r"(19|20)\d\d", tokens[k].text):
-        return int(tokens[k].text), k - i + 1
+def _date_at(plain: _Plain, text: str, pos: int) -> tuple[DateMention, int] | None:
+    """The date phrase that starts at `pos` and where it ends."""
+
+    def mention(*parts: int | str | None, end: int) -> tuple[DateMention, int]:
+        return DateMention(*parts, *plain.span(pos, end)), end  # type: ignore[arg-type]
+
+    if m := _WEEKDAY.match(plain.text, pos):
+        name = (m.group("wd") or m.group("abbr")).lower()
+        weekday = WEEKDAYS.index(name) if name in WEEKDAYS else _ABBREVIATIONS[name]
+        relative = m.group("q").lower() if m.group("q") else None
+        after = re.match(r",? ?", plain.text[m.end() :]).end() + m.end()  # type: ignore[union-attr]
+        rest = _day_parts(plain, text, after)
+        if rest:
+            month, day, year, end = rest
+            return mention(weekday, month, day, year, relative, end=end)  # type: ignore[arg-type]
+        if week := re.match(r" (next|this) week\b", plain.text[m.end() :], re.I):
+            return mention(
+                weekday, None, None, None, f"{week.group(1).lower()} week", end=m.end() + week.end()
+            )
+        return mention(weekday, None, None, None, relative, end=m.end())
+    if rest := _day_parts(plain, text, pos):
+        month, day, year, end = rest
+        return mention(None, month, day, year, None, end=end)  # type: ignore[arg-type]
+    if m := _RELATIVE.match(plain.text, pos):
+        return mention(None, None, None, None, _relative(m), end=m.end())
+    if m := _MONTH_ALONE.match(plain.text, pos):
+        return mention(None, _month(m.group()), None, None, None, end=m.end())
     return None
-
-
-def _month_at(tokens: Sequence[Token], text: str, i: int) -> int | None:
-    word = _word(tokens, i)
-    if word not in MONTHS:
-        return None
-    written_as_name = text[tokens[i].start].isupper()
-    if len(word) <= 4 and word not in ("may", "june", "july") and not written_as_name:
-        return None  # "mar", "jan" as abbreviations only when written like names
-    return MONTHS[word]
-
-
-def _skip_dot(tokens: Sequence[Token], k: int) -> int:
-    return k + 1 if k < len(tokens) and tokens[k].text == "." else k
-
-
-def _month_first(tokens: Sequence[Token], text: str, i: int) -> tuple[DateMention, int] | None:
-    """'December 3', 'Dec. 3rd, 2026', 'December the third', 'December'."""
-    month = _month_at(tokens, text, i)
-    if month is None:
-        return None
-    k = _skip_dot(tokens, i + 1)
-    k += _word(tokens, k) == "the"
-    day = _day_at(tokens, k, cardinal_ok=True)
-    if day is None:
-        if _word(tokens, i) in _AMBIGUOUS_MONTHS:
-            return None
-        return DateMention(None, month, None, None, None, tokens[i].start, tokens[i].end), i + 1
-    k += day[1]
-    year = _year_at(tokens, k)
-    if year:
-        k += year[1]
-    return DateMention(
-        None, month, day[0], year[0] if year else None, None, tokens[i].start, tokens[k - 1].end
-    ), k
-
-
-def _day_first(tokens: Sequence[Token], text: str, i: int) -> tuple[DateMention, int] | None:
-    """'the 3rd of December', '3 December 2026', 'the 5th' (with a plausible follower)."""
-    k = i + (_word(tokens, i) == "the")
-    day = _day_at(tokens, k, cardinal_ok=k < len(tokens) and tokens[k].kind == "num")
-    if day is None:
-        return None
-    k += day[1]
-    m = k + (_word(tokens, k) == "of")
-    month = _month_at(tokens, text, m)
-    if month is not None:
-        end = _skip_dot(tokens, m + 1)
-        year = _year_at(tokens, end)
-        end += year[1] if year else 0
-        return DateMention(
-            None,
-            month,
-            day[0],
-            year[0] if year else None,
-            None,
-            tokens[i].start,
-            tokens[end - 1].end,
-        ), end
-    is_ordinal = tokens[k - day[1]].ordinal or _ordinal_word(tokens, k - day[1]) is not None
-    the = _word(tokens, i) == "the"
-    if not is_ordinal or (tokens[k - 1].kind == "word" and not the):
-        return None  # "first, let me check": word ordinals need "the"
-    follower_ok = (
-        k >= len(tokens) or tokens[k].kind in ("brk", "comma") or _word(tokens, k) in _FOLLOWERS
-    )
-    if not follower_ok:
-        return None  # "the fifth floor", "the 2nd item"
-    return DateMention(None, None, day[0], None, None, tokens[i].start, tokens[k - 1].end), k
-
-
-def _numeric(tokens: Sequence[Token], i: int) -> tuple[DateMention, int] | None:
-    """'12/3', '12/03/2026', '2026-12-03'."""
-
-    def num(k: int) -> int | None:
-        ok = k < len(tokens) and tokens[k].kind == "num" and tokens[k].text.isdigit()
-        return int(tokens[k].text) if ok and not tokens[k].ordinal else None
-
-    def sep(k: int, char: str) -> bool:
-        return k < len(tokens) and tokens[k].text == char and tokens[k].start == tokens[k - 1].end
-
-    first = num(i)
-    if first is None:
-        return None
-    if len(tokens[i].text) == 4 and sep(i + 1, "-") and sep(i + 3, "-"):
-        month, day = num(i + 2), num(i + 4)
-        if month and day and 1 <= month <= 12 and 1 <= day <= 31:
-            return DateMention(
-                None, month, day, first, None, tokens[i].start, tokens[i + 4].end
-            ), i + 5
-        return None
-    if not sep(i + 1, "/"):
-        return None
-    day = num(i + 2)
-    if day is None or not (1 <= first <= 12 and 1 <= day <= 31):
-        return None
-    year, end = None, i + 3
-    if sep(i + 3, "/") and num(i + 4) is not None and len(tokens[i + 4].text) in (2, 4):
-        year = int(tokens[i + 4].text)
-        year += 2000 if year < 100 else 0
-        end = i + 5
-    return DateMention(None, first, day, year, None, tokens[i].start, tokens[end - 1].end), end
-
-
-def _weekday_at(tokens: Sequence[Token], text: str, i: int) -> int | None:
-    word = _word(tokens, i)
-    if word in WEEKDAYS or (word.endswith("s") and word[:-1] in WEEKDAYS):
-        return WEEKDAYS.get(word, WEEKDAYS.get(word[:-1]))
-    if word in _WEEKDAY_ABBREVIATIONS and text[tokens[i].start].isupper():
-        nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-        if nxt and (nxt.text in (".", ",") or _word(tokens, i + 1) in MONTHS):
-            return _WEEKDAY_ABBREVIATIONS[word]
-    return None
-
-
-def _relative(tokens: Sequence[Token], i: int) -> tuple[DateMention, int] | None:
-    """'tomorrow', 'the day after tomorrow', 'next week', 'this weekend', 'in 3 days'."""
-    word, nxt = _word(tokens, i), _word(tokens, i + 1)
-    start = tokens[i].start if i < len(tokens) else 0
-
-    def mention(relative: str, used: int) -> tuple[DateMention, int]:
-        return DateMention(
-            None, None, None, None, relative, start, tokens[i + used - 1].end
-        ), i + used
-
-    if word == "day" and nxt == "after" and _word(tokens, i + 2) == "tomorrow":
-        return mention("day after tomorrow", 3)
-    if (
-        word == "the"
-        and nxt == "day"
-        and _word(tokens, i + 2) == "after"
-        and _word(tokens, i + 3) == "tomorrow"
-    ):
-        return mention("day after tomorrow", 4)
-    if word in _RELATIVE_WORDS:
-        return mention(_RELATIVE_WORDS[word], 1)
-    if word in ("next", "this", "last", "coming") and nxt in _PERIODS:
-        return mention(f"{word} {_PERIODS[nxt]}", 2)
-    if word == "end" and nxt == "of" and _word(tokens, i + 2) in ("the", "this", "next"):
-        period = _word(tokens, i + 3)
-        if period in _PERIODS:
-            return mention(f"end of {_PERIODS[period]}", 4)
-    if word == "weekend":
-        return mention("weekend", 1)
-    if word in ("in", "within") and i + 1 < len(tokens):
-        runs = number_runs("", tokens[i + 1 : i + 4])
-        amount = runs[0] if runs and runs[0].first_token == 0 else None
-        used = amount.last_token + 1 if amount else (1 if nxt in ("a", "an") else 0)
-        count = amount.digits if amount else "1"
-        unit = _word(tokens, i + 1 + used)
-        if used and unit.rstrip("s") in ("day", "week") and count.isdigit():
-            return mention(f"in {int(count)} {unit.rstrip('s')}s", used + 2)
-    return None
-
-
-def _with_weekday(tokens: Sequence[Token], text: str, i: int) -> tuple[DateMention, int] | None:
-    """'next Tuesday', 'Thursday, December 3', 'Thursday the 3rd', 'Tuesday next week'."""
-    qualifier = _word(tokens, i) if _word(tokens, i) in ("next", "this", "coming", "last") else None
-    k = i + (qualifier is not None)
-    weekday = _weekday_at(tokens, text, k)
-    if weekday is None:
-        return None
-    end = _skip_dot(tokens, k + 1)
-    relative = qualifier
-    after = end + (end < len(tokens) and tokens[end].kind == "comma")
-    rest = (
-        _numeric(tokens, after)
-        or _month_first(tokens, text, after)
-        or _day_first(tokens, text, after)
-    )
-    if rest and rest[0].day is not None:
-        date_part, end = rest
-        return DateMention(
-            weekday,
-            date_part.month,
-            date_part.day,
-            date_part.year,
-            relative,
-            tokens[i].start,
-            tokens[end - 1].end,
-        ), end
-    if _word(tokens, end) in ("next", "this") and _word(tokens, end + 1) == "week":
-        relative, end = f"{_word(tokens, end)} week", end + 2
-    return DateMention(
-        weekday, None, None, None, relative, tokens[i].start, tokens[end - 1].end
-    ), end
 
 
 def find_dates(text: str) -> list[DateMention]:
     """Dates said or written in text, with their spans, left to right."""
-    tokens = tokenize(text)
+    plain = _plain(text)
     found: list[DateMention] = []
-    i = 0
-    while i < len(tokens):
-        hit = (
-            _with_weekday(tokens, text, i)
-            or _numeric(tokens, i)
-            or _month_first(tokens, text, i)
-            or _day_first(tokens, text, i)
-            or _relative(tokens, i)
-        )
+    done = 0
+    for word in re.finditer(r"\b\w", plain.text):
+        if word.start() < done:
+            continue
+        hit = _date_at(plain, text, word.start())
         if hit:
             found.append(hit[0])
-            i = max(hit[1], i + 1)
-        else:
-            i += 1
+            done = hit[1]
     return found
 
 
-# --- saying things ---------------------------------------------------------------------------
-
-_DIGIT_NAMES = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+# --- a date phrase to a calendar day ---------------------------------------------------------
 
 
-def say_number(value: int | str | Decimal) -> str:
-    """1249 -> 'one thousand two hundred forty-nine' (American: no 'and', no commas)."""
-    words = num2words(int(value))
-    return re.sub(r",| and\b", "", words).replace("  ", " ")
+def _dateparser(phrase: str, today: date, prefer: str) -> date | None:
+    settings = {
+        "RELATIVE_BASE": datetime.combine(today, time(12)),
+        "PREFER_DATES_FROM": prefer,
+        "DATE_ORDER": "MDY",
+        "PARSERS": ["relative-time", "absolute-time"],
+        "RETURN_AS_TIMEZONE_AWARE": False,
+    }
+    found = dateparser.parse(phrase, languages=["en"], settings=settings)
+    return found.date() if found else None
 
 
-def say_ordinal(value: int) -> str:
-    """3 -> 'third', 21 -> 'twenty-first'."""
-    return re.sub(r",| and\b", "", num2words(int(value), to="ordinal"))
-
-
-def say_digits(text: str) -> str:
-    """'4521' -> 'four five two one': identifiers are read digit by digit, never as amounts."""
-    spoken = [
-        (_DIGIT_NAMES[int(ch)] if ch.isdigit() else ch.upper()) for ch in str(text) if ch.isalnum()
-    ]
-    return " ".join(spoken)
-
-
-def to_decimal(value: Decimal | int | float | str) -> Decimal:
-    """'$1,249.50' / 1249.5 / Decimal -> Decimal('1249.50')."""
-    if isinstance(value, Decimal):
-        return value
-    if isinstance(value, float):
-        return Decimal(str(value))
-    cleaned = re.sub(r"[^\d.\-]", "", str(value))
-    return Decimal(cleaned or "0")
-
-
-def say_money(
-    value: Decimal | int | float | str, unit: str = "dollar", cents_unit: str = "cent"
-) -> str:
-    """'$1,249.50' -> 'one thousand two hundred forty-nine dollars and fifty cents'."""
-    amount = to_decimal(value).quantize(Decimal("0.01"))
-    sign = "minus " if amount < 0 else ""
-    amount = abs(amount)
-    whole, cents = int(amount), int((amount - int(amount)) * 100)
-
-    def counted(n: int, word: str) -> str:
-        return f"{say_number(n)} {word}{'' if n == 1 else 's'}"
-
-    if whole and cents:
-        return f"{sign}{counted(whole, unit)} and {counted(cents, cents_unit)}"
-    if cents:
-        return sign + counted(cents, cents_unit)
-    return sign + counted(whole, unit)
-
-
-def _as_date(value: date | datetime | str) -> date:
-    if isinstance(value, datetime):
-        return value.date()
-    if isinstance(value, date):
-        return value
-    return date.fromisoformat(str(value).strip()[:10])
-
-
-def say_date(value: date | datetime | str, *, weekday: bool = True, year: bool = False) -> str:
-    """'2026-12-03' -> 'Thursday, December third'."""
-    day = _as_date(value)
-    text = f"{day:%B} {say_ordinal(day.day)}"
-    if weekday:
-        text = f"{day:%A}, {text}"
-    if year:
-        text += f", {say_year(day.year)}"
-    return text
-
-
-def say_year(value: int) -> str:
-    """2026 -> 'twenty twenty-six'; 2005 -> 'two thousand five'."""
-    return re.sub(r",| and\b", "", num2words(int(value), to="year"))
-
-
-def _as_time(value: time | datetime | str) -> time:
-    if isinstance(value, datetime):
-        return value.time()
-    if isinstance(value, time):
-        return value
-    mentions = [m for m in find_times(str(value)) if m.hour is not None]
-    if mentions:
-        found = mentions[0].as_time(default_pm_below=0)
-        if found is not None:
+def _day_of_month(today: date, day: int, weekday: int | None, step: int) -> date | None:
+    """'the 3rd' / 'Friday the 5th': the nearest such day from today, ahead (step 1) or back."""
+    for offset in range(13):
+        months = today.year * 12 + today.month - 1 + offset * step
+        try:
+            found = date(months // 12, months % 12 + 1, day)
+        except ValueError:
+            continue
+        if (found - today).days * step >= 0 and weekday in (None, found.weekday()):
             return found
-    return time.fromisoformat(str(value).strip())
+    return None
 
 
-def say_time(value: time | datetime | str) -> str:
-    """'14:30' -> 'two thirty p.m.', '09:05' -> 'nine oh five a.m.', '12:00' -> 'noon'."""
-    moment = _as_time(value)
-    if moment.minute == 0 and moment.hour in (0, 12):
-        return "noon" if moment.hour == 12 else "midnight"
-    hour = say_number(moment.hour % 12 or 12)
-    suffix = "a.m." if moment.hour < 12 else "p.m."
-    if moment.minute == 0:
-        return f"{hour} {suffix}"
-    minutes = say_number(moment.minute)
-    if moment.minute < 10:
-        minutes = f"oh {minutes}"
-    return f"{hour} {minutes} {suffix}"
+def resolve_date(mention: DateMention, today: date, prefer: str = "future") -> date | None:
+    """The calendar day a located date means, seen from `today`.
+
+    `prefer` ("past" or "future") is the tense the caller used, for phrases that do not carry it
+    ("the 9th of October", "Friday"). dateparser resolves month-day phrases, weekdays and
+    relative days ("two weeks ago", "in 3 days"); what it gets wrong for callers is done here:
+    "next Tuesday" is Tuesday of next week (said on a Monday: 8 days ahead), and a day of the
+    month alone ("the 15th", "Friday the 5th"). Ranges ("next week", "this weekend"): None.
+    """
+    relative = mention.relative or ""
+    step = -1 if prefer == "past" else 1
+    if mention.month and mention.day:
+        phrase = f"{MONTHS[mention.month - 1]} {mention.day} {mention.year or ''}"
+        # dateparser puts today's own date a year ahead when asked for the future.
+        base = today - timedelta(days=1) if prefer == "future" else today
+        return _dateparser(phrase.strip(), base, prefer)
+    if mention.day:
+        return _day_of_month(today, mention.day, mention.weekday, step)
+    if mention.weekday is not None:
+        if relative in ("next", "next week"):
+            return today + timedelta(days=7 - today.weekday() + mention.weekday)
+        if relative == "this week":
+            return today + timedelta(days=mention.weekday - today.weekday())
+        qualifier = "last " if relative == "last" else "this " if relative == "this" else ""
+        return _dateparser(qualifier + WEEKDAYS[mention.weekday], today, prefer)
+    if relative in ("today", "tomorrow", "yesterday", "day after tomorrow") or relative.endswith(
+        ("days", "weeks", "ago")
+    ):
+        return _dateparser(relative, today, prefer)
+    return None

@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from datetime import time
 
-from voice.dialogue.numbers import say_digits, say_money, say_ordinal, say_time
+from voice.dialogue.saying import money_words as say_money
+from voice.dialogue.saying import say_digits, say_ordinal
+from voice.dialogue.saying import time_words as say_time
 
 _MONTHS = "January|February|March|April|May|June|July|August|September|October|November|December"
 _MONEY = re.compile(r"\$(\d[\d,]*(?:\.\d{2})?)")
