@@ -20,15 +20,27 @@ from voice.store.calls import Store
 from voice.text_call import TextCalls
 
 
+def _llm(settings: Settings):
+    """The LLM only when replies are to be worded by it (LLM_COMPOSE_ANSWERS, or a served
+    model with tools); the templated default needs none, which keeps a text run fast."""
+    if not settings.compose_answers:
+        return None
+    from voice.engines.llm import load_llm
+    from voice.engines.models import detect_devices
+
+    return load_llm(settings.llm_backend, settings.llm_model, detect_devices(settings.device).torch,
+                    settings.llm_base_url, settings.llm_api_key, settings.llm_max_new_tokens)
+
+
 class TextRunner:
     def __init__(self, workdir: Path, data_dir: Path | None = None) -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         self._data_dir = data_dir
         self._day: date | None = None
-        self.settings = Settings(_env_file=None, RECORDINGS_DIR=workdir / "text-calls",
+        self.settings = Settings(RECORDINGS_DIR=workdir / "text-calls",
                                  DATABASE_URL=f"sqlite:///{workdir / 'text-calls.db'}")
         self.store = Store(self.settings.database)
-        self.calls = TextCalls(self.settings, self.store, clock=self.now)
+        self.calls = TextCalls(self.settings, self.store, clock=self.now, llm=_llm(self.settings))
         self._stt = None
 
     def now(self) -> datetime:

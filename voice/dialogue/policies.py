@@ -101,11 +101,23 @@ def answer_sentences(question: str, passages: list[Passage], encoder: Any,
 def knowledge_plan(t: TaskContext, intent: str, question: str, *,
                    required: bool = True) -> TurnPlan | None:
     """A policy answer; without a passage, an honest "I don't know" and the offer of a
-    colleague (or None when `required` is false, so the caller's task can say its own)."""
-    passages = t.knowledge.search(question, k=3, min_score=MIN_PASSAGE_SCORE)
+    colleague (or None when `required` is false, so the caller's task can say its own).
+    A turn with several questions ("how many days do I have, and how long does the refund
+    take?") gets the sentence that answers each."""
+    from voice.dialogue.understanding import request_pieces
+
+    questions = request_pieces(t.reading.text) or [question]
+    if len(questions) > 1:
+        questions = [_in_context(t, q) for q in questions]
+    passages, answers = [], []
+    for asked in questions:
+        found = t.knowledge.search(asked, k=3, min_score=MIN_PASSAGE_SCORE)
+        if found:
+            passages += found
+            answers.append(t.extract_answer(asked, found))
     if not passages:
         return t.offer_person(intent, NOT_DOCUMENTED) if required else None
-    answer = t.extract_answer(question, passages)
+    answer = " ".join(dict.fromkeys(s for a in answers for s in _split_sentences(a) or [a]))
     plan = t.answered(intent, answer, f"answered from the {passages[0].source} policy")
     plan.passages = passages
     return plan
@@ -134,9 +146,16 @@ def policy_question(t: TaskContext) -> TurnPlan:
     return plan
 
 
+ASKS_WHERE = re.compile(r"\b(where|address|directions|how do i get|located|find you|street|"
+                        r"road|which clinic|what clinic)\b", re.IGNORECASE)
+
+
 def location(t: TaskContext) -> TurnPlan:
-    """Where a clinic or the shop is: the business's addresses first, then the documents."""
+    """Where a clinic or the shop is: the business's addresses first, then the documents
+    (which also answer what a place offers: parking, wheelchair access)."""
     q = t.reading.text.lower()
+    if not ASKS_WHERE.search(q):
+        return policy_question(t)
     places = t.business.clinics()
     named = [c for c in places if any(re.search(rf"\b{re.escape(w)}\b", q)
                                       for w in _clinic_words(c.name, c.address))]
