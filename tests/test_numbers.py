@@ -218,6 +218,7 @@ def test_said_dates_read_back():
         ("twenty to five", ["20", "5"]),
         ("Okay, the twenty-second.", []),  # an ordinal is a date, not the digits 20
         ("It's the one for six fifty.", ["650"]),  # "the one": a pronoun
+        ("How do I get to two ten Main Street?", ["210"]),
         ("Can you move it to the right one?", []),
         ("Um, there's a payment of forty-nine ninety-nine to some company.", ["4999"]),
     ],

@@ -280,8 +280,14 @@ def number_runs(text: str, tokens: list[Token] | None = None) -> list[NumberRun]
     # linked[k]: units[k] follows units[k - 1] directly or across one comma or hyphen
     linked = [k > 0 and _gap(tokens, units[k - 1], units[k]) is not None for k in range(len(units))]
     for k, unit in enumerate(units):
-        if not unit.digits and _accept(tokens, units, linked, k):
+        if unit.digits:
+            continue
+        if _accept(tokens, units, linked, k):
             units[k] = _Unit(unit.first, unit.last, str(HOMOPHONES[unit.word]), unit.word)
+        else:  # a plain word after all: nothing links across it
+            linked[k] = False
+            if k + 1 < len(units):
+                linked[k + 1] = False
     units = [u for u in units if u.digits]
     groups: list[list[_Unit]] = []
     for k, unit in enumerate(units):

@@ -290,6 +290,11 @@ def _number_values(blanked: str, ctx: SlotContext) -> dict[str, Any]:
                 return {"phone_number": phone}
     if any(not _negated(blanked, run.start, run.end) for run in runs):
         runs = [run for run in runs if not _negated(blanked, run.start, run.end)]
+    groups = [run.digits for run in runs if run.digits.isdigit()]
+    for slot in ("card_last4", "order_number"):
+        cued = ctx.expecting == slot or _CUES[slot].search(blanked.lower())
+        if cued and len(groups) > 1 and max(map(len, groups)) <= 3 and len("".join(groups)) == 4:
+            return {slot: "".join(groups)}  # "five five, one two": one number read in groups
     for run in runs:
         digits = run.digits
         if re.fullmatch(r"\d+\.\d\d", digits) or (
