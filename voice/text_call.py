@@ -51,12 +51,9 @@ class TextCall:
 
     session: CallSession
     conversation: Conversation
+    greeting: str = ""
     turns: list[TextTurn] = field(default_factory=list)
     ended: bool = False
-
-    @property
-    def greeting(self) -> str:
-        return self.conversation.greeting()
 
     async def say(self, text: str = "", dtmf: str = "") -> TextTurn:
         """One caller turn (words and/or keypad digits) and the agent's whole reply."""
@@ -118,5 +115,7 @@ class TextCalls:
                            turns.outcome(session.escalated), ",".join(turns.topics()))
 
         session.on_close.append(store_outcome)
-        session.event("greeting", text=conversation.greeting())
-        return TextCall(session, conversation)
+        greeting = conversation.greeting()
+        conversation.add_agent(greeting)
+        session.agent_turn(greeting, 0.0, 0.0, None, False, text_mode=True)
+        return TextCall(session, conversation, greeting=greeting)

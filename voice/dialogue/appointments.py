@@ -241,7 +241,7 @@ def _schedule(t: TaskContext, task: str, kind: str, moving: AppointmentInfo | No
         return t.ask(task, "date", f"{say_date(day)} has already passed. Which day would suit "
                                    "you?")
     if day is None:
-        when = "When would you like to come in?" if task == "appointment_book" else \
+        when = "Which day would suit you?" if task == "appointment_book" else \
             f"Which day would you like to move {describe(moving, doctor=False)} to?" \
             if moving else "Which day would suit you?"
         return t.ask(task, "date", when)

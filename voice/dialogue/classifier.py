@@ -133,7 +133,7 @@ class TurnScores:
 class TurnClassifier:
     def __init__(self, encoder: TextEncoder, vocabulary: Vocabulary, intent: Head, act: Head,
                  meta: dict | None = None) -> None:
-        self._encoder, self._vocabulary = encoder, vocabulary
+        self._encoder, self.vocabulary = encoder, vocabulary
         self.intent_head, self.act_head = intent, act
         self.meta = meta or {}
 
@@ -161,19 +161,19 @@ class TurnClassifier:
     def save(self, path: Path | str, meta: dict) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        arrays = {"idf": self._vocabulary.idf.astype(np.float32)}
+        arrays = {"idf": self.vocabulary.idf.astype(np.float32)}
         for name, head in (("intent", self.intent_head), ("act", self.act_head)):
             arrays[f"{name}_dense"] = head.dense_coef.astype(np.float16)
             arrays[f"{name}_sparse"] = head.sparse_coef.astype(np.float16)
             arrays[f"{name}_intercept"] = head.intercept.astype(np.float32)
             meta[f"{name}_classes"] = list(head.classes)
             meta[f"{name}_temperature"] = head.temperature
-        meta["vocabulary"] = sorted(self._vocabulary.index, key=self._vocabulary.index.get)
+        meta["vocabulary"] = sorted(self.vocabulary.index, key=self.vocabulary.index.get)
         np.savez_compressed(path, **arrays)
         path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
     def features(self, texts: list[str]) -> tuple[np.ndarray, list]:
-        return dense_features(self._encoder, texts), [self._vocabulary.weights(t) for t in texts]
+        return dense_features(self._encoder, texts), [self.vocabulary.weights(t) for t in texts]
 
     def score(self, texts: list[str]) -> list[TurnScores]:
         """Intent and act probabilities for each text (one embedding batch for all)."""

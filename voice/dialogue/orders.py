@@ -90,8 +90,8 @@ def _said_order(t: TaskContext) -> str | None:
     return values.get("order_number") or values.get("item_order")
 
 
-def resolve_order(t: TaskContext, task: str,
-                  fits: Callable[[OrderInfo], bool]) -> tuple[OrderInfo | None, TurnPlan | None]:
+def resolve_order(t: TaskContext, task: str, fits: Callable[[OrderInfo], bool], *,
+                  any_order: bool = True) -> tuple[OrderInfo | None, TurnPlan | None]:
     """The order the caller means, or the plan that asks which (or says it can't be found)."""
     slots, own = t.slots, _own_orders(t)
     excluded = slots.pop("not_order_number", None)
@@ -110,8 +110,9 @@ def resolve_order(t: TaskContext, task: str,
         return order, None
     if not t.customer_id:
         return None, t.ask(task, "order_number", "What's the order number?")
-    candidates = [o for o in own if fits(o) and o.number != excluded] or \
-        [o for o in own if o.number != excluded and o.status != "cancelled"]
+    candidates = [o for o in own if fits(o) and o.number != excluded]
+    if not candidates and any_order:  # none fits: the caller may still mean one of these
+        candidates = [o for o in own if o.number != excluded and o.status != "cancelled"]
     if excluded and len(candidates) >= 1 and len([o for o in own if fits(o)]) == 2:
         candidates = [o for o in own if fits(o) and o.number != excluded]
     if len(candidates) == 1:
@@ -198,7 +199,8 @@ def order_details(t: TaskContext) -> TurnPlan:
         return t.answered("order_details", f"{status_sentence(order, full=False)} "
                                            f"{ACCOUNT_HOLDER_ONLY}", **_facts(order, False))
     say = (f"Order {order.number} was placed on {say_date(order.ordered_on)}: "
-           f"{items_said(order)}, {say_money(order.total_cents / 100)} in total.")
+           f"{items_said(order)}, {say_money(order.total_cents / 100)} in total. "
+           f"{status_sentence(order, full=False).replace(f'Order {order.number}', 'It')}")
     return t.answered("order_details", say, f"read order {order.number}", **_facts(order, True))
 
 
@@ -232,7 +234,7 @@ def return_request(t: TaskContext) -> TurnPlan:
     if not t.customer_id:
         return t.offer_person("return_request", "I can't find an account for the number you're "
                                                 "calling from, so I can't start a return here.")
-    order, plan = resolve_order(t, "return_request", _returnable(t))
+    order, plan = resolve_order(t, "return_request", _returnable(t), any_order=False)
     if order is None:
         return plan  # type: ignore[return-value]
     refusal = t.business.return_check(order.number, customer_id=t.customer_id)
@@ -278,8 +280,9 @@ def refusal_sentence(order: OrderInfo, facts: dict) -> str:
     if facts.get("return_status"):
         started = facts.get("return_started_on", "")
         when = f" on {started}" if started else ""
+        refund = f" and the refund is {facts['refund']}" if facts.get("refund") else ""
         return f"A return for order {number} was already started{when}; its status is " \
-               f"{facts['return_status']}."
+               f"{facts['return_status']}{refund}."
     return f"I can't start a return for order {number}."
 
 

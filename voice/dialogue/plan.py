@@ -19,7 +19,7 @@ from voice.dialogue.knowledge import KnowledgeBase, Passage
 from voice.dialogue.state import ACTIONS, DialogueState, Question
 from voice.dialogue.understanding import Reading
 
-OFFER_PERSON = "Would you like me to put you through to a colleague who can help?"
+OFFER_PERSON = "Shall I put you through to a colleague, a real person who can help with that?"
 
 
 @dataclass

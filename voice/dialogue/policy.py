@@ -40,7 +40,7 @@ ACTION_FROM = 0.7
 # A person is asked for: hand over from this probability (a missed request costs more than an
 # early hand-over, and upset callers are caught by the sentiment policy anyway).
 PERSON_FROM = 0.4
-HAND_OVER = "Of course. I'll put you through to a colleague now."
+HAND_OVER = "Of course. I'm putting you through to a colleague now, a real person who can help."
 CAPABILITIES = (
     "I can check an order or start a return, give you your balance or block a card, and book, "
     "move or cancel a clinic appointment."
@@ -111,9 +111,16 @@ class TurnManager:
 
     # -- the conversation's frame --------------------------------------------------------
     def greeting(self, default: str) -> str:
+        """The first words; a known caller with one order on its way is asked whether that is
+        it, and a plain "yes" to that is a question about the order."""
         profile = self.state.profile
         if profile is None or not profile.greeting_hint:
             return default
+        if len(profile.open_orders) == 1:
+            number = profile.open_orders[0]["order_number"]
+            self.state.question = Question("clarify", options=["order_status"],
+                                           args={"order_number": number},
+                                           text=profile.greeting_hint)
         return f"Thanks for calling Acme support, this is Sam. {profile.greeting_hint}"
 
     def offer_human(self, intent: str, question: str) -> TurnPlan:
@@ -285,6 +292,7 @@ class TurnManager:
             chosen = options[0]
         if chosen is None:
             return None
+        self.state.slots.update(question.args)
         reading.requests = [chosen, *[r for r in reading.requests if r != chosen]]
         reading.intent, reading.confidence = chosen, 1.0
         return self._take_up(reading)

@@ -62,6 +62,10 @@ def extract(text: str, ctx: SlotContext) -> dict[str, Any]:
         text = _blank(text, [position.span()])
     dates = find_dates(text)
     values |= _date_values(text, dates, ctx)
+    if "date" not in values:
+        holiday = _holiday(text, ctx)
+        if holiday is not None:
+            values["date"] = holiday
     times = _times(text, ctx)
     values |= {k: v for k, v in _time_values(text, times, ctx).items() if k not in values}
     amounts = find_amounts(text)
@@ -82,6 +86,43 @@ def extract(text: str, ctx: SlotContext) -> dict[str, Any]:
     if item:
         values["item_order"], values["item"] = item
     return values
+
+
+_HOLIDAYS = {  # what callers say -> the name the `holidays` package gives the day
+    r"christmas eve": "Christmas Eve",
+    r"christmas(?: day)?|xmas": "Christmas Day",
+    r"new year'?s eve": "New Year's Eve",
+    r"new year'?s(?: day)?": "New Year's Day",
+    r"thanksgiving": "Thanksgiving Day",
+    r"independence day|(?:the )?fourth of july|july (?:the )?4(?:th)?": "Independence Day",
+    r"labou?r day": "Labor Day",
+    r"memorial day": "Memorial Day",
+}
+
+
+def _holiday(text: str, ctx: SlotContext) -> date | None:
+    """'on Christmas Day', 'New Year's Eve': the next such day (the last one, said in the past)."""
+    import holidays
+
+    lower = text.lower()
+    for pattern, name in _HOLIDAYS.items():
+        match = re.search(rf"\b(?:{pattern})\b", lower)
+        if match is None:
+            continue
+        years = (ctx.today.year - 1, ctx.today.year, ctx.today.year + 1)
+        if name.endswith("Eve"):
+            month, day = (12, 24) if name.startswith("Christmas") else (12, 31)
+            days = [date(y, month, day) for y in years]
+        else:
+            calendar = holidays.US(years=years)
+            days = sorted(d for d, n in calendar.items() if n.startswith(name))
+        past = bool(_PAST.search(lower[: match.start()]))
+        if past:
+            before = [d for d in days if d <= ctx.today]
+            return before[-1] if before else None
+        after = [d for d in days if d >= ctx.today]
+        return after[0] if after else None
+    return None
 
 
 def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
@@ -163,7 +204,11 @@ def _date_values(text: str, dates: list[DateMention], ctx: SlotContext) -> dict[
     correcting = ctx.intent == "appointment_move" or _CORRECTING.search(said)
     if not target and len(dates) > 1 and correcting:
         target = dates[-1:]  # "I said Tuesday but I meant Thursday"
-    for mention in target + [m for m in dates if m not in target]:
+    # "the Saturday after, the twenty-sixth": a day of the month says more than a weekday
+    exact = [m for m in dates if m.day is not None]
+    ordered = target + [m for m in exact if m not in target] + \
+        [m for m in dates if m not in target and m not in exact]
+    for mention in ordered:
         day = resolve_date(mention, ctx.today, _tense(text, mention, ctx))
         if day and "date" not in values:
             values["date"] = day

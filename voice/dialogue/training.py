@@ -137,6 +137,30 @@ def augment(example: Example, rng: random.Random) -> list[Example]:
 # --- fitting ---------------------------------------------------------------------------------
 
 
+class CachedEncoder:
+    """Sentence vectors remembered on disk between training runs: a corpus edit re-embeds only
+    the new sentences (the vectors depend on the model alone, not on the labels)."""
+
+    def __init__(self, encoder: TextEncoder, path: Path | None) -> None:
+        self._encoder, self._path = encoder, path
+        self._known: dict[str, np.ndarray] = {}
+        if path is not None and path.exists():
+            with np.load(path, allow_pickle=False) as stored:
+                self._known = dict(zip(stored["texts"].tolist(), stored["vectors"], strict=True))
+
+    def encode(self, texts: list[str]) -> np.ndarray:
+        missing = list(dict.fromkeys(t for t in texts if t not in self._known))
+        if missing:
+            self._known.update(zip(missing, self._encoder.encode(missing), strict=True))
+        return np.stack([self._known[t] for t in texts]) if texts else np.zeros((0, 384))
+
+    def save(self) -> None:
+        if self._path is not None and self._known:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(self._path, texts=np.array(list(self._known)),
+                     vectors=np.stack(list(self._known.values())).astype(np.float32))
+
+
 def build_vocabulary(texts: list[str]) -> Vocabulary:
     df = Counter(t for text in texts for t in set(ngrams(text)))
     kept = [t for t, n in df.most_common(MAX_TERMS) if n >= MIN_DF]
@@ -418,6 +442,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="development dialogues whose sentences are kept out of training")
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="artefact (.npz)")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the docs section")
+    parser.add_argument("--cache", type=Path, default=None, metavar="FILE",
+                        help="keep sentence vectors here between runs (.npz): faster retraining")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -427,7 +453,13 @@ def run(args: argparse.Namespace) -> int:
     dev = dialogue_sentences(args.dialogues) if args.dialogues.exists() else set()
     kept = [e for e in examples if normalised(e.text) not in dev]
     dropped = len(examples) - len(kept)
-    classifier, meta = train(shared_embedder(), kept)
+    encoder = CachedEncoder(shared_embedder(), args.cache)
+    try:
+        classifier, meta = train(encoder, kept)
+    finally:
+        encoder.save()
+    classifier = TurnClassifier(shared_embedder(), classifier.vocabulary, classifier.intent_head,
+                                classifier.act_head)
     meta["left_out_as_in_dialogues"] = dropped
     classifier.save(args.out, meta)
     print(f"wrote {args.out} and {args.out.with_suffix('.json').name}")
