@@ -36,7 +36,7 @@ from voice.store.history import CallerProfile, as_context
 # Below this the agent asks what the caller means instead of acting on its best guess.
 CLARIFY_BELOW = 0.45
 # A request that would end in an offer to change something needs more certainty than a look-up.
-ACTION_FROM = 0.7
+ACTION_FROM = 0.6
 # A person is asked for: hand over from this probability (a missed request costs more than an
 # early hand-over, and upset callers are caught by the sentiment policy anyway).
 PERSON_FROM = 0.4
@@ -285,14 +285,16 @@ class TurnManager:
     def _answer_clarify(self, reading: Reading, question: Question) -> TurnPlan | None:
         options = [o for o in question.options if isinstance(o, str)]
         chosen = next((r for r in reading.requests if r in options), None)
-        index = _ordinal(reading.text)
+        index = _ordinal(reading.text) if len(options) > 1 else None
         if chosen is None and index is not None and -len(options) <= index < len(options):
             chosen = options[index]
         if chosen is None and reading.act == "yes" and options:
             chosen = options[0]
         if chosen is None:
             return None
-        self.state.slots.update(question.args)
+        if "order_number" in question.args and chosen in TASKS:  # the greeting's open order
+            self.state.slots["order_number"] = question.args["order_number"]
+        reading.values = {**question.args, **reading.values}
         reading.requests = [chosen, *[r for r in reading.requests if r != chosen]]
         reading.intent, reading.confidence = chosen, 1.0
         return self._take_up(reading)
@@ -348,7 +350,8 @@ class TurnManager:
         """"No, the other one then, the candles": the task just done, for what is named now
         (unless the correction asks for something of another line altogether)."""
         last = self.state.last_task
-        if reading.act != "correction" or last not in TASKS or not reading.values:
+        correcting = reading.act == "correction" or (_other(reading) and reading.act != "yes")
+        if not correcting or last not in TASKS or not reading.values:
             return None
         if reading.intent in TASKS and LINE_OF.get(reading.intent) != LINE_OF.get(last):
             return None
@@ -401,8 +404,21 @@ class TurnManager:
         return plan
 
     def _clarify(self, reading: Reading) -> TurnPlan:
+        values = reading.values
+        if (values.get("item_order") or values.get("order_number")) and not any(
+                i in ASKING for i, p in reading.alternatives[:1]):
+            # Unsure what they want, but they named one of their orders: what it is doing is
+            # the answer that helps most and changes nothing.
+            return self._run_task("order_status", reading)
         ranked = [i for i, p in reading.alternatives if i in ABOUT and p >= 0.12][:2]
         context = self._context(reading)
+        kept = {k: v for k, v in values.items() if k in FOCUS_VALUES}
+        plan = self._clarify_question(context, ranked)
+        if self.state.question is not None:
+            self.state.question.args = kept  # the answer picks the task; these stay with it
+        return plan
+
+    def _clarify_question(self, context: TaskContext, ranked: list[str]) -> TurnPlan:
         if len(ranked) == 2:
             return context.clarify(ranked, f"Sorry, just so I get it right: is it about "
                                            f"{ABOUT[ranked[0]]}, or {ABOUT[ranked[1]]}?")
@@ -604,6 +620,10 @@ def _focus(state: DialogueState) -> dict[str, Any]:
             if k in state.slots}
 
 
+# Values a clarifying question keeps for the answer ("the air fryer": still that item after "is
+# it about returning something?").
+FOCUS_VALUES = frozenset({"order_number", "item_order", "item", "card_last4", "appointment_kind",
+                          "date", "time", "part_of_day", "account_kind", "doctor"})
 # Tasks that may end in a confirmation question; in a turn with several requests they go last.
 ASKING = frozenset(
     {"card_block", "return_request", "appointment_book", "appointment_move", "appointment_cancel"}

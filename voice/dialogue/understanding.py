@@ -150,7 +150,10 @@ class Reader:
         if intent in negated or intent in NOT_REQUESTS:
             intent, confidence = (requests[0], whole_probability(whole, requests[0])) \
                 if requests else ("none", dict(whole.intents).get("none", 0.0))
-        values = extract(text, replace(ctx, intent=intent if intent != "none" else ctx.intent))
+        # An answer to the agent's question is read as that task's values ("like six?" after
+        # "which day?" is a time for the booking), otherwise as this turn's own intent's.
+        slot_intent = ctx.intent if ctx.expecting or intent == "none" else intent
+        values = extract(text, replace(ctx, intent=slot_intent))
         reading = Reading(text, act, act_confidence, intent, confidence, whole.intents[:4],
                           requests, values, negated)
         return _with_keypad(reading, dtmf, ctx) if dtmf else reading
