@@ -1007,6 +1007,11 @@ class Business:
         return slots
 
 
+def holiday_name(day: date) -> str | None:
+    """The public holiday the business closes for on `day`, or None."""
+    return _holiday(day)
+
+
 def _holiday(day: date) -> str | None:
     """The name of a public holiday the clinics close for, or None."""
     import holidays

@@ -139,7 +139,89 @@ def _in_context(t: TaskContext, question: str) -> str:
     return question
 
 
+# --- opening hours ---------------------------------------------------------------------------
+
+# Which place a question is about, and the words of its section heading in the documents.
+PLACES = (
+    ("dental", re.compile(r"\b(dental|dentist|riverside|river road|teeth|tooth|hygienist)\b", re.I),
+     "Acme Dental Riverside"),
+    ("downtown", re.compile(r"\b(downtown|main street|health|doctor'?s?|gp|vaccinations?|blood|"
+                            r"check-?ups?|clinic)\b", re.I), "Acme Health Downtown"),
+    ("bank", re.compile(r"\b(bank|banking|branch(es)?|banker|advisors? for (my )?(account|card)|"
+                        r"cards? line)\b", re.I), "Acme Bank"),
+    ("store", re.compile(r"\b(shop|store|market street|flagship|pick ?up|advisors?)\b", re.I),
+     "Acme Store"),
+)
+
+
+def place_in(text: str) -> str | None:
+    """'the Riverside one' -> 'dental'; None when no place is named."""
+    return next((name for name, words, _ in PLACES if words.search(text)), None)
+
+
+def _section(t: TaskContext, place: str) -> list[str]:
+    """The sentences of the opening-hours document's section for `place`."""
+    heading = next(h for name, _, h in PLACES if name == place)
+    chunks = [c for c in t.knowledge.chunks
+              if c.source.startswith("opening") and heading.lower() in c.heading.lower()]
+    return [s for c in chunks for s in _split_sentences(c.text)]
+
+
+def _holiday_sentences(t: TaskContext) -> list[str]:
+    chunks = [c for c in t.knowledge.chunks
+              if c.source.startswith("opening") and "holiday" in c.heading.lower()]
+    return [s for c in chunks for s in _split_sentences(c.text)]
+
+
+def opening_hours(t: TaskContext) -> TurnPlan:
+    """When a place is open on the day asked about: that place's sentences which cover that
+    day; a public holiday's rule when the day is one; the place asked for when none is named
+    and the call is not already about one."""
+    from voice.business.service import holiday_name
+
+    text = t.reading.text
+    place = place_in(text) or t.slots.get("place") or _appointment_place(t)
+    if place is None:
+        return t.ask("opening_hours", "place", "This phone line answers at any hour. Which do "
+                                               "you mean: the shop, the bank, or one of the "
+                                               "clinics?")
+    t.slots["place"] = place
+    day: date | None = t.reading.values.get("date")
+    weekday = day.weekday() if day else asked_day(text, t.today)
+    sentences = _section(t, place)
+    if not sentences:
+        return policy_question(t)
+    special = holiday_name(day) if day else None
+    if day and (special or (day.month, day.day) in ((12, 24), (12, 31))):
+        rule = [s for s in _holiday_sentences(t)
+                if (special and special.split()[0].lower() in s.lower())
+                or ("eve" in s.lower() and day.day in (24, 31))]
+        if rule:
+            return t.answered("opening_hours", " ".join(rule[:1]), "gave opening hours")
+    if weekday is not None:
+        covering = [s for s in sentences if covers(s, weekday) or _closed_on(s, weekday)]
+        if covering:
+            return t.answered("opening_hours", " ".join(covering[:2]), "gave opening hours")
+    return t.answered("opening_hours", " ".join(sentences[:2]), "gave opening hours")
+
+
+def _closed_on(sentence: str, weekday: int) -> bool:
+    return bool(re.search(rf"closed on {WEEKDAYS[weekday]}s?", sentence.lower()))
+
+
+def _appointment_place(t: TaskContext) -> str | None:
+    """The clinic the caller's appointment in focus is at."""
+    appointment = t.slots.get("appointment_id")
+    found = t.business.appointment(int(appointment)) if appointment else None
+    if found is None:
+        return None
+    return "dental" if "dental" in found.clinic.lower() else "downtown"
+
+
 def policy_question(t: TaskContext) -> TurnPlan:
+    if t.topic in ("opening_hours", "location") and (
+            asked_day(t.reading.text, t.today) is not None or "date" in t.reading.values):
+        return opening_hours(t)  # "and on Sunday?" after the hours of a place
     plan = knowledge_plan(t, t.reading.intent if t.reading.intent in TASKS else
                           "policy_question", _in_context(t, t.reading.text))
     assert plan is not None
@@ -166,6 +248,8 @@ def location(t: TaskContext) -> TurnPlan:
         named = [c for c in places if upcoming and c.name == upcoming.clinic] or places
     if named:
         parts = [f"{c.name} is at {c.address}" for c in named]
+        if len(named) == 1:
+            t.slots["place"] = "dental" if "dental" in named[0].name.lower() else "downtown"
         return t.answered("location", " and ".join(parts) + ".", "gave the clinic address")
     return policy_question(t)
 
@@ -179,6 +263,6 @@ def _clinic_words(name: str, address: str = "") -> list[str]:
 
 TASKS = {
     "policy_question": policy_question,
-    "opening_hours": policy_question,
+    "opening_hours": opening_hours,
     "location": location,
 }

@@ -311,6 +311,9 @@ class TurnManager:
                 return {k: values[k] for k in ("date", "time", "part_of_day") if k in values}
             if slot == "appointment_kind" and "appointment_kind" in values:
                 return {slot: values["appointment_kind"]}
+            if slot == "place":
+                place = policies.place_in(reading.text)
+                return {"place": place} if place else None
             return None
         if slot == "time" and ("time" in values or "date" in values):
             # "Morning, like half nine?": a time of their own (the task checks it is free).
