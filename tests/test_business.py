@@ -322,8 +322,8 @@ def test_a_slot_taken_between_check_and_write_is_reported_as_just_taken(
     assert biz.book_appointment(liam, slot, "blood test").ok  # busy at 2 PM
     real_free, stale = Business._free, [(slot, "Dr. James Whitfield")]
 
-    def free_once_stale(self, db, place, when, kind, ignore=None):
-        view = stale.copy() or real_free(self, db, place, when, kind, ignore)
+    def free_once_stale(self, db, place, when, kind, ignore=None, *, doctor=None):
+        view = stale.copy() or real_free(self, db, place, when, kind, ignore, doctor=doctor)
         stale.clear()  # the retry sees the database as it is
         return view
 
