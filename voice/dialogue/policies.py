@@ -20,6 +20,7 @@ from voice.dialogue.knowledge import Passage
 from voice.dialogue.plan import TaskContext, TurnPlan
 
 MIN_PASSAGE_SCORE = 0.3
+SURE_PASSAGE_SCORE = 0.55
 ANSWER_SENTENCES = 2
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _RANGE = re.compile(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s? "
@@ -89,7 +90,10 @@ def answer_sentences(question: str, passages: list[Passage], encoder: Any,
     scores = vectors[1:] @ vectors[0]
     day = asked_day(question, today)
     for i, (p, s) in enumerate(candidates):
-        scores[i] += 0.05 * p.score + _place_bonus(question, p.heading, s)
+        # The passage as a whole answering the question counts as much as the sentence alone:
+        # "how many days do I have" matches a lost parcel's "within 5 business days" word for
+        # word, but the return-window passage is the one about sending things back.
+        scores[i] += 0.25 * p.score + _place_bonus(question, p.heading, s)
         if day is not None and covers(s, day):
             scores[i] += 0.15
     best = sorted(range(len(candidates)), key=lambda i: -scores[i])[:ANSWER_SENTENCES]
@@ -109,12 +113,18 @@ def knowledge_plan(t: TaskContext, intent: str, question: str, *,
     questions = request_pieces(t.reading.text) or [question]
     if len(questions) > 1:
         questions = [_in_context(t, q) for q in questions]
+    # Asked on the way to something else (an interest rate, for a task this line can't do),
+    # only a passage that is clearly about it will do.
+    least = MIN_PASSAGE_SCORE if required else SURE_PASSAGE_SCORE
     passages, answers = [], []
     for asked in questions:
-        found = t.knowledge.search(asked, k=3, min_score=MIN_PASSAGE_SCORE)
+        found = t.knowledge.search(asked, k=3, min_score=least)
         if found:
             passages += found
-            answers.append(t.extract_answer(asked, found))
+            answer = t.extract_answer(asked, found)
+            # several questions in one turn: the one sentence that answers each
+            answers.append(_split_sentences(answer)[0] if len(questions) > 1 and
+                           _split_sentences(answer) else answer)
     if not passages:
         return t.offer_person(intent, NOT_DOCUMENTED) if required else None
     answer = " ".join(dict.fromkeys(s for a in answers for s in _split_sentences(a) or [a]))
@@ -132,11 +142,15 @@ _LINE_WORDS = (
 
 
 def _in_context(t: TaskContext, question: str) -> str:
-    last = t.topic or ""
-    for keys, words in _LINE_WORDS:
-        if any(k in last for k in keys):
-            return f"{question} ({words})"
-    return question
+    """The question with what it is about made explicit for retrieval: the business line the
+    call is on, and the tasks the words also suggest ("how many days do I have to send it
+    back?" also reads as a return)."""
+    hints = [i for i, p in t.reading.alternatives if p >= 0.05 and i not in
+             ("policy_question", "opening_hours", "none", "location")][:2]
+    topic = t.topic or ""
+    words = [w for keys, w in _LINE_WORDS if any(k in topic for k in keys)]
+    words += [i.replace("_", " ") for i in hints]
+    return f"{question} ({'; '.join(words)})" if words else question
 
 
 # --- opening hours ---------------------------------------------------------------------------
