@@ -148,9 +148,7 @@ def create_app(events_dir: Path) -> FastAPI:
     async def voice(request: Request) -> Response:
         form = await request.form()
         stream_url = f"ws://{request.url.netloc}/twilio/media"
-        twiml = connect_stream(
-            stream_url, caller=str(form.get("From", "")), call_sid=str(form.get("CallSid", ""))
-        )
+        twiml = connect_stream(stream_url, call_sid=str(form.get("CallSid", "")), token="")
         return Response(twiml, media_type="application/xml")
 
     @app.get("/healthz")

@@ -35,7 +35,7 @@ from bench.machine import describe  # noqa: E402
 from bench.underruns import Underruns, underruns  # noqa: E402
 from telephony.local_server import LocalServer  # noqa: E402
 from telephony.signatures import sign  # noqa: E402
-from telephony.simulator import simulate_call  # noqa: E402
+from telephony.simulator import answer_webhook, simulate_call  # noqa: E402
 
 MB = 1024 * 1024
 P95_GOAL_MS = 1500.0
@@ -144,6 +144,10 @@ async def silent_call(server: LocalServer, index: int, hold_s: float) -> None:
     from websockets.asyncio.client import connect
 
     call_sid, stream_sid = f"CA{index:032x}", f"MZ{index:032x}"
+    # As Twilio does: the signed webhook first, whose TwiML carries the stream's token.
+    parameters = await answer_webhook(
+        server.media_url, server.settings, call_sid=call_sid, caller="+15550001111"
+    )
     signature = sign(server.settings, server.settings.stream_url, {})
     async with connect(
         server.media_url, additional_headers={"X-Twilio-Signature": signature}
@@ -154,7 +158,7 @@ async def silent_call(server: LocalServer, index: int, hold_s: float) -> None:
             "streamSid": stream_sid,
             "accountSid": "AC" + "1" * 32,
             "tracks": ["inbound"],
-            "customParameters": {"caller": "+15550001111"},
+            "customParameters": parameters,
             "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
         }
         await ws.send(json.dumps({"event": "start", "streamSid": stream_sid, "start": start}))

@@ -22,7 +22,8 @@ def models() -> MetaData:
     """
     import review.models  # noqa: F401
     import voice.business.service
-    import voice.escalation.callbacks  # noqa: F401
+    import voice.escalation.callbacks
+    import voice.store.stream_grants  # noqa: F401
     from voice.store.calls import Base
 
     return Base.metadata

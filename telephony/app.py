@@ -14,9 +14,10 @@ from review.routes import create_review_router
 from telephony.call_control import CallControl
 from telephony.handover_routes import WhisperNotes, handover_router
 from telephony.limits import BodySizeLimit
-from telephony.media_stream import handle_media_stream
+from telephony.media_stream import CALL_ID, handle_media_stream
 from telephony.signatures import signed_form
-from telephony.twiml import connect_stream, say_and_hang_up
+from telephony.stream_tokens import StreamTokens
+from telephony.twiml import connect_stream, hang_up, say_and_hang_up
 from voice import metrics
 from voice.engines.loaded import VoiceEngines
 from voice.engines.resources import BusinessResources
@@ -38,6 +39,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         app.state.store = Store(settings.database)
         await asyncio.to_thread(close_interrupted_calls, app.state.store)
+        app.state.stream_tokens = StreamTokens(settings, app.state.store)
         app.state.engines = engines or await asyncio.to_thread(VoiceEngines.load, settings)
         if settings.smart_turn:  # loaded and warmed now, not in the first caller's turn
             await asyncio.to_thread(shared_smart_turn)
@@ -51,6 +53,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
     app.add_middleware(BodySizeLimit)  # webhooks: 64 KB at most, refused before parsing
     app.state.settings = settings
     app.state.active_calls = set()
+    app.state.pending_streams = set()  # accepted, no `start` yet: they hold a place too
     notes = WhisperNotes()  # what the human hears before being connected
     app.state.call_control = CallControl(
         settings,
@@ -73,11 +76,14 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
                 active_calls=len(app.state.active_calls),
             )
             return Response(say_and_hang_up(load_prompt("busy")), media_type=XML)
-        twiml = connect_stream(
-            settings.stream_url, caller=form.get("From", ""), call_sid=form.get("CallSid", "")
-        )
-        log.info("incoming call", call_sid=form.get("CallSid"), caller=form.get("From"))
-        return Response(twiml, media_type=XML)
+        call_sid, caller = form.get("CallSid", ""), form.get("From", "")
+        if not CALL_ID.match(call_sid):
+            log.warning("refused a call: CallSid is not an id", call_sid=call_sid[:80])
+            return Response(hang_up(), media_type=XML)
+        # The caller's number stays here (by CallSid); the stream gets a one-use token.
+        token = await asyncio.to_thread(app.state.stream_tokens.issue, call_sid, caller)
+        log.info("incoming call", call_sid=call_sid, caller=caller)
+        return Response(connect_stream(settings.stream_url, call_sid, token), media_type=XML)
 
     @app.post("/twilio/status")
     async def status(request: Request) -> Response:
@@ -115,6 +121,8 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
             app.state.store,
             app.state.call_control,
             app.state.active_calls,
+            tokens=app.state.stream_tokens,
+            pending=app.state.pending_streams,
         )
 
     return app

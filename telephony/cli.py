@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from voice.settings import Settings, ensure_auth_token, get_settings
+from voice.settings import Settings, ensure_auth_token, ensure_stream_token_secret, get_settings
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -35,6 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         ws_max_size=1 << 20,
         timeout_graceful_shutdown=5,
+        **proxy_options(settings),
     )
     return 0
 
@@ -47,10 +48,23 @@ def serve_settings(host: str, port: int) -> Settings:
         print(
             f"Generated a development TWILIO_AUTH_TOKEN and saved it in .env: {token}", flush=True
         )
+    ensure_stream_token_secret()  # never printed: only this server needs it
     settings = get_settings()
     if "public_url" not in settings.model_fields_set:
         settings.public_url = local_public_url(host, port)
     return settings
+
+
+def proxy_options(settings: Settings) -> dict:
+    """uvicorn's X-Forwarded-For/-Proto handling: off unless TRUSTED_PROXIES names the proxies.
+
+    uvicorn's own default believes those headers from 127.0.0.1 (or FORWARDED_ALLOW_IPS), so a
+    tunnel agent or a pass-through proxy on this host would let any client pick its address
+    (and rotate it past the login throttle). Here nobody is trusted unless configured."""
+    trusted = ",".join(p.strip() for p in settings.trusted_proxies.split(",") if p.strip())
+    if not trusted:
+        return {"proxy_headers": False, "forwarded_allow_ips": ""}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def local_public_url(host: str, port: int) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -29,6 +30,8 @@ class LocalServer:
 
     workdir: Path
     token: str = "local-rehearsal-token-0123456789"
+    # Signs the stream tokens: known here so that tests can mint expired or forged ones.
+    stream_secret: str = field(default_factory=lambda: secrets.token_hex(32))
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
@@ -69,6 +72,7 @@ class LocalServer:
         return {
             **os.environ,
             "TWILIO_AUTH_TOKEN": self.token,
+            "STREAM_TOKEN_SECRET": self.stream_secret,
             "TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
             "PUBLIC_URL": self.http,
             "RECORDINGS_DIR": str(self.recordings),

@@ -14,6 +14,7 @@ from pipecat.workers.runner import WorkerRunner
 from telephony.call_control import CallControl
 from telephony.serializer import CallSerializer
 from telephony.signatures import SIGNATURE_HEADER, is_signed
+from telephony.stream_tokens import StreamTokenRefused, StreamTokens
 from voice.conversation import Conversation
 from voice.dialogue.policy import TurnManager
 from voice.engines.loaded import VoiceEngines
@@ -85,7 +86,7 @@ def _parse(raw: str | None) -> dict | None:
 def _is_id(value: object) -> bool:
     """Twilio's ids are 34 letters and digits; ours name the call's files, so nothing else
     (no path, no NUL, nothing too long for a file name or the database) gets through."""
-    return isinstance(value, str) and CALL_ID.match(value) is not None
+    return isinstance(value, str) and CALL_ID.fullmatch(value) is not None
 
 
 async def handle_media_stream(
@@ -96,6 +97,9 @@ async def handle_media_stream(
     store: Store,
     call_control: CallControl,
     active_calls: set[str],
+    *,
+    tokens: StreamTokens,
+    pending: set[object] | None = None,
 ) -> None:
     signature = websocket.headers.get(SIGNATURE_HEADER)
     if not is_signed(settings, settings.stream_url, {}, signature):
@@ -103,10 +107,14 @@ async def handle_media_stream(
         await websocket.close(code=POLICY_VIOLATION)  # before accept: the upgrade gets 403
         return
     await websocket.accept()
-    if len(active_calls) >= settings.max_calls:  # a stream that opened despite the webhook
-        log.warning("refused a media stream: server full", active_calls=len(active_calls))
-        await websocket.close(code=TRY_AGAIN_LATER, reason="server full")
+    # Streams that have not sent `start` yet hold a place (for START_TIMEOUT_S at most), so
+    # that streams opened together cannot all become calls past MAX_CALLS.
+    pending = pending if pending is not None else set()
+    if len(active_calls) + len(pending) >= settings.max_calls:
+        await _refuse_full(websocket, active_calls, pending)
         return
+    place = object()
+    pending.add(place)
     try:
         message = await read_start(websocket)
     except (TimeoutError, StreamRefused, WebSocketDisconnect) as exc:
@@ -114,31 +122,77 @@ async def handle_media_stream(
         if not isinstance(exc, WebSocketDisconnect):
             await websocket.close(code=POLICY_VIOLATION, reason="expected a valid start message")
         return
-    call_sid = str(message["start"]["callSid"])
-    if not await claim_call(call_sid, store, active_calls):
+    finally:
+        pending.discard(place)
+    start = message["start"]
+    call_sid = str(start["callSid"])
+    params = start.get("customParameters")
+    token = params.get("token") if isinstance(params, dict) else None
+    try:  # only a token from our own signed webhook, for this very CallSid, opens a call
+        nonce = tokens.check(call_sid, token)
+    except StreamTokenRefused as exc:
+        log.warning("refused a media stream: stream token " + str(exc), call_sid=call_sid)
+        await websocket.close(code=POLICY_VIOLATION, reason=f"stream token {exc}")
+        return
+    claim = await claim_call(call_sid, store, active_calls, settings.max_calls)
+    if claim == FULL:
+        await _refuse_full(websocket, active_calls, pending)
+        return
+    if claim != CLAIMED:
         log.warning("refused a second stream for a call", call_sid=call_sid)
         await websocket.close(code=POLICY_VIOLATION, reason="this call already has a stream")
         return
     try:
+        try:
+            caller = await asyncio.to_thread(tokens.use, call_sid, nonce)
+        except StreamTokenRefused as exc:
+            log.warning("refused a media stream: stream token " + str(exc), call_sid=call_sid)
+            await websocket.close(code=POLICY_VIOLATION, reason=f"stream token {exc}")
+            return
         await run_call(
-            websocket, message, settings, engines, resources, store, call_control, active_calls
+            websocket,
+            message,
+            settings,
+            engines,
+            resources,
+            store,
+            call_control,
+            active_calls,
+            caller=caller,
         )
     finally:
         active_calls.discard(call_sid)  # also when the call failed before its own cleanup
 
 
-async def claim_call(call_sid: str, store: Store, active_calls: set[str]) -> bool:
-    """Each CallSid is streamed once. Twilio's signatures carry no timestamp (the upgrade's
-    covers only the URL), so a captured stream can be replayed: a `start` for a call that is
-    live here, or that any worker has already recorded, is refused rather than allowed to
-    overwrite that call's recording and row."""
+async def _refuse_full(websocket: WebSocket, active_calls: set[str], pending: set) -> None:
+    log.warning(
+        "refused a media stream: server full",
+        active_calls=len(active_calls),
+        starting_streams=len(pending),
+    )
+    await websocket.close(code=TRY_AGAIN_LATER, reason="server full")
+
+
+CLAIMED, TAKEN, FULL = "claimed", "taken", "full"
+
+
+async def claim_call(
+    call_sid: str, store: Store, active_calls: set[str], max_calls: int | None = None
+) -> str:
+    """Each CallSid is streamed once, and no more than `max_calls` at a time. Twilio's
+    signatures carry no timestamp (the upgrade's covers only the URL), so a captured stream can
+    be replayed: a `start` for a call that is live here, or that any worker has already
+    recorded, is refused (TAKEN) rather than allowed to overwrite that call's recording and row.
+    Capacity is checked here, when the call is claimed, not only when the socket opened."""
     if call_sid in active_calls:
-        return False
+        return TAKEN
+    if max_calls is not None and len(active_calls) >= max_calls:
+        return FULL
     active_calls.add(call_sid)  # claimed before the first await: of two racing starts, one wins
     if await asyncio.to_thread(store.get_call, call_sid) is not None:
         active_calls.discard(call_sid)
-        return False
-    return True
+        return TAKEN
+    return CLAIMED
 
 
 async def open_turn_manager(
@@ -183,13 +237,14 @@ async def run_call(
     store: Store,
     call_control: CallControl,
     active_calls: set[str],
+    *,
+    caller: str = "",
 ) -> None:
+    """`caller`: the number from the signed webhook (never from the stream's parameters)."""
     start = message["start"]
-    params = start.get("customParameters")
-    params = params if isinstance(params, dict) else {}
     call_sid = str(start["callSid"])
     stream_sid = str(message.get("streamSid") or start.get("streamSid"))
-    caller = str(params.get("caller") or params.get("From") or "")[:32]  # the column's width
+    caller = caller[:32]  # the column's width
     structlog.contextvars.bind_contextvars(call_sid=call_sid, stream_sid=stream_sid)
     session = CallSession(call_sid, stream_sid, caller, settings.recordings_dir, store)
     active_calls.add(call_sid)

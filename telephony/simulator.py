@@ -730,7 +730,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--no-transcribe", action="store_true", help="skip Whisper transcripts")
     parser.add_argument(
-        "--no-webhook", action="store_true", help="open the stream without the voice webhook"
+        "--no-webhook",
+        action="store_true",
+        help="open the stream without the voice webhook (our server refuses such a stream: "
+        "its one-use token comes from the webhook's TwiML)",
     )
     parser.add_argument("--reply-timeout", type=float, default=30.0, help="seconds (default 30)")
     parser.add_argument("--hangup-after", type=float, default=None, help="hang up after SECONDS")

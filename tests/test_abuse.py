@@ -36,7 +36,7 @@ from websockets.sync.client import ClientConnection, connect
 
 from telephony.local_server import LocalServer
 from telephony.signatures import sign
-from telephony.simulator import simulate_call
+from telephony.simulator import simulate_call, stream_parameters
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -160,6 +160,32 @@ def stray_files(server: LocalServer) -> list[Path]:
 
 
 # --- the media websocket ----------------------------------------------------------------------
+
+
+def granted(server: LocalServer, call_sid: str, caller: str = "+15550002222") -> dict[str, str]:
+    """What Twilio gets from our signed voice webhook for this call: the `<Stream>`
+    `<Parameter>`s (CallSid and the one-use stream token) that it passes back in `start`."""
+    form = {
+        "CallSid": call_sid,
+        "AccountSid": "AC" + "1" * 32,
+        "From": caller,
+        "To": "+15550009999",
+        "CallStatus": "ringing",
+    }
+    signature = sign(server.settings, server.settings.public("/twilio/voice"), form)
+    answer = httpx.post(
+        f"{server.http}/twilio/voice",
+        data=form,
+        headers={"X-Twilio-Signature": signature},
+        timeout=10,
+    )
+    assert answer.status_code == 200, answer.text
+    return stream_parameters(answer.text)
+
+
+def granted_start(server: LocalServer, call_sid: str, **extra: object) -> str:
+    """A `start` as Twilio sends it after our webhook answered this call."""
+    return start_message(call_sid, customParameters=granted(server, call_sid), **extra)
 
 
 def start_message(call_sid: str, stream_sid: str | None = None, **extra: object) -> str:
@@ -336,7 +362,7 @@ def test_fuzzed_frames_during_a_call(
                 ws,
                 [
                     json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}),
-                    start_message(f"CA{secrets.token_hex(16)}"),
+                    granted_start(target, f"CA{secrets.token_hex(16)}"),
                 ],
             )
             send_all(ws, [media_message(i) for i in range(flood)])
@@ -377,7 +403,7 @@ def test_events_in_the_wrong_order(target: LocalServer, order: list[str]):
             "mark": json.dumps({"event": "mark", "mark": {"name": "m"}}),
             "dtmf": json.dumps({"event": "dtmf", "dtmf": {"digit": "1"}}),
             "connected": json.dumps({"event": "connected"}),
-            "start": start_message(call_sid),
+            "start": granted_start(target, call_sid),
         }
         with open_stream(target) as ws:
             send_all(ws, [messages[name] for name in order])
@@ -416,20 +442,27 @@ def test_ids_that_would_name_files_outside_recordings_are_refused(
     [[1, 2], "caller", {"caller": "+1" * 200}, {"caller": None}, {"caller": {"nested": True}}],
 )
 def test_odd_custom_parameters_do_not_break_the_call(target: LocalServer, params: object):
+    """Odd values beside the token are ignored (the caller's number is the webhook's, never the
+    stream's); parameters that cannot carry the token are refused, saying why."""
     with TALLY.case("websocket: odd `customParameters`"):
         call_sid = f"CA{secrets.token_hex(16)}"
+        grant = granted(target, call_sid)
+        sent = {**params, **grant} if isinstance(params, dict) else params
         with open_stream(target) as ws:
             send_all(
                 ws,
                 [
-                    start_message(call_sid, customParameters=params),
+                    start_message(call_sid, customParameters=sent),
                     *[media_message(i) for i in range(20)],
                 ],
             )
             drain(ws, 1.0)
             code, reason = finish(ws)
-        assert code in CLEAN_CLOSES - {1008}, (code, reason)
-        assert f'"call_sid": "{call_sid}"' in target.log()  # the call really started
+        if isinstance(params, dict):
+            assert code in CLEAN_CLOSES - {1008}, (code, reason)
+            assert f'"call_sid": "{call_sid}"' in target.log()  # the call really started
+        else:
+            assert (code, reason) == (1008, "stream token missing")
         healthy(target)
 
 
@@ -438,10 +471,11 @@ def test_a_second_stream_for_a_live_call_is_refused(target: LocalServer):
     again. A `start` for a CallSid that is streaming now is refused."""
     with TALLY.case("replay: second stream for a live call"):
         call_sid = f"CA{secrets.token_hex(16)}"
+        start = granted_start(target, call_sid)
         with open_stream(target) as first, open_stream(target) as second:
-            send_all(first, [start_message(call_sid), *[media_message(i) for i in range(10)]])
+            send_all(first, [start, *[media_message(i) for i in range(10)]])
             drain(first, 1.0)
-            send_all(second, [start_message(call_sid)])
+            send_all(second, [start])
             drain(second, 2.0)
             assert (second.close_code, second.close_reason) == (
                 1008,
@@ -458,11 +492,12 @@ def test_a_replayed_stream_for_a_finished_call_is_refused(target: LocalServer):
     """...and a `start` for a call already recorded, which would overwrite its recording."""
     with TALLY.case("replay: stream for a finished call"):
         call_sid = f"CA{secrets.token_hex(16)}"
+        start = granted_start(target, call_sid)
         with open_stream(target) as ws:
             send_all(
                 ws,
                 [
-                    start_message(call_sid),
+                    start,
                     *[media_message(i) for i in range(50)],
                     json.dumps({"event": "stop", "stop": {}}),
                 ],
@@ -472,7 +507,7 @@ def test_a_replayed_stream_for_a_finished_call_is_refused(target: LocalServer):
         time.sleep(1.0)  # let the recorder close it
         before = wav.read_bytes()
         with open_stream(target) as replay:
-            send_all(replay, [start_message(call_sid), *[media_message(i) for i in range(50)]])
+            send_all(replay, [start, *[media_message(i) for i in range(50)]])
             code, reason = finish(replay)
         assert (code, reason) == (1008, "this call already has a stream")
         assert wav.read_bytes() == before

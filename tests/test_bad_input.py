@@ -13,7 +13,7 @@ from sqlalchemy import create_engine, text
 from websockets.asyncio.client import connect
 
 from telephony.signatures import sign
-from telephony.simulator import simulate_call
+from telephony.simulator import answer_webhook, simulate_call
 
 SILENCE = base64.b64encode(b"\xff" * 160).decode()
 
@@ -34,7 +34,7 @@ def media(stream_sid: str, n: int) -> str:
     )
 
 
-def start(call_sid: str, stream_sid: str) -> str:
+def start(call_sid: str, stream_sid: str, parameters: dict[str, str]) -> str:
     return json.dumps(
         {
             "event": "start",
@@ -45,7 +45,7 @@ def start(call_sid: str, stream_sid: str) -> str:
                 "accountSid": "AC" + "1" * 32,
                 "callSid": call_sid,
                 "tracks": ["inbound"],
-                "customParameters": {"caller": "+15550002222"},
+                "customParameters": parameters,
                 "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
             },
         }
@@ -54,12 +54,15 @@ def start(call_sid: str, stream_sid: str) -> str:
 
 async def abusive_call(server, call_sid: str) -> None:
     stream_sid = "MZ" + "b" * 32
+    parameters = await answer_webhook(  # as Twilio: the TwiML's token goes back in `start`
+        server.media_url, server.settings, call_sid=call_sid, caller="+15550002222"
+    )
     headers = {"X-Twilio-Signature": sign(server.settings, server.settings.stream_url)}
     async with connect(server.media_url, additional_headers=headers) as ws:
         await ws.send(media(stream_sid, 0))  # media before start
         await ws.send("not json at all")
         await ws.send(json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"}))
-        await ws.send(start(call_sid, stream_sid))
+        await ws.send(start(call_sid, stream_sid, parameters))
         bad = [
             "{{{",
             "[1, 2, 3]",
@@ -69,7 +72,7 @@ async def abusive_call(server, call_sid: str) -> None:
             json.dumps({"event": "media"}),
             json.dumps({"event": "mark"}),
             json.dumps({"event": "media", "media": {"payload": "A" * 200_000}}),  # oversized
-            start(call_sid, stream_sid),  # a second start
+            start(call_sid, stream_sid, parameters),  # a second start
             b"\x00\x01binary garbage",
         ]
         for i in range(100):

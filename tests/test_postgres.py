@@ -49,7 +49,7 @@ from voice.store.retention import purge
 DATA = Path(__file__).resolve().parent.parent / "data" / "business"
 TODAY = date(2026, 3, 4)
 MARIA, JOHN = "+15551234567", "+15550001111"
-HEAD = "0002"
+HEAD = "0003"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -18,8 +18,9 @@ ENV_FILE = Path(".env")
 # An empty value for these (`export TWILIO_AUTH_TOKEN=`, a blank line in `.env`) means unset:
 # otherwise an empty environment variable would hide the token in `.env`, the server would
 # check signatures against "" and every request would get 403.
-EMPTY_MEANS_UNSET = ("TWILIO_AUTH_TOKEN", "PUBLIC_URL")
+EMPTY_MEANS_UNSET = ("TWILIO_AUTH_TOKEN", "PUBLIC_URL", "STREAM_TOKEN_SECRET")
 TOKEN_LINE = re.compile(r"^\s*(export\s+)?TWILIO_AUTH_TOKEN\s*=", re.IGNORECASE)
+STREAM_SECRET_LINE = re.compile(r"^\s*(export\s+)?STREAM_TOKEN_SECRET\s*=", re.IGNORECASE)
 
 
 class _EmptyIsUnset(PydanticBaseSettingsSource):
@@ -121,6 +122,15 @@ class Settings(BaseSettings):
     # Calls one process takes at once; beyond it callers hear "busy" instead of a slow agent.
     max_calls: int = Field(3, ge=1, alias="MAX_CALLS")
 
+    # Security of the edge (telephony/stream_tokens.py, review/throttle.py).
+    # Signs the one-use token `/twilio/voice` puts in the TwiML for the media stream; every
+    # worker must share it (`serve` generates one into `.env` when unset). Never logged.
+    stream_token_secret: str = Field("", alias="STREAM_TOKEN_SECRET", repr=False)
+    stream_token_ttl_s: float = Field(60.0, gt=0, le=600, alias="STREAM_TOKEN_TTL_S")
+    # Addresses (IPs or CIDRs, comma-separated; "*" for any) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed. Empty (the default): nobody's, the TCP peer is the client.
+    trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
+
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(True, alias="LOG_JSON")
 
@@ -198,17 +208,32 @@ def ensure_auth_token(env_file: Path = ENV_FILE) -> str | None:
     token that the simulator reads from the same file. Idempotent: `.env` never holds more
     than one token line (an empty one is filled in, not followed by another); other lines stay.
     """
-    if Settings(_env_file=env_file).twilio_auth_token:
+    return _ensure_secret(env_file, "twilio_auth_token", "TWILIO_AUTH_TOKEN", TOKEN_LINE)
+
+
+def ensure_stream_token_secret(env_file: Path = ENV_FILE) -> bool:
+    """Create STREAM_TOKEN_SECRET in `.env` when none is configured, as for the auth token.
+
+    True when one was generated. The secret itself is never returned, printed or logged:
+    nothing but the server needs it (the simulator only passes the token back)."""
+    return (
+        _ensure_secret(env_file, "stream_token_secret", "STREAM_TOKEN_SECRET", STREAM_SECRET_LINE)
+        is not None
+    )
+
+
+def _ensure_secret(env_file: Path, field: str, name: str, line_pattern: re.Pattern) -> str | None:
+    if getattr(Settings(_env_file=env_file), field):
         return None
-    token = secrets.token_hex(16)
+    value = secrets.token_hex(16 if field == "twilio_auth_token" else 32)
     lines = env_file.read_text().splitlines() if env_file.exists() else []
-    kept = [line for line in lines if not TOKEN_LINE.match(line)]
-    at = next((i for i, line in enumerate(lines) if TOKEN_LINE.match(line)), len(kept))
-    kept.insert(at, f"TWILIO_AUTH_TOKEN={token}")
+    kept = [line for line in lines if not line_pattern.match(line)]
+    at = next((i for i, line in enumerate(lines) if line_pattern.match(line)), len(kept))
+    kept.insert(at, f"{name}={value}")
     env_file.write_text("\n".join(kept) + "\n")
     env_file.chmod(0o600)  # a secret: readable by its owner only
     get_settings.cache_clear()
-    return token
+    return value
 
 
 @lru_cache(maxsize=1)
