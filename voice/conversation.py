@@ -138,8 +138,8 @@ class Conversation:
             if tools.plan is not None:  # a tool ran a task: its plan is what was decided
                 plan = tools.plan
                 fallback = plan.say or fallback
-        allowed = " ".join([text, self._turns.caller_context(), *(p.text for p in plan.passages),
-                            *(tools.results if tools else [])])
+        allowed = " ".join([text, self._turns.caller_context(), plan.say,
+                            *(p.text for p in plan.passages), *(tools.results if tools else [])])
         verdict = check_reply(words, plan.facts, allowed, today=self._turns.today())
         if not words.strip() or not verdict.ok:
             self._session.event("guard_rejected", sentence=mask_secrets(words),
