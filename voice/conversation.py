@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 
@@ -125,7 +125,7 @@ class Conversation:
         loop = asyncio.get_running_loop()
         started = loop.time()
         try:
-            words = await asyncio.wait_for(self._generate(plan, tools), REPLY_TIMEOUT_S)
+            words = await self._generate(plan, tools)
         except TimeoutError:
             self._session.event("llm_timeout")
             return AgentReply(fallback, plan)
@@ -148,12 +148,18 @@ class Conversation:
         return AgentReply(words, plan, composed=True, first_token_s=loop.time() - started)
 
     async def _generate(self, plan: TurnPlan, tools: ToolRunner | None) -> str:
+        """The model's whole reply: TimeoutError when the first token is later than
+        FIRST_TOKEN_TIMEOUT_S or the reply takes longer than REPLY_TIMEOUT_S. The deadline
+        cancels this task inside the stream, so the stream is closed where it stopped."""
         assert self._llm is not None
         stream = self._llm.stream(self._llm_messages(plan), tools=TOOLS if tools else None,
                                   call_tool=tools)
         pieces: list[str] = []
-        async with aclosing(stream) as tokens:
-            async for token in _first_within(tokens, FIRST_TOKEN_TIMEOUT_S):
+        loop = asyncio.get_running_loop()
+        async with aclosing(stream) as tokens, asyncio.timeout(FIRST_TOKEN_TIMEOUT_S) as limit:
+            async for token in tokens:
+                if not pieces:
+                    limit.reschedule(loop.time() + REPLY_TIMEOUT_S)
                 pieces.append(token)
                 if "".join(pieces).count(".") >= MAX_SENTENCES:
                     break  # a phone answer stays short
@@ -202,15 +208,3 @@ def _before_handover(plan: TurnPlan) -> str:
     kept = [s for s in re.split(r"(?<=[.!?])\s+", plan.say) if s and not s.endswith("?")]
     sorry = "" if kept and kept[0].startswith("I'm sorry") else "I'm sorry about this. "
     return f"{sorry}{' '.join(kept)} ".lstrip() if kept else sorry
-
-
-async def _first_within(tokens: AsyncIterator[str], seconds: float) -> AsyncIterator[str]:
-    """The same tokens, but a TimeoutError if the first does not come within `seconds`."""
-    iterator = aiter(tokens)
-    try:
-        first = await asyncio.wait_for(anext(iterator), seconds)
-    except StopAsyncIteration:
-        return
-    yield first
-    async for token in iterator:
-        yield token
