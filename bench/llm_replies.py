@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from telephony.evaluation import evaluate_text  # noqa: E402
-from voice.logs import configure_logging  # noqa: E402
+from telephony.evaluation import evaluate_text
+from voice.logs import configure_logging
 
 
 def run(folder: Path, llm: bool) -> dict:

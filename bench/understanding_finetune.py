@@ -22,18 +22,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from voice.dialogue import training  # noqa: E402
-from voice.engines.embeddings import Embedder  # noqa: E402
-from voice.engines.models import minilm_dir  # noqa: E402
+from voice.dialogue import training
+from voice.engines.embeddings import Embedder
+from voice.engines.models import minilm_dir
 
 
 def split(examples: list[training.Example], seed: int):
     from sklearn.model_selection import train_test_split
 
     intents = [e.intent for e in examples]
-    train_idx, test_idx = train_test_split(np.arange(len(examples)),
-                                           test_size=training.TEST_FRACTION, random_state=seed,
-                                           stratify=intents)
+    train_idx, test_idx = train_test_split(
+        np.arange(len(examples)),
+        test_size=training.TEST_FRACTION,
+        random_state=seed,
+        stratify=intents,
+    )
     return [examples[i] for i in train_idx], [examples[i] for i in test_idx]
 
 
@@ -49,14 +52,14 @@ def fine_tune(train_rows, test_rows, epochs: int, seed: int) -> tuple[float, flo
     acts = sorted({e.act for e in rows})
     tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
     model = AutoModel.from_pretrained(str(minilm_dir()))
-    heads = torch.nn.ModuleDict({"intent": torch.nn.Linear(384, len(intents)),
-                                 "act": torch.nn.Linear(384, len(acts))})
+    heads = torch.nn.ModuleDict(
+        {"intent": torch.nn.Linear(384, len(intents)), "act": torch.nn.Linear(384, len(acts))}
+    )
     params = list(model.parameters()) + list(heads.parameters())
     optimiser = torch.optim.AdamW(params, lr=5e-5, weight_decay=0.01)
 
     def pooled(texts: list[str]):
-        batch = tokenizer(texts, padding=True, truncation=True, max_length=64,
-                          return_tensors="pt")
+        batch = tokenizer(texts, padding=True, truncation=True, max_length=64, return_tensors="pt")
         hidden = model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).float()
         return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
@@ -66,12 +69,14 @@ def fine_tune(train_rows, test_rows, epochs: int, seed: int) -> tuple[float, flo
         model.train()
         rng.shuffle(rows)
         for i in range(0, len(rows), 32):
-            chunk = rows[i:i + 32]
+            chunk = rows[i : i + 32]
             vectors = pooled([e.text for e in chunk])
             loss = torch.nn.functional.cross_entropy(
-                heads["intent"](vectors), torch.tensor([intents.index(e.intent) for e in chunk]))
+                heads["intent"](vectors), torch.tensor([intents.index(e.intent) for e in chunk])
+            )
             loss = loss + torch.nn.functional.cross_entropy(
-                heads["act"](vectors), torch.tensor([acts.index(e.act) for e in chunk]))
+                heads["act"](vectors), torch.tensor([acts.index(e.act) for e in chunk])
+            )
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -80,7 +85,7 @@ def fine_tune(train_rows, test_rows, epochs: int, seed: int) -> tuple[float, flo
     predicted = []
     with torch.inference_mode():
         for i in range(0, len(test_rows), 64):
-            scores = heads["intent"](pooled([e.text for e in test_rows[i:i + 64]]))
+            scores = heads["intent"](pooled([e.text for e in test_rows[i : i + 64]]))
             predicted += [intents[j] for j in scores.argmax(1).tolist()]
     truth = [e.intent for e in test_rows]
     accuracy = float(np.mean([p == t for p, t in zip(predicted, truth, strict=True)]))
@@ -106,10 +111,14 @@ def main() -> None:
     print(f"corpus {len(examples)} lines, held out {len(test_rows)} (same split for both)")
     print("| model | intent accuracy | intent macro F1 | training time |")
     print("| --- | --- | --- | --- |")
-    print(f"| MiniLM frozen + n-grams, logistic regression (shipped) | "
-          f"{features['accuracy']:.3f} | {features['macro_f1']:.3f} | {features_s:.0f} s |")
-    print(f"| MiniLM fine-tuned, {args.epochs} epochs | {accuracy:.3f} | {macro:.3f} | "
-          f"{tuned_s:.0f} s |")
+    print(
+        f"| MiniLM frozen + n-grams, logistic regression (shipped) | "
+        f"{features['accuracy']:.3f} | {features['macro_f1']:.3f} | {features_s:.0f} s |"
+    )
+    print(
+        f"| MiniLM fine-tuned, {args.epochs} epochs | {accuracy:.3f} | {macro:.3f} | "
+        f"{tuned_s:.0f} s |"
+    )
 
 
 if __name__ == "__main__":

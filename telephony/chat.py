@@ -23,12 +23,24 @@ from voice.store.seeding import DEFAULT_DATA_DIR
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--caller", default="+15551234567",
-                        help="the caller's number (default: a sample customer, Maria Lopez)")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
-                        help="the business to talk to (default: data/business)")
-    parser.add_argument("--today", type=date.fromisoformat, metavar="YYYY-MM-DD",
-                        help="pin the agent's day and the seeded business to this date")
+    parser.add_argument(
+        "--caller",
+        default="+15551234567",
+        help="the caller's number (default: a sample customer, Maria Lopez)",
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="the business to talk to (default: data/business)",
+    )
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="pin the agent's day and the seeded business to this date",
+    )
     parser.add_argument("--verbose", action="store_true", help="show what was understood")
 
 
@@ -38,9 +50,12 @@ async def _chat(args: argparse.Namespace, workdir: Path, lines) -> int:
 
     configure_logging("WARNING", as_json=False)
 
-    settings = Settings(_env_file=None, RECORDINGS_DIR=workdir / "calls",
-                        DATABASE_URL=f"sqlite:///{workdir / 'chat.db'}",
-                        AGENT_TODAY=args.today.isoformat() if args.today else None)
+    settings = Settings(
+        _env_file=None,
+        RECORDINGS_DIR=workdir / "calls",
+        DATABASE_URL=f"sqlite:///{workdir / 'chat.db'}",
+        AGENT_TODAY=args.today.isoformat() if args.today else None,
+    )
     store = Store(settings.database)
     reset_business(settings.database, args.data, args.today)
     call = TextCalls(settings, store).open(args.caller, today=args.today)
@@ -55,9 +70,12 @@ async def _chat(args: argparse.Namespace, workdir: Path, lines) -> int:
             print(f"agent:  {turn.reply.text}", flush=True)
             plan = turn.reply.plan
             if args.verbose and plan is not None:
-                print(f"        [{plan.intent}, act {plan.act}, p={plan.confidence}, "
-                      f"values {plan.values}{', offers ' + plan.offers if plan.offers else ''}"
-                      f"{', did ' + plan.does if plan.does else ''}]", flush=True)
+                print(
+                    f"        [{plan.intent}, act {plan.act}, p={plan.confidence}, "
+                    f"values {plan.values}{', offers ' + plan.offers if plan.offers else ''}"
+                    f"{', did ' + plan.does if plan.does else ''}]",
+                    flush=True,
+                )
             if turn.escalated:
                 print("        (handed over to a person)", flush=True)
             if call.ended:

@@ -73,8 +73,11 @@ async def score(rows: list[tuple[str, bool]], workdir: Path) -> tuple[Score, Sco
 
     configure_logging("WARNING", as_json=False)
 
-    settings = Settings(_env_file=None, RECORDINGS_DIR=workdir / "calls",
-                        DATABASE_URL=f"sqlite:///{workdir / 'score.db'}")
+    settings = Settings(
+        _env_file=None,
+        RECORDINGS_DIR=workdir / "calls",
+        DATABASE_URL=f"sqlite:///{workdir / 'score.db'}",
+    )
     store = Store(settings.database)
     reset_business(settings.database)
     calls = TextCalls(settings, store)
@@ -112,6 +115,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{len(rows)} utterances, {wanted} labelled escalate")
     print("said on      precision  recall  escalated  missed  false alarms")
     for name, s in (("one turn", once), ("two turns", twice)):
-        print(f"{name:<12} {s.precision:9.3f}  {s.recall:6.3f}  {s.true_positive:9d}  "
-              f"{s.false_negative:6d}  {s.false_positive:12d}")
+        print(
+            f"{name:<12} {s.precision:9.3f}  {s.recall:6.3f}  {s.true_positive:9d}  "
+            f"{s.false_negative:6d}  {s.false_positive:12d}"
+        )
     return 0

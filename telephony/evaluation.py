@@ -82,9 +82,16 @@ def judge(scenario: Scenario, events: list[dict], database_url: str) -> Scenario
         unwanted += unwanted_action(expect, record)
     reasons += check_call(scenario, events, database_url)
     said = " | ".join(e.get("text", "") for e in events if e["type"] == "agent_turn")
-    return ScenarioResult(scenario, not reasons, reasons, agent_text=said,
-                          transcript=call_transcript(events), events=events,
-                          turn_results=turn_results, unwanted_actions=unwanted)
+    return ScenarioResult(
+        scenario,
+        not reasons,
+        reasons,
+        agent_text=said,
+        transcript=call_transcript(events),
+        events=events,
+        turn_results=turn_results,
+        unwanted_actions=unwanted,
+    )
 
 
 def unloadable(path: Path, reason: str) -> ScenarioResult:
@@ -126,13 +133,22 @@ def turn_sources(scenario: Scenario, voice: CallerVoice) -> list[str]:
     return sources
 
 
-async def run_audio_scenario(scenario: Scenario, server: LocalServer, voice: CallerVoice,
-                             data_dir: Path | None, today: date | None) -> ScenarioResult:
+async def run_audio_scenario(
+    scenario: Scenario,
+    server: LocalServer,
+    voice: CallerVoice,
+    data_dir: Path | None,
+    today: date | None,
+) -> ScenarioResult:
     started = time.monotonic()
     reset_business(server.database_url, data_dir, today)
     result: SimulationResult = await simulate_call(
-        turn_sources(scenario, voice), url=server.media_url, settings=server.settings,
-        caller=scenario.caller, transcribe=False)
+        turn_sources(scenario, voice),
+        url=server.media_url,
+        settings=server.settings,
+        caller=scenario.caller,
+        transcribe=False,
+    )
     events = await call_events(server.recordings, result.call_sid)
     judged = judge(scenario, events, server.database_url)
     judged.latencies_ms = [t.latency_ms for t in result.turns if t.latency_ms is not None]
@@ -145,12 +161,14 @@ async def run_safely(scenario: Scenario, run) -> ScenarioResult:
     try:
         return await run(scenario)
     except Exception as exc:
-        return ScenarioResult(scenario, passed=False,
-                              reasons=[f"call failed: {type(exc).__name__}: {exc}"])
+        return ScenarioResult(
+            scenario, passed=False, reasons=[f"call failed: {type(exc).__name__}: {exc}"]
+        )
 
 
-def reset_business(database_url: str, data_dir: Path | None = None,
-                   today: date | None = None) -> None:
+def reset_business(
+    database_url: str, data_dir: Path | None = None, today: date | None = None
+) -> None:
     """Every scenario starts from the same business (`data_dir`, default the sample one),
     seeded relative to `today`."""
     from voice.store import seeding
@@ -204,17 +222,22 @@ def report(results: list[ScenarioResult]) -> str:
     for r in results:
         verdict = "PASS" if r.passed else "FAIL"
         turns = f"{r.turns_passed}/{r.turns_checked}" if r.turns_checked else "-"
-        lines.append(f"{r.scenario.name:<{width}}  {verdict:<6}  {turns:<5}  "
-                     f"{'; '.join(r.reasons)}")
+        lines.append(
+            f"{r.scenario.name:<{width}}  {verdict:<6}  {turns:<5}  {'; '.join(r.reasons)}"
+        )
     passed = sum(r.passed for r in results)
     turns = sum(r.turns_checked for r in results)
     turns_ok = sum(r.turns_passed for r in results)
     unwanted = sum(r.unwanted_actions for r in results)
-    lines.append(f"\n{passed} passed, {len(results) - passed} failed "
-                 f"({100 * passed / len(results):.0f} % of calls right)")
+    lines.append(
+        f"\n{passed} passed, {len(results) - passed} failed "
+        f"({100 * passed / len(results):.0f} % of calls right)"
+    )
     if turns:
-        lines.append(f"{turns_ok} of {turns} checked turns right ({100 * turns_ok / turns:.0f} %)"
-                     f"; unwanted actions: {unwanted}")
+        lines.append(
+            f"{turns_ok} of {turns} checked turns right ({100 * turns_ok / turns:.0f} %)"
+            f"; unwanted actions: {unwanted}"
+        )
     return "\n".join(lines)
 
 
@@ -229,8 +252,9 @@ def _load_all(paths: list[Path]) -> tuple[dict[Path, ScenarioResult], list[Scena
     return results, runnable
 
 
-async def evaluate(directory: Path, workdir: Path, data_dir: Path | None = None,
-                   today: date | None = None) -> list[ScenarioResult]:
+async def evaluate(
+    directory: Path, workdir: Path, data_dir: Path | None = None, today: date | None = None
+) -> list[ScenarioResult]:
     """Run every scenario in `directory` through the real server, in file order; one failing
     never stops the others. Every file is loaded before the server starts: a broken one fails
     at once, and when no scenario can run no server is started. Scenarios pinned to different
@@ -251,8 +275,9 @@ async def evaluate(directory: Path, workdir: Path, data_dir: Path | None = None,
     return [results[path] for path in paths]
 
 
-async def evaluate_text(directory: Path, workdir: Path, data_dir: Path | None = None,
-                        today: date | None = None) -> list[ScenarioResult]:
+async def evaluate_text(
+    directory: Path, workdir: Path, data_dir: Path | None = None, today: date | None = None
+) -> list[ScenarioResult]:
     """Run every scenario in `directory` as a text call, in this process (no server, no audio)."""
     from telephony.text_runner import TextRunner
 
@@ -264,7 +289,8 @@ async def evaluate_text(directory: Path, workdir: Path, data_dir: Path | None = 
             for scenario in runnable:
                 day = today or scenario.today
                 results[scenario.path] = await run_safely(
-                    scenario, lambda s, day=day: runner.run(s, day))
+                    scenario, lambda s, day=day: runner.run(s, day)
+                )
         finally:
             runner.close()
     return [results[path] for path in paths]
@@ -274,12 +300,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from voice.store.seeding import DEFAULT_DATA_DIR
 
     parser.add_argument("scenario_dir", type=Path, help="folder of scenario YAML files")
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, metavar="DIR",
-                        help="the business every scenario starts from (default: data/business)")
-    parser.add_argument("--text", action="store_true",
-                        help="caller turns as text through the same brain (no STT/TTS): seconds")
-    parser.add_argument("--today", type=date.fromisoformat, metavar="YYYY-MM-DD",
-                        help="pin the agent's day and the seeded business to this date")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA_DIR,
+        metavar="DIR",
+        help="the business every scenario starts from (default: data/business)",
+    )
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="caller turns as text through the same brain (no STT/TTS): seconds",
+    )
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="pin the agent's day and the seeded business to this date",
+    )
     parser.add_argument("--verbose", action="store_true", help="print each call as it went")
 
 

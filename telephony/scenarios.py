@@ -39,8 +39,14 @@ TURN_KINDS = {"say", "wav", "dtmf"}
 TURN_EXPECT_KEYS = {"reply_contains", "reply_not_contains", "escalated", "offers", "does"}
 EXPECT_KEYS = {"reply_contains", "reply_not_contains", "escalated", "db"}
 DB_CHECK_KEYS = {"table", "where", "count"}
-ACTIONS = {"block_card", "start_return", "book_appointment", "move_appointment",
-           "cancel_appointment", "none"}
+ACTIONS = {
+    "block_card",
+    "start_return",
+    "book_appointment",
+    "move_appointment",
+    "cancel_appointment",
+    "none",
+}
 
 
 class ScenarioError(Exception):
@@ -70,8 +76,12 @@ class TurnRecord:
 def load_scenario(path: Path) -> Scenario:
     try:
         data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError(f"{path}: {exc}") from exc
+    except (OSError, yaml.YAMLError, ValueError) as exc:  # ValueError: "today: 2026-02-30"
+        raise ScenarioError(
+            f"{path.name}: {exc} (today must be a real date, YYYY-MM-DD)"
+            if isinstance(exc, ValueError)
+            else f"{path}: {exc}"
+        ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
         raise ScenarioError(f"{path}: a scenario needs a `turns` list")
     _no_unknown_keys(path, "the scenario", data, SCENARIO_KEYS)
@@ -92,9 +102,14 @@ def load_scenario(path: Path) -> Scenario:
             today = date.fromisoformat(str(today))
         except ValueError as exc:
             raise ScenarioError(f"{path.name}: today must be a date (YYYY-MM-DD)") from exc
-    return Scenario(name=str(data.get("name", path.stem)), path=path,
-                    caller=str(data.get("caller", "+15550001111")), turns=data["turns"],
-                    expect=expect, today=today)
+    return Scenario(
+        name=str(data.get("name", path.stem)),
+        path=path,
+        caller=str(data.get("caller", "+15550001111")),
+        turns=data["turns"],
+        expect=expect,
+        today=today,
+    )
 
 
 def _check_turn(path: Path, number: int, turn: object) -> None:
@@ -111,8 +126,9 @@ def _check_turn(path: Path, number: int, turn: object) -> None:
     _check_lists(path, f"turn {number}'s expect", expect)
     for key in ("offers", "does"):
         if key in expect and str(expect[key]) not in ACTIONS:
-            raise ScenarioError(f"{path.name}: turn {number}: {key} must be one of "
-                                f"{', '.join(sorted(ACTIONS))}")
+            raise ScenarioError(
+                f"{path.name}: turn {number}: {key} must be one of {', '.join(sorted(ACTIONS))}"
+            )
 
 
 def _check_lists(path: Path, where: str, expect: dict) -> None:
@@ -124,8 +140,10 @@ def _check_lists(path: Path, where: str, expect: dict) -> None:
 def _no_unknown_keys(path: Path, where: str, data: dict, allowed: set[str]) -> None:
     unknown = sorted(map(str, set(data) - allowed))
     if unknown:
-        raise ScenarioError(f"{path.name}: unknown key{'s' * (len(unknown) > 1)} in {where}: "
-                            f"{', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})")
+        raise ScenarioError(
+            f"{path.name}: unknown key{'s' * (len(unknown) > 1)} in {where}: "
+            f"{', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
+        )
 
 
 def scenario_files(directory: Path) -> list[Path]:
@@ -237,8 +255,10 @@ def _check_rows(row: dict, database_url: str) -> list[str]:
     engine = create_engine(database_url)
     try:
         with engine.connect() as db:
-            found = db.execute(text(f"select count(*) from {table} where {clause}"),
-                               {k: str(v) for k, v in where.items()}).scalar_one()
+            found = db.execute(
+                text(f"select count(*) from {table} where {clause}"),
+                {k: str(v) for k, v in where.items()},
+            ).scalar_one()
     except Exception as exc:  # a missing table or column is the scenario's failure
         return [f"db check on {table} failed: {type(exc).__name__}"]
     finally:

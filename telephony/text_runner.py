@@ -28,8 +28,14 @@ def _llm(settings: Settings):
     from voice.engines.llm import load_llm
     from voice.engines.models import detect_devices
 
-    return load_llm(settings.llm_backend, settings.llm_model, detect_devices(settings.device).torch,
-                    settings.llm_base_url, settings.llm_api_key, settings.llm_max_new_tokens)
+    return load_llm(
+        settings.llm_backend,
+        settings.llm_model,
+        detect_devices(settings.device).torch,
+        settings.llm_base_url,
+        settings.llm_api_key,
+        settings.llm_max_new_tokens,
+    )
 
 
 class TextRunner:
@@ -37,8 +43,10 @@ class TextRunner:
         workdir.mkdir(parents=True, exist_ok=True)
         self._data_dir = data_dir
         self._day: date | None = None
-        self.settings = Settings(RECORDINGS_DIR=workdir / "text-calls",
-                                 DATABASE_URL=f"sqlite:///{workdir / 'text-calls.db'}")
+        self.settings = Settings(
+            RECORDINGS_DIR=workdir / "text-calls",
+            DATABASE_URL=f"sqlite:///{workdir / 'text-calls.db'}",
+        )
         self.store = Store(self.settings.database)
         self.calls = TextCalls(self.settings, self.store, clock=self.now, llm=_llm(self.settings))
         self._stt = None
@@ -68,8 +76,9 @@ class TextRunner:
             call.close()
             if call.session.stored is not None:
                 await call.session.stored
-        events = [json.loads(line) for line in
-                  call.session.recorder.events_path.read_text().splitlines()]
+        events = [
+            json.loads(line) for line in call.session.recorder.events_path.read_text().splitlines()
+        ]
         result = judge(scenario, events, self.settings.database)
         result.seconds = time.monotonic() - started
         return result

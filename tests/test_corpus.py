@@ -264,11 +264,6 @@ def test_training_a_tiny_corpus_gives_an_artefact_that_saves_loads_and_predicts(
         assert a.intent[1] == pytest.approx(b.intent[1], abs=0.02)  # saved as float16
 
 
-@pytest.mark.xfail(
-    reason="training._cross_validated assumes a multi-class head: with two classes sklearn's "
-    "decision_function returns one column and the out-of-fold assignment raises ValueError",
-    strict=True,
-)
 def test_a_head_with_two_classes_trains():
     examples = [e for e in tiny_corpus() if e.act != "goodbye"]  # acts: request, thanks
     classifier, _ = training.train(

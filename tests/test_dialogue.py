@@ -259,11 +259,6 @@ def test_no_the_other_one_switches_the_appointment(call, engine):
     assert [s for k, _, s in appointments(engine, MARIA) if k == "vaccination"] == ["booked"]
 
 
-@pytest.mark.xfail(
-    reason="banking.card_block: with the caller's other card already blocked, 'no, the other "
-    "one' says 'All your cards are already blocked' although the card just offered is active",
-    strict=True,
-)
 def test_no_the_other_one_when_the_other_card_is_already_blocked(call, engine):
     maria = call(MARIA)
     assert maria.say("Please block my card.").offers == "block_card"  # 7733, active
@@ -316,11 +311,6 @@ def test_moving_an_appointment_under_24_hours_away_is_refused_before_asking(call
     assert appointments(engine, WEI) == [("vaccination", datetime(2026, 12, 8, 11, 0), "booked")]
 
 
-@pytest.mark.xfail(
-    reason="appointments._change_refusal uses str.capitalize(), which lower-cases the rest: "
-    "'Your vaccination on tuesday, december 8 at 11:00 am is less than 24 hours away'",
-    strict=True,
-)
 def test_the_24_hour_refusal_says_the_day_and_time_as_written(call):
     wei = call(WEI, at=datetime(2026, 12, 7, 15, 0))
     plan = wei.say("Can I move my vaccination to Thursday?")
@@ -345,21 +335,11 @@ def test_a_closed_day_or_public_holiday_is_refused_before_asking(call, engine, p
     assert appointments(engine, phone) == before
 
 
-@pytest.mark.xfail(
-    reason="slots tense: 'have you got anything on Thursday?' reads 'got' as a past cue and "
-    "resolves to last Thursday; the booking then says the day has already passed",
-    strict=True,
-)
 def test_have_you_got_anything_on_a_weekday_asks_about_the_coming_one(call):
     plan = call(MARIA).say("I'd like a check-up. Have you got anything on Thursday?")
     assert "December 10" in plan.say and "already passed" not in plan.say
 
 
-@pytest.mark.xfail(
-    reason="slots: 'not the Tuesday' (with an article) is not read as negated, so 'I meant the "
-    "Wednesday, not the Tuesday' keeps Tuesday",
-    strict=True,
-)
 def test_a_correction_naming_the_wrong_day_after_not_keeps_the_right_one(call):
     maria = call(MARIA)
     assert "Tuesday, December 8" in maria.say("Can I book a check-up on Tuesday at ten?").say
@@ -477,11 +457,6 @@ async def test_yes_to_an_offered_person_hands_over(text_calls):
     assert [e["rule"] for e in escalations] == ["human_request"]
 
 
-@pytest.mark.xfail(
-    reason="the sentiment model scores a calm theft report as very upset (-0.89, p=0.90), so "
-    "the sharp_negative rule hands the caller over instead of blocking the card",
-    strict=True,
-)
 async def test_a_lost_wallet_is_no_request_for_a_person(text_calls):
     escalations = await _escalation(
         text_calls, OLGA, ["Somebody took my wallet, please block my card."]
@@ -489,12 +464,6 @@ async def test_a_lost_wallet_is_no_request_for_a_person(text_calls):
     assert escalations == []
 
 
-@pytest.mark.xfail(
-    reason="conversation._before_handover drops the question but keeps the sentence after "
-    "it: 'I'm sorry about this. It can't be used again once it's blocked. Of course. I'm "
-    "putting you through...'",
-    strict=True,
-)
 def test_a_hand_over_does_not_keep_the_tail_of_a_dropped_question():
     from voice.conversation import _before_handover
 

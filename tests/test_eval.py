@@ -108,12 +108,6 @@ def test_a_bad_scenario_file_raises_one_clear_line(tmp_path: Path, name: str):
     assert "\n" not in str(raised.value)
 
 
-@pytest.mark.xfail(
-    reason="scenarios.load_scenario: a date-shaped but impossible `today: 2026-02-30` makes "
-    "PyYAML raise ValueError, which is not turned into a ScenarioError, so the whole eval "
-    "crashes instead of giving that file a FAIL row",
-    strict=True,
-)
 def test_an_impossible_date_is_a_scenario_error(tmp_path: Path):
     with pytest.raises(ScenarioError, match="today"):
         load_scenario(write(tmp_path, "feb30.yaml", "today: 2026-02-30\nturns:\n  - say: hi\n"))

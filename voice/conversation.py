@@ -58,8 +58,15 @@ class AgentReply:
 
 
 class Conversation:
-    def __init__(self, session: CallSession, turns: TurnManager, llm: LanguageModel | None,
-                 observer: PlanObserver | None = None, *, llm_replies: bool = False) -> None:
+    def __init__(
+        self,
+        session: CallSession,
+        turns: TurnManager,
+        llm: LanguageModel | None,
+        observer: PlanObserver | None = None,
+        *,
+        llm_replies: bool = False,
+    ) -> None:
         self._session, self._turns, self._llm, self._observer = session, turns, llm, observer
         # Templated replies unless the deployment asks the LLM to word them (measured in
         # docs/understanding.md: the packaged model words worse than the templates).
@@ -82,8 +89,7 @@ class Conversation:
             self._record(plan)
             handover = await self._observer(plan, text, dtmf) if self._observer else None
             if handover is not None:
-                return AgentReply(_before_handover(plan) + handover.say, plan,
-                                  after=handover.after)
+                return AgentReply(_before_handover(plan) + handover.say, plan, after=handover.after)
             if plan.use_llm and self._wants_llm(plan):
                 reply = await self._compose(plan, text)
             else:
@@ -138,12 +144,20 @@ class Conversation:
             if tools.plan is not None:  # a tool ran a task: its plan is what was decided
                 plan = tools.plan
                 fallback = plan.say or fallback
-        allowed = " ".join([text, self._turns.caller_context(), plan.say,
-                            *(p.text for p in plan.passages), *(tools.results if tools else [])])
+        allowed = " ".join(
+            [
+                text,
+                self._turns.caller_context(),
+                plan.say,
+                *(p.text for p in plan.passages),
+                *(tools.results if tools else []),
+            ]
+        )
         verdict = check_reply(words, plan.facts, allowed, today=self._turns.today())
         if not words.strip() or not verdict.ok:
-            self._session.event("guard_rejected", sentence=mask_secrets(words),
-                                problems=verdict.problems)
+            self._session.event(
+                "guard_rejected", sentence=mask_secrets(words), problems=verdict.problems
+            )
             return AgentReply(fallback, plan, problems=verdict.problems)
         return AgentReply(words, plan, composed=True, first_token_s=loop.time() - started)
 
@@ -152,8 +166,9 @@ class Conversation:
         FIRST_TOKEN_TIMEOUT_S or the reply takes longer than REPLY_TIMEOUT_S. The deadline
         cancels this task inside the stream, so the stream is closed where it stopped."""
         assert self._llm is not None
-        stream = self._llm.stream(self._llm_messages(plan), tools=TOOLS if tools else None,
-                                  call_tool=tools)
+        stream = self._llm.stream(
+            self._llm_messages(plan), tools=TOOLS if tools else None, call_tool=tools
+        )
         pieces: list[str] = []
         loop = asyncio.get_running_loop()
         async with aclosing(stream) as tokens, asyncio.timeout(FIRST_TOKEN_TIMEOUT_S) as limit:
@@ -176,10 +191,14 @@ class Conversation:
             grounding.append("Policy:\n" + "\n".join(p.text for p in plan.passages[:2]))
         if plan.say:
             grounding.append(f"Say this in your own words, adding nothing: {plan.say}")
-        grounding.append("Use only these facts. Never promise to send, email or do anything "
-                         "else. If they do not answer, say so and offer a colleague.")
-        system = {"role": "system",
-                  "content": self.messages[0]["content"] + "\n\n" + "\n\n".join(grounding)}
+        grounding.append(
+            "Use only these facts. Never promise to send, email or do anything "
+            "else. If they do not answer, say so and offer a colleague."
+        )
+        system = {
+            "role": "system",
+            "content": self.messages[0]["content"] + "\n\n" + "\n\n".join(grounding),
+        }
         return [system, *self.messages[1:][-HISTORY_MESSAGES:]]
 
     # -- the context the LLM sees ----------------------------------------------------------
@@ -205,6 +224,10 @@ def _before_handover(plan: TurnPlan) -> str:
     they asked for a person themselves."""
     if plan.wants_human or not plan.say:
         return ""
-    kept = [s for s in re.split(r"(?<=[.!?])\s+", plan.say) if s and not s.endswith("?")]
+    kept = []
+    for sentence in re.split(r"(?<=[.!?])\s+", plan.say):
+        if sentence.endswith("?"):
+            break  # the question and what explains it go: a person takes it from here
+        kept.append(sentence)
     sorry = "" if kept and kept[0].startswith("I'm sorry") else "I'm sorry about this. "
     return f"{sorry}{' '.join(kept)} ".lstrip() if kept else sorry

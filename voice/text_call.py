@@ -85,9 +85,15 @@ class TextCall:
 class TextCalls:
     """Opens text calls against one store and business, with the process's shared models."""
 
-    def __init__(self, settings: Settings, store: Store, *, embedder: Embedder | None = None,
-                 llm: LanguageModel | None = None,
-                 clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        embedder: Embedder | None = None,
+        llm: LanguageModel | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
         self._settings, self._store, self._llm = settings, store, llm
         self._embedder = embedder or shared_embedder()
         self.resources = BusinessResources.open(store, self._embedder, settings, now=clock)
@@ -95,24 +101,39 @@ class TextCalls:
     def open(self, caller: str, *, today: date | None = None) -> TextCall:
         settings, resources = self._settings, self.resources
         call_sid = f"CA{secrets.token_hex(15)}{next(_numbers) % 100:02d}"
-        session = CallSession(call_sid, f"MZtext{call_sid[2:]}", caller,
-                              Path(settings.recordings_dir), self._store)
+        session = CallSession(
+            call_sid, f"MZtext{call_sid[2:]}", caller, Path(settings.recordings_dir), self._store
+        )
         profile = resources.history.profile(caller, exclude_call_sid=call_sid)
-        turns = TurnManager(resources.business, resources.knowledge, self._embedder, profile,
-                            caller, compose_answers=settings.compose_answers,
-                            today=today or settings.agent_today, reader=resources.reader)
+        turns = TurnManager(
+            resources.business,
+            resources.knowledge,
+            self._embedder,
+            profile,
+            caller,
+            compose_answers=settings.compose_answers,
+            today=today or settings.agent_today,
+            reader=resources.reader,
+        )
 
         async def transfer(call_sid: str, **_note: str) -> TransferToPerson:
             return TransferToPerson()
 
-        handover = HandoverCoordinator(session, turns, resources.sentiment,
-                                       resources.escalation_policy(settings), transfer)
-        conversation = Conversation(session, turns, self._llm, handover,
-                                    llm_replies=settings.compose_answers)
+        handover = HandoverCoordinator(
+            session, turns, resources.sentiment, resources.escalation_policy(settings), transfer
+        )
+        conversation = Conversation(
+            session, turns, self._llm, handover, llm_replies=settings.compose_answers
+        )
 
         def store_outcome() -> None:
-            record_outcome(session.store.engine, call_sid, turns.summary(),
-                           turns.outcome(session.escalated), ",".join(turns.topics()))
+            record_outcome(
+                session.store.engine,
+                call_sid,
+                turns.summary(),
+                turns.outcome(session.escalated),
+                ",".join(turns.topics()),
+            )
 
         session.on_close.append(store_outcome)
         greeting = conversation.greeting()

@@ -55,8 +55,14 @@ NOT_RETURNABLE = re.compile(
 )
 # data/knowledge/opening-hours.md: the clinics close on these public holidays, and at 2 PM on
 # Christmas Eve and New Year's Eve.
-CLOSED_HOLIDAYS = ("New Year's Day", "Memorial Day", "Independence Day", "Labor Day",
-                   "Thanksgiving Day", "Christmas Day")
+CLOSED_HOLIDAYS = (
+    "New Year's Day",
+    "Memorial Day",
+    "Independence Day",
+    "Labor Day",
+    "Thanksgiving Day",
+    "Christmas Day",
+)
 EARLY_CLOSING = ((12, 24), (12, 31))
 EARLY_CLOSING_TIME = time(14, 0)
 

@@ -22,9 +22,8 @@ _LIMITS = {
     "card_replace": "I'm sorry, I can't order a replacement card on this line.",
     "transfer_money": "For your security, I can't move money over the phone.",
     "transaction_dispute": "I'm sorry, I can't look into a payment or dispute a charge on this "
-                           "line. If your card is lost or stolen, I can block it for you.",
-    "transaction_history": "I'm sorry, I can't read out transactions or statements on this "
-                           "line.",
+    "line. If your card is lost or stolen, I can block it for you.",
+    "transaction_history": "I'm sorry, I can't read out transactions or statements on this line.",
     "pin_help": "For your security, I can't help with PINs or passwords on this line.",
     "bank_product": "I'm sorry, I can't open or close accounts or arrange loans on this line.",
 }
@@ -35,8 +34,11 @@ def _cards(t: TaskContext) -> list[CardInfo]:
 
 
 def _card_phrase(card: CardInfo) -> str:
-    return f"your {card.account_kind} card ending {card.last4}" if card.account_kind else \
-        f"your card ending {card.last4}"
+    return (
+        f"your {card.account_kind} card ending {card.last4}"
+        if card.account_kind
+        else f"your card ending {card.last4}"
+    )
 
 
 def account_balance(t: TaskContext) -> TurnPlan:
@@ -48,8 +50,12 @@ def account_balance(t: TaskContext) -> TurnPlan:
         what = f"a {kind} account" if kind else "an account"
         return t.cannot("account_balance", f"I can't find {what} in your name.")
     parts = [f"your {name} has {amount}" for name, amount in result.facts.items()]
-    return t.answered("account_balance", _sentence(say_list(parts)),
-                      "gave the account balance", **dict(result.facts))
+    return t.answered(
+        "account_balance",
+        _sentence(say_list(parts)),
+        "gave the account balance",
+        **dict(result.facts),
+    )
 
 
 def card_status(t: TaskContext) -> TurnPlan:
@@ -61,8 +67,12 @@ def card_status(t: TaskContext) -> TurnPlan:
     named = t.reading.values.get("card_last4")
     shown = [c for c in cards if c.last4 == named] or cards
     parts = [f"{_card_phrase(c)} is {c.status}" for c in shown]
-    return t.answered("card_status", _sentence(say_list(parts)), "gave the card status",
-                      **{f"card {c.last4}": c.status for c in shown})
+    return t.answered(
+        "card_status",
+        _sentence(say_list(parts)),
+        "gave the card status",
+        **{f"card {c.last4}": c.status for c in shown},
+    )
 
 
 def card_block(t: TaskContext) -> TurnPlan:
@@ -83,34 +93,59 @@ def card_block(t: TaskContext) -> TurnPlan:
             endings = say_list([c.last4 for c in active])
             if not active:
                 return t.cannot("card_block", f"I can't find a card ending {named}.")
-            return t.choose("card_block", "card_last4", active,
-                            f"I can't find a card ending {named}. Your active cards end in "
-                            f"{endings}. Which one is it?")
+            return t.choose(
+                "card_block",
+                "card_last4",
+                active,
+                f"I can't find a card ending {named}. Your active cards end in "
+                f"{endings}. Which one is it?",
+            )
         if card.status == "blocked":
             t.slots["card_last4"] = card.last4
-            return t.answered("card_block", _sentence(f"{_card_phrase(card)} is already "
-                                                      "blocked, so no payments can be made "
-                                                      "with it"),
-                              card=card.last4, card_status="blocked")
+            return t.answered(
+                "card_block",
+                _sentence(
+                    f"{_card_phrase(card)} is already blocked, so no payments can be made with it"
+                ),
+                card=card.last4,
+                card_status="blocked",
+            )
         return _confirm_block(t, card)
     choices = [c for c in active if c.last4 != excluded]
+    others = [c for c in cards if c.last4 != excluded]
+    if excluded and len(others) == 1 and others[0].status == "blocked":
+        # "No, the other one": the other card, which is already blocked
+        return t.answered(
+            "card_block",
+            _sentence(
+                f"{_card_phrase(others[0])} is already blocked, so no payments can be made with it"
+            ),
+            card=others[0].last4,
+            card_status="blocked",
+        )
     if len(choices) == 1:
         return _confirm_block(t, choices[0])
     if not choices:
         blocked = say_list([c.last4 for c in cards])
-        return t.answered("card_block", f"All your cards are already blocked (ending "
-                                        f"{blocked}).")
-    return t.choose("card_block", "card_last4", choices,
-                    f"You have {len(choices)} active cards, ending "
-                    f"{say_list([c.last4 for c in choices])}. Which one should I block?")
+        return t.answered("card_block", f"All your cards are already blocked (ending {blocked}).")
+    return t.choose(
+        "card_block",
+        "card_last4",
+        choices,
+        f"You have {len(choices)} active cards, ending "
+        f"{say_list([c.last4 for c in choices])}. Which one should I block?",
+    )
 
 
 def _confirm_block(t: TaskContext, card: CardInfo) -> TurnPlan:
     t.slots["card_last4"] = card.last4
-    return t.confirm("card_block", "block_card",
-                     {"customer_id": t.customer_id, "card_last4": card.last4},
-                     f"Shall I block {_card_phrase(card)} now? It can't be used again once "
-                     "it's blocked.", card=card.last4)
+    return t.confirm(
+        "card_block",
+        "block_card",
+        {"customer_id": t.customer_id, "card_last4": card.last4},
+        f"Shall I block {_card_phrase(card)} now? It can't be used again once it's blocked.",
+        card=card.last4,
+    )
 
 
 def run_block(t: TaskContext, question: Question) -> TurnPlan:
@@ -125,7 +160,9 @@ def run_block(t: TaskContext, question: Question) -> TurnPlan:
         "card_block",
         f"Done: I've blocked your card ending {last4}; it can't be used from now on. A "
         "replacement card is on its way and arrives within 5 to 7 business days.",
-        f"blocked card {last4}", **dict(result.facts))
+        f"blocked card {last4}",
+        **dict(result.facts),
+    )
     plan.does = "block_card"
     return plan
 
@@ -139,8 +176,9 @@ def card_unblock(t: TaskContext) -> TurnPlan:
         shown = [c for c in blocked if c.last4 == named] or blocked
         if shown:
             status = " " + _sentence(say_list([f"{_card_phrase(c)} is blocked" for c in shown]))
-    return t.offer_person("card_unblock", "I'm sorry, I can't unblock or reactivate a card on "
-                                          f"this line.{status}")
+    return t.offer_person(
+        "card_unblock", f"I'm sorry, I can't unblock or reactivate a card on this line.{status}"
+    )
 
 
 def _limit(intent: str) -> Callable[[TaskContext], TurnPlan]:

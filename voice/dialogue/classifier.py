@@ -56,9 +56,7 @@ def ngrams(text: str) -> list[str]:
     terms += [f"b:{a} {b}" for a, b in zip(["<s>", *words], [*words, "</s>"], strict=True)]
     for word in words:
         padded = f" {word} "
-        terms += [
-            f"c:{padded[i : i + n]}" for n in (3, 4, 5) for i in range(len(padded) - n + 1)
-        ]
+        terms += [f"c:{padded[i : i + n]}" for n in (3, 4, 5) for i in range(len(padded) - n + 1)]
     return terms
 
 
@@ -131,8 +129,14 @@ class TurnScores:
 
 
 class TurnClassifier:
-    def __init__(self, encoder: TextEncoder, vocabulary: Vocabulary, intent: Head, act: Head,
-                 meta: dict | None = None) -> None:
+    def __init__(
+        self,
+        encoder: TextEncoder,
+        vocabulary: Vocabulary,
+        intent: Head,
+        act: Head,
+        meta: dict | None = None,
+    ) -> None:
         self._encoder, self.vocabulary = encoder, vocabulary
         self.intent_head, self.act_head = intent, act
         self.meta = meta or {}

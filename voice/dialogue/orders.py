@@ -17,17 +17,19 @@ from voice.dialogue.plan import TaskContext, TurnPlan
 from voice.dialogue.saying import say_date, say_list, say_money
 from voice.dialogue.state import Question
 
-EXCHANGE = re.compile(r"\b(swap|exchange|replace it|replacement|different size|right size|"
-                      r"smaller|bigger|larger|other colou?r|instead)\b", re.IGNORECASE)
+EXCHANGE = re.compile(
+    r"\b(swap|exchange|replace it|replacement|different size|right size|"
+    r"smaller|bigger|larger|other colou?r|instead)\b",
+    re.IGNORECASE,
+)
 ACCOUNT_HOLDER_ONLY = (
     "For anything more about it, please call us from the phone number on the account."
 )
 _LIMITS = {
     "order_cancel": "I'm sorry, I can't cancel an order on this line.",
-    "order_change": "I'm sorry, I can't change an order's address, items or delivery on this "
-                    "line.",
+    "order_change": "I'm sorry, I can't change an order's address, items or delivery on this line.",
     "order_missing": "I'm sorry it hasn't reached you. I can't open a claim for a missing parcel "
-                     "or item on this line.",
+    "or item on this line.",
     "shop_product": "I'm afraid I can't take new orders or check prices and stock on this line.",
 }
 
@@ -90,8 +92,9 @@ def _said_order(t: TaskContext) -> str | None:
     return values.get("order_number") or values.get("item_order")
 
 
-def resolve_order(t: TaskContext, task: str, fits: Callable[[OrderInfo], bool], *,
-                  any_order: bool = True) -> tuple[OrderInfo | None, TurnPlan | None]:
+def resolve_order(
+    t: TaskContext, task: str, fits: Callable[[OrderInfo], bool], *, any_order: bool = True
+) -> tuple[OrderInfo | None, TurnPlan | None]:
     """The order the caller means, or the plan that asks which (or says it can't be found)."""
     slots, own = t.slots, _own_orders(t)
     excluded = slots.pop("not_order_number", None)
@@ -103,9 +106,12 @@ def resolve_order(t: TaskContext, task: str, fits: Callable[[OrderInfo], bool], 
         if order is None:
             slots.pop("order_number", None)
             where = " on your account" if t.customer_id else ""
-            return None, t.ask(task, "order_number",
-                               f"I couldn't find order {number}{where}. Could you read me the "
-                               "number again, or type it on your keypad?")
+            return None, t.ask(
+                task,
+                "order_number",
+                f"I couldn't find order {number}{where}. Could you read me the "
+                "number again, or type it on your keypad?",
+            )
         slots["order_number"] = order.number
         return order, None
     if not t.customer_id:
@@ -119,11 +125,13 @@ def resolve_order(t: TaskContext, task: str, fits: Callable[[OrderInfo], bool], 
         slots["order_number"] = candidates[0].number
         return candidates[0], None
     if not candidates:
-        return None, t.ask(task, "order_number", "I can't see an order on your account. "
-                                                 "What's the order number?")
+        return None, t.ask(
+            task, "order_number", "I can't see an order on your account. What's the order number?"
+        )
     listed = [f"{o.number}, {items_said(o)}" for o in candidates[:3]]
-    return None, t.choose(task, "order_number", candidates[:3],
-                          f"Which order is it: {say_list(listed, 'or')}?")
+    return None, t.choose(
+        task, "order_number", candidates[:3], f"Which order is it: {say_list(listed, 'or')}?"
+    )
 
 
 def _find(t: TaskContext, number: str, own: list[OrderInfo]) -> OrderInfo | None:
@@ -144,7 +152,7 @@ def _one_digit_apart(a: str, b: str) -> bool:
     if len(a) == len(b):
         return sum(x != y for x, y in zip(a, b, strict=True)) == 1
     short, long = sorted((a, b), key=len)
-    return any(long[:i] + long[i + 1:] == short for i in range(len(long)))
+    return any(long[:i] + long[i + 1 :] == short for i in range(len(long)))
 
 
 def _is_open(order: OrderInfo) -> bool:
@@ -163,12 +171,18 @@ def order_status(t: TaskContext) -> TurnPlan:
     if order is None:
         return plan  # type: ignore[return-value]
     if not _owned(t, order):
-        return t.answered("order_status", f"{status_sentence(order, full=False)} "
-                                          f"{ACCOUNT_HOLDER_ONLY}",
-                          f"checked order {order.number} ({order.status})",
-                          **_facts(order, False))
-    return t.answered("order_status", status_sentence(order),
-                      f"checked order {order.number} ({order.status})", **_facts(order, True))
+        return t.answered(
+            "order_status",
+            f"{status_sentence(order, full=False)} {ACCOUNT_HOLDER_ONLY}",
+            f"checked order {order.number} ({order.status})",
+            **_facts(order, False),
+        )
+    return t.answered(
+        "order_status",
+        status_sentence(order),
+        f"checked order {order.number} ({order.status})",
+        **_facts(order, True),
+    )
 
 
 def order_tracking(t: TaskContext) -> TurnPlan:
@@ -176,8 +190,11 @@ def order_tracking(t: TaskContext) -> TurnPlan:
     if order is None:
         return plan  # type: ignore[return-value]
     if not _owned(t, order):
-        return t.answered("order_tracking", f"{status_sentence(order, full=False)} "
-                                            f"{ACCOUNT_HOLDER_ONLY}", **_facts(order, False))
+        return t.answered(
+            "order_tracking",
+            f"{status_sentence(order, full=False)} {ACCOUNT_HOLDER_ONLY}",
+            **_facts(order, False),
+        )
     if order.tracking:
         say = f"Order {order.number} is with {order.carrier}, tracking number {order.tracking}."
         if order.status == "delivered" and order.delivered_on:
@@ -185,10 +202,13 @@ def order_tracking(t: TaskContext) -> TurnPlan:
         elif order.eta and order.status in OPEN_ORDER_STATUSES:
             say += f" It's due {say_date(order.eta)}."
     else:
-        say = f"Order {order.number} hasn't shipped yet, so it has no tracking number yet. " + \
-            status_sentence(order, full=False)
-    return t.answered("order_tracking", say, f"gave tracking for order {order.number}",
-                      **_facts(order, True))
+        say = (
+            f"Order {order.number} hasn't shipped yet, so it has no tracking number yet. "
+            + status_sentence(order, full=False)
+        )
+    return t.answered(
+        "order_tracking", say, f"gave tracking for order {order.number}", **_facts(order, True)
+    )
 
 
 def order_details(t: TaskContext) -> TurnPlan:
@@ -196,11 +216,16 @@ def order_details(t: TaskContext) -> TurnPlan:
     if order is None:
         return plan  # type: ignore[return-value]
     if not _owned(t, order):
-        return t.answered("order_details", f"{status_sentence(order, full=False)} "
-                                           f"{ACCOUNT_HOLDER_ONLY}", **_facts(order, False))
-    say = (f"Order {order.number} was placed on {say_date(order.ordered_on)}: "
-           f"{items_said(order)}, {say_money(order.total_cents / 100)} in total. "
-           f"{status_sentence(order, full=False).replace(f'Order {order.number}', 'It')}")
+        return t.answered(
+            "order_details",
+            f"{status_sentence(order, full=False)} {ACCOUNT_HOLDER_ONLY}",
+            **_facts(order, False),
+        )
+    say = (
+        f"Order {order.number} was placed on {say_date(order.ordered_on)}: "
+        f"{items_said(order)}, {say_money(order.total_cents / 100)} in total. "
+        f"{status_sentence(order, full=False).replace(f'Order {order.number}', 'It')}"
+    )
     return t.answered("order_details", say, f"read order {order.number}", **_facts(order, True))
 
 
@@ -209,48 +234,72 @@ def return_status(t: TaskContext) -> TurnPlan:
     if order is None:
         return plan  # type: ignore[return-value]
     if not _owned(t, order):
-        return t.offer_person("return_status", "I can only discuss returns with the account "
-                                               "holder.")
+        return t.offer_person(
+            "return_status", "I can only discuss returns with the account holder."
+        )
     found = t.business.return_check(order.number, customer_id=t.customer_id)
     facts = dict(found.facts) if found else {}
     if not order.return_status or not found or found.facts.get("reason"):
-        return t.answered("return_status", f"I can't see a return for order {order.number}. "
-                                           + status_sentence(order, full=False))
+        return t.answered(
+            "return_status",
+            f"I can't see a return for order {order.number}. " + status_sentence(order, full=False),
+        )
     status = order.return_status
     says = {
         "started": "has been started; once the item is back with us, the refund goes to your "
-                   "original payment method within 5 business days",
+        "original payment method within 5 business days",
         "received": "has arrived back with us and the refund is on its way",
         "refunded": "has been refunded",
     }.get(status, f"is {status}")
     refund = facts.get("refund", "")
-    amount = f" The refund is {refund}." if refund and status != "refunded" else \
-        f" The refund was {refund}." if refund else ""
-    return t.answered("return_status", f"The return for order {order.number} {says}.{amount}",
-                      f"gave the return status of order {order.number}", **facts)
+    amount = (
+        f" The refund is {refund}."
+        if refund and status != "refunded"
+        else f" The refund was {refund}."
+        if refund
+        else ""
+    )
+    return t.answered(
+        "return_status",
+        f"The return for order {order.number} {says}.{amount}",
+        f"gave the return status of order {order.number}",
+        **facts,
+    )
 
 
 def return_request(t: TaskContext) -> TurnPlan:
     if not t.customer_id:
-        return t.offer_person("return_request", "I can't find an account for the number you're "
-                                                "calling from, so I can't start a return here.")
+        return t.offer_person(
+            "return_request",
+            "I can't find an account for the number you're "
+            "calling from, so I can't start a return here.",
+        )
     order, plan = resolve_order(t, "return_request", _returnable(t), any_order=False)
     if order is None:
         return plan  # type: ignore[return-value]
     refusal = t.business.return_check(order.number, customer_id=t.customer_id)
     if refusal is not None:  # say why now, rather than ask to confirm what can't happen
-        return t.cannot("return_request", refusal_sentence(order, refusal.facts),
-                        **{k: str(v) for k, v in refusal.facts.items()})
+        return t.cannot(
+            "return_request",
+            refusal_sentence(order, refusal.facts),
+            **{k: str(v) for k, v in refusal.facts.items()},
+        )
     reason = str(t.reading.values.get("reason") or "")
     # Exchanges are not done here: say so, and offer the return (a new order is the swap).
-    swap = "I can't swap an item for another size or colour here, but I can start a return, " \
-           "and you can place a new order for the one you want. " if EXCHANGE.search(
-               t.reading.text) else ""
-    return t.confirm("return_request", "start_return",
-                     {"order_number": order.number, "reason": reason},
-                     f"{swap}Shall I start a return for order {order.number}, "
-                     f"{items_said(order)}?",
-                     order_number=order.number, items=items_said(order))
+    swap = (
+        "I can't swap an item for another size or colour here, but I can start a return, "
+        "and you can place a new order for the one you want. "
+        if EXCHANGE.search(t.reading.text)
+        else ""
+    )
+    return t.confirm(
+        "return_request",
+        "start_return",
+        {"order_number": order.number, "reason": reason},
+        f"{swap}Shall I start a return for order {order.number}, {items_said(order)}?",
+        order_number=order.number,
+        items=items_said(order),
+    )
 
 
 def _returnable(t: TaskContext) -> Callable[[OrderInfo], bool]:
@@ -264,33 +313,44 @@ def refusal_sentence(order: OrderInfo, facts: dict) -> str:
     """Why a return can't be started, from the business's reason code."""
     reason, number = facts.get("reason"), order.number
     if reason == "cancelled":
-        return f"Order {number} was cancelled, so there's nothing to return; its payment was " \
-               "refunded when it was cancelled."
+        return (
+            f"Order {number} was cancelled, so there's nothing to return; its payment was "
+            "refunded when it was cancelled."
+        )
     if reason == "not_delivered":
         due = f" It's due {say_date(order.eta)}." if order.eta else ""
-        return f"Order {number} hasn't been delivered yet, so a return can only be started " \
-               f"once it arrives.{due}"
+        return (
+            f"Order {number} hasn't been delivered yet, so a return can only be started "
+            f"once it arrives.{due}"
+        )
     if reason == "outside_window":
-        return f"Order {number} was delivered on {say_date(order.delivered_on)}, more than 30 " \
-               "days ago, so it's outside our 30-day return window."
+        return (
+            f"Order {number} was delivered on {say_date(order.delivered_on)}, more than 30 "
+            "days ago, so it's outside our 30-day return window."
+        )
     if reason == "not_returnable":
         what = facts.get("items") or items_said(order)
-        return f"I'm sorry, {what} can't be returned: for health and hygiene reasons we can't " \
-               "take those back."
+        return (
+            f"I'm sorry, {what} can't be returned: for health and hygiene reasons we can't "
+            "take those back."
+        )
     if facts.get("return_status"):
         started = facts.get("return_started_on", "")
         when = f" on {started}" if started else ""
         refund = f" and the refund is {facts['refund']}" if facts.get("refund") else ""
-        return f"A return for order {number} was already started{when}; its status is " \
-               f"{facts['return_status']}{refund}."
+        return (
+            f"A return for order {number} was already started{when}; its status is "
+            f"{facts['return_status']}{refund}."
+        )
     return f"I can't start a return for order {number}."
 
 
 def run_return(t: TaskContext, question: Question) -> TurnPlan:
     """The caller said yes to "Shall I start a return for order N?"."""
     number = str(question.args["order_number"])
-    result = t.business.start_return(number, str(question.args.get("reason", "")),
-                                     customer_id=t.customer_id)
+    result = t.business.start_return(
+        number, str(question.args.get("reason", "")), customer_id=t.customer_id
+    )
     if not result.ok or result.already_done:
         order = t.business.order(number)
         say = refusal_sentence(order, result.facts) if order else "I couldn't start that return."
@@ -301,7 +361,9 @@ def run_return(t: TaskContext, question: Question) -> TurnPlan:
         f"Done: I've started a return for order {number}. We'll email you a prepaid return "
         f"label, and once the item is back the refund of {refund} goes to your original "
         "payment method within 5 business days.",
-        f"started a return for order {number}", **dict(result.facts))
+        f"started a return for order {number}",
+        **dict(result.facts),
+    )
     plan.does = "start_return"
     return plan
 

@@ -77,25 +77,29 @@ class TaskContext:
 
     # -- questions: the only ways a plan leaves something open ---------------------------
     def ask(self, task: str, slot: str, say: str, **facts: str) -> TurnPlan:
-        return self._open(TurnPlan(task, say=say, facts=dict(facts)),
-                          Question("slot", task=task, slot=slot, text=say))
+        return self._open(
+            TurnPlan(task, say=say, facts=dict(facts)),
+            Question("slot", task=task, slot=slot, text=say),
+        )
 
     def choose(self, task: str, slot: str, options: list[Any], say: str) -> TurnPlan:
         self.state.offered = list(options)
-        return self._open(TurnPlan(task, say=say),
-                          Question("choose", task=task, slot=slot, options=list(options),
-                                   text=say))
+        return self._open(
+            TurnPlan(task, say=say),
+            Question("choose", task=task, slot=slot, options=list(options), text=say),
+        )
 
-    def confirm(self, task: str, action: str, args: dict[str, Any], say: str,
-                **facts: str) -> TurnPlan:
+    def confirm(
+        self, task: str, action: str, args: dict[str, Any], say: str, **facts: str
+    ) -> TurnPlan:
         """Ask to carry out `action` on the object in `args`; only a yes to this runs it."""
         assert action in ACTIONS, action
         plan = TurnPlan(task, say=say, facts=dict(facts), offers=action)
-        return self._open(plan, Question("confirm", task=task, action=action, args=dict(args),
-                                         text=say))
+        return self._open(
+            plan, Question("confirm", task=task, action=action, args=dict(args), text=say)
+        )
 
-    def offer_person(self, task: str, say: str, *, failed: bool = True,
-                     **facts: str) -> TurnPlan:
+    def offer_person(self, task: str, say: str, *, failed: bool = True, **facts: str) -> TurnPlan:
         """An honest limit: what can't be done here, and the offer of a colleague."""
         text = f"{say} {OFFER_PERSON}".strip()
         # Not a failure to repeat-count: the agent answered honestly and offered a person; the
@@ -106,8 +110,9 @@ class TaskContext:
         return self._open(plan, Question("offer_person", task=task, text=text))
 
     def clarify(self, options: list[str], say: str) -> TurnPlan:
-        return self._open(TurnPlan("clarify", say=say),
-                          Question("clarify", options=list(options), text=say))
+        return self._open(
+            TurnPlan("clarify", say=say), Question("clarify", options=list(options), text=say)
+        )
 
     def _open(self, plan: TurnPlan, question: Question) -> TurnPlan:
         previous = self.state.question
@@ -131,5 +136,6 @@ class TaskContext:
     def cannot(self, task: str, say: str, **facts: str) -> TurnPlan:
         """Something the caller asked for does not exist or is not allowed (said plainly)."""
         self.state.forget_task()
-        return TurnPlan(task, say=say, facts=dict(facts), failed=True,
-                        request_key=f"{task}:refused")
+        return TurnPlan(
+            task, say=say, facts=dict(facts), failed=True, request_key=f"{task}:refused"
+        )

@@ -23,9 +23,11 @@ MIN_PASSAGE_SCORE = 0.3
 SURE_PASSAGE_SCORE = 0.55
 ANSWER_SENTENCES = 2
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-_RANGE = re.compile(r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s? "
-                    r"(?:to|through|-) (monday|tuesday|wednesday|thursday|friday|saturday|"
-                    r"sunday)s?\b")
+_RANGE = re.compile(
+    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday)s? "
+    r"(?:to|through|-) (monday|tuesday|wednesday|thursday|friday|saturday|"
+    r"sunday)s?\b"
+)
 _PLACES = {
     "dental": ("dental", "dentist", "riverside", "teeth", "hygienist"),
     "health downtown": ("downtown", "doctor", "clinic", "gp", "vaccination", "blood"),
@@ -77,16 +79,14 @@ def _place_bonus(question: str, heading: str, sentence: str) -> float:
     return bonus
 
 
-def answer_sentences(question: str, passages: list[Passage], encoder: Any,
-                     today: date) -> str:
+def answer_sentences(question: str, passages: list[Passage], encoder: Any, today: date) -> str:
     """The sentences of the retrieved passages that answer `question`, in reading order."""
     candidates = [(p, s) for p in passages[:3] for s in _split_sentences(p.text)]
     if not candidates:
         return passages[0].text if passages else ""
     if encoder is None:
         return " ".join(s for _, s in candidates[:ANSWER_SENTENCES])
-    vectors = np.asarray(encoder.encode([question, *[f"{p.heading}. {s}"
-                                                     for p, s in candidates]]))
+    vectors = np.asarray(encoder.encode([question, *[f"{p.heading}. {s}" for p, s in candidates]]))
     scores = vectors[1:] @ vectors[0]
     day = asked_day(question, today)
     for i, (p, s) in enumerate(candidates):
@@ -102,8 +102,9 @@ def answer_sentences(question: str, passages: list[Passage], encoder: Any,
     return " ".join(candidates[i][1] for i in sorted(best))
 
 
-def knowledge_plan(t: TaskContext, intent: str, question: str, *,
-                   required: bool = True) -> TurnPlan | None:
+def knowledge_plan(
+    t: TaskContext, intent: str, question: str, *, required: bool = True
+) -> TurnPlan | None:
     """A policy answer; without a passage, an honest "I don't know" and the offer of a
     colleague (or None when `required` is false, so the caller's task can say its own).
     A turn with several questions ("how many days do I have, and how long does the refund
@@ -123,8 +124,11 @@ def knowledge_plan(t: TaskContext, intent: str, question: str, *,
             passages += found
             answer = t.extract_answer(asked, found)
             # several questions in one turn: the one sentence that answers each
-            answers.append(_split_sentences(answer)[0] if len(questions) > 1 and
-                           _split_sentences(answer) else answer)
+            answers.append(
+                _split_sentences(answer)[0]
+                if len(questions) > 1 and _split_sentences(answer)
+                else answer
+            )
     if not passages:
         return t.offer_person(intent, NOT_DOCUMENTED) if required else None
     answer = " ".join(dict.fromkeys(s for a in answers for s in _split_sentences(a) or [a]))
@@ -145,8 +149,11 @@ def _in_context(t: TaskContext, question: str) -> str:
     """The question with what it is about made explicit for retrieval: the business line the
     call is on, and the tasks the words also suggest ("how many days do I have to send it
     back?" also reads as a return)."""
-    hints = [i for i, p in t.reading.alternatives if p >= 0.05 and i not in
-             ("policy_question", "opening_hours", "none", "location")][:2]
+    hints = [
+        i
+        for i, p in t.reading.alternatives
+        if p >= 0.05 and i not in ("policy_question", "opening_hours", "none", "location")
+    ][:2]
     topic = t.topic or ""
     words = [w for keys, w in _LINE_WORDS if any(k in topic for k in keys)]
     words += [i.replace("_", " ") for i in hints]
@@ -157,14 +164,34 @@ def _in_context(t: TaskContext, question: str) -> str:
 
 # Which place a question is about, and the words of its section heading in the documents.
 PLACES = (
-    ("dental", re.compile(r"\b(dental|dentist|riverside|river road|teeth|tooth|hygienist)\b", re.I),
-     "Acme Dental Riverside"),
-    ("downtown", re.compile(r"\b(downtown|main street|health|doctor'?s?|gp|vaccinations?|blood|"
-                            r"check-?ups?|clinic)\b", re.I), "Acme Health Downtown"),
-    ("bank", re.compile(r"\b(bank|banking|branch(es)?|banker|advisors? for (my )?(account|card)|"
-                        r"cards? line)\b", re.I), "Acme Bank"),
-    ("store", re.compile(r"\b(shop|store|market street|flagship|pick ?up|advisors?)\b", re.I),
-     "Acme Store"),
+    (
+        "dental",
+        re.compile(r"\b(dental|dentist|riverside|river road|teeth|tooth|hygienist)\b", re.I),
+        "Acme Dental Riverside",
+    ),
+    (
+        "downtown",
+        re.compile(
+            r"\b(downtown|main street|health|doctor'?s?|gp|vaccinations?|blood|"
+            r"check-?ups?|clinic)\b",
+            re.I,
+        ),
+        "Acme Health Downtown",
+    ),
+    (
+        "bank",
+        re.compile(
+            r"\b(bank|banking|branch(es)?|banker|advisors? for (my )?(account|card)|"
+            r"cards? line)\b",
+            re.I,
+        ),
+        "Acme Bank",
+    ),
+    (
+        "store",
+        re.compile(r"\b(shop|store|market street|flagship|pick ?up|advisors?)\b", re.I),
+        "Acme Store",
+    ),
 )
 
 
@@ -176,14 +203,20 @@ def place_in(text: str) -> str | None:
 def _section(t: TaskContext, place: str) -> list[str]:
     """The sentences of the opening-hours document's section for `place`."""
     heading = next(h for name, _, h in PLACES if name == place)
-    chunks = [c for c in t.knowledge.chunks
-              if c.source.startswith("opening") and heading.lower() in c.heading.lower()]
+    chunks = [
+        c
+        for c in t.knowledge.chunks
+        if c.source.startswith("opening") and heading.lower() in c.heading.lower()
+    ]
     return [s for c in chunks for s in _split_sentences(c.text)]
 
 
 def _holiday_sentences(t: TaskContext) -> list[str]:
-    chunks = [c for c in t.knowledge.chunks
-              if c.source.startswith("opening") and "holiday" in c.heading.lower()]
+    chunks = [
+        c
+        for c in t.knowledge.chunks
+        if c.source.startswith("opening") and "holiday" in c.heading.lower()
+    ]
     return [s for c in chunks for s in _split_sentences(c.text)]
 
 
@@ -196,9 +229,13 @@ def opening_hours(t: TaskContext) -> TurnPlan:
     text = t.reading.text
     place = place_in(text) or t.slots.get("place") or _appointment_place(t)
     if place is None:
-        return t.ask("opening_hours", "place", "This phone line answers at any hour. Which do "
-                                               "you mean: the shop, the bank, or one of the "
-                                               "clinics?")
+        return t.ask(
+            "opening_hours",
+            "place",
+            "This phone line answers at any hour. Which do "
+            "you mean: the shop, the bank, or one of the "
+            "clinics?",
+        )
     t.slots["place"] = place
     day: date | None = t.reading.values.get("date")
     weekday = day.weekday() if day else asked_day(text, t.today)
@@ -207,9 +244,12 @@ def opening_hours(t: TaskContext) -> TurnPlan:
         return policy_question(t)
     special = holiday_name(day) if day else None
     if day and (special or (day.month, day.day) in ((12, 24), (12, 31))):
-        rule = [s for s in _holiday_sentences(t)
-                if (special and special.split()[0].lower() in s.lower())
-                or ("eve" in s.lower() and day.day in (24, 31))]
+        rule = [
+            s
+            for s in _holiday_sentences(t)
+            if (special and special.split()[0].lower() in s.lower())
+            or ("eve" in s.lower() and day.day in (24, 31))
+        ]
         if rule:
             return t.answered("opening_hours", " ".join(rule[:1]), "gave opening hours")
     if weekday is not None:
@@ -234,16 +274,23 @@ def _appointment_place(t: TaskContext) -> str | None:
 
 def policy_question(t: TaskContext) -> TurnPlan:
     if t.topic in ("opening_hours", "location") and (
-            asked_day(t.reading.text, t.today) is not None or "date" in t.reading.values):
+        asked_day(t.reading.text, t.today) is not None or "date" in t.reading.values
+    ):
         return opening_hours(t)  # "and on Sunday?" after the hours of a place
-    plan = knowledge_plan(t, t.reading.intent if t.reading.intent in TASKS else
-                          "policy_question", _in_context(t, t.reading.text))
+    plan = knowledge_plan(
+        t,
+        t.reading.intent if t.reading.intent in TASKS else "policy_question",
+        _in_context(t, t.reading.text),
+    )
     assert plan is not None
     return plan
 
 
-ASKS_WHERE = re.compile(r"\b(where|address|directions|how do i get|located|find you|street|"
-                        r"road|which clinic|what clinic)\b", re.IGNORECASE)
+ASKS_WHERE = re.compile(
+    r"\b(where|address|directions|how do i get|located|find you|street|"
+    r"road|which clinic|what clinic)\b",
+    re.IGNORECASE,
+)
 
 
 def location(t: TaskContext) -> TurnPlan:
@@ -253,10 +300,15 @@ def location(t: TaskContext) -> TurnPlan:
     if not ASKS_WHERE.search(q):
         return policy_question(t)
     places = t.business.clinics()
-    named = [c for c in places if any(re.search(rf"\b{re.escape(w)}\b", q)
-                                      for w in _clinic_words(c.name, c.address))]
-    if not named and (re.search(r"\b(clinic|doctor|dentist|dental|appointment)\b", q)
-                      or (t.topic or "").startswith("appointment")):
+    named = [
+        c
+        for c in places
+        if any(re.search(rf"\b{re.escape(w)}\b", q) for w in _clinic_words(c.name, c.address))
+    ]
+    if not named and (
+        re.search(r"\b(clinic|doctor|dentist|dental|appointment)\b", q)
+        or (t.topic or "").startswith("appointment")
+    ):
         appointment = t.slots.get("appointment_id")
         upcoming = t.business.appointment(int(appointment)) if appointment else None
         named = [c for c in places if upcoming and c.name == upcoming.clinic] or places

@@ -98,9 +98,18 @@ def shared_reader(encoder: Any) -> Reader:
 class TurnManager:
     """One call's dialogue: reads each caller turn and plans the agent's reply."""
 
-    def __init__(self, business: Business, knowledge: KnowledgeBase, embedder: Any,
-                 profile: CallerProfile | None, caller: str, *, compose_answers: bool = False,
-                 today: date | None = None, reader: Reader | None = None) -> None:
+    def __init__(
+        self,
+        business: Business,
+        knowledge: KnowledgeBase,
+        embedder: Any,
+        profile: CallerProfile | None,
+        caller: str,
+        *,
+        compose_answers: bool = False,
+        today: date | None = None,
+        reader: Reader | None = None,
+    ) -> None:
         self._business, self._knowledge, self._embedder = business, knowledge, embedder
         self._reader = reader or shared_reader(embedder)
         self._compose = compose_answers
@@ -118,9 +127,12 @@ class TurnManager:
             return default
         if len(profile.open_orders) == 1:
             number = profile.open_orders[0]["order_number"]
-            self.state.question = Question("clarify", options=["order_status"],
-                                           args={"order_number": number},
-                                           text=profile.greeting_hint)
+            self.state.question = Question(
+                "clarify",
+                options=["order_status"],
+                args={"order_number": number},
+                text=profile.greeting_hint,
+            )
         return f"Thanks for calling Acme support, this is Sam. {profile.greeting_hint}"
 
     def offer_human(self, intent: str, question: str) -> TurnPlan:
@@ -151,15 +163,15 @@ class TurnManager:
         question, state.question = state.question, None  # it lives for this turn only
         self._limit_said, state.limit = state.limit, ""  # likewise the last "I can't"
         self._topic_before = state.last_task
-        reading = self._reader.read(text, self._slot_context(question), dtmf,
-                                    topic=state.last_task)
+        reading = self._reader.read(text, self._slot_context(question), dtmf, topic=state.last_task)
         plan = self._decide(reading, question)
         plan.values = {k: str(v) for k, v in reading.values.items()}
         plan.act, plan.confidence = reading.act, round(reading.confidence, 3)
         # The LLM may word a reply only where no exact words matter: never a confirmation (it
         # must name the action and its object) and never the hand-over line.
-        plan.use_llm = self._compose and plan.question != "confirm" and not plan.wants_human \
-            and not plan.does
+        plan.use_llm = (
+            self._compose and plan.question != "confirm" and not plan.wants_human and not plan.does
+        )
         for intent in reading.requests or [plan.intent]:
             if intent in TASKS or intent in ("speak_to_human", "complaint"):
                 state.note_topic(intent)
@@ -171,19 +183,35 @@ class TurnManager:
         customer = self.state.customer
         items: list[tuple[str, str]] = []
         if customer:
-            items = [(o.number, item["name"]) for o in self._business.orders_for(customer.id)
-                     for item in o.items]
-        offered = [o.time() for o in (question.options if question else [])
-                   if isinstance(o, datetime)]
+            items = [
+                (o.number, item["name"])
+                for o in self._business.orders_for(customer.id)
+                for item in o.items
+            ]
+        offered = [
+            o.time() for o in (question.options if question else []) if isinstance(o, datetime)
+        ]
         return SlotContext(
-            today=self.today(), expecting=question.expecting if question else None,
-            intent=(question.task if question else None) or self.state.task, items=items,
-            doctors=self._business.doctors(), kinds=self._business.appointment_kinds(),
-            offered_times=offered)
+            today=self.today(),
+            expecting=question.expecting if question else None,
+            intent=(question.task if question else None) or self.state.task,
+            items=items,
+            doctors=self._business.doctors(),
+            kinds=self._business.appointment_kinds(),
+            offered_times=offered,
+        )
 
     def _context(self, reading: Reading) -> TaskContext:
-        return TaskContext(self.state, self._business, self._knowledge, reading, self.today(),
-                           self.now, self._extract_answer, self._topic_before)
+        return TaskContext(
+            self.state,
+            self._business,
+            self._knowledge,
+            reading,
+            self.today(),
+            self.now,
+            self._extract_answer,
+            self._topic_before,
+        )
 
     def _decide(self, reading: Reading, question: Question | None) -> TurnPlan:
         if self._wants_person(reading, question):
@@ -201,8 +229,12 @@ class TurnManager:
             return True
         if "speak_to_human" in reading.requests:
             return True
-        return bool(question and question.kind == "offer_person" and reading.act == "yes"
-                    and not reading.requests)
+        return bool(
+            question
+            and question.kind == "offer_person"
+            and reading.act == "yes"
+            and not reading.requests
+        )
 
     # -- the open question -----------------------------------------------------------------
     def _answer(self, reading: Reading, question: Question) -> TurnPlan | None:
@@ -226,8 +258,12 @@ class TurnManager:
             # what was asked, but a new value; ask again with it.
             self._revise(reading, question)
             return self._run_task(question.task or "none", reading)
-        if says_yes and not (other and reading.intent in other and reading.confidence > 0.8
-                             and not _short(reading.text)):
+        if says_yes and not (
+            other
+            and reading.intent in other
+            and reading.confidence > 0.8
+            and not _short(reading.text)
+        ):
             plan = TASKS_RUN[action](self._context(reading), question)
             self.state.actions.append(action)
             return self._and_then(plan, reading, skip=question.task)
@@ -245,15 +281,18 @@ class TurnManager:
             return self._run_task(question.task or "none", reading)
         if reading.act in ("unsure", "wait"):
             self.state.forget_task()
-            return TurnPlan(question.task or "none",
-                            say=f"No problem, I won't {_verb(action)} for now. Just tell me "
-                                "if you'd like me to, or if there's anything else.")
+            return TurnPlan(
+                question.task or "none",
+                say=f"No problem, I won't {_verb(action)} for now. Just tell me "
+                "if you'd like me to, or if there's anything else.",
+            )
         return None  # something else entirely: the question lapses
 
     def _answer_offer(self, reading: Reading, question: Question) -> TurnPlan | None:
         if reading.act == "no" and not reading.requests:
-            return TurnPlan(question.task or "none",
-                            say="Okay. Is there anything else I can help with?")
+            return TurnPlan(
+                question.task or "none", say="Okay. Is there anything else I can help with?"
+            )
         return None
 
     def _answer_slot(self, reading: Reading, question: Question) -> TurnPlan | None:
@@ -272,10 +311,13 @@ class TurnManager:
             self.state.forget_task()
             return TurnPlan(task, say="Okay. Is there anything else I can help with?")
         if question.tries >= 1:  # asked twice without an answer: a person can sort it out
-            return self._context(reading).offer_person(
-                task, "Sorry, I'm still not getting it.")
-        plan = TurnPlan(task, say=f"Sorry, I didn't catch that. {question.text}",
-                        failed=True, request_key=f"{task}:{question.slot}")
+            return self._context(reading).offer_person(task, "Sorry, I'm still not getting it.")
+        plan = TurnPlan(
+            task,
+            say=f"Sorry, I didn't catch that. {question.text}",
+            failed=True,
+            request_key=f"{task}:{question.slot}",
+        )
         question.tries += 1
         self.state.question = question
         self.state.task = task
@@ -342,15 +384,17 @@ class TurnManager:
         if not requests:
             return self._conversation(reading)
         unsure = reading.confidence < CLARIFY_BELOW or (
-            requests[0] in ASKING and reading.intent == requests[0]
-            and reading.confidence < ACTION_FROM)
+            requests[0] in ASKING
+            and reading.intent == requests[0]
+            and reading.confidence < ACTION_FROM
+        )
         if unsure and len(requests) == 1:
             return self._clarify(reading)
         self.state.queue = []
         return self._run_requests(requests, reading)
 
     def _redo_with_correction(self, reading: Reading) -> TurnPlan | None:
-        """"No, the other one then, the candles": the task just done, for what is named now
+        """ "No, the other one then, the candles": the task just done, for what is named now
         (unless the correction asks for something of another line altogether)."""
         last = self.state.last_task
         correcting = reading.act == "correction" or (_other(reading) and reading.act != "yes")
@@ -361,8 +405,9 @@ class TurnManager:
         self._revise(reading, Question("confirm", args=_focus(self.state)))
         return self._run_task(last, reading)
 
-    def _run_requests(self, requests: list[str], reading: Reading,
-                      plan: TurnPlan | None = None) -> TurnPlan:
+    def _run_requests(
+        self, requests: list[str], reading: Reading, plan: TurnPlan | None = None
+    ) -> TurnPlan:
         """Several requests of one turn: what can be answered at once is answered first, in
         the order said; the first one that needs a question from the caller comes last, and
         any after it wait until that question is settled."""
@@ -409,7 +454,8 @@ class TurnManager:
     def _clarify(self, reading: Reading) -> TurnPlan:
         values = reading.values
         if (values.get("item_order") or values.get("order_number")) and not any(
-                i in ASKING for i, p in reading.alternatives[:1]):
+            i in ASKING for i, p in reading.alternatives[:1]
+        ):
             # Unsure what they want, but they named one of their orders: what it is doing is
             # the answer that helps most and changes nothing.
             return self._run_task("order_status", reading)
@@ -423,13 +469,18 @@ class TurnManager:
 
     def _clarify_question(self, context: TaskContext, ranked: list[str]) -> TurnPlan:
         if len(ranked) == 2:
-            return context.clarify(ranked, f"Sorry, just so I get it right: is it about "
-                                           f"{ABOUT[ranked[0]]}, or {ABOUT[ranked[1]]}?")
+            return context.clarify(
+                ranked,
+                f"Sorry, just so I get it right: is it about "
+                f"{ABOUT[ranked[0]]}, or {ABOUT[ranked[1]]}?",
+            )
         if len(ranked) == 1:
-            return context.clarify(ranked, f"Sorry, just to check: is it about "
-                                           f"{ABOUT[ranked[0]]}?")
-        return context.clarify([], "Sorry, I'm not sure I understood. Is it about an order, "
-                                   "your bank account or card, or a clinic appointment?")
+            return context.clarify(ranked, f"Sorry, just to check: is it about {ABOUT[ranked[0]]}?")
+        return context.clarify(
+            [],
+            "Sorry, I'm not sure I understood. Is it about an order, "
+            "your bank account or card, or a clinic appointment?",
+        )
 
     def _conversation(self, reading: Reading) -> TurnPlan:
         """A turn that asks for nothing: the reply its act calls for."""
@@ -438,8 +489,7 @@ class TurnManager:
             state.resolved = state.resolved or bool(state.done)
             return TurnPlan("goodbye", say="Thanks for calling Acme. Goodbye!", hang_up=True)
         if act == "thanks":
-            return TurnPlan("thanks", say="You're welcome. Is there anything else I can help "
-                                          "with?")
+            return TurnPlan("thanks", say="You're welcome. Is there anything else I can help with?")
         if act == "repeat" and state.last_reply:
             return TurnPlan("repeat", say=state.last_reply)
         if act == "wait":
@@ -447,8 +497,9 @@ class TurnManager:
         if act == "greeting":
             return TurnPlan("greeting", say="Hi! How can I help you today?")
         if act == "chitchat":
-            return TurnPlan("chitchat", say="I'm doing well, thanks for asking. How can I help "
-                                            "you today?")
+            return TurnPlan(
+                "chitchat", say="I'm doing well, thanks for asking. How can I help you today?"
+            )
         if act == "correction" and state.last_task and (reading.values or _other(reading)):
             self._revise(reading, Question("confirm", args=_focus(state)))
             return self._run_task(state.last_task, reading)
@@ -458,7 +509,8 @@ class TurnManager:
         if act in ("request", "no", "correction") and self._limit_said:
             # "Can't you just read it out?": the limit stands; say so again, kindly.
             return self._context(reading).offer_person(
-                state.last_task or "none", "I'm sorry, I really can't do that on this line.")
+                state.last_task or "none", "I'm sorry, I really can't do that on this line."
+            )
         if act in ("yes", "no"):
             return TurnPlan(act, say="Okay. What can I help you with? " + CAPABILITIES)
         if act == "unsure":
@@ -475,8 +527,14 @@ class TurnManager:
     def plan_task(self, name: str, args: dict[str, Any]) -> TurnPlan:
         """Run a task the LLM asked for by name; actions only ever ask for confirmation."""
         if name == "search_policies":
-            reading = Reading(str(args.get("question", "")), "request", 1.0, "policy_question",
-                              1.0, requests=["policy_question"])
+            reading = Reading(
+                str(args.get("question", "")),
+                "request",
+                1.0,
+                "policy_question",
+                1.0,
+                requests=["policy_question"],
+            )
             return self._run_task("policy_question", reading)
         intent = TOOL_INTENTS.get(name, name)
         if intent not in TASKS:
@@ -520,8 +578,7 @@ def _complaint(manager: TurnManager, reading: Reading) -> TurnPlan:
     if about is not None:
         plan = sorry.then(manager._run_task(about, reading))
         if manager.state.question is None:
-            plan = plan.then(manager._context(reading).offer_person("complaint", "",
-                                                                     failed=False))
+            plan = plan.then(manager._context(reading).offer_person("complaint", "", failed=False))
         plan.intent = "complaint"
         return plan
     return manager._context(reading).offer_person("complaint", sorry.say, failed=False)
@@ -530,21 +587,30 @@ def _complaint(manager: TurnManager, reading: Reading) -> TurnPlan:
 def _callback(manager: TurnManager, reading: Reading) -> TurnPlan:
     manager.state.done.append("asked for a call back")
     manager.state.resolved = True
-    return TurnPlan("callback_request", wants_callback=True,
-                    say="Of course. I've asked a colleague to call you back on this number as "
-                        "soon as they can. Is there anything else I can help with?")
+    return TurnPlan(
+        "callback_request",
+        wants_callback=True,
+        say="Of course. I've asked a colleague to call you back on this number as "
+        "soon as they can. Is there anything else I can help with?",
+    )
 
 
 def _bot(manager: TurnManager, reading: Reading) -> TurnPlan:
-    return TurnPlan("bot_question",
-                    say="I'm Sam, Acme's automated assistant. " + CAPABILITIES +
-                        " If you'd rather talk to a colleague, just say so.")
+    return TurnPlan(
+        "bot_question",
+        say="I'm Sam, Acme's automated assistant. "
+        + CAPABILITIES
+        + " If you'd rather talk to a colleague, just say so.",
+    )
 
 
 def _out_of_scope(manager: TurnManager, reading: Reading) -> TurnPlan:
-    return TurnPlan("out_of_scope", failed=True,
-                    say="Sorry, I can only help with Acme orders, banking and clinic "
-                        "appointments. " + CAPABILITIES)
+    return TurnPlan(
+        "out_of_scope",
+        failed=True,
+        say="Sorry, I can only help with Acme orders, banking and clinic "
+        "appointments. " + CAPABILITIES,
+    )
 
 
 NON_TASKS: dict[str, Callable[[TurnManager, Reading], TurnPlan]] = {
@@ -619,14 +685,29 @@ def _other(reading: Reading) -> bool:
 
 
 def _focus(state: DialogueState) -> dict[str, Any]:
-    return {k: state.slots[k] for k in ("order_number", "card_last4", "appointment_id")
-            if k in state.slots}
+    return {
+        k: state.slots[k]
+        for k in ("order_number", "card_last4", "appointment_id")
+        if k in state.slots
+    }
 
 
 # Values a clarifying question keeps for the answer ("the air fryer": still that item after "is
 # it about returning something?").
-FOCUS_VALUES = frozenset({"order_number", "item_order", "item", "card_last4", "appointment_kind",
-                          "date", "time", "part_of_day", "account_kind", "doctor"})
+FOCUS_VALUES = frozenset(
+    {
+        "order_number",
+        "item_order",
+        "item",
+        "card_last4",
+        "appointment_kind",
+        "date",
+        "time",
+        "part_of_day",
+        "account_kind",
+        "doctor",
+    }
+)
 # Tasks that may end in a confirmation question; in a turn with several requests they go last.
 ASKING = frozenset(
     {"card_block", "return_request", "appointment_book", "appointment_move", "appointment_cancel"}

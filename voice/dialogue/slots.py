@@ -142,7 +142,8 @@ _PAST = re.compile(
     # "get it delivered", "will be moved": a participle that is no past
     r"|(?<!\bbe )(?<!\bget )(?<!\bget it )(?<!\bhave it )(?<!\blike it )(?<!\bwant it )"
     r"(?<!\bneed it )\b(?:ordered|bought|purchased|placed|paid|charged|billed|debited|took|taken|"
-    r"delivered|arrived|came|received|got|sent|shipped|returned|happened|was|were|did|had|went|"
+    r"delivered|arrived|came|received|(?<!\byou )(?<!\byou've )got|sent|shipped|returned|"
+    r"happened|was|were|did|had|went|"
     r"saw|noticed|missed|used|lost|spent|withdrew|deposited|transferred|called|rang|booked|made|"
     r"blocked|declined|stolen|ran|broke|stopped|started|expired|cancell?ed|changed|moved|"
     r"visited|tried|told|said|asked|reported|left|dropped|processed|refunded|been|last|ago)\b"
@@ -178,7 +179,7 @@ _PREPOSITION = re.compile(r"\b(?:on|by|for|until|till|from|to|since|before|after
 
 def _negated(text: str, start: int, end: int) -> bool:
     """'not Tuesday, Thursday', "Tuesday's no good", 'not forty-six ten, forty-six oh one'."""
-    before = re.search(r"\bnot\W*$", text[:start], re.I)
+    before = re.search(r"\bnot(?:\s+(?:the|on|on the))?\W*$", text[:start], re.I)
     return bool(before or _REFUSED.match(text[end:]))
 
 
@@ -206,8 +207,11 @@ def _date_values(text: str, dates: list[DateMention], ctx: SlotContext) -> dict[
         target = dates[-1:]  # "I said Tuesday but I meant Thursday"
     # "the Saturday after, the twenty-sixth": a day of the month says more than a weekday
     exact = [m for m in dates if m.day is not None]
-    ordered = target + [m for m in exact if m not in target] + \
-        [m for m in dates if m not in target and m not in exact]
+    ordered = (
+        target
+        + [m for m in exact if m not in target]
+        + [m for m in dates if m not in target and m not in exact]
+    )
     for mention in ordered:
         day = resolve_date(mention, ctx.today, _tense(text, mention, ctx))
         if day and "date" not in values:

@@ -25,8 +25,18 @@ ACTIONS = frozenset(
 # What the caller may have said earlier and still means ("it", "that order"); kept all call.
 FOCUS_KEYS = ("order_number", "card_last4", "appointment_id", "account_kind")
 # What a task gathers while it runs (a day, a time, a kind); dropped when the task ends.
-TASK_KEYS = ("date", "date_hint", "time", "part_of_day", "appointment_kind", "doctor", "amount",
-             "reason", "item", "item_order")
+TASK_KEYS = (
+    "date",
+    "date_hint",
+    "time",
+    "part_of_day",
+    "appointment_kind",
+    "doctor",
+    "amount",
+    "reason",
+    "item",
+    "item_order",
+)
 
 
 @dataclass

@@ -103,8 +103,18 @@ def dialogue_sentences(folder: Path = DIALOGUES) -> set[str]:
 
 _FILLERS = ("um", "uh", "so", "like", "you know", "erm", "okay so", "right")
 _OPENERS = (
-    "Hi,", "Hello,", "Hi there,", "Good morning,", "Hello yes,", "Okay, so", "Right, um,",
-    "Yeah hi,", "Hiya,", "Hello, good afternoon,", "Oh hi,", "Yes hello,",
+    "Hi,",
+    "Hello,",
+    "Hi there,",
+    "Good morning,",
+    "Hello yes,",
+    "Okay, so",
+    "Right, um,",
+    "Yeah hi,",
+    "Hiya,",
+    "Hello, good afternoon,",
+    "Oh hi,",
+    "Yes hello,",
 )
 _DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
@@ -121,8 +131,9 @@ def augment(example: Example, rng: random.Random) -> list[Example]:
     """Up to two variants of one training line, labels unchanged."""
     variants: list[str] = []
     words = example.text.split()
-    if example.act == "request" and not re.match(r"(?i)(hi|hello|hey|good|okay|ok|yes|right)\b",
-                                                   example.text):
+    if example.act == "request" and not re.match(
+        r"(?i)(hi|hello|hey|good|okay|ok|yes|right)\b", example.text
+    ):
         variants.append(f"{rng.choice(_OPENERS)} {example.text[:1].lower()}{example.text[1:]}")
     if len(words) > 3:
         at = rng.randrange(1, len(words))
@@ -157,8 +168,11 @@ class CachedEncoder:
     def save(self) -> None:
         if self._path is not None and self._known:
             self._path.parent.mkdir(parents=True, exist_ok=True)
-            np.savez(self._path, texts=np.array(list(self._known)),
-                     vectors=np.stack(list(self._known.values())).astype(np.float32))
+            np.savez(
+                self._path,
+                texts=np.array(list(self._known)),
+                vectors=np.stack(list(self._known.values())).astype(np.float32),
+            )
 
 
 def build_vocabulary(texts: list[str]) -> Vocabulary:
@@ -197,7 +211,11 @@ def _fit(x, y: list[str], c: float):
 
 
 def _logits(model, x) -> np.ndarray:
-    return model.decision_function(x)
+    """One column per class, also for a head with two classes (sklearn gives one)."""
+    scores = model.decision_function(x)
+    if scores.ndim == 1:
+        scores = np.column_stack([np.zeros_like(scores), scores])
+    return scores
 
 
 def _temperature(logits: np.ndarray, truth: np.ndarray) -> float:
@@ -215,8 +233,9 @@ def _temperature(logits: np.ndarray, truth: np.ndarray) -> float:
     return float(min(fine, key=nll))
 
 
-def _cross_validated(x, y: np.ndarray, groups: np.ndarray, c: float, folds: int,
-                     seed: int) -> np.ndarray:
+def _cross_validated(
+    x, y: np.ndarray, groups: np.ndarray, c: float, folds: int, seed: int
+) -> np.ndarray:
     """Out-of-fold logits for every training row; a line and its variants share a fold, so
     the score is not flattered by a variant of a line the model was fitted on."""
     from sklearn.model_selection import StratifiedGroupKFold
@@ -264,15 +283,17 @@ def _softmax(z: np.ndarray) -> np.ndarray:
     return e / e.sum(1, keepdims=True)
 
 
-def _report(name: str, c: float, t: float, logits: np.ndarray, truth: list[str],
-            classes: list[str]) -> HeadReport:
+def _report(
+    name: str, c: float, t: float, logits: np.ndarray, truth: list[str], classes: list[str]
+) -> HeadReport:
     from sklearn.metrics import f1_score, precision_recall_fscore_support
 
     y = np.array([classes.index(k) for k in truth])
     raw, calibrated = _softmax(logits), _softmax(logits / t)
     predicted = calibrated.argmax(1)
-    p, r, f, n = precision_recall_fscore_support(y, predicted, labels=range(len(classes)),
-                                                 zero_division=0)
+    p, r, f, n = precision_recall_fscore_support(
+        y, predicted, labels=range(len(classes)), zero_division=0
+    )
     pairs = Counter((classes[a], classes[b]) for a, b in zip(y, predicted, strict=True) if a != b)
     confidence = calibrated.max(1)
     low = {}
@@ -281,24 +302,39 @@ def _report(name: str, c: float, t: float, logits: np.ndarray, truth: list[str],
         low[f"share_at_or_above_{threshold}"] = float(sure.mean())
         low[f"accuracy_at_or_above_{threshold}"] = float((predicted[sure] == y[sure]).mean())
     return HeadReport(
-        name, c, t, float((predicted == y).mean()),
-        float(f1_score(y, predicted, average="macro")), _ece(raw, y), _ece(calibrated, y),
-        [(classes[i], float(p[i]), float(r[i]), float(f[i]), int(n[i]))
-         for i in range(len(classes))],
-        [(a, b, k) for (a, b), k in pairs.most_common(15)], low,
+        name,
+        c,
+        t,
+        float((predicted == y).mean()),
+        float(f1_score(y, predicted, average="macro")),
+        _ece(raw, y),
+        _ece(calibrated, y),
+        [
+            (classes[i], float(p[i]), float(r[i]), float(f[i]), int(n[i]))
+            for i in range(len(classes))
+        ],
+        [(a, b, k) for (a, b), k in pairs.most_common(15)],
+        low,
     )
 
 
-def train(encoder: TextEncoder, examples: list[Example], *, seed: int = SEED,
-          folds: int = 3, c_grid: tuple[float, ...] = C_GRID,
-          log=print) -> tuple[TurnClassifier, dict]:
+def train(
+    encoder: TextEncoder,
+    examples: list[Example],
+    *,
+    seed: int = SEED,
+    folds: int = 3,
+    c_grid: tuple[float, ...] = C_GRID,
+    log=print,
+) -> tuple[TurnClassifier, dict]:
     """Held-out metrics, then the classifier refitted on every example."""
     from sklearn.model_selection import train_test_split
 
     rng = random.Random(seed)
     intents = [e.intent for e in examples]
     train_idx, test_idx = train_test_split(
-        np.arange(len(examples)), test_size=TEST_FRACTION, random_state=seed, stratify=intents)
+        np.arange(len(examples)), test_size=TEST_FRACTION, random_state=seed, stratify=intents
+    )
     train_rows = [examples[i] for i in train_idx]
     test_rows = [examples[i] for i in test_idx]
     train_aug, group_ids = list(train_rows), list(range(len(train_rows)))
@@ -307,8 +343,10 @@ def train(encoder: TextEncoder, examples: list[Example], *, seed: int = SEED,
         train_aug += variants
         group_ids += [index] * len(variants)
     groups = np.array(group_ids)
-    log(f"corpus {len(examples)} lines: {len(train_rows)} train "
-        f"(+{len(train_aug) - len(train_rows)} augmented), {len(test_rows)} held out")
+    log(
+        f"corpus {len(examples)} lines: {len(train_rows)} train "
+        f"(+{len(train_aug) - len(train_rows)} augmented), {len(test_rows)} held out"
+    )
     texts = sorted({e.text for e in train_aug} | {e.text for e in test_rows})
     log(f"embedding {len(texts)} texts ...")
     dense_all = dense_features(encoder, texts)
@@ -339,8 +377,10 @@ def train(encoder: TextEncoder, examples: list[Example], *, seed: int = SEED,
         truth_test = [getattr(e, head) for e in test_rows]
         reports[head] = _report(head, best_c, temperature, logits, truth_test, classes)
         chosen[head] = (best_c, temperature)
-        log(f"  {head}: held-out accuracy {reports[head].accuracy:.3f}, macro F1 "
-            f"{reports[head].macro_f1:.3f}, T={temperature:.2f}")
+        log(
+            f"  {head}: held-out accuracy {reports[head].accuracy:.3f}, macro F1 "
+            f"{reports[head].macro_f1:.3f}, T={temperature:.2f}"
+        )
 
     # The shipped model sees every line (and its variants); C and T stay as chosen above.
     everything = examples + [v for e in examples for v in augment(e, random.Random(seed + 1))]
@@ -356,9 +396,13 @@ def train(encoder: TextEncoder, examples: list[Example], *, seed: int = SEED,
     for head in ("intent", "act"):
         y = [getattr(e, head) for e in everything]
         model = _fit(x_all, y, chosen[head][0])
-        coef = model.coef_.astype(np.float32)
-        heads.append(Head(tuple(model.classes_), coef[:, :dim], coef[:, dim:],
-                          model.intercept_.astype(np.float32), chosen[head][1]))
+        coef, intercept = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
+        if coef.shape[0] == 1:  # two classes: sklearn keeps one row, for the second class
+            coef = np.vstack([np.zeros_like(coef), coef])
+            intercept = np.concatenate([np.zeros_like(intercept), intercept])
+        heads.append(
+            Head(tuple(model.classes_), coef[:, :dim], coef[:, dim:], intercept, chosen[head][1])
+        )
     classifier = TurnClassifier(encoder, vocabulary, heads[0], heads[1])
     meta = {
         "version": VERSION,
@@ -373,11 +417,15 @@ def train(encoder: TextEncoder, examples: list[Example], *, seed: int = SEED,
 
 def _as_dict(report: HeadReport) -> dict:
     return {
-        "C": report.c, "temperature": round(report.temperature, 4),
-        "accuracy": round(report.accuracy, 4), "macro_f1": round(report.macro_f1, 4),
-        "ece_raw": round(report.ece_raw, 4), "ece_calibrated": round(report.ece_calibrated, 4),
-        "per_class": [[c, round(p, 3), round(r, 3), round(f, 3), n]
-                      for c, p, r, f, n in report.per_class],
+        "C": report.c,
+        "temperature": round(report.temperature, 4),
+        "accuracy": round(report.accuracy, 4),
+        "macro_f1": round(report.macro_f1, 4),
+        "ece_raw": round(report.ece_raw, 4),
+        "ece_calibrated": round(report.ece_calibrated, 4),
+        "per_class": [
+            [c, round(p, 3), round(r, 3), round(f, 3), n] for c, p, r, f, n in report.per_class
+        ],
         "confusions": [list(x) for x in report.confusions],
         "confidence": {k: round(v, 4) for k, v in report.low_confidence.items()},
     }
@@ -417,10 +465,16 @@ def metrics_markdown(meta: dict, dropped: int) -> str:
             "| class | precision | recall | F1 | held-out lines |",
             "| --- | --- | --- | --- | --- |",
         ]
-        lines += [f"| {c} | {p:.2f} | {rc:.2f} | {f:.2f} | {n} |"
-                  for c, p, rc, f, n in r["per_class"]]
-        lines += ["", "Largest confusions (true -> predicted: count): "
-                  + "; ".join(f"{a} -> {b}: {k}" for a, b, k in r["confusions"][:10]) + ".", ""]
+        lines += [
+            f"| {c} | {p:.2f} | {rc:.2f} | {f:.2f} | {n} |" for c, p, rc, f, n in r["per_class"]
+        ]
+        lines += [
+            "",
+            "Largest confusions (true -> predicted: count): "
+            + "; ".join(f"{a} -> {b}: {k}" for a, b, k in r["confusions"][:10])
+            + ".",
+            "",
+        ]
     lines.append(DOC_END)
     return "\n".join(lines)
 
@@ -438,12 +492,21 @@ def write_doc(section: str, doc: Path = DOC) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", type=Path, default=CORPUS, help="folder of *.jsonl lines")
-    parser.add_argument("--dialogues", type=Path, default=DIALOGUES,
-                        help="development dialogues whose sentences are kept out of training")
+    parser.add_argument(
+        "--dialogues",
+        type=Path,
+        default=DIALOGUES,
+        help="development dialogues whose sentences are kept out of training",
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_MODEL, help="artefact (.npz)")
     parser.add_argument("--no-doc", action="store_true", help="do not rewrite the docs section")
-    parser.add_argument("--cache", type=Path, default=None, metavar="FILE",
-                        help="keep sentence vectors here between runs (.npz): faster retraining")
+    parser.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="keep sentence vectors here between runs (.npz): faster retraining",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -458,8 +521,9 @@ def run(args: argparse.Namespace) -> int:
         classifier, meta = train(encoder, kept)
     finally:
         encoder.save()
-    classifier = TurnClassifier(shared_embedder(), classifier.vocabulary, classifier.intent_head,
-                                classifier.act_head)
+    classifier = TurnClassifier(
+        shared_embedder(), classifier.vocabulary, classifier.intent_head, classifier.act_head
+    )
     meta["left_out_as_in_dialogues"] = dropped
     classifier.save(args.out, meta)
     print(f"wrote {args.out} and {args.out.with_suffix('.json').name}")

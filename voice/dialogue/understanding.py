@@ -59,8 +59,10 @@ _ACTION_WORDS = {
     "an agent": ("speak_to_human",),
 }
 _NEGATED = [
-    (re.compile(rf"{_NEGATION}(?:\s+\w+){{0,3}}?\s+(?:a |an |the |it |them )?{word}\w*", re.I),
-     intents)
+    (
+        re.compile(rf"{_NEGATION}(?:\s+\w+){{0,3}}?\s+(?:a |an |the |it |them )?{word}\w*", re.I),
+        intents,
+    )
     for word, intents in _ACTION_WORDS.items()
 ]
 # Intents that name a task the caller wants done or answered (not a move of the conversation).
@@ -70,13 +72,38 @@ SENTENCE_REQUEST_CONFIDENCE = 0.85
 # The business line of each task intent: an unclear follow-up ("and when's the one I've still
 # got?") is most likely about what the call is already about.
 LINES = {
-    "shop": ("order_status", "order_tracking", "order_details", "order_cancel", "order_change",
-             "order_missing", "return_request", "return_status", "shop_product"),
-    "bank": ("account_balance", "card_block", "card_unblock", "card_status", "card_replace",
-             "transfer_money", "transaction_dispute", "transaction_history", "pin_help",
-             "bank_product"),
-    "clinic": ("appointment_book", "appointment_move", "appointment_cancel", "appointment_info",
-               "prescription", "test_results", "medical_advice"),
+    "shop": (
+        "order_status",
+        "order_tracking",
+        "order_details",
+        "order_cancel",
+        "order_change",
+        "order_missing",
+        "return_request",
+        "return_status",
+        "shop_product",
+    ),
+    "bank": (
+        "account_balance",
+        "card_block",
+        "card_unblock",
+        "card_status",
+        "card_replace",
+        "transfer_money",
+        "transaction_dispute",
+        "transaction_history",
+        "pin_help",
+        "bank_product",
+    ),
+    "clinic": (
+        "appointment_book",
+        "appointment_move",
+        "appointment_cancel",
+        "appointment_info",
+        "prescription",
+        "test_results",
+        "medical_advice",
+    ),
 }
 LINE_OF = {intent: line for line, intents in LINES.items() for intent in intents}
 TOPIC_PRIOR = 6.0  # how much likelier an intent of the current line is, before the words
@@ -125,8 +152,9 @@ class Reader:
     def __init__(self, classifier: TurnClassifier) -> None:
         self._classifier = classifier
 
-    def read(self, text: str, ctx: SlotContext, dtmf: str = "",
-             topic: str | None = None) -> Reading:
+    def read(
+        self, text: str, ctx: SlotContext, dtmf: str = "", topic: str | None = None
+    ) -> Reading:
         """`topic`: the task the call is on; it tips an unclear turn towards its line."""
         text = text.strip()
         if not text:
@@ -138,8 +166,11 @@ class Reader:
         if whole.intent[0] in NOT_REQUESTS and sentences:
             # "Ha, okay, no, that's fine. When's my vaccination?": the request is in one
             # sentence, the rest is small talk that drowns it in the whole turn.
-            found = [s for s in scores[1 + len(pieces):] if s.intent[0] in LINE_OF
-                     and s.intent[1] >= SENTENCE_REQUEST_CONFIDENCE]
+            found = [
+                s
+                for s in scores[1 + len(pieces) :]
+                if s.intent[0] in LINE_OF and s.intent[1] >= SENTENCE_REQUEST_CONFIDENCE
+            ]
             if found:
                 whole = TurnScores(found[-1].intents, whole.acts)
         scores = scores[: 1 + len(pieces)]
@@ -148,14 +179,26 @@ class Reader:
         act, act_confidence = whole.act
         requests = _requests(whole, list(zip(pieces, scores[1:], strict=True)), negated)
         if intent in negated or intent in NOT_REQUESTS:
-            intent, confidence = (requests[0], whole_probability(whole, requests[0])) \
-                if requests else ("none", dict(whole.intents).get("none", 0.0))
+            intent, confidence = (
+                (requests[0], whole_probability(whole, requests[0]))
+                if requests
+                else ("none", dict(whole.intents).get("none", 0.0))
+            )
         # An answer to the agent's question is read as that task's values ("like six?" after
         # "which day?" is a time for the booking), otherwise as this turn's own intent's.
         slot_intent = ctx.intent if ctx.expecting or intent == "none" else intent
         values = extract(text, replace(ctx, intent=slot_intent))
-        reading = Reading(text, act, act_confidence, intent, confidence, whole.intents[:4],
-                          requests, values, negated)
+        reading = Reading(
+            text,
+            act,
+            act_confidence,
+            intent,
+            confidence,
+            whole.intents[:4],
+            requests,
+            values,
+            negated,
+        )
         return _with_keypad(reading, dtmf, ctx) if dtmf else reading
 
 
@@ -179,16 +222,16 @@ def whole_probability(scores: TurnScores, intent: str) -> float:
     return dict(scores.intents).get(intent, 0.0)
 
 
-def _requests(whole: TurnScores, pieces: list[tuple[str, TurnScores]],
-              negated: frozenset[str]) -> list[str]:
+def _requests(
+    whole: TurnScores, pieces: list[tuple[str, TurnScores]], negated: frozenset[str]
+) -> list[str]:
     """What the turn asks for, in the order said: the whole turn's intent, plus any piece that
     confidently asks for something else."""
     first = next((i for i, _ in whole.intents if i not in negated), "none")
     found: list[tuple[int, str]] = []
     for position, (_, scores) in enumerate(pieces):
         intent, p = scores.intent
-        if intent not in NOT_REQUESTS and intent not in negated and \
-                p >= SECOND_REQUEST_CONFIDENCE:
+        if intent not in NOT_REQUESTS and intent not in negated and p >= SECOND_REQUEST_CONFIDENCE:
             found.append((position, intent))
     ordered = list(dict.fromkeys(i for _, i in sorted(found)))
     if first not in NOT_REQUESTS and first not in ordered:
@@ -205,8 +248,11 @@ def _with_keypad(reading: Reading, dtmf: str, ctx: SlotContext) -> Reading:
     if not digits:
         return reading
     if digits == "0":
-        reading.intent, reading.confidence, reading.requests = "speak_to_human", 1.0, \
-            ["speak_to_human"]
+        reading.intent, reading.confidence, reading.requests = (
+            "speak_to_human",
+            1.0,
+            ["speak_to_human"],
+        )
         return reading
     slot = ctx.expecting or "number"
     if slot == "card_last4":
