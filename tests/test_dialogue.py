@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from telephony.evaluation import reset_business
-from voice.business.service import Appointment, Business, Card, Customer, Return
+from voice.business import Business
 from voice.dialogue.classifier import TurnClassifier
 from voice.dialogue.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
 from voice.dialogue.plan import OFFER_PERSON, TurnPlan
@@ -35,6 +35,7 @@ from voice.settings import Settings
 from voice.store import seeding
 from voice.store.calls import Store
 from voice.store.history import CallerHistory
+from voice.store.schema import Appointment, Card, Customer, Return
 from voice.text_call import TextCalls
 
 TODAY = date(2026, 12, 7)  # a Monday

@@ -114,7 +114,7 @@ def test_a_person_request_read_by_the_understanding_escalates_and_nothing_else_d
 @pytest.fixture(scope="module")
 def wants_person(tmp_path_factory: pytest.TempPathFactory):
     """text -> did the real turn manager, first turn of a call, read a request for a person?"""
-    from voice.business.service import Business
+    from voice.business import Business
     from voice.dialogue.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
     from voice.dialogue.policy import TurnManager
     from voice.engines.embeddings import shared_embedder

@@ -12,7 +12,8 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
-from voice.business.service import ACTIVE_APPOINTMENT_STATUSES, AppointmentInfo
+from voice.business.clinics import ACTIVE_APPOINTMENT_STATUSES
+from voice.business.records import ActionResult, AppointmentInfo
 from voice.dialogue.plan import TaskContext, TurnPlan
 from voice.dialogue.saying import say_date, say_list, say_time, say_when
 from voice.dialogue.state import Question
@@ -235,7 +236,7 @@ def appointment_move(t: TaskContext) -> TurnPlan:
         return plan  # type: ignore[return-value]
     refusal = t.business.change_check(appointment.id, customer_id=t.customer_id)
     if refusal is not None:
-        return t.offer_person("appointment_move", _change_refusal(appointment, refusal.facts))
+        return t.offer_person("appointment_move", _change_refusal(appointment, refusal))
     return _schedule(t, "appointment_move", appointment.kind, appointment)
 
 
@@ -245,7 +246,7 @@ def appointment_cancel(t: TaskContext) -> TurnPlan:
         return plan  # type: ignore[return-value]
     refusal = t.business.change_check(appointment.id, customer_id=t.customer_id)
     if refusal is not None:
-        return t.offer_person("appointment_cancel", _change_refusal(appointment, refusal.facts))
+        return t.offer_person("appointment_cancel", _change_refusal(appointment, refusal))
     return t.confirm(
         "appointment_cancel",
         "cancel_appointment",
@@ -255,8 +256,8 @@ def appointment_cancel(t: TaskContext) -> TurnPlan:
     )
 
 
-def _change_refusal(a: AppointmentInfo, facts: dict) -> str:
-    if facts.get("reason") == "too_late":
+def _change_refusal(a: AppointmentInfo, refusal: ActionResult) -> str:
+    if refusal.reason == "too_late":
         said = describe(a, doctor=False)
         return (
             f"{said[:1].upper()}{said[1:]} is less than 24 hours away, so it "
@@ -413,11 +414,12 @@ def run_cancel(t: TaskContext, question: Question) -> TurnPlan:
     return _after_change(t, "appointment_cancel", "cancel_appointment", result, question)
 
 
-def _after_change(t: TaskContext, task: str, action: str, result, question: Question) -> TurnPlan:
-    facts = dict(result.facts)
+def _after_change(
+    t: TaskContext, task: str, action: str, result: ActionResult, question: Question
+) -> TurnPlan:
+    facts = result.facts
     if not result.ok:
-        reason = facts.get("reason")
-        if reason == "slot_unavailable":  # taken since it was offered: offer the others
+        if result.reason == "slot_unavailable":  # taken since it was offered: offer the others
             t.slots.pop("time", None)
             starts: datetime = question.args["starts_at"]
             kind = str(question.args.get("kind") or facts.get("kind") or "")

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from voice.business.service import CardInfo
+from voice.business.records import AccountInfo, CardInfo
 from voice.dialogue.plan import TaskContext, TurnPlan
-from voice.dialogue.saying import say_list
+from voice.dialogue.saying import say_cents, say_list
 from voice.dialogue.state import Question
 
 UNKNOWN_CALLER = (
@@ -49,12 +49,14 @@ def account_balance(t: TaskContext) -> TurnPlan:
     if not result.ok:
         what = f"a {kind} account" if kind else "an account"
         return t.cannot("account_balance", f"I can't find {what} in your name.")
-    parts = [f"your {name} has {amount}" for name, amount in result.facts.items()]
+    accounts: list[AccountInfo] = result.facts["accounts"]
+    balances = {
+        f"{a.kind} account ending {a.ending}": say_cents(a.balance_cents, a.currency)
+        for a in accounts
+    }
+    parts = [f"your {name} has {amount}" for name, amount in balances.items()]
     return t.answered(
-        "account_balance",
-        _sentence(say_list(parts)),
-        "gave the account balance",
-        **dict(result.facts),
+        "account_balance", _sentence(say_list(parts)), "gave the account balance", **balances
     )
 
 
@@ -156,12 +158,16 @@ def run_block(t: TaskContext, question: Question) -> TurnPlan:
         return t.cannot("card_block", f"I couldn't block the card ending {last4}.")
     if result.already_done:
         return t.answered("card_block", f"Your card ending {last4} was already blocked.")
+    low, high = result.facts["replacement_business_days"]
+    replacement = f"within {low} to {high} business days"
     plan = t.answered(
         "card_block",
         f"Done: I've blocked your card ending {last4}; it can't be used from now on. A "
-        "replacement card is on its way and arrives within 5 to 7 business days.",
+        f"replacement card is on its way and arrives {replacement}.",
         f"blocked card {last4}",
-        **dict(result.facts),
+        card=result.facts["card"],
+        card_status=result.facts["card_status"],
+        replacement=replacement,
     )
     plan.does = "block_card"
     return plan

@@ -593,8 +593,8 @@ def _fact_sentence(key: str, value: str) -> str:
 def build_fallback_reply(facts: Mapping[str, str], message: str = "") -> str:
     """A reply made only of the facts, to say instead of a reply that failed the guard.
 
-    `message` is the sentence the business layer wrote from these same facts (an action's
-    result message); it is used as is when the guard passes it, else the facts are read out.
+    `message` is a sentence already written from these same facts (a task's prepared reply);
+    it is used as is when the guard passes it, else the facts are read out.
     """
     if message and check_reply(message, facts).ok:
         return message

@@ -12,9 +12,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from voice.business.service import OPEN_ORDER_STATUSES, OrderInfo
+from voice.business.orders import OPEN_ORDER_STATUSES, REFUND_BUSINESS_DAYS, RETURN_WINDOW_DAYS
+from voice.business.records import ActionResult, OrderInfo
 from voice.dialogue.plan import TaskContext, TurnPlan
-from voice.dialogue.saying import say_date, say_list, say_money
+from voice.dialogue.saying import say_cents, say_date, say_facts, say_list
 from voice.dialogue.state import Question
 
 EXCHANGE = re.compile(
@@ -69,7 +70,7 @@ def _facts(order: OrderInfo, full: bool) -> dict[str, str]:
         facts["delivered_on"] = say_date(order.delivered_on)
     if full:
         facts["items"] = items_said(order)
-        facts["total"] = say_money(order.total_cents / 100)
+        facts["total"] = say_cents(order.total_cents)
         facts["ordered_on"] = say_date(order.ordered_on)
         if order.carrier:
             facts["carrier"] = order.carrier
@@ -223,7 +224,7 @@ def order_details(t: TaskContext) -> TurnPlan:
         )
     say = (
         f"Order {order.number} was placed on {say_date(order.ordered_on)}: "
-        f"{items_said(order)}, {say_money(order.total_cents / 100)} in total. "
+        f"{items_said(order)}, {say_cents(order.total_cents)} in total. "
         f"{status_sentence(order, full=False).replace(f'Order {order.number}', 'It')}"
     )
     return t.answered("order_details", say, f"read order {order.number}", **_facts(order, True))
@@ -238,16 +239,16 @@ def return_status(t: TaskContext) -> TurnPlan:
             "return_status", "I can only discuss returns with the account holder."
         )
     found = t.business.return_check(order.number, customer_id=t.customer_id)
-    facts = dict(found.facts) if found else {}
-    if not order.return_status or not found or found.facts.get("reason"):
+    if not order.return_status or found is None or found.reason != "return_exists":
         return t.answered(
             "return_status",
             f"I can't see a return for order {order.number}. " + status_sentence(order, full=False),
         )
+    facts = say_facts(found.facts)
     status = order.return_status
     says = {
         "started": "has been started; once the item is back with us, the refund goes to your "
-        "original payment method within 5 business days",
+        f"original payment method within {REFUND_BUSINESS_DAYS} business days",
         "received": "has arrived back with us and the refund is on its way",
         "refunded": "has been refunded",
     }.get(status, f"is {status}")
@@ -279,11 +280,7 @@ def return_request(t: TaskContext) -> TurnPlan:
         return plan  # type: ignore[return-value]
     refusal = t.business.return_check(order.number, customer_id=t.customer_id)
     if refusal is not None:  # say why now, rather than ask to confirm what can't happen
-        return t.cannot(
-            "return_request",
-            refusal_sentence(order, refusal.facts),
-            **{k: str(v) for k, v in refusal.facts.items()},
-        )
+        return t.cannot("return_request", refusal_sentence(order, refusal), **_said(refusal))
     reason = str(t.reading.values.get("reason") or "")
     # Exchanges are not done here: say so, and offer the return (a new order is the swap).
     swap = (
@@ -309,9 +306,16 @@ def _returnable(t: TaskContext) -> Callable[[OrderInfo], bool]:
     return fits
 
 
-def refusal_sentence(order: OrderInfo, facts: dict) -> str:
+def _said(result: ActionResult) -> dict[str, str]:
+    """A refusal's (or an existing return's) facts as a reply writes them, with the reason
+    code of a refusal."""
+    reason = {} if result.ok else {"reason": result.reason}
+    return reason | say_facts(result.facts)
+
+
+def refusal_sentence(order: OrderInfo, result: ActionResult) -> str:
     """Why a return can't be started, from the business's reason code."""
-    reason, number = facts.get("reason"), order.number
+    reason, number, facts = result.reason, order.number, result.facts
     if reason == "cancelled":
         return (
             f"Order {number} was cancelled, so there's nothing to return; its payment was "
@@ -325,22 +329,24 @@ def refusal_sentence(order: OrderInfo, facts: dict) -> str:
         )
     if reason == "outside_window":
         return (
-            f"Order {number} was delivered on {say_date(order.delivered_on)}, more than 30 "
-            "days ago, so it's outside our 30-day return window."
+            f"Order {number} was delivered on {say_date(order.delivered_on)}, more than "
+            f"{RETURN_WINDOW_DAYS} days ago, so it's outside our {RETURN_WINDOW_DAYS}-day "
+            "return window."
         )
     if reason == "not_returnable":
-        what = facts.get("items") or items_said(order)
+        what = say_list(facts.get("items") or []) or items_said(order)
         return (
             f"I'm sorry, {what} can't be returned: for health and hygiene reasons we can't "
             "take those back."
         )
-    if facts.get("return_status"):
-        started = facts.get("return_started_on", "")
+    if reason == "return_exists":
+        said = say_facts(facts)
+        started = said.get("return_started_on", "")
         when = f" on {started}" if started else ""
-        refund = f" and the refund is {facts['refund']}" if facts.get("refund") else ""
+        refund = f" and the refund is {said['refund']}" if said.get("refund") else ""
         return (
             f"A return for order {number} was already started{when}; its status is "
-            f"{facts['return_status']}{refund}."
+            f"{said['return_status']}{refund}."
         )
     return f"I can't start a return for order {number}."
 
@@ -353,16 +359,22 @@ def run_return(t: TaskContext, question: Question) -> TurnPlan:
     )
     if not result.ok or result.already_done:
         order = t.business.order(number)
-        say = refusal_sentence(order, result.facts) if order else "I couldn't start that return."
+        say = refusal_sentence(order, result) if order else "I couldn't start that return."
         return t.cannot("return_request", say)
-    refund = result.facts.get("refund", "")
+    facts = result.facts
+    refund = say_cents(facts["refund_cents"], facts["currency"])
+    days = facts["refund_business_days"]
     plan = t.answered(
         "return_request",
         f"Done: I've started a return for order {number}. We'll email you a prepaid return "
         f"label, and once the item is back the refund of {refund} goes to your original "
-        "payment method within 5 business days.",
+        f"payment method within {days} business days.",
         f"started a return for order {number}",
-        **dict(result.facts),
+        order_number=facts["order_number"],
+        return_status=facts["return_status"],
+        refund=refund,
+        refund_timing=f"within {days} business days of the item arriving back",
+        label=f"a prepaid return label by {facts['label_sent_by']}",
     )
     plan.does = "start_return"
     return plan

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from voice.business.service import Business
+from voice.business import Business
 from voice.dialogue.knowledge import KnowledgeBase, Passage
 from voice.dialogue.state import ACTIONS, DialogueState, Question
 from voice.dialogue.understanding import Reading

@@ -224,7 +224,7 @@ def opening_hours(t: TaskContext) -> TurnPlan:
     """When a place is open on the day asked about: that place's sentences which cover that
     day; a public holiday's rule when the day is one; the place asked for when none is named
     and the call is not already about one."""
-    from voice.business.service import holiday_name
+    from voice.business.clinics import holiday_name
 
     text = t.reading.text
     place = place_in(text) or t.slots.get("place") or _appointment_place(t)

@@ -23,7 +23,7 @@ from datetime import date, datetime
 from functools import lru_cache
 from typing import Any
 
-from voice.business.service import Business
+from voice.business import Business
 from voice.dialogue import appointments, banking, orders, policies
 from voice.dialogue.classifier import TurnClassifier
 from voice.dialogue.knowledge import KnowledgeBase, Passage
@@ -126,7 +126,7 @@ class TurnManager:
         if profile is None or not profile.greeting_hint:
             return default
         if len(profile.open_orders) == 1:
-            number = profile.open_orders[0]["order_number"]
+            number = profile.open_orders[0].number
             self.state.question = Question(
                 "clarify",
                 options=["order_status"],

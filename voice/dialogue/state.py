@@ -14,7 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from voice.business.service import AppointmentInfo, CustomerInfo
+from voice.business.records import AppointmentInfo, CustomerInfo
 from voice.store.history import CallerProfile
 
 # Actions that change something for the caller; each needs an explicit yes to a question that

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from voice.business.service import Business
+from voice.business import Business
 from voice.dialogue.classifier import TurnClassifier
 from voice.dialogue.knowledge import KnowledgeBase
 from voice.dialogue.understanding import Reader

@@ -18,7 +18,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from voice.business.service import (
+from voice.business.records import to_cents
+from voice.store.schema import (
     Account,
     Appointment,
     Card,
@@ -27,7 +28,6 @@ from voice.business.service import (
     Order,
     Return,
     create_tables,
-    to_cents,
 )
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "business"
