@@ -70,8 +70,27 @@ def remove_tag(engine: Engine, call_sid: str, raw: str) -> None:
         )
 
 
+class NoteTooLong(ValueError):
+    """A note over MAX_NOTE characters: refused whole, never cut."""
+
+    def __init__(self, length: int) -> None:
+        super().__init__(
+            f"A note can be at most {MAX_NOTE} characters; this one has {length}. "
+            "Nothing was saved: shorten it and save again."
+        )
+        self.length = length
+
+
+def clean_note(text: str) -> str:
+    """Browsers send a textarea's line breaks as CRLF (and count each as one character)."""
+    return text.replace("\r\n", "\n").replace("\r", "\n").strip()
+
+
 def add_note(engine: Engine, call_sid: str, text: str, manager_id: int) -> bool:
-    text = text.strip()[:MAX_NOTE]
+    """False for an empty note; NoteTooLong for one over MAX_NOTE characters."""
+    text = clean_note(text)
+    if len(text) > MAX_NOTE:
+        raise NoteTooLong(len(text))
     if not text:
         return False
     with Session(engine) as db, db.begin():

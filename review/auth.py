@@ -14,7 +14,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
@@ -22,6 +22,9 @@ from review.models import Manager, ReviewSession
 from review.passwords import dummy_hash, hash_password, password_problem, verify_password
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+# The password hash of a removed manager: no password matches it. The row stays so that their
+# tags and notes keep their name (and no migration is needed); `add-manager` may revive it.
+REMOVED = "!removed"
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,9 @@ def save_manager(engine: Engine, name: str, password: str, *, reset: bool = Fals
         raise ManagerError(problem)
     with Session(engine) as db, db.begin():
         manager = db.scalar(select(Manager).where(Manager.name == name))
-        if manager is not None and not reset:
+        if manager is not None and manager.password_hash == REMOVED and reset:
+            raise ManagerError(f"manager {name!r} was removed (add them again without --reset)")
+        if manager is not None and manager.password_hash != REMOVED and not reset:
             raise ManagerError(f"manager {name!r} exists (use --reset to change the password)")
         if manager is None and reset:
             raise ManagerError(f"no manager named {name!r}")
@@ -73,6 +78,18 @@ def save_manager(engine: Engine, name: str, password: str, *, reset: bool = Fals
         manager.failed_logins, manager.locked_until = 0, None
         if manager.id is not None:
             db.execute(delete(ReviewSession).where(ReviewSession.manager_id == manager.id))
+
+
+def remove_manager(engine: Engine, name: str) -> int:
+    """Take `name`'s access away: their password no longer works and every session they have
+    ends at once. Returns how many sessions were ended."""
+    with Session(engine) as db, db.begin():
+        manager = db.scalar(select(Manager).where(Manager.name == name))
+        if manager is None or manager.password_hash == REMOVED:
+            raise ManagerError(f"no manager named {name!r}")
+        manager.password_hash = REMOVED
+        ended = db.execute(delete(ReviewSession).where(ReviewSession.manager_id == manager.id))
+        return ended.rowcount or 0
 
 
 def authenticate(engine: Engine, name: str, password: str) -> int | None:
@@ -86,15 +103,27 @@ def authenticate(engine: Engine, name: str, password: str) -> int | None:
         row = db.execute(
             select(Manager.id, Manager.password_hash).where(Manager.name == name)
         ).first()
-    if row is None:
-        verify_password(password, dummy_hash())
+    if row is None or row.password_hash == REMOVED:
+        verify_password(password, dummy_hash())  # as slow as a wrong password
         return None
     return row.id if verify_password(password, row.password_hash) else None
 
 
-def start_session(engine: Engine, manager_id: int, hours: float) -> str:
-    """A new session; returns the token for the cookie (never stored as is)."""
+# A session's idle clock is written at most this often (not on every request).
+TOUCH_EVERY = timedelta(minutes=1)
+
+
+def start_session(
+    engine: Engine, manager_id: int, hours: float, idle_minutes: float | None = None
+) -> str:
+    """A new session; returns the token for the cookie (never stored as is).
+
+    It ends `hours` after it started, or `idle_minutes` after it was last used, whichever
+    comes first: `expires_at` is the idle deadline, moved on by `load_session`."""
     token, now = secrets.token_urlsafe(32), _now()
+    lifetime = timedelta(hours=hours)
+    if idle_minutes is not None:
+        lifetime = min(lifetime, timedelta(minutes=idle_minutes))
     with Session(engine) as db, db.begin():
         db.execute(delete(ReviewSession).where(ReviewSession.expires_at < now))
         db.add(
@@ -103,13 +132,22 @@ def start_session(engine: Engine, manager_id: int, hours: float) -> str:
                 manager_id=manager_id,
                 csrf_token=secrets.token_urlsafe(32),
                 created_at=now,
-                expires_at=now + timedelta(hours=hours),
+                expires_at=now + lifetime,
             )
         )
     return token
 
 
-def load_session(engine: Engine, token: str | None) -> Viewer | None:
+def load_session(
+    engine: Engine,
+    token: str | None,
+    *,
+    hours: float | None = None,
+    idle_minutes: float | None = None,
+) -> Viewer | None:
+    """The session's viewer, or None when there is none or it has ended: past `expires_at`,
+    more than `hours` after it started, or (`idle_minutes`) unused that long. Using it moves
+    its idle deadline on (written at most once a minute)."""
     if not token or len(token) > 128:
         return None
     digest = token_hash(token)
@@ -117,12 +155,41 @@ def load_session(engine: Engine, token: str | None) -> Viewer | None:
         row = db.execute(
             select(ReviewSession, Manager.name)
             .join(Manager, Manager.id == ReviewSession.manager_id)
-            .where(ReviewSession.token_hash == digest)
+            .where(ReviewSession.token_hash == digest, Manager.password_hash != REMOVED)
         ).first()
-    if row is None or _utc(row[0].expires_at) <= _now():
+    now = _now()
+    if row is None or _utc(row[0].expires_at) <= now:
         return None
     session, name = row
+    ends = _utc(session.created_at) + timedelta(hours=hours) if hours is not None else None
+    if ends is not None and ends <= now:
+        return None
+    if idle_minutes is not None:
+        _touch(engine, digest, _utc(session.expires_at), now, idle_minutes, ends)
     return Viewer(session.manager_id, name, session.csrf_token, digest)
+
+
+def _touch(
+    engine: Engine,
+    digest: str,
+    expires: datetime,
+    now: datetime,
+    idle_minutes: float,
+    ends: datetime | None,
+) -> None:
+    """Move the idle deadline to `idle_minutes` from now (never past the session's end). A
+    deadline further out than that (a session from before idle timeouts, or a shorter
+    setting) is brought in."""
+    renewed = now + timedelta(minutes=idle_minutes)
+    if ends is not None:
+        renewed = min(renewed, ends)
+    if renewed < expires or renewed - expires >= TOUCH_EVERY:
+        with Session(engine) as db, db.begin():
+            db.execute(
+                update(ReviewSession)
+                .where(ReviewSession.token_hash == digest)
+                .values(expires_at=renewed)
+            )
 
 
 def end_session(engine: Engine, digest: str) -> None:

@@ -33,6 +33,10 @@ class ReviewConfig:
         return self.settings.review_session_hours
 
     @property
+    def idle_minutes(self) -> float:
+        return self.settings.review_idle_minutes
+
+    @property
     def timezone(self) -> str:
         return self.settings.review_timezone
 

@@ -58,6 +58,14 @@ class ReviewContext:
             return self.config.cookie_secure == "always"
         return request.url.scheme == "https" or self.settings.public_base.startswith("https:")
 
+    def bad_request(
+        self, request: Request, viewer: Viewer | None, message: str, **context: Any
+    ) -> HTMLResponse:
+        """A 400 page that says what was wrong with the request (e.g. a date out of range)."""
+        return self.render(
+            request, "bad_request.html", viewer, status_code=400, message=message, **context
+        )
+
     def render(
         self,
         request: Request,

@@ -1,7 +1,9 @@
 """A call's JSONL event log, read for the call page: barge-ins, the escalation, actions taken.
 
 The log is written while the call runs, so a last line may be cut short; such lines, and
-anything that is not an object with a "type", are skipped.
+anything that is not an object with a "type", are skipped. Events are masked when written
+(voice/store/recorder.py); they are masked again here, with the same function, for recordings
+made before that (the call page and the JSON export show only what this returns).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from voice.privacy import mask_value
+
 MAX_BYTES = 20 * 1024 * 1024  # a pathological log must not exhaust the server
+PLAIN = frozenset({"type", "t", "time", "call_sid", "stream_sid"})  # never masked
 # Intents that are conversation, not something done for the caller.
 CHATTER = {
     "",
@@ -48,7 +53,7 @@ def read_events(path: Path | None) -> list[dict[str, Any]]:
             except ValueError:
                 continue
             if isinstance(event, dict) and isinstance(event.get("type"), str):
-                events.append(event)
+                events.append(mask_value(event, keep=PLAIN.__contains__))
     return events
 
 

@@ -1,7 +1,10 @@
 """The call list's filters: parsed leniently from a query string, turned into WHERE clauses.
 
 A value that does not parse is dropped rather than answered with an error page: the list then
-shows every call the other filters allow, and the form shows what is in effect.
+shows every call the other filters allow, and the form shows what is in effect. A date that
+parses but lies outside FIRST_DAY..LAST_DAY (`?to=9999-12-31`, `?from=0001-01-05`) is answered
+with 400 and says so: a day past 9999-12-31 or before year 1 cannot be computed (it was a 500,
+and a CSV cut off mid-stream), and no call is recorded outside those years anyway.
 """
 
 from __future__ import annotations
@@ -30,11 +33,25 @@ def clean_tag(raw: str) -> str:
     return TAG_PATTERN.sub("-", (raw or "").strip().lower()).strip("-")[:32]
 
 
-def _day(value: str | None) -> date | None:
+FIRST_DAY, LAST_DAY = date(1970, 1, 1), date(2999, 12, 31)
+
+
+class FilterError(ValueError):
+    """A filter the review pages answer with 400; the message says what is allowed."""
+
+
+def parse_day(value: str | None) -> date | None:
+    """A day from `YYYY-MM-DD`; None when empty or unreadable; FilterError when out of range."""
     try:
-        return date.fromisoformat(value) if value else None
+        day = date.fromisoformat(value) if value else None
     except ValueError:
         return None
+    if day is not None and not FIRST_DAY <= day <= LAST_DAY:
+        raise FilterError(
+            f"Dates must be between {FIRST_DAY.isoformat()} and {LAST_DAY.isoformat()}, "
+            f"not {day.isoformat()}."
+        )
+    return day
 
 
 def _yes_no(value: str | None) -> bool | None:
@@ -55,8 +72,8 @@ class CallFilters:
     def from_params(cls, params: Mapping[str, str]) -> CallFilters:
         outcome = (params.get("outcome") or "").lower()
         return cls(
-            date_from=_day(params.get("from")),
-            date_to=_day(params.get("to")),
+            date_from=parse_day(params.get("from")),
+            date_to=parse_day(params.get("to")),
             outcome=outcome if outcome in OUTCOMES else "",
             escalated=_yes_no(params.get("escalated")),
             caller=(params.get("caller") or "").strip()[:32],

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-DOTS = "•••"
-
-
-def mask_phone(number: str) -> str:
-    """'+15551234567' -> '+1 555 ••• 4567'; the full number never appears on a page."""
-    digits = re.sub(r"\D", "", number or "")
-    if not digits:
-        return "withheld"
-    if len(digits) == 11 and digits.startswith("1"):
-        return f"+1 {digits[1:4]} {DOTS} {digits[-4:]}"
-    if len(digits) >= 8:
-        return f"+{digits[:2]} {DOTS} {digits[-4:]}"
-    return f"{DOTS} {digits[-2:]}"
+from voice.privacy import DOTS, mask_phone  # noqa: F401 - one masking for pages and events
 
 
 def as_utc(value: datetime | None) -> datetime | None:

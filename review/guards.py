@@ -35,7 +35,12 @@ class Guards:
         self.ctx = ctx
 
     def viewer(self, request: Request) -> Viewer | None:
-        return load_session(self.ctx.engine(request), request.cookies.get(SESSION_COOKIE))
+        return load_session(
+            self.ctx.engine(request),
+            request.cookies.get(SESSION_COOKIE),
+            hours=self.ctx.config.session_hours,
+            idle_minutes=self.ctx.config.idle_minutes,
+        )
 
     def page(self, request: Request) -> Viewer:
         viewer = self.viewer(request)

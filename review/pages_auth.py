@@ -23,7 +23,12 @@ LOGIN_PATH = f"{PREFIX}/login"
 WRONG = "Wrong name or password."
 
 
-def _too_many(seconds: int) -> str:
+def _too_many(seconds: int, why: str = "address") -> str:
+    if why == "name":  # slowed for every address: say how briefly
+        return (
+            f"Too many wrong passwords for this name. Try again in {seconds} second"
+            f"{'' if seconds == 1 else 's'}."
+        )
     minutes = max(1, -(-seconds // 60))
     return (
         f"Too many wrong passwords from this address. Try again in {minutes} minute"
@@ -75,14 +80,15 @@ def add_auth_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
             return _login_page(ctx, request, next, "This form expired. Please try again.", 403)
         engine = ctx.engine(request)
         address = request.client.host if request.client else "unknown"
-        wait = ctx.throttle.retry_after(address, name)
+        wait, why = ctx.throttle.check(address, name)
         if wait:
             log.warning(
                 "review login refused: too many wrong passwords",
                 address=address,
+                per=why,
                 retry_after_s=wait,
             )
-            response = _login_page(ctx, request, next, _too_many(wait), 429)
+            response = _login_page(ctx, request, next, _too_many(wait, why), 429)
             response.headers["Retry-After"] = str(wait)
             return response
         manager_id = authenticate(engine, name.strip(), password)
@@ -93,7 +99,7 @@ def add_auth_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
         response = RedirectResponse(safe_next(next), status_code=303)
         response.set_cookie(
             SESSION_COOKIE,
-            start_session(engine, manager_id, ctx.config.session_hours),
+            start_session(engine, manager_id, ctx.config.session_hours, ctx.config.idle_minutes),
             max_age=int(ctx.config.session_hours * 3600),
             path=PREFIX,
             httponly=True,

@@ -10,6 +10,7 @@ from fastapi.responses import (
     JSONResponse,
     PlainTextResponse,
     RedirectResponse,
+    Response,
 )
 from sqlalchemy.engine import Engine
 
@@ -57,6 +58,8 @@ def _page_context(ctx: ReviewContext, engine: Engine, call: CallDetail) -> dict:
         "player": call_view.player_data(
             call, barge_ins, escalation, _urls(call.call_sid) if has_audio else {}
         ),
+        "note_error": "",  # a refused note: why, and its text back in the form
+        "note_text": "",
     }
 
 
@@ -160,12 +163,16 @@ def _add_form_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> N
         request: Request,
         call_sid: str,
         viewer: Annotated[Viewer, Depends(guards.form)],
-        text: Annotated[str, Form(max_length=8000)] = "",
-    ) -> RedirectResponse:
+        text: Annotated[str, Form()] = "",  # the body limit (64 KB) bounds it
+    ) -> Response:
         engine = ctx.engine(request)
-        annotations.add_note(
-            engine, _call_or_404(engine, call_sid).call_sid, text, viewer.manager_id
-        )
+        call = _call_or_404(engine, call_sid)
+        try:
+            annotations.add_note(engine, call.call_sid, text, viewer.manager_id)
+        except annotations.NoteTooLong as exc:  # said, with the text kept: never cut silently
+            context = _page_context(ctx, engine, call)
+            context.update(note_error=str(exc), note_text=text)
+            return ctx.render(request, "call.html", viewer, status_code=400, nav="calls", **context)
         return _back(call_sid, "notes")
 
 

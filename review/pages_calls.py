@@ -7,14 +7,14 @@ No `from __future__ import annotations` in the route modules: FastAPI must evalu
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse, StreamingResponse
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 
 from review.annotations import popular_tags
 from review.auth import Viewer
 from review.context import ReviewContext
 from review.exports import csv_lines
-from review.filters import OUTCOMES, CallFilters
+from review.filters import OUTCOMES, CallFilters, FilterError
 from review.guards import Guards
 from review.queries import iter_calls, list_calls
 
@@ -28,7 +28,10 @@ def add_list_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
     @router.get("/calls", response_class=HTMLResponse)
     def calls(request: Request, viewer: Annotated[Viewer, Depends(guards.page)]) -> HTMLResponse:
         engine = ctx.engine(request)
-        filters = CallFilters.from_params(request.query_params)
+        try:
+            filters = CallFilters.from_params(request.query_params)
+        except FilterError as exc:
+            return ctx.bad_request(request, viewer, str(exc), nav="calls")
         search = ctx.search(engine)
         page = list_calls(
             engine, filters, search, ctx.config.zone, _page_number(request), ctx.config.page_size
@@ -48,9 +51,12 @@ def add_list_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
     @router.get("/calls.csv")
     def calls_csv(
         request: Request, _viewer: Annotated[Viewer, Depends(guards.data)]
-    ) -> StreamingResponse:
+    ) -> Response:
         engine = ctx.engine(request)
-        filters = CallFilters.from_params(request.query_params)
+        try:  # checked before the first row is streamed: never a CSV cut off by an error
+            filters = CallFilters.from_params(request.query_params)
+        except FilterError as exc:
+            return PlainTextResponse(str(exc) + "\n", status_code=400)
         records = iter_calls(engine, filters, ctx.search(engine), ctx.config.zone)
         name = f"calls-{datetime.now().strftime('%Y%m%d-%H%M')}.csv"
         return StreamingResponse(

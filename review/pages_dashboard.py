@@ -9,25 +9,20 @@ from fastapi.responses import HTMLResponse
 
 from review.auth import Viewer
 from review.context import ReviewContext
+from review.filters import FIRST_DAY, FilterError, parse_day
 from review.guards import Guards
 from review.stats import PRESETS, Dashboard, dashboard
 
 MAX_DAYS = 366
 
 
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 def date_range(params: Mapping[str, str], today: date) -> tuple[date, date, int | None]:
-    """(first, last, preset) from ?days=N or ?from=&to= (at most a year; default 30 days)."""
-    first, last = _day(params.get("from")), _day(params.get("to"))
+    """(first, last, preset) from ?days=N or ?from=&to= (at most a year; default 30 days).
+    FilterError for a day out of range (review/filters.py)."""
+    first, last = parse_day(params.get("from")), parse_day(params.get("to"))
     if first or last:
         last = last or today
-        first = first or last - timedelta(days=29)
+        first = first or max(FIRST_DAY, last - timedelta(days=29))
         if first > last:
             first, last = last, first
         return max(first, last - timedelta(days=MAX_DAYS - 1)), last, None
@@ -54,7 +49,10 @@ def add_dashboard_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) 
         request: Request, viewer: Annotated[Viewer, Depends(guards.page)]
     ) -> HTMLResponse:
         today = datetime.now(ctx.config.zone).date()
-        first, last, preset = date_range(request.query_params, today)
+        try:
+            first, last, preset = date_range(request.query_params, today)
+        except FilterError as exc:
+            return ctx.bad_request(request, viewer, str(exc), nav="dashboard")
         board = dashboard(ctx.engine(request), first, last, ctx.config.zone)
         return ctx.render(
             request,

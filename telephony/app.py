@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request, WebSocket
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -46,11 +49,26 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         app.state.resources = await asyncio.to_thread(
             BusinessResources.open, app.state.store, app.state.engines.embedder, settings
         )
-        log.info("ready", public_url=settings.public_base, stream_url=settings.stream_url)
+        log.info(
+            "ready",
+            public_url=settings.public_base,
+            stream_url=settings.stream_url,
+            metrics="Bearer METRICS_TOKEN" if settings.metrics_token else "off (no METRICS_TOKEN)",
+        )
         yield
 
-    app = FastAPI(title="callcentre", lifespan=lifespan)
-    app.add_middleware(BodySizeLimit)  # webhooks: 64 KB at most, refused before parsing
+    docs = settings.api_docs  # the API's own pages: for development only, off by default
+    app = FastAPI(
+        title="callcentre",
+        lifespan=lifespan,
+        docs_url="/docs" if docs else None,
+        redoc_url="/redoc" if docs else None,
+        openapi_url="/openapi.json" if docs else None,
+    )
+    # Every request body (webhooks, review's forms): 64 KB at most, refused before parsing,
+    # and received in full within HTTP_READ_TIMEOUT_S.
+    app.add_middleware(BodySizeLimit, read_timeout_s=settings.http_read_timeout_s)
+    app.add_exception_handler(RequestValidationError, _invalid_request)
     app.state.settings = settings
     app.state.active_calls = set()
     app.state.pending_streams = set()  # accepted, no `start` yet: they hold a place too
@@ -69,15 +87,17 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         form = await signed_form(settings, request)
         if form is None:
             return Response("invalid Twilio signature", status_code=403)
-        if len(app.state.active_calls) >= settings.max_calls:
+        starting = len(app.state.pending_streams)  # streams waiting for their `start`
+        if len(app.state.active_calls) + starting >= settings.max_calls:
             log.warning(
                 "refused a call: server full",
                 call_sid=form.get("CallSid"),
                 active_calls=len(app.state.active_calls),
+                starting_streams=starting,
             )
             return Response(say_and_hang_up(load_prompt("busy")), media_type=XML)
         call_sid, caller = form.get("CallSid", ""), form.get("From", "")
-        if not CALL_ID.match(call_sid):
+        if not CALL_ID.fullmatch(call_sid):
             log.warning("refused a call: CallSid is not an id", call_sid=call_sid[:80])
             return Response(hang_up(), media_type=XML)
         # The caller's number stays here (by CallSid); the stream gets a one-use token.
@@ -107,7 +127,15 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         )
 
     @app.get("/metrics")
-    async def prometheus_metrics() -> Response:
+    async def prometheus_metrics(request: Request) -> Response:
+        if not settings.metrics_token:  # off: as if there were no such route
+            return JSONResponse({"detail": "Not Found"}, status_code=404)
+        if not _bearer_is(request.headers.get("authorization", ""), settings.metrics_token):
+            return Response(
+                "/metrics needs Authorization: Bearer <METRICS_TOKEN>",
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
         metrics.ACTIVE_CALLS.set(len(app.state.active_calls))
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -126,3 +154,21 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         )
 
     return app
+
+
+def _bearer_is(header: str, token: str) -> bool:
+    scheme, _, given = header.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode("utf-8"), token.encode("utf-8")
+    )
+
+
+async def _invalid_request(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's own 422 quotes what was submitted (`input`): a password too long for the
+    login form came back in the answer. Say which field is wrong and why, never its value."""
+    assert isinstance(exc, RequestValidationError)
+    errors = [
+        {key: value for key, value in error.items() if key in ("type", "loc", "msg")}
+        for error in exc.errors()
+    ]
+    return JSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)

@@ -22,12 +22,14 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from telephony.app import create_app
+    from telephony.connections import MAX_HEAD_BYTES, guarded_uvicorn_protocol
     from voice.logs import configure_logging
 
     print(f"Public URL (signatures are checked against it): {settings.public_base}", flush=True)
     configure_logging(settings.log_level, settings.log_json)
     app = create_app(settings)
-    # ws_max_size bounds a single websocket message; Twilio's are ~300 bytes.
+    # ws_max_size bounds a single websocket message; Twilio's are ~300 bytes. The guarded
+    # protocol gives every request head HTTP_READ_TIMEOUT_S and caps idle connections.
     uvicorn.run(
         app,
         host=args.host,
@@ -35,6 +37,9 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=None,
         ws_max_size=1 << 20,
         timeout_graceful_shutdown=5,
+        http=guarded_uvicorn_protocol(settings),
+        h11_max_incomplete_event_size=MAX_HEAD_BYTES,
+        timeout_keep_alive=5,
         **proxy_options(settings),
     )
     return 0
@@ -43,10 +48,13 @@ def _serve(args: argparse.Namespace) -> int:
 def serve_settings(host: str, port: int) -> Settings:
     """The settings `serve` runs with: a development token in `.env` when none is set, and
     our own URL as PUBLIC_URL when that is unset (a local run: Twilio's URL is ours)."""
-    token = ensure_auth_token()
-    if token:
+    if ensure_auth_token():  # the token itself is never printed: logs and terminals are shared
+        from voice.settings import ENV_FILE
+
         print(
-            f"Generated a development TWILIO_AUTH_TOKEN and saved it in .env: {token}", flush=True
+            f"Generated a development TWILIO_AUTH_TOKEN into {ENV_FILE.resolve()} (mode 600; "
+            "the simulator reads it from there)",
+            flush=True,
         )
     ensure_stream_token_secret()  # never printed: only this server needs it
     settings = get_settings()
@@ -126,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     manager = commands.add_parser("add-manager", help="let a manager log in to /review")
     review_cli.add_arguments(manager)
     manager.set_defaults(handler=_delegate("review.cli"))
+
+    from review import remove_manager
+
+    removal = commands.add_parser(
+        "remove-manager", help="take a manager's access to /review away (ends their sessions)"
+    )
+    remove_manager.add_arguments(removal)
+    removal.set_defaults(handler=_delegate("review.remove_manager"))
 
     from voice.store import retention
 

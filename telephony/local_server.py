@@ -32,6 +32,8 @@ class LocalServer:
     token: str = "local-rehearsal-token-0123456789"
     # Signs the stream tokens: known here so that tests can mint expired or forged ones.
     stream_secret: str = field(default_factory=lambda: secrets.token_hex(32))
+    # /metrics is off unless METRICS_TOKEN is set; tests and benches scrape with this one.
+    metrics_token: str = field(default_factory=lambda: secrets.token_hex(16))
     extra_env: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen | None = None
@@ -73,6 +75,7 @@ class LocalServer:
             **os.environ,
             "TWILIO_AUTH_TOKEN": self.token,
             "STREAM_TOKEN_SECRET": self.stream_secret,
+            "METRICS_TOKEN": self.metrics_token,
             "TWILIO_ACCOUNT_SID": DEV_ACCOUNT_SID,
             "PUBLIC_URL": self.http,
             "RECORDINGS_DIR": str(self.recordings),
@@ -115,6 +118,10 @@ class LocalServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+
+    @property
+    def metrics_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.metrics_token}"}
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""

@@ -12,6 +12,7 @@ from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPI
 from pipecat.workers.runner import WorkerRunner
 
 from telephony.call_control import CallControl
+from telephony.log_budget import LimitedWarnings
 from telephony.serializer import CallSerializer
 from telephony.signatures import SIGNATURE_HEADER, is_signed
 from telephony.stream_tokens import StreamTokenRefused, StreamTokens
@@ -40,10 +41,19 @@ class StreamRefused(Exception):
 
 
 async def read_start(websocket: WebSocket) -> dict:
-    """Read until Twilio's `start` message; anything else before it is logged and skipped."""
+    """Read until Twilio's `start` message; anything else before it is logged (a few lines,
+    then one summary line: telephony/log_budget.py) and skipped."""
+    warnings = LimitedWarnings(log, "bad message before start")
+    try:
+        return await _read_start(websocket, warnings)
+    finally:
+        warnings.summary()
+
+
+async def _read_start(websocket: WebSocket, warnings: LimitedWarnings) -> dict:
     async with asyncio.timeout(START_TIMEOUT_S):
         while True:
-            message = _parse(await _receive_text(websocket))
+            message = _parse(await _receive_text(websocket), warnings)
             if message is None:
                 continue
             if message.get("event") == "start":
@@ -56,7 +66,7 @@ async def read_start(websocket: WebSocket) -> dict:
                     return message
                 raise StreamRefused("start without a valid callSid/streamSid")
             if message.get("event") != "connected":
-                log.warning("bad message before start", reason=f"{message.get('event')!r}")
+                warnings.warn(f"{message.get('event')!r}")
 
 
 async def _receive_text(websocket: WebSocket) -> str | None:
@@ -68,17 +78,17 @@ async def _receive_text(websocket: WebSocket) -> str | None:
     return message.get("text")
 
 
-def _parse(raw: str | None) -> dict | None:
+def _parse(raw: str | None, warnings: LimitedWarnings) -> dict | None:
     if raw is None:
-        log.warning("bad message before start", reason="binary frame")
+        warnings.warn("binary frame")
         return None
     try:
         message = json.loads(raw)
     except ValueError:
-        log.warning("bad message before start", reason="invalid JSON")
+        warnings.warn("invalid JSON")
         return None
     if not isinstance(message, dict):
-        log.warning("bad message before start", reason="not an object")
+        warnings.warn("not an object")
         return None
     return message
 

@@ -11,11 +11,13 @@ import audioop  # stdlib on Python 3.11 (pipecat uses it too)
 import base64
 import binascii
 import json
+import math
 from collections.abc import Callable
 
 from pipecat.frames.frames import AudioRawFrame, Frame, InputAudioRawFrame, InterruptionFrame
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
+from telephony.log_budget import LimitedWarnings, clip
 from voice.logs import get_logger
 from voice.pipeline.frames import PlaybackMarkFrame, SpeechMarkFrame
 from voice.session import CallSession
@@ -36,6 +38,11 @@ class CallSerializer(TwilioFrameSerializer):
         self._session = session
         self._on_stop = on_stop
         self.bad_messages = 0
+        # A few lines per stream, then counted: one summary line when the call closes.
+        self._warnings = LimitedWarnings(log, "bad media stream message")
+        session.on_close.append(
+            lambda: self._warnings.summary(call_sid=session.call_sid, stream_sid=session.stream_sid)
+        )
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, SpeechMarkFrame):
@@ -97,7 +104,12 @@ class CallSerializer(TwilioFrameSerializer):
             return None
         # Decode once: the recording keeps 8 kHz, the pipeline gets its own rate.
         pcm8k = audioop.ulaw2lin(payload, 2)
-        self._session.recorder.caller_audio(pcm8k, _timestamp_ms(media.get("timestamp")))
+        timestamp = _timestamp_ms(media.get("timestamp"))
+        if timestamp is not None and not math.isfinite(timestamp):
+            self._bad("media timestamp is not a finite number")  # the audio still counts
+            timestamp = None
+        # The recorder clamps it to a window around the call's own clock.
+        self._session.recorder.caller_audio(pcm8k, timestamp)
         pcm = await self._input_resampler.resample(pcm8k, TWILIO_RATE, self._sample_rate)
         if not pcm:
             return None
@@ -105,7 +117,8 @@ class CallSerializer(TwilioFrameSerializer):
 
     def _bad(self, reason: str) -> None:
         self.bad_messages += 1
-        log.warning("bad media stream message", reason=reason)
+        reason = clip(reason)
+        self._warnings.warn(reason)
         if self.bad_messages <= 20:  # a flood must not flood the call's event log too
             self._session.event("bad_message", reason=reason)
         return None
@@ -114,5 +127,5 @@ class CallSerializer(TwilioFrameSerializer):
 def _timestamp_ms(value: object) -> float | None:
     try:
         return float(value)  # Twilio sends it as a string of milliseconds
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits
         return None

@@ -26,6 +26,8 @@ import time
 from collections import OrderedDict
 from datetime import UTC, datetime
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from voice.logs import get_logger
 from voice.settings import Settings
 from voice.store.calls import Store
@@ -60,15 +62,30 @@ class StreamTokens:
         self._clock = clock
         self._grants: OrderedDict[str, Grant] = OrderedDict()  # by CallSid, newest last
         self._used: set[str] = set()  # CallSids whose grant this process has used
+        self._unsaved: set[str] = set()  # grants the database did not take (it was down)
         self._lock = threading.Lock()
 
     # -- the webhook ---------------------------------------------------------------------------
 
     def issue(self, call_sid: str, caller: str) -> str:
         """The token for this call's TwiML (blocking: it writes the grant). A retried or
-        replayed webhook gets the same token back, so it can still be used only once."""
+        replayed webhook gets the same token back, so it can still be used only once.
+
+        With the database unavailable (locked past its timeout, down) the grant is kept in
+        this worker's memory only, with a warning: a stream reaching this worker still works."""
         expires = datetime.fromtimestamp(int(self._clock() + self._ttl), UTC)
-        grant = save_grant(self._store.engine, call_sid, caller, secrets.token_hex(16), expires)
+        nonce = secrets.token_hex(16)
+        try:
+            grant = save_grant(self._store.engine, call_sid, caller, nonce, expires)
+        except SQLAlchemyError as exc:
+            log.warning(
+                "stream grant kept in this worker only: the database is unavailable",
+                call_sid=call_sid,
+                error=type(exc).__name__,
+            )
+            with self._lock:
+                grant = self._grants.get(call_sid) or Grant(call_sid, caller[:32], nonce, expires)
+                self._unsaved.add(call_sid)
         self._remember(grant)
         return self._token(grant.call_sid, int(grant.expires_at.timestamp()), grant.nonce)
 
@@ -106,13 +123,29 @@ class StreamTokens:
             if call_sid in self._used:
                 raise StreamTokenRefused("already used")
             grant = self._grants.get(call_sid)
-        grant = grant or get_grant(self._store.engine, call_sid)
+            unsaved = call_sid in self._unsaved
+        if grant is None:
+            try:
+                grant = get_grant(self._store.engine, call_sid)
+            except SQLAlchemyError:
+                grant = None  # and not in this worker's memory either: unknown
         if grant is None or not hmac.compare_digest(grant.nonce, nonce):
             raise StreamTokenRefused("unknown to this server")
-        if not use_grant(self._store.engine, call_sid, nonce):  # atomic across workers
-            raise StreamTokenRefused("already used")
+        if not unsaved:
+            try:
+                if not use_grant(self._store.engine, call_sid, nonce):  # atomic across workers
+                    raise StreamTokenRefused("already used")
+            except SQLAlchemyError as exc:  # this worker's own memory still says it is unused
+                log.warning(
+                    "stream grant used in this worker only: the database is unavailable",
+                    call_sid=call_sid,
+                    error=type(exc).__name__,
+                )
         with self._lock:
+            if call_sid in self._used:  # a racing stream in this worker got here first
+                raise StreamTokenRefused("already used")
             self._used.add(call_sid)
+            self._unsaved.discard(call_sid)
             self._grants.pop(call_sid, None)
             while len(self._used) > MAX_REMEMBERED:
                 self._used.pop()
@@ -127,7 +160,8 @@ class StreamTokens:
                 len(self._grants) > MAX_REMEMBERED
                 or next(iter(self._grants.values())).expires_at < now
             ):
-                self._grants.popitem(last=False)
+                gone, _ = self._grants.popitem(last=False)
+                self._unsaved.discard(gone)
 
 
 def _key(secret: str) -> bytes:

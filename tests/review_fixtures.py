@@ -360,7 +360,16 @@ def serve(app: FastAPI) -> Iterator[str]:
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    # As behind a reverse proxy on this host named in TRUSTED_PROXIES: X-Forwarded-For from
+    # 127.0.0.1 is the client's address (`callcentre serve` believes it from nobody by default).
+    config = uvicorn.Config(
+        app,
+        log_level="warning",
+        lifespan="off",
+        proxy_headers=True,
+        forwarded_allow_ips="127.0.0.1",
+    )
+    server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 10

@@ -37,6 +37,7 @@ from websockets.sync.client import ClientConnection, connect
 from telephony.local_server import LocalServer
 from telephony.signatures import sign
 from telephony.simulator import simulate_call, stream_parameters
+from telephony.stream_tokens import mint
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -524,6 +525,52 @@ def wait_for(probe, timeout: float = 15.0):
     raise AssertionError("waited in vain")
 
 
+FORGED_TOKENS = {
+    "none (a known customer's number as `caller`)": None,
+    "another call's": "other",
+    "expired": "expired",
+    "under another secret": "secret",
+    "expiry changed": "tampered",
+    "garbage": "v1.garbage",
+    "not a string": {"token": 1},
+}
+
+
+@pytest.mark.parametrize("kind", FORGED_TOKENS)
+def test_a_stolen_upgrade_signature_opens_no_stream_without_its_token(
+    target: LocalServer, kind: str
+):
+    """The upgrade's signature covers only the URL, so it is the same for every stream: with it,
+    a `start` for any CallSid and any `caller` used to become a call (the agent greeted the
+    stranger by a known customer's name). Now only the one-use token our signed webhook gave
+    that very CallSid opens one."""
+    with TALLY.case("websocket: stolen upgrade signature, forged or missing stream token"):
+        call_sid = f"CA{secrets.token_hex(16)}"
+        value = FORGED_TOKENS[kind]
+        if value == "other":
+            token = granted(target, f"CA{secrets.token_hex(16)}")["token"]
+        elif value == "expired":
+            token = mint(target.stream_secret, call_sid, int(time.time()) - 1)
+        elif value == "secret":
+            token = mint("some other secret", call_sid, int(time.time()) + 60)
+        elif value == "tampered":
+            parts = granted(target, call_sid)["token"].split(".")
+            parts[2] = str(int(parts[2]) + 86400)
+            token = ".".join(parts)
+        else:
+            token = value
+        params = {"caller": "+15551234567", "callSid": call_sid}
+        if token is not None:
+            params["token"] = token
+        with open_stream(target) as ws:
+            send_all(ws, [start_message(call_sid, customParameters=params)])
+            send_all(ws, [media_message(i) for i in range(20)])
+            code, reason = finish(ws)
+        assert code == 1008 and reason.startswith("stream token "), (code, reason)
+        assert not list(target.recordings.rglob(f"{call_sid}.*"))
+        healthy(target)
+
+
 UPGRADE_SIGNATURES = {
     "unsigned": "",
     "garbage": "bm90IGEgc2lnbmF0dXJl",
@@ -868,8 +915,25 @@ def test_review_search_and_filters_survive_injection(
             base_url=review_target.base, timeout=20, headers={"Cookie": review_target.cookie}
         ) as client:
             reply = client.get(path, params=params)
-        assert reply.status_code == 200, (params, reply.status_code)
+        out_of_range = reply.status_code == 400 and "Dates must be between" in reply.text
+        assert reply.status_code == 200 or out_of_range, (params, reply.status_code)
         assert b"<script>alert(1)</script>" not in reply.content  # escaped, never markup
+
+
+@pytest.mark.parametrize("path", ["/review/calls", "/review/calls.csv", "/review/dashboard"])
+@pytest.mark.parametrize(
+    "query", ["to=9999-12-31", "from=0001-01-05", "from=0001-01-01&to=9999-12-31"]
+)
+def test_review_dates_out_of_range_get_a_clear_400(
+    review_target: ReviewTarget, path: str, query: str
+):
+    """Were 500s, and a CSV cut off after its 200 (a day past 9999-12-31 cannot be computed)."""
+    with TALLY.case("review: dates out of range"):
+        with httpx.Client(
+            base_url=review_target.base, timeout=20, headers={"Cookie": review_target.cookie}
+        ) as client:
+            reply = client.get(f"{path}?{query}")
+        assert reply.status_code == 400 and "Dates must be between" in reply.text
 
 
 # --- the end: everyone else was fine ----------------------------------------------------------

@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import secrets
 from pathlib import Path
 
 import httpx
+import psutil
 import soundfile as sf
 from sqlalchemy import create_engine, text
 from websockets.asyncio.client import connect
@@ -140,3 +142,49 @@ async def wait_for_file(root: Path, name: str, last_event: str, timeout: float =
             return found[0]
         await asyncio.sleep(0.1)
     raise AssertionError(f"{name} never got {last_event}")
+
+
+BOMBS = ["20000000", "1e12", 10**400, "1e308", "inf", "-inf", "nan", "-1e308", "-20000000"]
+
+
+async def test_a_timestamp_bomb_does_not_grow_the_process(server):
+    """The attack: one media frame stamped 20000000 ms sized the recorder's buffer to it
+    (about 305 MB more in the process, more for larger values: enough to get every live call
+    killed); a non-finite one ended the call with OverflowError. Timestamps are clamped to a
+    window around the call's own clock, non-finite ones ignored: the process grows by no more
+    than a call does, and the call goes on."""
+    process = psutil.Process(server.process.pid)
+    call_sid, stream_sid = f"CA{secrets.token_hex(16)}", f"MZ{secrets.token_hex(16)}"
+    parameters = await answer_webhook(
+        server.media_url, server.settings, call_sid=call_sid, caller="+15550002222"
+    )
+    headers = {"X-Twilio-Signature": sign(server.settings, server.settings.stream_url)}
+    async with connect(server.media_url, additional_headers=headers) as ws:
+        await ws.send(start(call_sid, stream_sid, parameters))
+        for i in range(50):  # a second of a normal call first: the greeting, the models warm
+            await ws.send(media(stream_sid, i))
+            await asyncio.sleep(0.02)
+        await asyncio.sleep(1.0)
+        before = process.memory_info().rss
+        for n, bomb in enumerate(BOMBS, start=50):
+            frame = json.loads(media(stream_sid, n))
+            frame["media"]["timestamp"] = bomb
+            await ws.send(json.dumps(frame))
+            await asyncio.sleep(0.3)  # past the recorder's next flush
+        peak = process.memory_info().rss
+        for i in range(60, 110):  # ...and the call goes on
+            await ws.send(media(stream_sid, i))
+            await asyncio.sleep(0.02)
+        after = process.memory_info().rss
+        assert ws.close_code is None  # still open
+    grown_mb = (max(peak, after) - before) / 2**20
+    assert grown_mb < 40, f"the server grew by {grown_mb:.0f} MB"
+    events_path = await wait_for_file(server.recordings, f"{call_sid}.jsonl", "call_end")
+    events = [json.loads(line) for line in events_path.read_text().splitlines()]
+    reasons = [e["reason"] for e in events if e["type"] == "bad_message"]
+    assert reasons.count("media timestamp is not a finite number") == 3, reasons
+    assert events[-1]["reason"] == "connection_lost"  # not "error"
+    assert events_path.with_suffix(".wav").stat().st_size < 2 * 2**20  # seconds, not hours
+    log = server.log()
+    assert "OverflowError" not in log
+    assert not [line for line in log.splitlines() if call_sid in line and "call failed" in line]

@@ -214,13 +214,16 @@ async def test_five_streams_at_once_never_make_more_than_max_calls(server):
 
 
 async def test_a_stream_that_never_starts_gives_its_place_back(one_call_server):
-    """A stream waiting for `start` holds the only place, for START_TIMEOUT_S at most."""
+    """A stream waiting for `start` holds the only place (the webhook answers busy, another
+    stream gets 1013), for START_TIMEOUT_S at most."""
     server = one_call_server
     signature = sign(server.settings, server.settings.stream_url, {})
     idle = await connect(server.media_url, additional_headers={"X-Twilio-Signature": signature})
     try:
         await asyncio.sleep(0.3)
-        assert await close_code(server, "CA" + "4" * 32) == TRY_AGAIN_LATER
+        busy = await webhook(server, "CA" + "4" * 32)  # the webhook counts it too
+        assert busy.find("./Connect") is None and busy.find("./Hangup") is not None
+        assert await close_code(server, "CA" + "4" * 32, parameters={}) == TRY_AGAIN_LATER
         async with asyncio.timeout(15):  # the idle one is closed once its time is up
             with contextlib.suppress(ConnectionClosed):
                 async for _ in idle:

@@ -17,6 +17,7 @@ from review_fixtures import MANAGER, NOW, PASSWORD, make_world, review_app, serv
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from review.auth import save_manager
 from review.models import CallNote, CallTag
 from review.routes import create_review_router
 from voice.settings import Settings
@@ -138,7 +139,8 @@ def test_login_needs_its_token_and_the_right_password(base: str) -> None:
 def test_wrong_passwords_slow_one_address_not_the_manager(base: str) -> None:
     """Five wrong passwords from one address refuse that address for that name (429, even with
     the right password); the manager signing in from elsewhere is not locked out. The address
-    is the one a local proxy forwards (uvicorn trusts X-Forwarded-For from 127.0.0.1)."""
+    is the one a trusted local proxy forwards (the harness trusts X-Forwarded-For from
+    127.0.0.1, as TRUSTED_PROXIES=127.0.0.1 would)."""
 
     def attempt(address: str, password: str) -> httpx.Response:
         client = httpx.Client(
@@ -283,3 +285,28 @@ def test_logout_ends_the_session(base: str) -> None:
     replay = httpx.Client(base_url=base, follow_redirects=False, timeout=10)
     replay.cookies.set("review_session", session)
     assert replay.get("/review/calls").status_code == 303  # the old cookie no longer works
+
+
+def test_a_name_guessed_from_rotating_addresses_is_slowed_down(base: str, world) -> None:
+    """Through a trusted proxy every guess may come from a new address: past ten wrong
+    passwords for one name the name is slowed for all of them (429, Retry-After of seconds),
+    while the manager's own browser, which signed in before, still gets in."""
+    save_manager(world.store.engine, "nora", "nora correct horse battery")
+
+    def attempt(address: str, password: str) -> httpx.Response:
+        with httpx.Client(
+            base_url=base, follow_redirects=False, timeout=10, headers={"X-Forwarded-For": address}
+        ) as client:
+            token = csrf(client.get("/review/login").text)
+            return client.post(
+                "/review/login", data={"name": "nora", "password": password, "csrf_token": token}
+            )
+
+    assert attempt("192.0.2.10", "nora correct horse battery").status_code == 303  # her laptop
+    for i in range(10):
+        assert attempt(f"198.51.100.{i + 20}", "guess").status_code == 401
+    slowed = attempt("198.51.100.99", "guess")
+    assert slowed.status_code == 429 and "for this name" in slowed.text
+    assert 0 < int(slowed.headers["retry-after"]) <= 60
+    assert attempt("198.51.100.98", "nora correct horse battery").status_code == 429
+    assert attempt("192.0.2.10", "nora correct horse battery").status_code == 303

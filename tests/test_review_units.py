@@ -230,6 +230,29 @@ def test_throttle_is_per_address_and_name() -> None:
     assert throttle._by_name.get(("203.0.113.9", "maria")) is None  # a right password clears
 
 
+def test_a_name_is_slowed_down_across_addresses_but_never_locked() -> None:
+    """Rotating addresses gets round the per-address count; the per-name one slows the name
+    for everyone (doubling waits, at most a minute), except addresses it signed in from."""
+    now = [1000.0]
+    throttle = LoginThrottle(per_name_all=10, window=900, clock=lambda: now[0])
+    throttle.succeeded("192.0.2.1", "maria")  # the manager's own browser, last week
+    now[0] += 7 * 24 * 3600
+    for i in range(10):
+        assert throttle.check(f"198.51.100.{i}", "maria") == (0, "")
+        throttle.failed(f"198.51.100.{i}", "maria")
+    assert throttle.check("203.0.113.50", "maria") == (2, "name")  # the eleventh waits 2 s
+    assert throttle.check("192.0.2.1", "maria") == (0, "")  # not the manager's own address
+    assert throttle.check("203.0.113.50", "omar") == (0, "")  # nor other names
+    waits = []
+    for i in range(8):
+        now[0] += throttle.check(f"203.0.113.{i}", "maria")[0]
+        throttle.failed(f"203.0.113.{i}", "maria")
+        waits.append(throttle.check("203.0.113.99", "maria")[0])
+    assert waits == [4, 8, 16, 32, 60, 60, 60, 60]  # at most a try a minute, never a lock
+    now[0] += 900
+    assert throttle.check("203.0.113.99", "maria") == (0, "")  # the window passes
+
+
 def test_add_manager_command(world, monkeypatch: pytest.MonkeyPatch) -> None:
     from voice.settings import get_settings
 

@@ -313,3 +313,25 @@ def test_the_stream_secret_is_generated_once_and_never_printed(tmp_path, monkeyp
         assert secret not in capsys.readouterr().out
     finally:
         get_settings.cache_clear()
+
+
+def test_a_database_outage_at_the_webhook_keeps_the_grant_in_this_worker(tmp_path, monkeypatch):
+    """A locked or unreachable database must not make the webhook fail (Twilio would play an
+    error to the caller): the grant is kept in memory, and still opens one stream only."""
+    from sqlalchemy.exc import OperationalError
+
+    import telephony.stream_tokens as stream_tokens
+
+    def down(*_args, **_kwargs):
+        raise OperationalError("INSERT", {}, Exception("database is locked"))
+
+    store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
+    tokens = StreamTokens(Settings(_env_file=None, STREAM_TOKEN_SECRET="s" * 64), store)
+    monkeypatch.setattr(stream_tokens, "save_grant", down)
+    monkeypatch.setattr(stream_tokens, "use_grant", down)
+    token = tokens.issue("CA1", "+15550001111")
+    assert tokens.issue("CA1", "+15550001111") == token
+    nonce = tokens.check("CA1", token)
+    assert tokens.use("CA1", nonce) == "+15550001111"
+    with pytest.raises(StreamTokenRefused, match="already used"):
+        tokens.use("CA1", nonce)

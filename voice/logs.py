@@ -7,6 +7,17 @@ import sys
 
 import structlog
 
+# Fields every line has that are never personal data: not worth masking.
+PLAIN_FIELDS = frozenset({"timestamp", "level", "logger", "call_sid", "stream_sid"})
+
+
+def mask_log_line(_logger: object, _method: str, event: dict) -> dict:
+    """Every string of every log line masked as the call's events are (voice/privacy.py):
+    callers' phone numbers, card numbers and codes, whatever logged them (pipecat too)."""
+    from voice.privacy import mask_value
+
+    return mask_value(event, keep=PLAIN_FIELDS.__contains__)
+
 
 def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     shared = [
@@ -17,6 +28,7 @@ def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
     ]
     if as_json:  # log.exception's traceback as an "exception" string (the console renders its own)
         shared.append(structlog.processors.format_exc_info)
+    shared.append(mask_log_line)
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
         logger_factory=structlog.stdlib.LoggerFactory(),

@@ -16,7 +16,6 @@ from typing import Any
 from voice import metrics
 from voice.logs import get_logger
 from voice.pipeline.playback import PlaybackTracker
-from voice.privacy import mask_secrets
 from voice.store.calls import Store
 from voice.store.recorder import CallRecorder
 from voice.store.repair import worker_id
@@ -74,8 +73,9 @@ class CallSession:
     def caller_turn(
         self, text: str, start_s: float, end_s: float, language: str, **extra: Any
     ) -> None:
-        text = mask_secrets(text)  # stored and logged; the raw words only reach the agent
-        self.event(
+        # The event is masked (card numbers, codes, phone numbers): the log line and the row
+        # get the masked words; the raw words only reach the agent.
+        record = self.event(
             "caller_turn",
             text=text,
             start=round(start_s, 3),
@@ -84,7 +84,13 @@ class CallSession:
             **extra,
         )
         self.write(
-            self.store.add_turn, self.call_sid, "caller", text, start_s, end_s, language=language
+            self.store.add_turn,
+            self.call_sid,
+            "caller",
+            record["text"],
+            start_s,
+            end_s,
+            language=language,
         )
 
     def agent_turn(
@@ -96,7 +102,7 @@ class CallSession:
         interrupted: bool,
         **extra: Any,
     ) -> None:
-        self.event(
+        record = self.event(  # masked: a number the agent read back is not kept in full
             "agent_turn",
             text=text,
             start=round(start_s, 3),
@@ -109,7 +115,7 @@ class CallSession:
             self.store.add_turn,
             self.call_sid,
             "agent",
-            text,
+            record["text"],
             start_s,
             end_s,
             latency_ms=latency_ms,

@@ -130,6 +130,16 @@ class Settings(BaseSettings):
     # Addresses (IPs or CIDRs, comma-separated; "*" for any) whose X-Forwarded-For and
     # X-Forwarded-Proto are believed. Empty (the default): nobody's, the TCP peer is the client.
     trusted_proxies: str = Field("", alias="TRUSTED_PROXIES")
+    # The HTTP edge (telephony/connections.py, telephony/limits.py): seconds a client has to
+    # send a request's head (after connecting, or after its last response), and again its
+    # body; connections still owing a head, per client address and in all (past a cap the
+    # oldest is closed). /metrics wants `Authorization: Bearer METRICS_TOKEN` (empty: off, 404);
+    # /docs, /redoc and /openapi.json exist only with API_DOCS.
+    http_read_timeout_s: float = Field(10.0, gt=0, le=300, alias="HTTP_READ_TIMEOUT_S")
+    http_max_waiting_per_client: int = Field(10, ge=1, alias="HTTP_MAX_WAITING_PER_CLIENT")
+    http_max_waiting: int = Field(200, ge=1, alias="HTTP_MAX_WAITING")
+    metrics_token: str = Field("", alias="METRICS_TOKEN", repr=False)
+    api_docs: bool = Field(False, alias="API_DOCS")
 
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(True, alias="LOG_JSON")
@@ -141,6 +151,8 @@ class Settings(BaseSettings):
         "auto", alias="REVIEW_COOKIE_SECURE"
     )
     review_session_hours: float = Field(12.0, gt=0, le=24 * 30, alias="REVIEW_SESSION_HOURS")
+    # A session unused this long ends too (REVIEW_SESSION_HOURS is the most it ever lasts).
+    review_idle_minutes: float = Field(30.0, gt=0, le=24 * 60, alias="REVIEW_IDLE_MINUTES")
     # IANA name; dates are shown and filtered in this zone.
     review_timezone: str = Field("UTC", alias="REVIEW_TIMEZONE")
     review_page_size: int = Field(50, ge=10, le=200, alias="REVIEW_PAGE_SIZE")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -26,6 +27,11 @@ TAIL_S = 0.6
 FRAME = 320  # 20 ms at 16 kHz
 VOICE_FLOOR = 100 / 32768  # about -50 dBFS
 VOICE_RELATIVE = 0.05  # of the loudest frame
+# A turn longer than one Whisper window is cut into pieces in its pauses, never inside a word;
+# the window is always encoded whole (30 s), so pieces are made as long as fits.
+MIN_PIECE_S = 8.0  # a piece is at least this long unless it is the last one
+SENTENCE_GAP_S = 0.3  # a pause this long is between sentences (or clauses): the best cut
+WORD_GAP_S = 0.1  # ... this long, between words
 _HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}
 
 
@@ -41,6 +47,22 @@ class Transcript:
     @property
     def is_speech(self) -> bool:
         return self.text.strip().lower() not in _HALLUCINATIONS and self.no_speech_probability < 0.8
+
+
+def joined(pieces: list[Transcript], elapsed_seconds: float | None = None) -> Transcript:
+    """One transcript of consecutive pieces of one turn (pieces that are not speech left out)."""
+    spoken = [p for p in pieces if p.is_speech] or pieces[:1]
+    head = spoken[0]
+    return Transcript(
+        text=" ".join(p.text.strip() for p in spoken if p.text.strip()),
+        language=head.language,
+        language_probability=head.language_probability,
+        no_speech_probability=min(p.no_speech_probability for p in spoken),
+        audio_seconds=sum(p.audio_seconds for p in pieces),
+        elapsed_seconds=(
+            sum(p.elapsed_seconds for p in pieces) if elapsed_seconds is None else elapsed_seconds
+        ),
+    )
 
 
 def frame_speech(audio: np.ndarray) -> np.ndarray:
@@ -60,6 +82,51 @@ def frame_speech(audio: np.ndarray) -> np.ndarray:
     last = _last_above(audio, (int(voiced[-1]) + 2) * FRAME, level)
     start = max(0, first - int(LEAD_S * 16000))
     return np.concatenate([audio[start : last + 1], np.zeros(int(TAIL_S * 16000), audio.dtype)])
+
+
+def voice_frames(audio: np.ndarray) -> np.ndarray:
+    """Which 20 ms frames of `audio` carry voice (the level `frame_speech` trims to)."""
+    count = len(audio) // FRAME
+    if count == 0:
+        return np.zeros(0, bool)
+    rms = np.sqrt((audio[: count * FRAME].reshape(count, FRAME).astype(np.float64) ** 2).mean(1))
+    return rms > max(VOICE_FLOOR, VOICE_RELATIVE * rms.max())
+
+
+def pause_cuts(audio: np.ndarray, max_s: float) -> list[int]:
+    """Sample offsets that cut `audio` into pieces of at most `max_s`, each in a pause.
+
+    Each cut is in the middle of the latest pause between sentences that leaves a piece of
+    at least `MIN_PIECE_S`, else the latest pause between words, else the longest quiet
+    stretch there is (a caller who never paused for 25 s: a word may be split there).
+    """
+    voiced = voice_frames(audio)
+    quiet_runs = _runs(~voiced)  # (first frame, frames)
+    cuts, start, max_frames = [], 0, int(max_s * 16000) // FRAME
+    min_frames = int(MIN_PIECE_S * 16000) // FRAME
+    while len(audio) - start * FRAME > max_frames * FRAME:
+        lo, hi = start + min_frames, start + max_frames
+        inside = [(first, n) for first, n in quiet_runs if first < hi and first + n > lo]
+        cut = None
+        for gap_s in (SENTENCE_GAP_S, WORD_GAP_S):
+            fits = [(f, n) for f, n in inside if n * FRAME >= gap_s * 16000]
+            if fits:
+                first, n = fits[-1]
+                cut = first + n // 2
+                break
+        if cut is None:
+            first, n = max(inside, key=lambda r: r[1], default=(hi, 0))
+            cut = first + n // 2
+        cut = min(max(cut, lo), hi)  # the middle of a run may lie past the piece's bounds
+        cuts.append(cut * FRAME)
+        start = cut
+    return cuts
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    """(start, length) of each run of True in `mask`."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return [(int(a), int(b - a)) for a, b in zip(edges[::2], edges[1::2], strict=True)]
 
 
 def _first_above(audio: np.ndarray, since: int, level: float) -> int:
@@ -119,15 +186,24 @@ class SpeechToText:
         return self._model
 
     def transcribe_sync(self, audio: np.ndarray) -> Transcript:
-        """`audio` is mono float32 at 16 kHz."""
-        audio = frame_speech(audio)
-        if self._window is not None and self._window.fits(audio):
-            return self._transcribe_windowed(audio)
-        return self._transcribe_full(audio)
+        """`audio` is mono float32 at 16 kHz, of any length."""
+        framed = frame_speech(audio)
+        if self._window is None:
+            return self._transcribe_full(framed)
+        if self._window.fits(framed):
+            return self._transcribe_windowed(framed)
+        return self._transcribe_pieces(audio)
 
-    def _transcribe_windowed(self, audio: np.ndarray) -> Transcript:
+    def _transcribe_windowed(
+        self, audio: np.ndarray, language: str | None = None, detect: bool | None = None
+    ) -> Transcript:
         started = time.perf_counter()
-        decoded = self._window.decode(audio, self._language, self._detect, LANGUAGE_CONFIDENCE)
+        decoded = self._window.decode(
+            audio,
+            language or self._language,
+            self._detect if detect is None else detect,
+            LANGUAGE_CONFIDENCE,
+        )
         return Transcript(
             text=decoded.text,
             language=decoded.language,
@@ -136,6 +212,28 @@ class SpeechToText:
             audio_seconds=len(audio) / 16000,
             elapsed_seconds=time.perf_counter() - started,
         )
+
+    def _transcribe_pieces(self, audio: np.ndarray) -> Transcript:
+        """A turn longer than one window: cut in its pauses, each piece in a window of its own.
+
+        Whisper's own 30 s windows (`_transcribe_full`) cut wherever 30 s falls, and the words
+        across that edge were lost. The language is detected on the first piece only.
+        """
+        started = time.perf_counter()
+        room = self._window.max_seconds - LEAD_S - TAIL_S - 2 * FRAME / 16000
+        bounds = [0, *pause_cuts(audio, room), len(audio)]
+        pieces: list[Transcript] = []
+        for a, b in itertools.pairwise(bounds):
+            piece = frame_speech(audio[a:b])
+            first = not pieces
+            pieces.append(
+                self._transcribe_windowed(
+                    piece,
+                    None if first else pieces[0].language,
+                    None if first else False,
+                )
+            )
+        return joined(pieces, time.perf_counter() - started)
 
     def _transcribe_full(self, audio: np.ndarray) -> Transcript:
         """Whisper's own 30 s windows: for utterances too long for one short window."""

@@ -10,6 +10,13 @@ faster), but Whisper then writes digit strings less reliably ("4521" -> "4.521",
 15 of 18 with 30 s. Order and card numbers are what callers say most, so the default window
 stays 30 s; `min_window_s` can trade digits for speed. Generation is capped by the audio's
 length, so a decoding loop cannot run for long.
+
+CTranslate2 (4.x) lets Whisper generate at most half of the `max_length` it is given, prompt
+included (`min(max_length / 2, max_length - prompt)` in its whisper.cc, the reference
+implementation's 224-token sample length). faster-whisper's `max_new_tokens` does not know
+that: asked for N new tokens it gets about N / 2, and a long or quick turn lost its last words
+("...whether I have to send the receipt with the" and nothing after). `generation_limit`
+asks for what makes CTranslate2 allow the tokens wanted.
 """
 
 from __future__ import annotations
@@ -24,8 +31,9 @@ import numpy as np
 
 FRAMES_PER_SECOND = 100  # Whisper's mel frames
 FULL_WINDOW_FRAMES = 3000  # 30 s: what Whisper was trained on
-TOKENS_PER_SECOND = 6  # generous for speech (~3 words, ~4 tokens a second)
+TOKENS_PER_SECOND = 8  # generous for speech (~3 words, ~4-5 tokens a second; digits more)
 MIN_NEW_TOKENS = 16
+MAX_LENGTH = 448  # Whisper's text context: prompt and generated tokens together
 # Whisper's own "this was silence" test (faster-whisper's defaults).
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
@@ -44,6 +52,22 @@ def window_frames(content_frames: int, min_window_s: float, pad_s: float) -> int
     wanted = max(min_window_s * FRAMES_PER_SECOND, content_frames + pad_s * FRAMES_PER_SECOND)
     whole_seconds = math.ceil(wanted / FRAMES_PER_SECOND) * FRAMES_PER_SECOND
     return int(min(FULL_WINDOW_FRAMES, whole_seconds))
+
+
+def token_budget(seconds: float) -> int:
+    """Tokens the words of `seconds` of audio may take: a loop stops there, speech never does."""
+    return MIN_NEW_TOKENS + math.ceil(TOKENS_PER_SECOND * seconds)
+
+
+def generation_limit(prompt_tokens: int, wanted: int) -> int:
+    """The `max_new_tokens` under which CTranslate2 generates up to `wanted` tokens.
+
+    It stops at `min(max_length / 2, max_length - prompt)` with `max_length` = prompt + new:
+    asking for `2 * wanted - prompt` new tokens gives `wanted`. Should a later CTranslate2
+    drop the halving, this only loosens the cap; it never cuts words. Whisper cannot go past
+    its context, which is at most `MAX_LENGTH / 2` tokens here.
+    """
+    return max(1, min(MAX_LENGTH - prompt_tokens, max(wanted, 2 * wanted - prompt_tokens)))
 
 
 class WindowedWhisper:
@@ -78,9 +102,14 @@ class WindowedWhisper:
         )
         self._options = info.transcription_options
 
+    @property
+    def max_seconds(self) -> float:
+        """The longest utterance one window takes with its padding."""
+        return FULL_WINDOW_FRAMES / FRAMES_PER_SECOND - self._pad_s
+
     def fits(self, audio: np.ndarray) -> bool:
         """Whether the utterance fits one window with its padding."""
-        return len(audio) / 16000 + self._pad_s <= FULL_WINDOW_FRAMES / FRAMES_PER_SECOND
+        return len(audio) / 16000 <= self.max_seconds
 
     def decode(
         self, audio: np.ndarray, expected: str | None, detect: bool, confident: float
@@ -110,10 +139,11 @@ class WindowedWhisper:
 
     def _generate(self, encoded: Any, language: str, seconds: float) -> tuple[str, float]:
         tokenizer = self._tokenizer(language)
-        options = dataclasses.replace(
-            self._options, max_new_tokens=MIN_NEW_TOKENS + int(TOKENS_PER_SECOND * seconds)
-        )
         prompt = self._model.get_prompt(tokenizer, [], without_timestamps=True)
+        options = dataclasses.replace(
+            self._options,
+            max_new_tokens=generation_limit(len(prompt), token_budget(seconds)),
+        )
         result, avg_logprob, _, _ = self._model.generate_with_fallback(
             encoded, prompt, tokenizer, options
         )

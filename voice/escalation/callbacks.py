@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from sqlalchemy import DateTime, Engine, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from voice.privacy import mask_text
 from voice.store.calls import Base
 
 
@@ -55,8 +56,8 @@ def request_callback(
             call_sid=call_sid,
             phone=phone,
             name=name,
-            reason=reason,
-            summary=summary,
+            reason=mask_text(reason),  # the phone stays: someone must ring it
+            summary=mask_text(summary),
             created_at=_now(),
             status="pending",
         )

@@ -5,6 +5,9 @@ frames have passed; its end of speech is ~0.1 s late. The energy of each 20 ms f
 the loudest frame of the utterance, places the end of the voice to a frame, and notices the
 voice coming back well before the VAD's `start_secs` of speech confirm it. On a noisy line,
 where energy cannot tell voice from noise, the VAD's own timing is kept.
+
+`has_voice` tells the transcriber whether the caller said something in a stretch of audio it
+would otherwise not transcribe (after an early transcript, after a long turn's last piece).
 """
 
 from __future__ import annotations
@@ -19,6 +22,9 @@ KEEP_S = 12.0
 AGREE_S = 0.12  # the energy end may trail the VAD's by this much and still be trusted
 MAX_EARLIER_S = 0.2  # nor lead it by more than this
 NOISE_FACTOR = 3.0  # the voice coming back is this much louder than the pause
+FRAME = 320  # 20 ms at 16 kHz
+VOICE_FRAMES = 3  # voice for this many frames in a row (60 ms) is a sound, not a click
+NOISE_PERCENTILE = 5  # a pause's line noise: its quietest frames
 
 
 class SpeechEnergy:
@@ -55,3 +61,24 @@ class SpeechEnergy:
         pause = [rms for t, rms in self._frames if t > pause_from_s]
         noise = float(np.median(pause)) if pause else 0.0
         return max(self.threshold(), NOISE_FACTOR * noise)
+
+
+def frame_levels(samples: np.ndarray) -> np.ndarray:
+    """The RMS of each whole 20 ms frame of int16-scaled `samples`."""
+    count = len(samples) // FRAME
+    frames = samples[: count * FRAME].reshape(count, FRAME).astype(np.float64)
+    return np.sqrt((frames**2).mean(axis=1)) if count else np.zeros(0)
+
+
+def has_voice(samples: np.ndarray, loudest: float) -> bool:
+    """Whether int16-scaled `samples` hold a voice, given the utterance's loudest frame:
+    `VOICE_FRAMES` frames in a row above the level `SpeechEnergy` calls voice and well above
+    the line's noise (its quietest frames here: a turn ends in silence)."""
+    levels = frame_levels(samples)
+    if levels.size == 0:
+        return False
+    noise = float(np.percentile(levels, NOISE_PERCENTILE))
+    level = max(FLOOR_RMS, RELATIVE * loudest, NOISE_FACTOR * noise)
+    loud = np.concatenate([[0], (levels > level).astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(loud))
+    return bool(((edges[1::2] - edges[::2]) >= VOICE_FRAMES).any())

@@ -2,7 +2,17 @@
 
 Transcription starts at the caller's first pause (`CallerPauseFrame`), while the turn-end
 detector is still deciding whether the turn is over: when it is, the transcript is ready or
-nearly so. If the caller speaks on, that early transcript is dropped.
+nearly so. If the caller speaks on, that early transcript is dropped; so is one whose pause
+the caller broke too briefly for the VAD to call it speech (a word after it would be lost).
+
+A long turn is transcribed as it goes: at the first pause after `COMMIT_S` of speech, the
+speech so far becomes a piece of the turn and is transcribed while the caller speaks on.
+Pieces end in a pause (the VAD heard `pause_s` of quiet), so no word is cut or said twice,
+and the turn's end waits only for its last piece, however long the turn.
+
+When the call ends (the caller hangs up, or the agent does), what the caller said last is
+still transcribed and stored, though nobody answers it any more: a turn being transcribed,
+and one the caller was still speaking.
 """
 
 from __future__ import annotations
@@ -14,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 from pipecat.frames.frames import (
+    CancelFrame,
+    EndFrame,
     Frame,
     InputAudioRawFrame,
     TranscriptionFrame,
@@ -22,8 +34,9 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from voice.engines.stt import SpeechToText, Transcript
+from voice.engines.stt import SpeechToText, Transcript, joined
 from voice.logs import get_logger
+from voice.pipeline.speech_energy import frame_levels, has_voice
 from voice.pipeline.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
 from voice.session import CallSession
 
@@ -34,6 +47,18 @@ log = get_logger("voice.transcriber")  # the name its logs have always carried
 # `start_secs`: Whisper's input is trimmed to the voice anyway (`voice.engines.stt.frame_speech`),
 # and the preroll restarts at each turn end, so it never repeats the previous turn.
 PREROLL_S = 1.2
+# Longer than ordinary turns (these are transcribed whole, as before), short enough that the
+# last piece of a long turn takes no longer to transcribe than a short turn.
+COMMIT_S = 15.0
+FINISH_S = 10.0  # at the call's end, how long its last turns may take to be stored
+
+
+@dataclass
+class _Piece:
+    """Speech of a long turn, up to one of its pauses, being transcribed."""
+
+    audio: np.ndarray  # float32
+    task: asyncio.Task[Transcript]
 
 
 @dataclass
@@ -63,10 +88,16 @@ class TurnTranscriber(FrameProcessor):
         self._rate = sample_rate
         self._preroll: deque[np.ndarray] = deque()
         self._preroll_len = 0
-        self._speech: list[np.ndarray] | None = None
+        self._speech: list[np.ndarray] | None = None  # since the last piece of the turn
+        self._speech_len = 0
         self._speech_start = 0.0
+        self._pieces: list[_Piece] = []  # a long turn's speech before `_speech`
+        self._loudest = 0.0  # the turn's loudest 20 ms frame (RMS) in its pieces
         self._early: asyncio.Task[Transcript] | None = None  # started at the caller's pause
+        self._early_len = 0  # samples of `_speech` the early transcript covers
         self._order = asyncio.Lock()  # utterances reach the responder in the order spoken
+        self._transcribing: set[asyncio.Task] = set()
+        self._ending = False  # the call is over: turns are stored, not answered
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -83,51 +114,99 @@ class TurnTranscriber(FrameProcessor):
             self._drop_early()
             if self._speech is None:  # a second start inside one utterance keeps what it has
                 self._speech = list(self._preroll)
+                self._speech_len = self._preroll_len
                 self._speech_start = self._session.elapsed() - self._start_secs
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._speech is not None:
-            self._end_utterance(frame)
+            stop_secs = frame.stop_secs if isinstance(frame, CallerTurnEndFrame) else None
+            turn = {"turn_end": getattr(frame, "reason", "silence")}
+            if getattr(frame, "complete_probability", None) is not None:
+                turn["smart_turn"] = round(frame.complete_probability, 3)
+            self._end_utterance(self._stop_secs if stop_secs is None else stop_secs, turn)
+        elif isinstance(frame, (EndFrame, CancelFrame)):
+            await self._finish()
         await self.push_frame(frame, direction)
 
     def _take_audio(self, samples: np.ndarray) -> None:
         if self._speech is not None:
             self._speech.append(samples)
+            self._speech_len += len(samples)
         self._preroll.append(samples)
         self._preroll_len += len(samples)
         while self._preroll_len - len(self._preroll[0]) >= PREROLL_S * self._rate:
             self._preroll_len -= len(self._preroll.popleft())
 
-    def _audio(self) -> np.ndarray:
-        return np.concatenate(self._speech).astype(np.float32) / 32768.0
+    def _samples(self) -> np.ndarray:
+        return np.concatenate(self._speech) if self._speech else np.zeros(0, np.int16)
 
     def _start_early(self) -> None:
-        """The caller paused: the speech so far is the whole utterance if the turn is over."""
-        if self._early_enabled and self._speech is not None and self._early is None:
-            self._early = self.create_task(self._stt.transcribe(self._audio()), name="stt-early")
+        """The caller paused: the speech so far is the whole utterance if the turn is over
+        (transcribed early), or, in a long turn, a piece of it (transcribed for good)."""
+        if self._speech is None or self._early is not None:
+            return
+        if self._speech_len >= COMMIT_S * self._rate:
+            self._commit()
+        elif self._early_enabled:
+            self._early_len = self._speech_len
+            self._early = self.create_task(
+                self._stt.transcribe(_float(self._samples())), name="stt-early"
+            )
+
+    def _commit(self) -> None:
+        """A long turn paused: what was said so far is a piece of it, transcribed now."""
+        samples = self._samples()
+        levels = frame_levels(samples)
+        self._loudest = max(self._loudest, float(levels.max()) if levels.size else 0.0)
+        audio = _float(samples)
+        self._pieces.append(_Piece(audio, self.create_task(self._stt.transcribe(audio))))
+        self._speech, self._speech_len = [], 0
 
     def _drop_early(self) -> None:
         if self._early is not None:
             self._early.cancel()  # the caller spoke on: that transcript is missing words
             self._early = None
 
-    def _end_utterance(self, frame: VADUserStoppedSpeakingFrame) -> None:
-        audio, early = self._audio(), self._early
-        self._speech, self._early = None, None
+    def _end_utterance(self, stop_secs: float, turn: dict) -> None:
+        samples, early, pieces = self._samples(), self._early, self._pieces
+        if early is not None and self._spoke_after(samples, self._early_len):
+            early.cancel()  # the voice came back too briefly for the VAD: it missed words
+            early = None
+        tail = _float(samples) if not pieces or self._spoke_after(samples, 0) else None
+        self._speech, self._speech_len, self._early, self._pieces = None, 0, None, []
+        self._loudest = 0.0
         self._preroll.clear()
         self._preroll_len = 0
         detected_s = self._session.elapsed()
-        stop_secs = frame.stop_secs if isinstance(frame, CallerTurnEndFrame) else self._stop_secs
-        turn = {"turn_end": getattr(frame, "reason", "silence")}
-        if getattr(frame, "complete_probability", None) is not None:
-            turn["smart_turn"] = round(frame.complete_probability, 3)
-        self.create_task(
+        task = self.create_task(
             self._transcribe(
-                audio, early, self._speech_start, detected_s - stop_secs, detected_s, turn
+                pieces, tail, early, self._speech_start, detected_s - stop_secs, detected_s, turn
             )
         )
+        self._transcribing.add(task)
+        task.add_done_callback(self._transcribing.discard)
+
+    async def _finish(self) -> None:
+        """The call is ending: store the caller's last words before the call is closed."""
+        if self._ending:
+            return
+        self._ending = True
+        if self._speech is not None:  # hung up mid-sentence: the turn ends here
+            self._end_utterance(0.0, {"turn_end": "call_ended"})
+        pending = [task for task in self._transcribing if not task.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=FINISH_S)
+            if late:
+                log.warning("the call ended before its last turn was transcribed", turns=len(late))
+
+    def _spoke_after(self, samples: np.ndarray, since: int) -> bool:
+        """Whether there is voice in `samples[since:]` (the pause that ended the turn)."""
+        loudest = frame_levels(samples[:since])
+        reference = max(self._loudest, float(loudest.max()) if loudest.size else 0.0)
+        return has_voice(samples[since:], reference or float(frame_levels(samples).max(initial=0)))
 
     async def _transcribe(
         self,
-        audio: np.ndarray,
+        pieces: list[_Piece],
+        tail: np.ndarray | None,
         early: asyncio.Task[Transcript] | None,
         start_s: float,
         end_s: float,
@@ -136,7 +215,7 @@ class TurnTranscriber(FrameProcessor):
     ) -> None:
         detected = time.perf_counter()
         async with self._order:
-            transcript = await self._result(audio, early)
+            transcript = await self._whole(pieces, tail, early)
             if transcript is None:
                 self._session.event("stt_error", start=round(start_s, 3))
                 return
@@ -155,8 +234,12 @@ class TurnTranscriber(FrameProcessor):
                 transcribed=round(self._session.elapsed(), 3),
                 stt_ms=round(transcript.elapsed_seconds * 1000, 1),
                 early_stt=early is not None,
+                **({"pieces": len(pieces) + (tail is not None)} if pieces else {}),
+                **({"call_ended": True} if self._ending else {}),
                 **turn,
             )
+            if self._ending:
+                return  # nobody to answer
             await self.push_frame(
                 TranscriptionFrame(
                     text=transcript.text,
@@ -165,6 +248,28 @@ class TurnTranscriber(FrameProcessor):
                     result=utterance,
                 )
             )
+
+    async def _whole(
+        self,
+        pieces: list[_Piece],
+        tail: np.ndarray | None,
+        early: asyncio.Task[Transcript] | None,
+    ) -> Transcript | None:
+        """The turn's transcript: its pieces, then what was said after the last one.
+
+        Its time is that of the last part, the one the turn's end waited for: the pieces
+        were transcribed while the caller spoke on.
+        """
+        parts = []
+        for piece in pieces:
+            parts.append(await self._result(piece.audio, piece.task))
+        if tail is not None:
+            parts.append(await self._result(tail, early))
+        if any(part is None for part in parts):
+            return None
+        if len(parts) == 1:
+            return parts[0]
+        return joined(parts, parts[-1].elapsed_seconds)
 
     async def _result(
         self, audio: np.ndarray, early: asyncio.Task[Transcript] | None
@@ -183,3 +288,7 @@ class TurnTranscriber(FrameProcessor):
         except Exception:
             log.exception("transcription failed")
             return None
+
+
+def _float(samples: np.ndarray) -> np.ndarray:
+    return samples.astype(np.float32) / 32768.0

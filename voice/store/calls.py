@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
 
 from voice.logs import get_logger
+from voice.privacy import mask_text
 
 log = get_logger("voice.store")  # the name its logs have always carried
 
@@ -189,7 +190,7 @@ class Store:
             call = db.get(Call, call_sid)
             if call is not None:
                 call.escalated, call.escalation_rule = True, rule
-                call.escalation_reason, call.escalation_turn = reason, turn
+                call.escalation_reason, call.escalation_turn = mask_text(reason), turn
 
     def get_call(self, call_sid: str) -> Call | None:
         with Session(self.engine, expire_on_commit=False) as db:

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from voice.business import Business
 from voice.business.records import AppointmentInfo, OrderInfo
 from voice.dialogue.saying import say_date, say_time
+from voice.privacy import mask_text
 from voice.store.calls import Call
 from voice.store.identifiers import normalise_phone
 
@@ -172,6 +173,6 @@ def record_outcome(
         result = db.execute(
             update(Call)
             .where(Call.call_sid == call_sid)
-            .values(summary=summary.strip(), outcome=outcome, topics=joined)
+            .values(summary=mask_text(summary.strip()), outcome=outcome, topics=joined)
         )
         return result.rowcount > 0

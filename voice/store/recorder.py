@@ -10,6 +10,7 @@ readable file missing at most the last `FLUSH_LAG_S + FLUSH_EVERY_S` seconds.
 from __future__ import annotations
 
 import json
+import math
 import time
 import wave
 from datetime import UTC, datetime
@@ -18,9 +19,14 @@ from typing import Any
 
 import numpy as np
 
+from voice.privacy import mask_value
+
 RATE = 8000
 FLUSH_EVERY_S = 0.25
 FLUSH_LAG_S = 0.3  # late caller frames (network jitter) still find their place
+# A caller frame's own timestamp is believed within this much of the call's clock: it places
+# the audio, and so sizes the buffer (one frame stamped 20000000 ms once took 305 MB).
+MAX_SKEW_S = 5.0
 
 
 class _Track:
@@ -48,6 +54,9 @@ class _Track:
 
     def truncate(self, length: int) -> None:
         self.pending = self.pending[: max(0, length)]
+
+
+_IDS = frozenset({"call_sid", "stream_sid"})  # ids, never numbers to mask
 
 
 def recording_paths(recordings_dir: Path, call_sid: str, day: datetime) -> tuple[Path, Path]:
@@ -85,9 +94,18 @@ class CallRecorder:
     def caller_audio(self, pcm: bytes, timestamp_ms: float | None = None) -> None:
         if self.closed:
             return
-        at = int(timestamp_ms * RATE / 1000) if timestamp_ms is not None else self._now_sample()
+        at = self._place_of(timestamp_ms)
         self._caller.place(at - self._flushed, np.frombuffer(pcm, dtype=np.int16))
         self._maybe_flush()
+
+    def _place_of(self, timestamp_ms: float | None) -> int:
+        """The sample a caller frame goes to: its timestamp, clamped to MAX_SKEW_S around our
+        own clock; our clock alone when it has none or it is not a finite number."""
+        now_s = self.elapsed()
+        if timestamp_ms is None or not math.isfinite(timestamp_ms):
+            return int(now_s * RATE)
+        seconds = min(max(timestamp_ms / 1000, now_s - MAX_SKEW_S), now_s + MAX_SKEW_S)
+        return max(0, int(seconds * RATE))
 
     def agent_audio(self, pcm: bytes) -> None:
         if self.closed:
@@ -106,11 +124,14 @@ class CallRecorder:
 
     # -- events --------------------------------------------------------------------------
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
+        """Append one event to the JSONL and return it. Every string in it is masked here
+        (voice/privacy.py): the session logs and stores the record this returns, so card
+        numbers, codes and phone numbers reach neither the file, the log nor the database."""
         record = {
             "type": kind,
             "t": round(self.elapsed(), 3),
             "time": datetime.now(UTC).isoformat(),
-            **fields,
+            **mask_value(fields, keep=_IDS.__contains__),
         }
         if not self.closed:
             self._events.write(json.dumps(record, ensure_ascii=False) + "\n")
