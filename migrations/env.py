@@ -21,8 +21,8 @@ def models() -> MetaData:
     Imported only by the CLI: the service's own start-up must not pull `review` into `voice`.
     """
     import review.models  # noqa: F401
-    import voice.business.service
     import voice.escalation.callbacks
+    import voice.store.schema
     import voice.store.stream_grants  # noqa: F401
     from voice.store.calls import Base
 

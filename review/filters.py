@@ -21,8 +21,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from review.models import CallTag
 from review.search import TranscriptSearch, parse_terms
-from voice.business.service import normalise_phone
 from voice.store.calls import Call
+from voice.store.identifiers import normalise_phone
 
 OUTCOMES = ("resolved", "escalated", "abandoned")
 TAG_PATTERN = re.compile(r"[^a-z0-9_-]+")

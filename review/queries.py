@@ -19,8 +19,8 @@ from review.filters import CallFilters, where
 from review.formatting import as_utc, mask_phone, topic_list
 from review.models import CallTag
 from review.search import TranscriptSearch, highlight
-from voice.business.service import Customer
 from voice.store.calls import Call, Turn
+from voice.store.schema import Customer
 
 LIST_COLUMNS = (
     Call.call_sid,

@@ -154,6 +154,26 @@ def build_parser() -> argparse.ArgumentParser:
     scenarios = commands.add_parser("eval", help="run scripted calls and check what happened")
     evaluation.add_arguments(scenarios)
     scenarios.set_defaults(handler=_delegate("telephony.evaluation"))
+
+    from voice.dialogue import training
+
+    understanding = commands.add_parser(
+        "train-understanding", help="train the classifier that reads caller turns"
+    )
+    training.add_arguments(understanding)
+    understanding.set_defaults(handler=_delegate("voice.dialogue.training"))
+
+    from telephony import chat, escalation_score
+
+    talk = commands.add_parser("chat", help="type a call in the terminal (text, same brain)")
+    chat.add_arguments(talk)
+    talk.set_defaults(handler=_delegate("telephony.chat"))
+
+    score = commands.add_parser(
+        "score-escalation", help="precision/recall of escalation on labelled utterances"
+    )
+    escalation_score.add_arguments(score)
+    score.set_defaults(handler=_delegate("telephony.escalation_score"))
     return parser
 
 

@@ -1,24 +1,19 @@
-"""`callcentre eval`: scripted calls through the real server and simulator, checked afterwards.
+"""`callcentre eval`: scripted calls, checked turn by turn and call by call.
 
-A scenario is a YAML file:
+Two modes run the same scenario files (format: `telephony/scenarios.py`):
 
-    name: order status, number read digit by digit
-    caller: "+15551234567"
-    turns:                      # each turn: `say` (synthesised), `wav` (a file) or `dtmf`
-      - say: "Hi, where is my order four five two one?"
-    expect:
-      reply_contains: ["UPS", ["four five two one", "4521"]]   # a list inside = any of
-      reply_not_contains: ["refund"]
-      escalated: false
-      db:                       # rows that must exist afterwards in the business tables
-        - {table: returns, where: {order_number: "4521"}, count: 1}
+- audio (the default): each call goes through the real server and the simulator: `say:` turns
+  are synthesised with the packaged voice, played as Twilio would, heard by Whisper;
+- `--text`: each caller turn goes as text through the same understanding, dialogue state,
+  business, escalation and reply path a call uses (`voice.text_call`), in seconds.
 
-Unknown keys are an error for that scenario (a typo under `expect:` would otherwise check
-nothing). A scenario that cannot be loaded, or whose call fails, is reported as FAIL with the
-reason and the others still run. `--data DIR` is the business every scenario starts from.
-
-`--verbose` prints each call as it went: what Whisper heard, what the turn manager understood
-(intent and values), and what the agent said, which is where a failure's cause shows.
+`--today YYYY-MM-DD` pins the day the business is seeded relative to and the agent's clock (a
+scenario's own `today:` pins it for that scenario); `--data DIR` is the business every scenario
+starts from. A scenario that cannot be loaded, or whose call fails, is reported as FAIL with
+the reason and the others still run. The report gives the pass rate per turn and per call and
+counts unwanted actions (an action offered or taken on a turn whose `offers`/`does` say
+otherwise). `--verbose` prints each call as it went: what was heard, what was understood
+(intent, act, values), and what the agent said, which is where a failure's cause shows.
 """
 
 from __future__ import annotations
@@ -27,41 +22,28 @@ import argparse
 import asyncio
 import hashlib
 import json
-import re
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
-from typing import Any
 
 import soundfile as sf
-import yaml
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine
 
 from telephony.local_server import LocalServer
+from telephony.scenarios import (
+    Scenario,
+    ScenarioError,
+    check_call,
+    check_turn,
+    load_scenario,
+    scenario_files,
+    turn_records,
+    unwanted_action,
+)
 from telephony.simulator import SimulationResult, simulate_call
-from voice.settings import Settings
-
-IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-# The keys a scenario may use, where: anything else is a typo that would silently check less.
-SCENARIO_KEYS = {"name", "caller", "turns", "expect"}
-TURN_KINDS = {"say", "wav", "dtmf"}
-EXPECT_KEYS = {"reply_contains", "reply_not_contains", "escalated", "db"}
-DB_CHECK_KEYS = {"table", "where", "count"}
-
-
-class ScenarioError(Exception):
-    """A scenario file that cannot be run; the message is one line."""
-
-
-@dataclass
-class Scenario:
-    name: str
-    path: Path
-    caller: str
-    turns: list[dict[str, str]]
-    expect: dict[str, Any]
 
 
 @dataclass
@@ -74,55 +56,42 @@ class ScenarioResult:
     events: list[dict] = field(default_factory=list)  # the call's recorded events, to re-check
     latencies_ms: list[float] = field(default_factory=list)
     seconds: float = 0.0
+    turn_results: list[list[str]] = field(default_factory=list)  # each checked turn's reasons
+    unwanted_actions: int = 0
+
+    @property
+    def turns_checked(self) -> int:
+        return len(self.turn_results)
+
+    @property
+    def turns_passed(self) -> int:
+        return sum(not r for r in self.turn_results)
 
 
-def load_scenario(path: Path) -> Scenario:
-    try:
-        data = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise ScenarioError(f"{path}: {exc}") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("turns"), list):
-        raise ScenarioError(f"{path}: a scenario needs a `turns` list")
-    _no_unknown_keys(path, "the scenario", data, SCENARIO_KEYS)
-    for turn in data["turns"]:
-        if not isinstance(turn, dict) or len(turn) != 1 or not set(turn) <= TURN_KINDS:
-            raise ScenarioError(f"{path}: each turn has exactly one of say, wav, dtmf")
-    expect = data.get("expect") or {}
-    if not isinstance(expect, dict):
-        raise ScenarioError(f"{path}: `expect` must be a mapping")
-    _no_unknown_keys(path, "expect", expect, EXPECT_KEYS)
-    for row in expect.get("db") or []:
-        if not isinstance(row, dict):
-            raise ScenarioError(f"{path}: each db check is a mapping with table and where")
-        _no_unknown_keys(path, "a db check", row, DB_CHECK_KEYS)
-    return Scenario(
-        name=str(data.get("name", path.stem)),
-        path=path,
-        caller=str(data.get("caller", "+15550001111")),
-        turns=data["turns"],
-        expect=expect,
+def judge(scenario: Scenario, events: list[dict], database_url: str) -> ScenarioResult:
+    """Per-turn and call-level checks of one finished call."""
+    records = turn_records(events)
+    turn_results, reasons, unwanted = [], [], 0
+    for number, turn in enumerate(scenario.turns, 1):
+        expect = turn.get("expect") or {}
+        record = records[number - 1] if number - 1 < len(records) else None
+        if expect:
+            found = check_turn(expect, record)
+            turn_results.append(found)
+            reasons += [f"turn {number}: {r}" for r in found]
+        unwanted += unwanted_action(expect, record)
+    reasons += check_call(scenario, events, database_url)
+    said = " | ".join(e.get("text", "") for e in events if e["type"] == "agent_turn")
+    return ScenarioResult(
+        scenario,
+        not reasons,
+        reasons,
+        agent_text=said,
+        transcript=call_transcript(events),
+        events=events,
+        turn_results=turn_results,
+        unwanted_actions=unwanted,
     )
-
-
-def _no_unknown_keys(path: Path, where: str, data: dict, allowed: set[str]) -> None:
-    unknown = sorted(map(str, set(data) - allowed))
-    if unknown:
-        raise ScenarioError(
-            f"{path.name}: unknown key{'s' * (len(unknown) > 1)} in {where}: "
-            f"{', '.join(unknown)} (allowed: {', '.join(sorted(allowed))})"
-        )
-
-
-def scenario_files(directory: Path) -> list[Path]:
-    files = sorted(directory.glob("*.yaml")) + sorted(directory.glob("*.yml"))
-    if not files:
-        raise ScenarioError(f"{directory}: no scenario files (*.yaml)")
-    return files
-
-
-def load_scenarios(directory: Path) -> list[Scenario]:
-    """Every scenario in `directory`; the first broken one raises ScenarioError."""
-    return [load_scenario(f) for f in scenario_files(directory)]
 
 
 def unloadable(path: Path, reason: str) -> ScenarioResult:
@@ -164,103 +133,49 @@ def turn_sources(scenario: Scenario, voice: CallerVoice) -> list[str]:
     return sources
 
 
-def _normalise(s: str) -> str:
-    return re.sub(r"[^a-z0-9$.]+", " ", s.lower()).strip()
-
-
-def check(scenario: Scenario, events: list[dict], database_url: str) -> list[str]:
-    """Every way the call fell short of the scenario's expectations (empty: passed)."""
-    expect, reasons = scenario.expect, []
-    said = _normalise(" ".join(e.get("text", "") for e in events if e["type"] == "agent_turn"))
-    for item in expect.get("reply_contains", []):
-        options = item if isinstance(item, list) else [item]
-        if not any(_normalise(str(o)) in said for o in options):
-            reasons.append(f"reply lacks {' / '.join(map(str, options))!r}")
-    for item in expect.get("reply_not_contains", []):
-        if _normalise(str(item)) in said:
-            reasons.append(f"reply says {item!r}")
-    if "escalated" in expect:
-        escalated = any(e["type"] == "escalation" for e in events)
-        if escalated != bool(expect["escalated"]):
-            reasons.append("escalated" if escalated else "did not escalate")
-    for row in expect.get("db", []):
-        reasons += _check_rows(row, database_url)
-    return reasons
-
-
-def _check_rows(row: dict, database_url: str) -> list[str]:
-    table, where = row.get("table", ""), row.get("where") or {}
-    if not IDENTIFIER.match(table) or not all(IDENTIFIER.match(k) for k in where):
-        return [f"bad db check {row!r}"]
-    clause = " and ".join(f"{k} = :{k}" for k in where) or "1=1"
-    engine = create_engine(database_url)
-    try:
-        with engine.connect() as db:
-            found = db.execute(
-                text(f"select count(*) from {table} where {clause}"),
-                {k: str(v) for k, v in where.items()},
-            ).scalar_one()
-    except Exception as exc:  # a missing table or column is the scenario's failure
-        return [f"db check on {table} failed: {type(exc).__name__}"]
-    finally:
-        engine.dispose()
-    wanted = row.get("count")
-    if (wanted is None and found < 1) or (wanted is not None and found != int(wanted)):
-        wanted_text = "some" if wanted is None else wanted  # not `or`: 0 is a real count
-        return [f"{table} where {where}: {found} rows, wanted {wanted_text}"]
-    return []
-
-
-async def run_scenario(
+async def run_audio_scenario(
     scenario: Scenario,
     server: LocalServer,
-    settings: Settings,
     voice: CallerVoice,
-    data_dir: Path | None = None,
+    data_dir: Path | None,
+    today: date | None,
 ) -> ScenarioResult:
     started = time.monotonic()
-    reset_business(server.database_url, data_dir)
+    reset_business(server.database_url, data_dir, today)
     result: SimulationResult = await simulate_call(
         turn_sources(scenario, voice),
         url=server.media_url,
-        settings=settings,
+        settings=server.settings,
         caller=scenario.caller,
         transcribe=False,
     )
     events = await call_events(server.recordings, result.call_sid)
-    reasons = check(scenario, events, server.database_url)
-    said = " | ".join(e.get("text", "") for e in events if e["type"] == "agent_turn")
-    return ScenarioResult(
-        scenario,
-        not reasons,
-        reasons,
-        agent_text=said,
-        transcript=call_transcript(events),
-        events=events,
-        seconds=time.monotonic() - started,
-        latencies_ms=[t.latency_ms for t in result.turns if t.latency_ms is not None],
-    )
+    judged = judge(scenario, events, server.database_url)
+    judged.latencies_ms = [t.latency_ms for t in result.turns if t.latency_ms is not None]
+    judged.seconds = time.monotonic() - started
+    return judged
 
 
-async def run_safely(
-    scenario: Scenario, server: LocalServer, voice: CallerVoice, data_dir: Path | None = None
-) -> ScenarioResult:
+async def run_safely(scenario: Scenario, run) -> ScenarioResult:
     """Run one scenario; a call that fails (simulator, server, timeout) is its FAIL only."""
     try:
-        return await run_scenario(scenario, server, server.settings, voice, data_dir)
+        return await run(scenario)
     except Exception as exc:
         return ScenarioResult(
             scenario, passed=False, reasons=[f"call failed: {type(exc).__name__}: {exc}"]
         )
 
 
-def reset_business(database_url: str, data_dir: Path | None = None) -> None:
-    """Every scenario starts from the same business (`data_dir`, default the sample one)."""
+def reset_business(
+    database_url: str, data_dir: Path | None = None, today: date | None = None
+) -> None:
+    """Every scenario starts from the same business (`data_dir`, default the sample one),
+    seeded relative to `today`."""
     from voice.store import seeding
 
     engine = create_engine(database_url)
     try:
-        seeding.seed(engine, data_dir or seeding.DEFAULT_DATA_DIR, replace=True)
+        seeding.seed(engine, data_dir or seeding.DEFAULT_DATA_DIR, replace=True, today=today)
     finally:
         engine.dispose()
 
@@ -276,7 +191,7 @@ async def call_events(recordings: Path, call_sid: str, timeout: float = 15.0) ->
 
 
 def call_transcript(events: list[dict]) -> list[str]:
-    """The call as lines: what Whisper heard, what the turn manager understood, the replies.
+    """The call as lines: what was heard, what the turn manager understood, the replies.
 
     A failure's cause is usually visible here: a mishearing, a wrong intent, or a wrong reply.
     """
@@ -288,38 +203,45 @@ def call_transcript(events: list[dict]) -> list[str]:
         elif kind == "keypad_entry":
             lines.append(f"caller: (keypad) {e.get('digits', '')}")
         elif kind == "understood":
-            llm = ", llm" if e.get("llm") else ""
-            lines.append(f"  -> {e.get('intent')} {e.get('values') or {}}{llm}")
+            extra = [f"act {e['act']}"] if e.get("act") else []
+            extra += [f"p={e['confidence']}"] if e.get("confidence") else []
+            extra += [f"offers {e['offers']}"] if e.get("offers") else []
+            extra += [f"does {e['does']}"] if e.get("does") else []
+            extra += ["llm"] if e.get("llm") else []
+            lines.append(f"  -> {e.get('intent')} {e.get('values') or {}} {', '.join(extra)}")
         elif kind == "agent_turn":
             lines.append(f"agent:  {e.get('text', '')}")
         elif kind == "escalation":
-            lines.append("  -> escalated")
+            lines.append(f"  -> escalated ({e.get('rule')})")
     return lines
 
 
 def report(results: list[ScenarioResult]) -> str:
     width = max(len(r.scenario.name) for r in results)
-    lines = [f"{'scenario':<{width}}  result  reasons"]
+    lines = [f"{'scenario':<{width}}  result  turns  reasons"]
     for r in results:
         verdict = "PASS" if r.passed else "FAIL"
-        lines.append(f"{r.scenario.name:<{width}}  {verdict:<6}  {'; '.join(r.reasons)}")
+        turns = f"{r.turns_passed}/{r.turns_checked}" if r.turns_checked else "-"
+        lines.append(
+            f"{r.scenario.name:<{width}}  {verdict:<6}  {turns:<5}  {'; '.join(r.reasons)}"
+        )
     passed = sum(r.passed for r in results)
+    turns = sum(r.turns_checked for r in results)
+    turns_ok = sum(r.turns_passed for r in results)
+    unwanted = sum(r.unwanted_actions for r in results)
     lines.append(
         f"\n{passed} passed, {len(results) - passed} failed "
-        f"({100 * passed / len(results):.0f} % pass rate)"
+        f"({100 * passed / len(results):.0f} % of calls right)"
     )
+    if turns:
+        lines.append(
+            f"{turns_ok} of {turns} checked turns right ({100 * turns_ok / turns:.0f} %)"
+            f"; unwanted actions: {unwanted}"
+        )
     return "\n".join(lines)
 
 
-async def evaluate(
-    directory: Path, workdir: Path, data_dir: Path | None = None
-) -> list[ScenarioResult]:
-    """Run every scenario in `directory`, in file order; one failing never stops the others.
-
-    Every file is loaded before the server starts: a broken one fails at once, and when no
-    scenario can run no server is started.
-    """
-    paths = scenario_files(directory)
+def _load_all(paths: list[Path]) -> tuple[dict[Path, ScenarioResult], list[Scenario]]:
     results: dict[Path, ScenarioResult] = {}
     runnable: list[Scenario] = []
     for path in paths:
@@ -327,11 +249,50 @@ async def evaluate(
             runnable.append(load_scenario(path))
         except ScenarioError as exc:
             results[path] = unloadable(path, str(exc))
+    return results, runnable
+
+
+async def evaluate(
+    directory: Path, workdir: Path, data_dir: Path | None = None, today: date | None = None
+) -> list[ScenarioResult]:
+    """Run every scenario in `directory` through the real server, in file order; one failing
+    never stops the others. Every file is loaded before the server starts: a broken one fails
+    at once, and when no scenario can run no server is started. Scenarios pinned to different
+    days get a server each (the agent's clock is the server's)."""
+    paths = scenario_files(directory)
+    results, runnable = _load_all(paths)
+    voice = CallerVoice(workdir / "voices")
+    for day in dict.fromkeys(today or s.today for s in runnable):
+        env = {"AGENT_TODAY": day.isoformat()} if day else {}
+        with LocalServer(workdir / f"server-{day or 'today'}", extra_env=env) as server:
+            for scenario in [s for s in runnable if (today or s.today) == day]:
+                results[scenario.path] = await run_safely(
+                    scenario,
+                    lambda s, server=server, day=day: run_audio_scenario(
+                        s, server, voice, data_dir, day
+                    ),
+                )
+    return [results[path] for path in paths]
+
+
+async def evaluate_text(
+    directory: Path, workdir: Path, data_dir: Path | None = None, today: date | None = None
+) -> list[ScenarioResult]:
+    """Run every scenario in `directory` as a text call, in this process (no server, no audio)."""
+    from telephony.text_runner import TextRunner
+
+    paths = scenario_files(directory)
+    results, runnable = _load_all(paths)
     if runnable:
-        voice = CallerVoice(workdir / "voices")
-        with LocalServer(workdir / "server") as server:
+        runner = TextRunner(workdir, data_dir)
+        try:
             for scenario in runnable:
-                results[scenario.path] = await run_safely(scenario, server, voice, data_dir)
+                day = today or scenario.today
+                results[scenario.path] = await run_safely(
+                    scenario, lambda s, day=day: runner.run(s, day)
+                )
+        finally:
+            runner.close()
     return [results[path] for path in paths]
 
 
@@ -346,7 +307,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="the business every scenario starts from (default: data/business)",
     )
-    parser.add_argument("--verbose", action="store_true", help="print what the agent said")
+    parser.add_argument(
+        "--text",
+        action="store_true",
+        help="caller turns as text through the same brain (no STT/TTS): seconds",
+    )
+    parser.add_argument(
+        "--today",
+        type=date.fromisoformat,
+        metavar="YYYY-MM-DD",
+        help="pin the agent's day and the seeded business to this date",
+    )
+    parser.add_argument("--verbose", action="store_true", help="print each call as it went")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -354,9 +326,15 @@ def run(args: argparse.Namespace) -> int:
     if data_dir is not None and not Path(data_dir).is_dir():
         print(f"error: {data_dir}: no such business data folder", file=sys.stderr)
         return 2
+    today = getattr(args, "today", None)
+    if getattr(args, "text", False):  # the report is the output; the calls' logs go to stderr
+        from voice.logs import configure_logging
+
+        configure_logging("WARNING", as_json=False)
     try:
         with tempfile.TemporaryDirectory(prefix="callcentre-eval-") as tmp:
-            results = asyncio.run(evaluate(args.scenario_dir, Path(tmp), data_dir))
+            work = evaluate_text if getattr(args, "text", False) else evaluate
+            results = asyncio.run(work(args.scenario_dir, Path(tmp), data_dir, today))
     except ScenarioError as exc:  # no scenario files at all
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -16,7 +16,8 @@ from telephony.log_budget import LimitedWarnings
 from telephony.serializer import CallSerializer
 from telephony.signatures import SIGNATURE_HEADER, is_signed
 from telephony.stream_tokens import StreamTokenRefused, StreamTokens
-from voice.dialogue.turn_manager import TurnManager
+from voice.conversation import Conversation
+from voice.dialogue.policy import TurnManager
 from voice.engines.loaded import VoiceEngines
 from voice.engines.resources import BusinessResources
 from voice.escalation.handover import HandoverCoordinator
@@ -218,6 +219,8 @@ async def open_turn_manager(
             profile,
             session.caller,
             compose_answers=settings.compose_answers,
+            today=settings.agent_today,
+            reader=resources.reader,
         )
 
     turns = await asyncio.to_thread(build)
@@ -280,9 +283,10 @@ async def run_call(
             resources.escalation_policy(settings),
             call_control.transfer,
         )
-        worker, responder = build_call_pipeline(
-            transport, session, engines, turns, settings, observer=handover
+        conversation = Conversation(
+            session, turns, engines.llm, handover, llm_replies=settings.compose_answers
         )
+        worker, responder = build_call_pipeline(transport, session, engines, conversation, settings)
 
         @transport.event_handler("on_client_connected")
         async def _greet(_transport, _ws) -> None:

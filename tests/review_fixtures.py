@@ -23,9 +23,9 @@ from sqlalchemy.orm import Session
 from review.auth import save_manager
 from review.config import ReviewConfig
 from review.routes import create_review_router
-from voice.business.service import Customer
 from voice.settings import Settings
 from voice.store.calls import Call, Store, Turn
+from voice.store.schema import Customer
 
 RATE = 8000
 MANAGER, PASSWORD = "maria", "correct horse battery"

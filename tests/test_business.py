@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
-from datetime import date, datetime, time, timedelta
+from dataclasses import fields
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -15,19 +15,12 @@ from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 from sqlalchemy.schema import CreateTable
 
-from voice.business.service import (
-    BUSINESS_TABLES,
-    Appointment,
-    Business,
-    Card,
-    Clinic,
-    Return,
-    facts_for_order,
-    normalise_order_number,
-    normalise_phone,
-)
+from voice.business import Business
+from voice.business.records import AccountInfo, ActionResult
 from voice.store import seeding
 from voice.store.calls import Store
+from voice.store.identifiers import normalise_order_number, normalise_phone
+from voice.store.schema import BUSINESS_TABLES, Appointment, Card, Clinic, Return
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "business"
 TODAY = date(2026, 3, 4)  # a Wednesday; the data is relative, so any day works
@@ -41,7 +34,6 @@ EXPECTED = {
     "clinics": 2,
     "appointments": 14,
 }
-SPOKEN_DATE = re.compile(r"^(Mon|Tues|Wednes|Thurs|Fri|Satur|Sun)day, [A-Z][a-z]+ \d{1,2}$")
 
 
 def fresh_engine(path: Path) -> sqlalchemy.Engine:
@@ -127,21 +119,40 @@ def test_customers_by_phone_in_any_format(biz: Business):
     assert normalise_phone("5550001111") == "+15550001111"
 
 
-def test_orders_and_their_spoken_facts(biz: Business):
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        ("+15551234567", "+15551234567"),
+        ("(555) 123-4567", "+15551234567"),
+        ("1 555 123 4567", "+15551234567"),
+        ("555.123.4567", "+15551234567"),
+        ("+44 20 7946 0958", "+442079460958"),
+        ("011 44 20 7946 0958", "+442079460958"),  # the US international prefix
+        ("4567", "+4567"),  # a fragment keeps its digits (the review app searches by it)
+        ("44207946095", "+44207946095"),
+        ("no digits", ""),
+    ],
+)
+def test_phone_numbers_are_stored_in_e164(given: str, stored: str):
+    assert normalise_phone(given) == stored
+
+
+def test_orders_and_their_facts(biz: Business):
     maria = customer_id(biz, "+15551234567")
     orders = biz.orders_for(maria)
     assert [o.number for o in orders] == ["4521", "4388", "4102"]  # newest first
     assert [o.number for o in biz.open_orders(maria)] == ["4521"]
-    facts = facts_for_order(orders[0])
-    assert facts["eta"] == "Saturday, March 7" and facts["carrier"] == "UPS"
-    assert facts["total"] == "$89.99" and facts["tracking"].startswith("1Z")
-    assert all(SPOKEN_DATE.match(facts[k]) for k in ("ordered_on", "shipped_on", "eta"))
-    assert "4521" in facts["summary"] and "UPS" in facts["summary"]
+    shoes = orders[0]
+    assert (shoes.status, shoes.carrier, shoes.eta) == ("shipped", "UPS", date(2026, 3, 7))
+    assert shoes.total_cents == 8999 and shoes.tracking.startswith("1Z")
+    assert shoes.ordered_on < shoes.shipped_on < TODAY and shoes.delivered_on is None
     john = customer_id(biz, "+15550001111")
-    assert facts_for_order(biz.order("4610"))["items"] == (
-        "2 x Stainless Steel Water Bottle, Insulated Lunch Bag"
-    )
-    assert biz.order("4610").customer_id == john
+    bottles = biz.order("4610")
+    assert [(i["name"], i["qty"]) for i in bottles.items] == [
+        ("Stainless Steel Water Bottle", 2),
+        ("Insulated Lunch Bag", 1),
+    ]
+    assert bottles.total_cents == 6650 and bottles.customer_id == john
 
 
 @pytest.mark.parametrize(
@@ -173,19 +184,20 @@ def test_start_return_once_then_report_it(engine: sqlalchemy.Engine, biz: Busine
     maria = customer_id(biz, "+15551234567")
     first = biz.start_return("4388", "too small", customer_id=maria)
     assert first.ok and not first.already_done
-    assert first.facts == {
+    assert first.reason == "" and first.facts == {
         "order_number": "4388",
         "return_status": "started",
-        "refund": "$49.00",
-        "refund_timing": "within 5 business days of the item arriving back",
-        "label": "a prepaid return label by email",
+        "refund_cents": 4900,
+        "currency": "USD",
+        "refund_business_days": 5,
+        "label_sent_by": "email",
     }
-    assert "4388" in first.message and "$49.00" in first.message
     again = biz.start_return("four three eight eight", "too small")
-    assert again.ok and again.already_done and again.facts["refund"] == "$49.00"
+    assert again.ok and again.already_done and again.reason == "return_exists"
+    assert again.facts["refund_cents"] == 4900 and again.facts["return_status"] == "started"
+    assert again.facts["return_started_on"] == datetime.now(UTC).date()
     assert count(engine, Return) == EXPECTED["returns"] + 1
     assert biz.order("4388").return_status == "started"
-    assert facts_for_order(biz.order("4388"))["return_status"] == "started"
 
 
 @pytest.mark.parametrize(
@@ -203,20 +215,37 @@ def test_returns_that_are_refused(
 ):
     result = biz.start_return(number, "changed my mind")
     assert not result.ok and not result.already_done
-    assert result.facts["reason"] == reason and result.message
+    assert result.reason == reason and result.facts["order_number"] == number
     assert count(engine, Return) == EXPECTED["returns"]
+
+
+def test_refusals_carry_typed_facts(biz: Business):
+    assert biz.return_check("4521").facts == {"order_number": "4521", "status": "shipped"}
+    outside = biz.return_check("4102")
+    assert outside.reason == "outside_window" and isinstance(outside.facts["delivered_on"], date)
+    assert (TODAY - outside.facts["delivered_on"]).days > 30
+    assert biz.return_check("4290").facts == {"order_number": "4290"}
+    hygiene = biz.return_check("4377")
+    assert hygiene.reason == "not_returnable"
+    assert hygiene.facts == {"order_number": "4377", "items": ["Electric Toothbrush"]}
+
+
+def test_a_result_is_facts_and_a_reason_never_a_sentence():
+    assert [f.name for f in fields(ActionResult)] == ["ok", "already_done", "reason", "facts"]
 
 
 def test_return_refused_for_someone_elses_order(biz: Business):
     john = customer_id(biz, "+15550001111")
     result = biz.start_return("4388", "", customer_id=john)
-    assert not result.ok and result.facts["reason"] == "unknown_order"
+    assert not result.ok and result.reason == "unknown_order"
 
 
 def test_seeded_return_is_reported_not_repeated(biz: Business):
     result = biz.start_return("4302", "cracked")
-    assert result.already_done and result.facts["return_status"] == "refunded"
-    assert result.facts["refund"] == "$39.95"
+    assert result.already_done and result.reason == "return_exists"
+    assert result.facts["return_status"] == "refunded"
+    assert (result.facts["refund_cents"], result.facts["currency"]) == (3995, "USD")
+    assert result.facts["return_started_on"] == TODAY - timedelta(days=15)
 
 
 # --- bank ------------------------------------------------------------------------------------
@@ -226,24 +255,35 @@ def test_account_balances(biz: Business):
     john = customer_id(biz, "+15550001111")
     both = biz.account_balance(john)
     assert both.ok and both.facts == {
-        "checking account ending 7731": "$2,341.17",
-        "savings account ending 7749": "$15,200.00",
+        "accounts": [
+            AccountInfo("checking", "7731", 234117, "USD"),
+            AccountInfo("savings", "7749", 1520000, "USD"),
+        ]
     }
-    assert "$15,200.00" in both.message
     savings = biz.account_balance(john, "Savings")
-    assert list(savings.facts.values()) == ["$15,200.00"]
+    assert [a.balance_cents for a in savings.facts["accounts"]] == [1520000]
     maria = customer_id(biz, "+15551234567")
     refused = biz.account_balance(maria, "savings")
-    assert not refused.ok and refused.facts["reason"] == "no_account"
+    assert not refused.ok and refused.reason == "no_account"
+    assert refused.facts == {"kind": "savings"}
 
 
 def test_block_the_only_active_card_once(engine: sqlalchemy.Engine, biz: Business):
     john = customer_id(biz, "+15550001111")
     first = biz.block_card(john)
-    assert first.ok and not first.already_done and first.facts["card"] == "4821"
-    assert "4821" in first.message and "5 to 7 business days" in first.message
+    assert (
+        first.ok
+        and not first.already_done
+        and first.facts
+        == {
+            "card": "4821",
+            "card_status": "blocked",
+            "replacement_business_days": (5, 7),
+        }
+    )
     again = biz.block_card(john, "4821")
-    assert again.ok and again.already_done
+    assert again.ok and again.already_done and again.reason == "already_blocked"
+    assert again.facts["blocked_on"] == datetime.now(UTC).date()
     assert biz.block_card(john).already_done  # no active card left: report the block
     assert count(engine, Card) == EXPECTED["cards"]
 
@@ -251,7 +291,8 @@ def test_block_the_only_active_card_once(engine: sqlalchemy.Engine, biz: Busines
 def test_block_card_needs_last4_when_ambiguous(biz: Business):
     aisha = customer_id(biz, "+15550102030")
     which = biz.block_card(aisha)
-    assert not which.ok and which.facts == {"reason": "which_card", "active_cards": "5512, 9087"}
+    assert not which.ok and which.reason == "which_card"
+    assert which.facts == {"active_cards": ["5512", "9087"]}
     blocked = biz.block_card(aisha, "card ending 9087")
     assert blocked.ok and blocked.facts["card"] == "9087"
     assert biz.block_card(aisha).facts["card"] == "5512"  # now only one is active
@@ -260,11 +301,13 @@ def test_block_card_needs_last4_when_ambiguous(biz: Business):
 def test_block_card_refusals_and_already_blocked(biz: Business):
     maria = customer_id(biz, "+15551234567")
     old = biz.block_card(maria, "1190")
-    assert old.ok and old.already_done and "already blocked" in old.message
+    assert old.ok and old.already_done and old.reason == "already_blocked"
+    assert old.facts["card_status"] == "blocked"
     unknown = biz.block_card(maria, "4821")  # John's card: not on Maria's accounts
-    assert not unknown.ok and unknown.facts["reason"] == "unknown_card"
+    assert not unknown.ok and unknown.reason == "unknown_card"
+    assert unknown.facts == {"card": "4821"}
     kwame = customer_id(biz, "+15550125566")
-    assert biz.block_card(kwame).facts["reason"] == "no_card"
+    assert biz.block_card(kwame).reason == "no_card"
     hannah = customer_id(biz, "+15550119090")  # one blocked, one active card
     assert biz.block_card(hannah).facts["card"] == "7781"
 
@@ -294,16 +337,22 @@ def test_book_once_and_fill_a_slot(engine: sqlalchemy.Engine, biz: Business):
     )
     booked = biz.book_appointment(ben, slot, "blood test")
     assert booked.ok and not booked.already_done
-    assert booked.facts["time"] == "2:00 PM" and booked.facts["clinic"] == "Acme Health Downtown"
-    assert SPOKEN_DATE.match(booked.facts["date"])
+    assert booked.facts["starts_at"] == slot and booked.facts["clinic"] == "Acme Health Downtown"
+    assert (booked.facts["kind"], booked.facts["status"]) == ("blood test", "booked")
+    assert isinstance(booked.facts["appointment_id"], int) and booked.facts["doctor"]
     again = biz.book_appointment(ben, slot, "blood test")
-    assert again.ok and again.already_done
+    assert again.ok and again.already_done and again.reason == "already_booked"
+    assert again.facts["appointment_id"] == booked.facts["appointment_id"]
     assert count(engine, Appointment) == EXPECTED["appointments"] + 1
     assert biz.book_appointment(liam, slot, "blood test").ok  # the second doctor
     assert slot not in biz.free_slots(day, "blood test")
     full = biz.book_appointment(grace, slot, "blood test")
-    assert not full.ok and full.facts["reason"] == "slot_unavailable"
-    assert full.facts["alternatives"] == "1:00 PM, 1:30 PM, 2:30 PM"  # nearest first
+    assert not full.ok and full.reason == "slot_unavailable" and not full.facts["just_taken"]
+    assert full.facts["alternatives"] == [  # the nearest, earliest first
+        datetime.combine(day, time(13, 0)),
+        datetime.combine(day, time(13, 30)),
+        datetime.combine(day, time(14, 30)),
+    ]
     assert [a.kind for a in biz.appointments_for(ben)] == ["blood test"]
 
 
@@ -322,8 +371,8 @@ def test_a_slot_taken_between_check_and_write_is_reported_as_just_taken(
     assert biz.book_appointment(liam, slot, "blood test").ok  # busy at 2 PM
     real_free, stale = Business._free, [(slot, "Dr. James Whitfield")]
 
-    def free_once_stale(self, db, place, when, kind, ignore=None):
-        view = stale.copy() or real_free(self, db, place, when, kind, ignore)
+    def free_once_stale(self, db, place, when, kind, ignore=None, *, doctor=None):
+        view = stale.copy() or real_free(self, db, place, when, kind, ignore, doctor=doctor)
         stale.clear()  # the retry sees the database as it is
         return view
 
@@ -335,10 +384,13 @@ def test_a_slot_taken_between_check_and_write_is_reported_as_just_taken(
         moving = biz.book_appointment(grace, slot + timedelta(hours=2), "blood test")
         stale.append((slot, "Dr. James Whitfield"))
         result = biz.move_appointment(int(moving.facts["appointment_id"]), slot, customer_id=grace)
-    assert not result.ok and result.facts["reason"] == "slot_unavailable"
-    assert result.message.startswith("I'm sorry, ")
-    assert "2:00 PM was just taken by another caller" in result.message
-    assert result.facts["alternatives"] == "1:00 PM, 1:30 PM, 2:30 PM"
+    assert not result.ok and result.reason == "slot_unavailable"
+    assert result.facts["just_taken"] and result.facts["starts_at"] == slot
+    assert [a.time() for a in result.facts["alternatives"]] == [
+        time(13, 0),
+        time(13, 30),
+        time(14, 30),
+    ]
     blood_tests = [a.starts_at for a in biz.appointments_for(grace) if a.kind == "blood test"]
     assert blood_tests == ([] if action == "book" else [slot + timedelta(hours=2)])
 
@@ -347,10 +399,10 @@ def test_booking_refusals(biz: Business):
     ben = customer_id(biz, "+15550104242")
     day = next_weekday(TODAY + timedelta(days=1), 2)
     closed = biz.book_appointment(ben, datetime.combine(day, time(3, 0)), "check-up")
-    assert not closed.ok and closed.facts["reason"] == "slot_unavailable"
-    assert "8:00 AM" in closed.message
+    assert not closed.ok and closed.reason == "slot_unavailable"
+    assert closed.facts["alternatives"][0] == datetime.combine(day, time(8, 0))
     unknown = biz.book_appointment(ben, datetime.combine(day, time(10, 0)), "massage")
-    assert unknown.facts["reason"] == "unknown_kind"
+    assert unknown.reason == "unknown_kind" and unknown.facts == {"kind": "massage"}
     past = biz.book_appointment(ben, NOW - timedelta(days=1), "check-up")
     assert not past.ok
 
@@ -363,15 +415,18 @@ def test_move_and_cancel_appointments(engine: sqlalchemy.Engine, biz: Business):
         new_time = datetime.combine(next_weekday(new_time.date(), 0), time(15, 0))
     moved = biz.move_appointment(appt.id, new_time, customer_id=maria)
     assert moved.ok and not moved.already_done and moved.facts["status"] == "moved"
-    assert moved.facts["time"] == "3:00 PM"
-    assert biz.move_appointment(appt.id, new_time).already_done
+    assert moved.facts["starts_at"] == new_time and moved.facts["appointment_id"] == appt.id
+    same = biz.move_appointment(appt.id, new_time)
+    assert same.already_done and same.reason == "already_set"
     assert [a.starts_at for a in biz.appointments_for(maria)] == [new_time]
     john = customer_id(biz, "+15550001111")
     stranger = biz.move_appointment(appt.id, new_time + timedelta(hours=1), customer_id=john)
-    assert stranger.facts["reason"] == "unknown_appointment"
+    assert stranger.reason == "unknown_appointment"
     cancelled = biz.cancel_appointment(appt.id, customer_id=maria)
     assert cancelled.ok and not cancelled.already_done
-    assert biz.cancel_appointment(appt.id).already_done
+    assert cancelled.facts["status"] == "cancelled" and cancelled.facts["starts_at"] == new_time
+    again = biz.cancel_appointment(appt.id)
+    assert again.already_done and again.reason == "already_cancelled"
     assert not biz.move_appointment(appt.id, new_time + timedelta(hours=1)).ok
     assert count(engine, Appointment) == EXPECTED["appointments"]
 
@@ -381,8 +436,13 @@ def test_changes_within_24_hours_are_refused(biz: Business, engine: sqlalchemy.E
     [appt] = biz.appointments_for(wei)
     late = Business(engine, now=lambda: appt.starts_at - timedelta(hours=2))
     result = late.move_appointment(appt.id, appt.starts_at + timedelta(days=7))
-    assert not result.ok and result.facts["reason"] == "too_late"
-    assert late.cancel_appointment(appt.id).facts["reason"] == "too_late"
+    assert not result.ok and result.reason == "too_late"
+    assert result.facts == {
+        "appointment_id": appt.id,
+        "kind": appt.kind,
+        "starts_at": appt.starts_at,
+    }
+    assert late.cancel_appointment(appt.id).reason == "too_late"
 
 
 # --- portability and the CLI -----------------------------------------------------------------
@@ -432,11 +492,11 @@ def test_cli_seed_rejects_a_missing_or_broken_data_dir(
 
 def test_return_check_says_why_without_changing_anything(biz: Business, engine):
     before = count(engine, Return)
-    assert biz.return_check("4521").facts["reason"] == "not_delivered"
-    assert biz.return_check("4290").facts["reason"] == "cancelled"
+    assert biz.return_check("4521").reason == "not_delivered"
+    assert biz.return_check("4290").reason == "cancelled"
     assert biz.return_check("4415").already_done  # Sofia's return exists already
     assert biz.return_check("4388") is None
-    assert biz.return_check("4388", customer_id=999).facts["reason"] == "unknown_order"
+    assert biz.return_check("4388", customer_id=999).reason == "unknown_order"
     assert count(engine, Return) == before
 
 

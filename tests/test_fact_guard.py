@@ -283,7 +283,9 @@ def test_fallback_is_spoken():
 
 
 def test_fallback_uses_a_message_that_passes():
-    message = "I've blocked your card ending 1234; it can't be used from now on."
+    # A prepared message that states the facts is kept; "I've blocked ..." would not be:
+    # without the prepared reply as allowed text the guard reads it as a promise.
+    message = "Your card ending 1234 is blocked; it can't be used from now on."
     assert build_fallback_reply(CARD, message) == message
     invented = "I've blocked your card ending 1234; a new one comes tomorrow."
     assert build_fallback_reply(CARD, invented) != invented

@@ -239,7 +239,7 @@ async def test_tts_failing_the_caller_hears_an_apology_then_a_person(tmp_path, s
     assert len(errors) >= 3 and all("injected TTS fault" in e["error"] for e in errors)
     escalation = next(e for e in events if e["type"] == "escalation")
     assert escalation["rule"] == "tts_failure" and escalation["turns"] == [0]
-    assert "connecting you to a colleague" in replies[0]["text"]
+    assert "putting you through to a colleague" in replies[0]["text"]
     assert replies[1]["text"] == apology
     assert transferred and any(e["type"] == "transferred" for e in events)
     # The call is stored.

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import create_engine, text
 
 from telephony.simulator import simulate_call
-from voice.business.service import Business
+from voice.business import Business
 from voice.store import seeding
 from voice.store.calls import Store
 from voice.store.history import CallerHistory, as_context, record_outcome
@@ -65,9 +65,9 @@ def test_profile_of_a_customer(history: CallerHistory):
     profile = history.profile("(555) 123-4567")
     assert profile is not None
     assert (profile.name, profile.phone, profile.first_name) == ("Maria Lopez", MARIA, "Maria")
-    assert [o["order_number"] for o in profile.open_orders] == ["4521"]
+    assert [o.number for o in profile.open_orders] == ["4521"]
     assert profile.greeting_hint == "Hi Maria, are you calling about order 4521?"
-    assert [a["kind"] for a in profile.upcoming_appointments] == ["check-up"]
+    assert [a.kind for a in profile.upcoming_appointments] == ["check-up"]
     context = CallerHistory.as_context(profile)
     assert "Open order: Order 4521 (Trail Running Shoes) shipped with UPS" in context
     assert "Tracking 1Z999AA10123456784" in context and "check-up with Dr. Elena Morales" in context

@@ -1,8 +1,8 @@
 """A caller speaking another language: offered a person, unless the voice speaks it.
 
-The responder runs in a pipecat pipeline with the real turn manager, business data, sentiment
-classifier and escalation policy; a turn arrives as Whisper's result, marked with the
-language it detected.
+The responder runs in a pipecat pipeline with the real conversation (turn manager,
+business data, sentiment classifier and escalation policy); a turn arrives as Whisper's
+result, marked with the language it detected.
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import Frame, InputDTMFFrame, TranscriptionFrame
 from pipecat.tests.utils import SleepFrame, run_test
 
-from voice.dialogue.turn_manager import TurnManager
+from voice.conversation import Conversation
+from voice.dialogue.policy import TurnManager
 from voice.engines.embeddings import shared_embedder
 from voice.engines.llm import OpenAICompatibleLLM
 from voice.engines.resources import BusinessResources
@@ -125,9 +126,8 @@ async def run_call(
         BusinessResources.escalation_policy(settings),
         not_expected_transfer,
     )
-    responder = ConversationResponder(
-        session, llm, turns, language="en", voices=voices, observer=observer
-    )
+    conversation = Conversation(session, turns, llm, observer)
+    responder = ConversationResponder(session, conversation, language="en", voices=voices)
     down, _ = await run_test(responder, frames_to_send=frames)
     session.close("completed")
     replies: dict[int, list[str]] = {}

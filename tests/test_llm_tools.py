@@ -15,8 +15,8 @@ from telephony.evaluation import CallerVoice, call_events
 from telephony.local_server import LocalServer
 from telephony.simulator import simulate_call
 from voice.dialogue.fact_guard import check_reply
+from voice.dialogue.policy import TurnManager
 from voice.dialogue.tools import TOOLS, ToolRunner
-from voice.dialogue.turn_manager import TurnManager
 from voice.engines.embeddings import shared_embedder
 from voice.engines.llm import OpenAICompatibleLLM
 from voice.engines.resources import BusinessResources
@@ -79,11 +79,15 @@ async def test_a_changing_action_from_the_model_only_asks_for_confirmation(turns
     with OpenAIStandin(start_return) as server:
         llm = OpenAICompatibleLLM("standin", server.base_url, "key")
         text, _ = await collect(llm, turns, "I want to send my shoes back")
-    assert "confirm" in text.lower() and "4388" in text
-    assert turns.state.pending is not None and turns.state.pending.name == "start_return"
+    # The tool only asks, naming the action and its object, in the agent's words.
+    assert "shall i start a return for order 4388" in text.lower()
+    question = turns.state.question
+    assert question is not None and question.kind == "confirm"
+    assert question.action == "start_return" and question.args["order_number"] == "4388"
     assert turns._business.order("4388").return_status is None  # nothing done on its word
     done = turns.handle("yes please")  # the caller's yes does it
-    assert not done.failed and turns._business.order("4388").return_status
+    assert done.does == "start_return" and not done.failed
+    assert turns._business.order("4388").return_status == "started"
 
 
 async def test_a_hallucinated_date_from_the_model_fails_the_guard(turns):

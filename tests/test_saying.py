@@ -7,13 +7,14 @@ from decimal import Decimal
 
 import pytest
 
-from voice.business.service import money, spoken_date, spoken_time, to_cents
 from voice.dialogue.saying import (
     date_words,
     money_words,
+    say_cents,
     say_count,
     say_date,
     say_digits,
+    say_facts,
     say_list,
     say_money,
     say_number,
@@ -44,18 +45,36 @@ def test_say_money(amount, currency, expected):
 
 
 @pytest.mark.parametrize(
-    "amount", ["0", "0.01", "9.99", "49", "612.48", "2341.17", "22410.9", "1000000", "-3.5"]
+    ("amount", "usd", "gbp"),
+    [
+        ("0", "$0.00", "0.00 GBP"),
+        ("0.01", "$0.01", "0.01 GBP"),
+        ("9.99", "$9.99", "9.99 GBP"),
+        ("49", "$49.00", "49.00 GBP"),
+        ("612.48", "$612.48", "612.48 GBP"),
+        ("2341.17", "$2,341.17", "2,341.17 GBP"),
+        ("22410.9", "$22,410.90", "22,410.90 GBP"),
+        ("1000000", "$1,000,000.00", "1,000,000.00 GBP"),
+        ("-3.5", "-$3.50", "-3.50 GBP"),
+    ],
 )
-@pytest.mark.parametrize("currency", ["USD", "GBP"])
-def test_say_money_is_what_the_business_layer_writes(amount, currency):
-    assert say_money(Decimal(amount), currency) == money(to_cents(amount), currency)
+def test_say_money_and_cents(amount, usd, gbp):
+    assert say_money(Decimal(amount)) == usd and say_money(Decimal(amount), "GBP") == gbp
+    cents = int(Decimal(amount) * 100)  # the business layer's integer cents
+    assert say_cents(cents) == usd and say_cents(cents, "GBP") == gbp
 
 
 @pytest.mark.parametrize(
-    "day", [date(2026, 12, 9), date(2026, 12, 3), date(2027, 1, 1), datetime(2026, 2, 28, 9, 0)]
+    ("day", "expected"),
+    [
+        (date(2026, 12, 9), "Wednesday, December 9"),
+        (date(2026, 12, 3), "Thursday, December 3"),
+        (date(2027, 1, 1), "Friday, January 1"),
+        (datetime(2026, 2, 28, 9, 0), "Saturday, February 28"),
+    ],
 )
-def test_say_date_is_what_the_business_layer_writes(day):
-    assert say_date(day) == spoken_date(day)
+def test_say_date_of_dates_and_datetimes(day, expected):
+    assert say_date(day) == expected
 
 
 def test_say_date():
@@ -65,10 +84,42 @@ def test_say_date():
 
 
 @pytest.mark.parametrize(
-    "moment", [time(9, 30), time(0, 0), time(12, 0), time(12, 5), time(23, 59), time(14, 0)]
+    ("moment", "expected"),
+    [
+        (time(9, 30), "9:30 AM"),
+        (time(0, 0), "12:00 AM"),
+        (time(12, 0), "12:00 PM"),
+        (time(12, 5), "12:05 PM"),
+        (time(23, 59), "11:59 PM"),
+        (time(14, 0), "2:00 PM"),
+    ],
 )
-def test_say_time_is_what_the_business_layer_writes(moment):
-    assert say_time(moment) == spoken_time(moment)
+def test_say_time_round_the_clock(moment, expected):
+    assert say_time(moment) == expected
+
+
+def test_say_facts_writes_a_business_results_typed_facts():
+    facts = {
+        "order_number": "4388",
+        "return_status": "started",
+        "refund_cents": 4900,
+        "currency": "USD",
+        "return_started_on": date(2026, 3, 4),
+        "starts_at": datetime(2026, 3, 10, 14, 0),
+        "alternatives": [time(13, 0), time(13, 30)],
+        "items": ["Electric Toothbrush", "Lipstick"],
+        "eta": None,
+    }
+    assert say_facts(facts) == {
+        "order_number": "4388",
+        "return_status": "started",
+        "refund": "$49.00",
+        "return_started_on": "Wednesday, March 4",
+        "starts_at": "Tuesday, March 10 at 2:00 PM",
+        "alternatives": "1:00 PM and 1:30 PM",
+        "items": "Electric Toothbrush and Lipstick",
+    }
+    assert say_facts({"balance_cents": 104532, "currency": "EUR"}) == {"balance": "1,045.32 EUR"}
 
 
 @pytest.mark.parametrize(

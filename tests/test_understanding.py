@@ -1,569 +1,386 @@
-"""Intent and slot values from Whisper-like transcripts of three businesses' callers."""
+"""The understanding layer as shipped: the trained classifier artefact plus slots.
+
+Every sentence here was written for this file, as Whisper would write a caller's words on a
+phone line (fillers, run-ons, numbers as words). None of them is in the training corpus or the
+development dialogues (the last test checks that), so these tests measure what the model
+understands, not what it remembers.
+"""
 
 from __future__ import annotations
 
-import os
-from datetime import date, time
-from decimal import Decimal
+import json
+import re
+from datetime import date
+from pathlib import Path
 
-import numpy as np
 import pytest
+import yaml
+from understanding_labels import ACTS, INTENTS
 
-from voice.dialogue.understanding import (
-    INTENTS,
-    classify_by_example,
-    classify_by_examples,
-    dtmf_values,
-    is_affirmation,
-    is_correction,
-    is_denial,
-    load_examples,
-    refers_to_other,
-    understand,
+from voice.dialogue.classifier import DEFAULT_MODEL, TurnClassifier, TurnScores
+from voice.dialogue.slots import SlotContext
+from voice.dialogue.understanding import LINE_OF, Reader, negated_intents, with_topic
+from voice.engines.embeddings import shared_embedder
+
+ROOT = Path(__file__).resolve().parent.parent
+TODAY = date(2026, 12, 7)  # a Monday
+
+
+@pytest.fixture(scope="module")
+def reader() -> Reader:
+    return Reader(TurnClassifier.load(shared_embedder()))
+
+
+@pytest.fixture(scope="module")
+def read(reader: Reader):
+    def read(
+        text: str,
+        *,
+        expecting: str | None = None,
+        intent: str | None = None,
+        dtmf: str = "",
+        topic: str | None = None,
+    ):
+        ctx = SlotContext(today=TODAY, expecting=expecting, intent=intent)
+        return reader.read(text, ctx, dtmf, topic=topic)
+
+    return read
+
+
+# -- the artefact ----------------------------------------------------------------------------
+
+
+def test_the_shipped_artefact_loads_with_the_agreed_labels():
+    assert DEFAULT_MODEL.exists() and DEFAULT_MODEL.with_suffix(".json").exists()
+    classifier = TurnClassifier.load(shared_embedder())
+    assert set(classifier.intent_head.classes) == INTENTS
+    assert set(classifier.act_head.classes) == ACTS
+    meta = classifier.meta
+    assert "MiniLM" in meta["embedding_model"]
+    for head in ("intent", "act"):
+        held_out = meta["held_out"][head]
+        assert held_out["accuracy"] > 0.8, (head, held_out["accuracy"])
+        # calibrated: a confidence of p is right about p of the time (within a few points)
+        assert held_out["ece_calibrated"] < 0.08, (head, held_out["ece_calibrated"])
+        assert meta[f"{head}_temperature"] > 0
+
+
+def test_probabilities_are_a_distribution_best_first(reader: Reader):
+    scores = reader._classifier.score(["Where has my parcel got to?", "Cheers, bye."])
+    for turn in scores:
+        assert isinstance(turn, TurnScores)
+        for ranked in (turn.intents, turn.acts):
+            probabilities = [p for _, p in ranked]
+            assert probabilities == sorted(probabilities, reverse=True)
+            assert sum(probabilities) == pytest.approx(1.0, abs=1e-4)
+
+
+# -- plain requests of each business line ----------------------------------------------------
+
+REQUESTS = [
+    # shop
+    ("Hi, um, I'm wondering where my package is, it was meant to be here by now.",
+     "order_status"),
+    ("Could you tell me when my hiking boots are due to turn up?", "order_status"),
+    ("Can you give me the tracking number for the lamp?", "order_tracking"),
+    ("Who's delivering my order, is it UPS or FedEx?", "order_tracking"),
+    ("How much was the total on my last order?", "order_details"),
+    ("I'd like to cancel the sleeping bag I ordered, I don't need it any more.", "order_cancel"),
+    ("Please can I change the delivery address on my order to my work?", "order_change"),
+    ("It says delivered but there's nothing on my doorstep.", "order_missing"),
+    ("The jacket you sent is the wrong size, I want to send it back.", "return_request"),
+    ("The mug came smashed, I'd like my money back.", "return_request"),
+    ("I sent the dress back last week, has the refund come through?", "return_status"),
+    ("How much is the standing desk on your website?", "shop_product"),
+    # bank
+    ("Could you tell me how much I've got in my current account?", "account_balance"),
+    ("What's the balance on my savings please?", "account_balance"),
+    ("I've had my purse stolen, I need my card cancelled straight away.", "card_block"),
+    ("I think somebody's copied my card, can you freeze it?", "card_block"),
+    ("My card keeps getting declined, can you turn it back on?", "card_unblock"),
+    ("Is my debit card blocked at the moment?", "card_status"),
+    ("My new card never came in the post.", "card_replace"),
+    ("Can you send two hundred dollars to my son's account?", "transfer_money"),
+    ("I got charged twice for the same thing.", "transaction_dispute"),
+    ("Did my salary go in this morning?", "transaction_history"),
+    ("I've locked myself out of online banking.", "pin_help"),
+    ("I'd like to apply for a personal loan.", "bank_product"),
+    # clinics
+    ("Can I get an appointment with the dentist next week?", "appointment_book"),
+    ("I need to reschedule my blood test to a later date.", "appointment_move"),
+    ("I won't be able to make my appointment, please cancel it.", "appointment_cancel"),
+    ("When's my next appointment with you?", "appointment_info"),
+    ("Which clinic is my appointment at?", "appointment_info"),
+    ("I'm running low on my inhaler and need a new prescription.", "prescription"),
+    ("Did my x-ray results come back?", "test_results"),
+    ("My throat has been sore for a week, should I be worried?", "medical_advice"),
+    # any line
+    ("Will you be open this coming Sunday?", "opening_hours"),
+    ("Is there parking at the dental practice?", "location"),
+    ("How long does a refund take once you get the item back?", "policy_question"),
+    ("Let me speak to your manager.", "speak_to_human"),
+    ("I want to make a formal complaint about your service.", "complaint"),
+    ("Could somebody give me a call back this afternoon?", "callback_request"),
+    ("I've moved house and need to change my address on the account.", "update_details"),
+    ("Wait, am I speaking to a robot?", "bot_question"),
+    ("Who won the football last night?", "out_of_scope"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("text", "intent"), REQUESTS)
+def test_a_plain_request_is_read_as_what_it_asks(read, text, intent):
+    reading = read(text)
+    assert (reading.intent, reading.requests) == (intent, [intent]), reading.alternatives
+    assert reading.confidence >= 0.5
+
+
+def test_every_business_line_has_requests_here():
+    lines = {LINE_OF[intent] for _, intent in REQUESTS if intent in LINE_OF}
+    assert lines == {"shop", "bank", "clinic"}
+    assert {intent for _, intent in REQUESTS} >= INTENTS - {"none"}
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("I'd like to send back the smart watch band.", "return_request"),
+        ("I want to send back order four five two one.", "return_request"),
+        pytest.param(
+            "My card's gone missing, I think it was taken on the bus.",
+            "card_block",
+            marks=pytest.mark.xfail(
+                reason="read as order_missing: a card that has 'gone "
+                "missing' is a parcel to the classifier",
+                strict=True,
+            ),
+        ),
+    ],
 )
+def test_misreads_seen_while_writing_these_tests(read, text, intent):
+    assert read(text).intent == intent
 
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-TODAY = date(2026, 11, 30)  # a Monday
+# Harder, telephone-like variants: fillers, numbers as words, mishearings. Most must be right.
+HARDER = [
+    ("uh yeah so the order four five seven seven it hasn't showed up and it's like tuesday",
+     "order_status"),
+    ("where's the parcel at, my son says the UPS guy never came", "order_status"),
+    ("can you tell me the tracking for order forty five twenty one", "order_tracking"),
+    ("i need to send back the coffee thing it leaks everywhere", "return_request"),
+    ("okay so the headphones um I don't want them any more can you stop the order",
+     "order_cancel"),
+    ("the parcel came with the lunch bag but no bottles in it", "order_missing"),
+    ("black my card please someone took my wallet on the train", "card_block"),
+    ("how much money have I got um in the savings", "account_balance"),
+    ("the card ending seven seven three three is it still working", "card_status"),
+    ("i wanna move like five hundred bucks over to my daughter", "transfer_money"),
+    ("there's a payment to some company I never heard of for ninety nine dollars",
+     "transaction_dispute"),
+    ("i'd like a point meant for a check up please", "appointment_book"),
+    ("can i shift my cleaning to next thursday instead", "appointment_move"),
+    ("i can't come in on saturday so just cancel the check up", "appointment_cancel"),
+    ("what time's my jab tomorrow", "appointment_info"),
+    ("who's the doctor I'm seeing on saturday", "appointment_info"),
+    ("what time do you lot shut on a saturday", "opening_hours"),
+    ("how do I get to the dentist on river road", "location"),
+    ("could I be put through to someone in the office", "speak_to_human"),
+    ("is there a real human I can talk to", "speak_to_human"),
+]  # fmt: skip
 
-# (transcript as Whisper might write it, intent). Written apart from data/intents.yaml so the
-# accuracy below measures generalisation, not recall of the examples.
-LABELLED: list[tuple[str, str]] = [
-    # shop: orders, returns, complaints
-    ("Hi, where's my order? It's number four five two one.", "order_status"),
-    ("Wear is my package, I ordered it last week", "order_status"),
-    ("Can you check the status of order for five to one", "order_status"),
-    ("My parcel still hasn't arrived.", "order_status"),
-    ("When will my order be delivered?", "order_status"),
-    ("I'd like to track my delivery please", "order_status"),
-    ("Has my order shipped yet", "order_status"),
-    ("I'm calling about order number 4521.", "order_status"),
-    ("the package was meant to come on Friday and nothing", "order_status"),
-    ("I never got the stuff I paid for", "order_status"),
-    ("I want to return the shoes I bought", "start_return"),
-    ("How do I send this back? It's the wrong size.", "start_return"),
-    ("The mug arrived broken and I'd like a refund", "start_return"),
-    ("Can I exchange the jacket for a medium", "start_return"),
-    ("I'd like my money back for order 4522", "start_return"),
-    ("I want to cancel my order", "start_return"),
-    ("these trousers don't fit", "start_return"),
-    ("I want to make a complaint", "complaint"),
-    ("This is ridiculous, your driver threw the box over the fence", "complaint"),
-    ("I'm really not happy with the service I got", "complaint"),
-    ("Your delivery guy was so rude to me.", "complaint"),
-    ("I've been waiting for weeks and nobody calls me back", "complaint"),
-    ("What's your return policy?", "policy_question"),
-    ("How long do refunds take?", "policy_question"),
-    ("Do you offer free shipping on big orders", "policy_question"),
-    ("Can I return something without a receipt", "policy_question"),
-    ("Is there a warranty on the blender", "policy_question"),
-    # bank: balance, blocked card, transfers
-    ("What's my balance?", "account_balance"),
-    ("How much money do I have in my savings account", "account_balance"),
-    ("Can you tell me what's in my checkings", "account_balance"),
-    ("I'd like to check my account balanced please", "account_balance"),
-    ("how much is left on my checking", "account_balance"),
-    ("I lost my card.", "block_card"),
-    ("My debit card was stolen last night, please block it", "block_card"),
-    ("I need to freeze my credit card", "block_card"),
-    ("blog my card please, the one ending in 1234", "block_card"),
-    ("There's a charge I didn't make on my card", "block_card"),
-    ("I think someone is using my card", "block_card"),
-    ("I lost my cart at the station, can you stop it", "block_card"),
-    ("I want to transfer two hundred dollars to savings", "transfer_money"),
-    ("Move 500 from checking to savings please.", "transfer_money"),
-    ("Can I send money to my daughter's account", "transfer_money"),
-    ("transfer fifty bucks into my checking", "transfer_money"),
-    ("I need to make a transfer", "transfer_money"),
-    ("Do you charge a fee for transfers?", "policy_question"),
-    # clinic: booking, moving, cancelling, hours
-    ("I'd like to book an appointment for a checkup", "book_appointment"),
-    ("Can I make a point meant with the dentist next Tuesday?", "book_appointment"),
-    ("I need to see a doctor tomorrow morning", "book_appointment"),
-    ("Do you have any free slots on Friday afternoon", "book_appointment"),
-    ("I want to schedule a cleaning for the 3rd", "book_appointment"),
-    ("I need to reschedule my appointment", "move_appointment"),
-    ("Can I move my checkup to Thursday at 3?", "move_appointment"),
-    ("I'd like to change my appointment to a different day", "move_appointment"),
-    ("Could we re-schedule the cleaning for next week", "move_appointment"),
-    ("I can't make Tuesday, can we do Wednesday instead?", "move_appointment"),
-    ("I need to cancel my appointment on Friday", "cancel_appointment"),
-    ("Please cancel my a pointment tomorrow", "cancel_appointment"),
-    ("I won't be able to make it on Thursday", "cancel_appointment"),
-    ("cancel the cleaning, I'm not coming", "cancel_appointment"),
-    ("What time do you open tomorrow?", "opening_hours"),
-    ("Are you open on Sundays?", "opening_hours"),
-    ("What are your opening hours", "opening_hours"),
-    ("When does the clinic close today", "opening_hours"),
-    ("how late are you open on Saturday", "opening_hours"),
-    # talking to a person, and conversation
-    ("Can I speak to a real person please", "speak_to_human"),
-    ("Agent.", "speak_to_human"),
-    ("Transfer me to a representative.", "speak_to_human"),
-    ("I want to talk to someone, not a machine", "speak_to_human"),
-    ("operator please", "speak_to_human"),
-    ("Hello?", "greeting"),
-    ("Hi there, good morning", "greeting"),
-    ("Hello, can you hear me?", "greeting"),
-    ("Thanks, bye!", "goodbye"),
-    ("No, that's all, thank you.", "goodbye"),
-    ("OK, have a nice day", "goodbye"),
-    ("That's everything, goodbye", "goodbye"),
-    ("Yes please.", "affirm"),
-    ("Yeah, go ahead.", "affirm"),
-    ("That's right.", "affirm"),
-    ("Yep", "affirm"),
-    ("Sure, no problem", "affirm"),
-    ("No.", "deny"),
-    ("Nope, don't.", "deny"),
-    ("No thanks", "deny"),
-    ("I don't think so", "deny"),
-    ("No, the other order.", "correction"),
-    ("Sorry, I meant 4522.", "correction"),
-    ("Wait, not that one.", "correction"),
-    ("No, I said savings", "correction"),
-    ("Actually it's the fifth, not the third", "correction"),
-    # no keyword rule fires: the nearest example has to carry these
-    ("The thing I bought still isn't here", "order_status"),
-    ("I changed my mind about the lamp", "start_return"),
-    ("Nobody has helped me at all and I'm losing my patience", "complaint"),
-    ("Something came up and Tuesday no longer works for me", "move_appointment"),
-    ("Can you put me through to customer service", "speak_to_human"),
-    ("I'd like to pay my landlord from my account", "transfer_money"),
-    ("Do I have enough money for rent", "account_balance"),
-    ("I'm not going to make my visit, sorry", "cancel_appointment"),
-    ("Can I get my teeth looked at sometime this week", "book_appointment"),
-    # a second batch, first scored unseen (85 % before the rules were widened)
-    ("yeah hi I was wondering about my delivery, it said Tuesday", "order_status"),
-    ("did you guys send out my order yet", "order_status"),
-    ("I'm ringing to find out where my parcel's got to", "order_status"),
-    ("my package says delivered but it's not here", "order_status"),
-    ("the lamp I got is scratched, I'd like to send it back", "start_return"),
-    ("how do I get my money back for the kettle", "start_return"),
-    ("I got two of the same thing and only ordered one", "start_return"),
-    ("honestly your company is a nightmare to deal with", "complaint"),
-    ("I am extremely dissatisfied", "complaint"),
-    ("what do I have in savings right now", "account_balance"),
-    ("can you read me my balance", "account_balance"),
-    ("how much cash is in my account", "account_balance"),
-    ("my wallet got nicked on the bus", "block_card"),
-    ("somebody took my debit card", "block_card"),
-    ("please put a stop on my card", "block_card"),
-    ("I need to send 300 to my mum", "transfer_money"),
-    ("can you move 1000 dollars into savings", "transfer_money"),
-    ("could I get in with the dentist on Monday", "book_appointment"),
-    ("I'd like a flu shot this week", "book_appointment"),
-    ("are there any appointments left for Thursday", "book_appointment"),
-    ("can I push my appointment back an hour", "move_appointment"),
-    ("I need a later time for my checkup", "move_appointment"),
-    ("I'd like to cancel Friday's appointment", "cancel_appointment"),
-    ("please remove my booking for next week", "cancel_appointment"),
-    ("what time do you guys shut", "opening_hours"),
-    ("are you open over Christmas", "opening_hours"),
-    ("when's the dental clinic open", "opening_hours"),
-    ("do you price match", "policy_question"),
-    ("is there a limit on how much I can transfer", "policy_question"),
-    ("how long have I got to return stuff", "policy_question"),
-    ("get me a real person now", "speak_to_human"),
-    ("I'd rather talk to a human", "speak_to_human"),
-    ("representative", "speak_to_human"),
-    ("hey", "greeting"),
-    ("good evening", "greeting"),
-    ("cheers, bye", "goodbye"),
-    ("alright that's it for today, thanks", "goodbye"),
-    ("yes that's correct", "affirm"),
-    ("uh huh", "affirm"),
-    ("go for it", "affirm"),
-    ("no don't do that", "deny"),
-    ("hold on, I gave you the wrong number", "correction"),
-    ("oops, I meant checking not savings", "correction"),
-    ("not the mug, the tea towels", "correction"),
-    # a third batch, first scored unseen (83 % before the rules were widened again)
-    ("hello I'm calling to check on an order I placed", "order_status"),
-    ("it's been ten days and my shoes are nowhere", "order_status"),
-    ("is order 4388 on the truck yet", "order_status"),
-    ("I need to return a jacket, order four three eight eight", "start_return"),
-    ("the headphones stopped working after two days", "start_return"),
-    ("can I get a refund on the sweater", "start_return"),
-    ("you charged me twice and no one will fix it, I'm livid", "complaint"),
-    ("this service is a disaster", "complaint"),
-    ("what's the money situation in my checking", "account_balance"),
-    ("tell me how much I've got in savings", "account_balance"),
-    ("I dropped my card somewhere in town", "block_card"),
-    ("my visa was skimmed at a petrol station", "block_card"),
-    ("shift two fifty over to savings", "transfer_money"),
-    ("I want to wire a thousand dollars to my brother", "transfer_money"),
-    ("I'd like to come in for a blood test", "book_appointment"),
-    ("book me in with Dr. Patel please", "book_appointment"),
-    ("can my Tuesday appointment be moved to Friday", "move_appointment"),
-    ("I'd like to swap my booking to the morning", "move_appointment"),
-    ("I won't make my checkup on Friday, please cancel", "cancel_appointment"),
-    ("delete my appointment", "cancel_appointment"),
-    ("what are the hours for the downtown clinic", "opening_hours"),
-    ("is the shop open late on Thursdays", "opening_hours"),
-    ("what's the fee for a replacement card", "policy_question"),
-    ("are returns free", "policy_question"),
-    ("put me on to someone who can actually help", "speak_to_human"),
-    ("I need to speak to a manager", "speak_to_human"),
-    ("good afternoon there", "greeting"),
-    ("okay bye now", "goodbye"),
-    ("that'll be all, thanks a lot", "goodbye"),
-    ("yes, go ahead and do that", "affirm"),
-    ("correct, that's the one", "affirm"),
-    ("no, leave it as it is", "deny"),
-    ("nah I'm fine", "deny"),
-    ("sorry, wrong one, I meant the savings account", "correction"),
-    ("no, four five two two, not four five two one", "correction"),
-    # a fourth batch, first scored unseen (87.5 %)
-    ("Yeah, um, I placed an order like a week ago and haven't heard anything.", "order_status"),
-    ("Can you tell me if order for three eight eight went out?", "order_status"),
-    ("I'd like to send back the, uh, the coffee grinder.", "start_return"),
-    ("The size is off, can I swap it?", "start_return"),
-    ("I've called four times about this and I'm sick of it.", "complaint"),
-    ("Your staff hung up on me yesterday.", "complaint"),
-    ("What's my checking balance?", "account_balance"),
-    ("How much have I got left?", "account_balance"),
-    ("I think I left my card at the restaurant.", "block_card"),
-    ("Please stop all payments on my card.", "block_card"),
-    ("I want to put two hundred in savings.", "transfer_money"),
-    ("Can you send five hundred dollars from savings to checking?", "transfer_money"),
-    ("I'd like to get an appointment for my son.", "book_appointment"),
-    ("Is Dr. Patel free on Wednesday?", "book_appointment"),
-    ("Can we push it to next week?", "move_appointment"),
-    ("I need to change the day of my cleaning.", "move_appointment"),
-    ("I'm going to have to cancel tomorrow's visit.", "cancel_appointment"),
-    ("Cancel my check up.", "cancel_appointment"),
-    ("What time do you close on Saturday?", "opening_hours"),
-    ("Are you guys open right now?", "opening_hours"),
-    ("What's the policy on late cancellations?", "policy_question"),
-    ("Do I need the original box to return something?", "policy_question"),
-    ("Can I just talk to an actual person?", "speak_to_human"),
-    ("Human please.", "speak_to_human"),
-    ("Hi.", "greeting"),
-    ("Bye bye.", "goodbye"),
-    ("Great, thanks so much, have a good one.", "goodbye"),
-    ("Yes.", "affirm"),
-    ("Yeah, sure.", "affirm"),
-    ("No, not now.", "deny"),
-    ("Wait, that's the wrong order.", "correction"),
-    ("Sorry, I meant Wednesday.", "correction"),
+
+def test_most_telephone_like_requests_are_read_right(read):
+    wrong = [(text, want, read(text).intent) for text, want in HARDER]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    assert len(wrong) <= 2, wrong
+
+
+# -- dialogue acts ---------------------------------------------------------------------------
+
+ACT_TURNS = [
+    ("Yes, go for it.", "yes"),
+    ("Yeah, that's the one, do it.", "yes"),
+    ("Sure thing, please go ahead.", "yes"),
+    ("No, please don't.", "no"),
+    ("Nah, leave it for now.", "no"),
+    ("Sorry, I meant the Wednesday.", "correction"),
+    ("No, I said four four one zero, not four four one one.", "correction"),
+    ("Wait, actually, make it eleven instead.", "correction"),
+    ("Thanks so much for that.", "thanks"),
+    ("Oh brilliant, thank you.", "thanks"),
+    ("That's all I needed, bye bye.", "goodbye"),
+    ("Right, that's everything, goodbye.", "goodbye"),
+    ("Hello, good morning.", "greeting"),
+    ("Hello there, can you hear me okay?", "greeting"),
+    ("Sorry, say that again?", "repeat"),
+    ("Pardon? What was that?", "repeat"),
+    ("Hold on one minute.", "wait"),
+    ("Just a second, let me grab my card.", "wait"),
 ]
 
 
-class BatchedEncoder:
-    """The real MiniLM embedder, fed the labelled set and the examples in one batch up front:
-    single-sentence calls are slow on a busy CPU, and these tests only need the vectors."""
-
-    def __init__(self, inner, texts: list[str]) -> None:
-        self.inner = inner
-        self.cache = dict(zip(texts, inner.encode(texts), strict=True))
-
-    def encode(self, texts: list[str]) -> np.ndarray:
-        missing = [t for t in dict.fromkeys(texts) if t not in self.cache]
-        if missing:
-            self.cache.update(zip(missing, self.inner.encode(missing), strict=True))
-        return np.stack([self.cache[t] for t in texts])
+@pytest.mark.parametrize(("text", "act"), ACT_TURNS)
+def test_a_conversational_move_is_read_as_its_act_without_a_task(read, text, act):
+    reading = read(text)
+    assert reading.act == act
+    assert reading.requests == [] and reading.intent == "none"
 
 
-@pytest.fixture(scope="session")
-def embedder():
-    from voice.engines.embeddings import shared_embedder
-
-    texts = [t for t, _ in LABELLED] + [p for _, p in load_examples()]
-    return BatchedEncoder(shared_embedder(), list(dict.fromkeys(texts)))
-
-
-def test_labels_are_known_intents():
-    assert {intent for _, intent in LABELLED} <= set(INTENTS)
-    assert {intent for intent, _ in load_examples()} <= set(INTENTS)
-    assert len(LABELLED) >= 60
+def test_a_correction_carries_the_value_it_revises(read):
+    reading = read("No, I said four four one zero, not four four one one.", intent="order_status")
+    assert reading.act == "correction" and reading.values.get("order_number") == "4410"
+    moved = read("Sorry, I meant the Wednesday.", intent="appointment_book")
+    assert moved.values["date"] == date(2026, 12, 9)
 
 
-def test_intent_accuracy_on_labelled_set(embedder):
-    wrong = []
-    for text, expected in LABELLED:
-        got = understand(text, today=TODAY, embedder=embedder)
-        if got.intent != expected:
-            wrong.append((text, expected, got.intent, got.source, round(got.confidence, 2)))
-    accuracy = 1 - len(wrong) / len(LABELLED)
-    print(f"\nintent accuracy (rules + examples): {accuracy:.1%} on {len(LABELLED)} utterances")
-    for item in wrong:
-        print("  miss:", item)
-    assert accuracy >= 0.95
+# -- a greeting or "okay" in front of a request ------------------------------------------------
+
+OPENED = [
+    ("Hello hi, I'm ringing about the headphones I ordered, they haven't come.", "order_status"),
+    ("Hi there, can you tell me what's in my checking account?", "account_balance"),
+    ("Good morning, I'd like to book in for a blood test.", "appointment_book"),
+    ("Okay so, my card has been stolen and I need it blocked.", "card_block"),
+    ("Okay, and when is my dental cleaning?", "appointment_info"),
+    ("Yeah hello, what's the tracking number on my parcel?", "order_tracking"),
+]
 
 
-def test_examples_alone_generalise(embedder):
-    """Without the rules, nearest-example accuracy on the labelled set (informative floor)."""
-    found = classify_by_examples([text for text, _ in LABELLED], embedder)
-    hits = sum(got == expected for (got, _), (_, expected) in zip(found, LABELLED, strict=True))
-    accuracy = hits / len(LABELLED)
-    print(f"\nintent accuracy (examples only): {accuracy:.1%}")
-    assert accuracy >= 0.6
+@pytest.mark.parametrize(("text", "intent"), OPENED)
+def test_a_greeting_or_okay_before_a_request_is_the_request(read, text, intent):
+    reading = read(text)
+    assert reading.act == "request" and reading.intent == intent
+    assert reading.requests == [intent]
+
+
+# -- negation and direction ------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
-    ("text", "expected"),
+    "text",
     [
-        ("Can I talk to Upper Thin Pleas?", "speak_to_human"),  # Whisper's "a person please"
-        ("Could I talk to a purse and please?", "speak_to_human"),
-        ("Hi, can I speak to Dr Patel?", "speak_to_human"),
-        ("Can I speak with the billing department", "speak_to_human"),
-        ("Can I talk to you about my order?", "order_status"),
-        ("Can I talk about my order 4521?", "order_status"),
+        "I don't want it cancelled, I just want to know when it is.",
+        "I'm not looking to cancel it, I only need to know what time it is.",
+        "No need to cancel anything, when's my appointment again?",
     ],
 )
-def test_asking_to_talk_to_anyone_named_is_a_request_for_a_person(text, expected):
-    assert understand(text, today=TODAY).intent == expected
+def test_not_cancelling_is_never_a_cancellation(read, text):
+    for topic in (None, "appointment_cancel", "appointment_info"):
+        reading = read(text, topic=topic)
+        assert "appointment_cancel" not in reading.requests, (topic, reading.requests)
+        assert "appointment_cancel" in reading.negated
+        assert reading.intent == "appointment_info"
 
 
-def test_no_embedder_still_understands_keywords():
-    assert understand("where is my order").intent == "order_status"
-    assert understand("blah blah").intent == "unknown"
+@pytest.mark.parametrize(
+    "text",
+    ["Don't block it, I've found it in my coat.", "No, don't block the card, it turned up."],
+)
+def test_dont_block_marks_blocking_negated(read, text):
+    reading = read(text, topic="card_block")
+    assert "card_block" in reading.negated and "card_block" not in reading.requests
+    assert reading.act == "no"
 
 
-def test_unrelated_text_is_unknown(embedder):
-    got = understand("The weather in Lisbon is lovely in spring", embedder=embedder)
-    assert got.intent == "unknown"
-    assert (
-        classify_by_example("The weather in Lisbon is lovely in spring", embedder)[0] == "unknown"
+def test_negation_only_reaches_the_verb_it_governs():
+    assert negated_intents("Please don't transfer me, just block my card.") == {"speak_to_human"}
+    assert negated_intents("I never got my parcel, can I return the lamp instead?") == set()
+    assert negated_intents("Block my card, I don't know where it is.") == set()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Please unfreeze my card.",
+        "The bank froze my card and I need it working again.",
+        "Can you unblock the card ending two two zero nine?",
+    ],
+)
+def test_unfreezing_is_never_read_as_blocking(read, text):
+    reading = read(text, topic="card_block")
+    assert reading.intent == "card_unblock" and "card_block" not in reading.requests
+
+
+# -- several requests in one turn ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "requests"),
+    [
+        ("Please block my card and also tell me my balance.", ["card_block", "account_balance"]),
+        ("What's my checking balance and also can you block my card?",
+         ["account_balance", "card_block"]),
+        ("When is my check-up and also where is the clinic?", ["appointment_info", "location"]),
+        ("Where's my order, and also what's the return window?",
+         ["order_status", "policy_question"]),
+    ],
+)  # fmt: skip
+def test_two_requests_joined_by_and_also_are_both_read_in_order(read, text, requests):
+    reading = read(text)
+    assert reading.requests == requests
+    assert reading.intent == requests[0]
+
+
+# -- the keypad ------------------------------------------------------------------------------
+
+
+def test_keypad_digits_fill_the_slot_that_was_asked_for(read):
+    order = read("", dtmf="4521#", expecting="order_number")
+    assert order.values["order_number"] == "4521" and order.act == "inform"
+    assert order.keypad == "4521"
+    card = read("", dtmf="4111222233337733#", expecting="card_last4")
+    assert card.values["card_last4"] == "7733"
+    # digits typed while saying something: the words are read, the digits are exact
+    said = read("it's this one", dtmf="4388#", expecting="order_number")
+    assert said.values["order_number"] == "4388"
+
+
+def test_keypad_zero_asks_for_a_person(read):
+    for expecting in (None, "order_number", "card_last4"):
+        reading = read("", dtmf="0", expecting=expecting)
+        assert reading.intent == "speak_to_human" and reading.requests == ["speak_to_human"]
+        assert "order_number" not in reading.values
+
+
+# -- the topic prior -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("topic", ["card_block", "order_status", "appointment_cancel", None])
+@pytest.mark.parametrize("text", ["Put me through.", "Can you put me through to someone please?"])
+def test_the_topic_never_turns_put_me_through_into_a_task(read, topic, text):
+    reading = read(text, topic=topic)
+    assert reading.intent == "speak_to_human" and reading.requests == ["speak_to_human"]
+
+
+def test_the_topic_prior_moves_mass_only_among_tasks():
+    scores = TurnScores(
+        [("speak_to_human", 0.4), ("order_status", 0.3), ("card_block", 0.2), ("none", 0.1)],
+        [("request", 1.0)],
     )
+    tipped = dict(with_topic(scores, "card_status").intents)
+    assert tipped["speak_to_human"] == pytest.approx(0.4)
+    assert tipped["none"] == pytest.approx(0.1)
+    assert tipped["card_block"] > tipped["order_status"]
+    assert tipped["card_block"] + tipped["order_status"] == pytest.approx(0.5)
+    assert with_topic(scores, None) is scores and with_topic(scores, "complaint") is scores
 
 
-# --- values ----------------------------------------------------------------------------------
+# -- these sentences are new to the model ----------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("text", "key", "value"),
-    [
-        ("where is order four five two one", "order_number", "4521"),
-        ("order forty five twenty one", "order_number", "4521"),
-        ("my order number is for five to one", "order_number", "4521"),
-        ("the order is 4 5 2 1", "order_number", "4521"),
-        ("order #4521 please", "order_number", "4521"),
-        ("order 45 21", "order_number", "4521"),
-        ("order number four thousand five hundred twenty one", "order_number", "4521"),
-        ("my card ends in 1234", "card_last4", "1234"),
-        ("the card ending in one two three four got lost", "card_last4", "1234"),
-        ("block my card, the number is 4111 1111 1111 1234", "card_last4", "1234"),
-        ("transfer $250 to savings", "amount", Decimal("250")),
-        ("send two hundred and fifty dollars to checking", "amount", Decimal("250")),
-        ("transfer 300 to savings", "amount", Decimal("300")),
-        ("move forty nine dollars and fifty cents", "amount", Decimal("49.50")),
-        ("what's in my checking account", "account_kind", "checking"),
-        ("how much is in my saving account", "account_kind", "savings"),
-        ("I'd like to book a cleaning", "appointment_kind", "cleaning"),
-        ("Book me a check-up please", "appointment_kind", "checkup"),
-        ("Can I book a dental check-up?", "appointment_kind", "dental check-up"),
-        ("I need to see the dentist", "appointment_kind", "dental check-up"),
-        ("a cleaning with the dentist please", "appointment_kind", "cleaning"),
-        ("where is order 46-01", "order_number", "4601"),
-        ("Hi, my name is Ana Lopez and I'm calling about my order", "person_name", "Ana Lopez"),
-        ("this is John Smith", "person_name", "John Smith"),
-        ("I want to return it because it arrived broken.", "reason", "it arrived broken"),
-    ],
-)
-def test_values(text, key, value):
-    assert understand(text, today=TODAY).values.get(key) == value
+def _normalised(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", " ", text.lower()).strip()
 
 
-def test_no_identifier_from_plain_words():
-    values = understand("I want to return it to the store", today=TODAY).values
-    assert not {"order_number", "card_last4", "number"} & values.keys()
-
-
-def test_im_calling_is_not_a_name():
-    assert "person_name" not in understand("I'm calling about my card").values
-
-
-def test_transfer_accounts_direction():
-    values = understand("move 500 from checking to savings", today=TODAY).values
-    assert values["from_account"] == "checking" and values["to_account"] == "savings"
-    assert values["amount"] == Decimal("500")
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("tomorrow", date(2026, 12, 1)),
-        ("the day after tomorrow", date(2026, 12, 2)),
-        ("next Tuesday", date(2026, 12, 8)),  # Monday today: "next Tuesday" is next week's
-        ("this Friday", date(2026, 12, 4)),
-        ("Friday", date(2026, 12, 4)),
-        ("on Monday", date(2026, 12, 7)),
-        ("on the 3rd", date(2026, 12, 3)),
-        ("on the twenty-ninth", date(2026, 12, 29)),
-        ("the 30th", date(2026, 11, 30)),
-        ("December 3rd", date(2026, 12, 3)),
-        ("the third of December", date(2026, 12, 3)),
-        ("12/3", date(2026, 12, 3)),
-        ("November 2nd", date(2027, 11, 2)),  # past this year: the caller means next year
-        ("Friday the 4th", date(2026, 12, 4)),
-        ("in 3 days", date(2026, 12, 3)),
-        ("Tuesday next week", date(2026, 12, 8)),
-    ],
-)
-def test_dates_resolve_against_today(text, expected):
-    assert understand(f"can I come in {text}", today=TODAY).values.get("date") == expected
-
-
-def test_next_tuesday_later_in_week():
-    thursday = date(2026, 12, 3)
-    assert understand("next Tuesday", today=thursday).values["date"] == date(2026, 12, 8)
-
-
-def test_next_week_is_a_hint_not_a_day():
-    values = understand("sometime next week", today=TODAY).values
-    assert "date" not in values and values["date_hint"] == "next week"
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("at 3", time(15, 0)),
-        ("at 3 pm", time(15, 0)),
-        ("3 p.m.", time(15, 0)),
-        ("at 9", time(9, 0)),
-        ("at 10:30", time(10, 30)),
-        ("half past two", time(14, 30)),
-        ("quarter to five", time(16, 45)),
-        ("at 8 in the evening", time(20, 0)),
-        ("at noon", time(12, 0)),
-        ("at three thirty", time(15, 30)),
-        ("11 am", time(11, 0)),
-    ],
-)
-def test_times(text, expected):
-    assert understand(f"Friday {text}", today=TODAY).values.get("time") == expected
-
-
-def test_part_of_day_only():
-    values = understand("can I come in the morning", today=TODAY).values
-    assert values["time"] is None and values["part_of_day"] == "morning"
-
-
-def test_date_and_time_digits_are_not_identifiers():
-    values = understand("move my appointment to December 3rd at 3:30", today=TODAY).values
-    assert values["date"] == date(2026, 12, 3) and values["time"] == time(15, 30)
-    assert not {"order_number", "number"} & values.keys()
-
-
-# --- corrections, confirmations, DTMF --------------------------------------------------------
-
-
-def test_correction_with_new_order_number():
-    got = understand("sorry, I meant 4522", expecting="order_number", today=TODAY)
-    assert got.intent == "correction" and got.correction
-    assert got.values["order_number"] == "4522"
-
-
-def test_denial_plus_value_is_a_correction():
-    got = understand("no, it's four five two two", expecting="order_number", today=TODAY)
-    assert got.intent == "correction" and got.values["order_number"] == "4522"
-
-
-def test_correction_that_changes_the_task_keeps_the_task():
-    got = understand("no wait, I want to move my appointment, not cancel it", today=TODAY)
-    assert got.intent == "move_appointment" and got.correction
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "yes",
-        "Yes please.",
-        "yeah go ahead",
-        "Yep, that's right",
-        "sure",
-        "correct",
-        "OK",
-        "yes, no problem",
-    ],
-)
-def test_affirmations(text):
-    assert is_affirmation(text) and not is_denial(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    ["no", "Nope, don't.", "No thanks", "nah", "I don't think so", "please don't", "that's wrong"],
-)
-def test_denials(text):
-    assert is_denial(text) and not is_affirmation(text)
-
-
-def test_know_opening_a_turn_is_no():
-    # Whisper writes a caller's leading "No, ..." as "Know ..." on phone audio.
-    assert is_denial("Know the other order.") and is_correction("Know the other order.")
-
-
-def test_a_hyphenated_answer_fills_the_identifier_asked_for():
-    assert understand("46-01.", expecting="order_number").values["order_number"] == "4601"
-    heard = understand("The one ending in 908.7.", expecting="card_last4")
-    assert heard.values["card_last4"] == "9087"
-    assert understand("transfer 49.50 dollars", today=TODAY).values["amount"] == Decimal("49.50")
-    assert "order_number" not in understand("It takes 10-15 minutes", today=TODAY).values
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("no, the other order", True),
-        ("not that one", True),
-        ("a different card", True),
-        ("sorry, I meant 4302", False),
-        ("no, don't", False),
-    ],
-)
-def test_refers_to_other(text, expected):
-    assert refers_to_other(text) is expected
-
-
-@pytest.mark.parametrize("text", ["I don't have my order number", "no problem", "yes"])
-def test_not_denials(text):
-    assert not is_denial(text)
-
-
-@pytest.mark.parametrize(
-    "text",
-    [
-        "wait, not that one",
-        "no, the other order",
-        "sorry I meant the savings",
-        "actually it's Thursday",
-    ],
-)
-def test_corrections(text):
-    assert is_correction(text)
-
-
-@pytest.mark.parametrize("text", ["yes please", "where is my order", "I'm waiting for it"])
-def test_not_corrections(text):
-    assert not is_correction(text)
-
-
-def test_yes_but_correction_is_not_affirmation():
-    assert not is_affirmation("yes, but I meant savings")
-
-
-def test_dtmf_fills_the_expected_slot():
-    got = understand("", "4521#", expecting="order_number")
-    assert got.values["order_number"] == "4521" and got.source == "dtmf"
-    got = understand("", "1234#", expecting="card_last4")
-    assert got.values["card_last4"] == "1234"
-
-
-def test_dtmf_zero_is_a_person():
-    assert understand("", "0").intent == "speak_to_human"
-    assert understand("", "0#").confidence == 1.0
-
-
-def test_dtmf_beats_misheard_speech():
-    got = understand("four five to won", "4522#", expecting="order_number")
-    assert got.values["order_number"] == "4522"
-
-
-def test_dtmf_values_edge_cases():
-    assert dtmf_values("", "order_number") == (None, {})
-    assert dtmf_values("*#", "order_number") == (None, {})
-    assert dtmf_values("250#", "amount") == (None, {"amount": Decimal("250")})
-    assert dtmf_values("98761234", "card_last4") == (None, {"card_last4": "1234"})
+def test_no_sentence_here_is_in_the_corpus_or_the_dialogues():
+    known = set()
+    for path in (ROOT / "data" / "understanding" / "train").glob("*.jsonl"):
+        known |= {
+            _normalised(json.loads(line)["text"])
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip()
+        }
+    for path in (ROOT / "data" / "dialogues").glob("*.yaml"):
+        turns = (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("turns") or []
+        known |= {_normalised(t["say"]) for t in turns if isinstance(t.get("say"), str)}
+    ours = [text for text, _ in [*REQUESTS, *HARDER, *ACT_TURNS, *OPENED]]
+    copied = [text for text in ours if _normalised(text) in known]
+    assert copied == []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -68,6 +69,10 @@ class Settings(BaseSettings):
     knowledge_dir: Path = Field(
         Path(__file__).resolve().parent.parent / "data" / "knowledge", alias="KNOWLEDGE_DIR"
     )
+    # Rehearsals only: pin the agent's day (YYYY-MM-DD; its clock reads AGENT_TIME on it), so
+    # "tomorrow" and the seeded business mean the same whatever day a scenario runs.
+    agent_today: date | None = Field(None, alias="AGENT_TODAY")
+    agent_time: time = Field(time(10, 0), alias="AGENT_TIME")
     # `callcentre purge` deletes calls older than this many days; 0 keeps them forever.
     retention_days: float = Field(0, ge=0, alias="RETENTION_DAYS")
 
@@ -81,7 +86,8 @@ class Settings(BaseSettings):
     llm_base_url: str = Field("http://127.0.0.1:8000/v1", alias="LLM_BASE_URL")
     llm_api_key: str = Field("not-needed", alias="LLM_API_KEY")
     llm_max_new_tokens: int = Field(60, alias="LLM_MAX_NEW_TOKENS")
-    # Let the LLM word answers from policy passages ("auto": only a served, capable model).
+    # Let the LLM word the replies around the facts ("auto": only a served, capable model; the
+    # packaged one words worse than the templates, see docs/understanding.md).
     llm_compose_answers: str = Field("auto", alias="LLM_COMPOSE_ANSWERS")
     tts_engine: str = Field("hibari", alias="TTS_ENGINE")  # hibari | piper | coqui
     tts_voice: str = Field("", alias="TTS_VOICE")
@@ -110,7 +116,6 @@ class Settings(BaseSettings):
     escalation_sharp_threshold: float = Field(-0.8, alias="ESCALATION_SHARP_THRESHOLD")
     escalation_sharp_probability: float = Field(0.9, alias="ESCALATION_SHARP_PROBABILITY")
     escalation_sharp_min_words: int = Field(4, alias="ESCALATION_SHARP_MIN_WORDS")
-    escalation_request_probability: float = Field(0.6, alias="ESCALATION_REQUEST_PROBABILITY")
     escalation_repeat_failures: int = Field(2, alias="ESCALATION_REPEAT_FAILURES")
     transfer_timeout_s: float = Field(10.0, alias="TRANSFER_TIMEOUT_S")
 
@@ -184,6 +189,12 @@ class Settings(BaseSettings):
         if self.llm_compose_answers == "auto":
             return self.llm_backend == "openai"
         return self.llm_compose_answers.lower() in ("1", "true", "yes")
+
+    def now(self) -> datetime:
+        """The agent's clock: the real one, or AGENT_TIME on the pinned AGENT_TODAY."""
+        if self.agent_today is None:
+            return datetime.now()
+        return datetime.combine(self.agent_today, self.agent_time)
 
     @property
     def public_base(self) -> str:

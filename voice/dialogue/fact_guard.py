@@ -481,7 +481,40 @@ def check_reply(
     support = _support(facts, allowed_text, today)
     problems = _claim_problems(reply, support)
     problems += _status_problems(reply, support.fact_statuses, support.allowed_statuses)
+    problems += _promise_problems(reply, allowed_text)
     return GuardVerdict(ok=not problems, problems=problems)
+
+
+# --- promises of things the agent can't do ---------------------------------------------------
+
+# "I'll send you ...", "I've emailed ...", "we'll refund ...", "I'll call you back": a small
+# model offers these freely. One is allowed only when the prepared reply or the documents it
+# was given say the same ("We'll email you a prepaid return label" after a return).
+_PROMISE = re.compile(
+    r"\b(?:i|we)(?:'ll| will| have| 've|'ve| am going to|'m going to| can)\s+(?:\w+\s+)?"
+    r"(send|sent|email|emailed|e-mail|text|texted|mail|mailed|post|posted|call|ring|refund|"
+    r"refunded|credit|credited|transfer|transferred|cancel|cancelled|canceled|book|booked|"
+    r"block|blocked|unblock|unblocked|reactivate|reactivated|replace|replaced|waive|waived|"
+    r"arrange|arranged|schedule|scheduled|fix|fixed|escalate|escalated|update|updated|change|"
+    r"changed|order|ordered|deliver|delivered|reset|issue|issued|open|opened|process|processed)"
+    r"\b",
+    re.IGNORECASE,
+)
+
+
+def _stem(verb: str) -> str:
+    """'emailed' and 'email', 'sent' and 'send': the same promise."""
+    verb = verb.lower()
+    return "send" if verb == "sent" else verb[:4]
+
+
+def _promise_problems(reply: str, allowed_text: str) -> list[str]:
+    allowed = {_stem(m.group(1)) for m in _PROMISE.finditer(allowed_text)}
+    found = []
+    for match in _PROMISE.finditer(reply):
+        if _stem(match.group(1)) not in allowed:
+            found.append(f"promises what it can't do: {match.group(0)!r}")
+    return found
 
 
 # --- the fallback ----------------------------------------------------------------------------
@@ -560,8 +593,8 @@ def _fact_sentence(key: str, value: str) -> str:
 def build_fallback_reply(facts: Mapping[str, str], message: str = "") -> str:
     """A reply made only of the facts, to say instead of a reply that failed the guard.
 
-    `message` is the sentence the business layer wrote from these same facts (an action's
-    result message); it is used as is when the guard passes it, else the facts are read out.
+    `message` is a sentence already written from these same facts (a task's prepared reply);
+    it is used as is when the guard passes it, else the facts are read out.
     """
     if message and check_reply(message, facts).ok:
         return message

@@ -2,9 +2,10 @@
 
 Two forms of each value:
 
-- What a reply writes, and the transcript and the fact guard read: `say_money` -> "$2,341.17",
-  `say_date` -> "Wednesday, December 9", `say_time` -> "9:30 AM", `say_when`, `say_list`,
-  `say_count`.
+- What a reply writes, and the transcript and the fact guard read: `say_money` -> "$2,341.17"
+  (`say_cents` from the business's integer cents), `say_date` -> "Wednesday, December 9",
+  `say_time` -> "9:30 AM", `say_when`, `say_list`, `say_count`, and `say_facts` for a business
+  result's typed facts.
 - What the voice reads: `speech_text.for_speech` turns the written forms into words just before
   synthesis, because a TTS voice reading "$1,249.50" or "4521" verbatim says them wrong:
   `money_words`, `date_words`, `time_words`, `say_digits` (identifiers digit by digit),
@@ -14,7 +15,7 @@ Two forms of each value:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import date, datetime, time
 from decimal import Decimal
 
@@ -70,6 +71,11 @@ def say_money(amount: Decimal | int | float | str, currency: str = "USD") -> str
     return f"{sign}${written}" if currency == "USD" else f"{sign}{written} {currency}"
 
 
+def say_cents(cents: int, currency: str = "USD") -> str:
+    """The business's money (integer cents and a currency): 234117 -> '$2,341.17'."""
+    return say_money(Decimal(int(cents)).scaleb(-2), currency)
+
+
 def say_date(day: date | datetime | str, *, year: bool = False) -> str:
     """'Wednesday, December 9' (', 2026' with year=True): how a person says a date."""
     day = _as_date(day)
@@ -94,6 +100,34 @@ def say_list(items: Iterable[str], conjunction: str = "and") -> str:
     if len(words) <= 1:
         return "".join(words)
     return f"{', '.join(words[:-1])} {conjunction} {words[-1]}"
+
+
+def say_facts(facts: Mapping[str, object]) -> dict[str, str]:
+    """A business result's typed facts as a reply writes them, in their order: dates and times
+    said, `<name>_cents` (with the `currency` fact) as money under `<name>`, lists joined;
+    facts with no value are left out."""
+    currency = str(facts.get("currency") or "USD")
+    said: dict[str, str] = {}
+    for key, value in facts.items():
+        if key == "currency" or value is None:
+            continue
+        if key.endswith("_cents") and isinstance(value, int):
+            said[key.removesuffix("_cents")] = say_cents(value, currency)
+        elif isinstance(value, list | tuple):
+            said[key] = say_list(_said(v) for v in value)
+        else:
+            said[key] = _said(value)
+    return said
+
+
+def _said(value: object) -> str:
+    if isinstance(value, datetime):
+        return say_when(value)
+    if isinstance(value, date):
+        return say_date(value)
+    if isinstance(value, time):
+        return say_time(value)
+    return str(value)
 
 
 def _plural(noun: str) -> str:

@@ -62,6 +62,10 @@ def extract(text: str, ctx: SlotContext) -> dict[str, Any]:
         text = _blank(text, [position.span()])
     dates = find_dates(text)
     values |= _date_values(text, dates, ctx)
+    if "date" not in values:
+        holiday = _holiday(text, ctx)
+        if holiday is not None:
+            values["date"] = holiday
     times = _times(text, ctx)
     values |= {k: v for k, v in _time_values(text, times, ctx).items() if k not in values}
     amounts = find_amounts(text)
@@ -84,6 +88,43 @@ def extract(text: str, ctx: SlotContext) -> dict[str, Any]:
     return values
 
 
+_HOLIDAYS = {  # what callers say -> the name the `holidays` package gives the day
+    r"christmas eve": "Christmas Eve",
+    r"christmas(?: day)?|xmas": "Christmas Day",
+    r"new year'?s eve": "New Year's Eve",
+    r"new year'?s(?: day)?": "New Year's Day",
+    r"thanksgiving": "Thanksgiving Day",
+    r"independence day|(?:the )?fourth of july|july (?:the )?4(?:th)?": "Independence Day",
+    r"labou?r day": "Labor Day",
+    r"memorial day": "Memorial Day",
+}
+
+
+def _holiday(text: str, ctx: SlotContext) -> date | None:
+    """'on Christmas Day', 'New Year's Eve': the next such day (the last one, said in the past)."""
+    import holidays
+
+    lower = text.lower()
+    for pattern, name in _HOLIDAYS.items():
+        match = re.search(rf"\b(?:{pattern})\b", lower)
+        if match is None:
+            continue
+        years = (ctx.today.year - 1, ctx.today.year, ctx.today.year + 1)
+        if name.endswith("Eve"):
+            month, day = (12, 24) if name.startswith("Christmas") else (12, 31)
+            days = [date(y, month, day) for y in years]
+        else:
+            calendar = holidays.US(years=years)
+            days = sorted(d for d, n in calendar.items() if n.startswith(name))
+        past = bool(_PAST.search(lower[: match.start()]))
+        if past:
+            before = [d for d in days if d <= ctx.today]
+            return before[-1] if before else None
+        after = [d for d in days if d >= ctx.today]
+        return after[0] if after else None
+    return None
+
+
 def _blank(text: str, spans: Sequence[tuple[int, int]]) -> str:
     """Spaces over spans (dates, times, amounts), so their digits are not read as identifiers."""
     chars = list(text)
@@ -101,7 +142,8 @@ _PAST = re.compile(
     # "get it delivered", "will be moved": a participle that is no past
     r"|(?<!\bbe )(?<!\bget )(?<!\bget it )(?<!\bhave it )(?<!\blike it )(?<!\bwant it )"
     r"(?<!\bneed it )\b(?:ordered|bought|purchased|placed|paid|charged|billed|debited|took|taken|"
-    r"delivered|arrived|came|received|got|sent|shipped|returned|happened|was|were|did|had|went|"
+    r"delivered|arrived|came|received|(?<!\byou )(?<!\byou've )got|sent|shipped|returned|"
+    r"happened|was|were|did|had|went|"
     r"saw|noticed|missed|used|lost|spent|withdrew|deposited|transferred|called|rang|booked|made|"
     r"blocked|declined|stolen|ran|broke|stopped|started|expired|cancell?ed|changed|moved|"
     r"visited|tried|told|said|asked|reported|left|dropped|processed|refunded|been|last|ago)\b"
@@ -137,7 +179,7 @@ _PREPOSITION = re.compile(r"\b(?:on|by|for|until|till|from|to|since|before|after
 
 def _negated(text: str, start: int, end: int) -> bool:
     """'not Tuesday, Thursday', "Tuesday's no good", 'not forty-six ten, forty-six oh one'."""
-    before = re.search(r"\bnot\W*$", text[:start], re.I)
+    before = re.search(r"\bnot(?:\s+(?:the|on|on the))?\W*$", text[:start], re.I)
     return bool(before or _REFUSED.match(text[end:]))
 
 
@@ -163,7 +205,14 @@ def _date_values(text: str, dates: list[DateMention], ctx: SlotContext) -> dict[
     correcting = ctx.intent == "appointment_move" or _CORRECTING.search(said)
     if not target and len(dates) > 1 and correcting:
         target = dates[-1:]  # "I said Tuesday but I meant Thursday"
-    for mention in target + [m for m in dates if m not in target]:
+    # "the Saturday after, the twenty-sixth": a day of the month says more than a weekday
+    exact = [m for m in dates if m.day is not None]
+    ordered = (
+        target
+        + [m for m in exact if m not in target]
+        + [m for m in dates if m not in target and m not in exact]
+    )
+    for mention in ordered:
         day = resolve_date(mention, ctx.today, _tense(text, mention, ctx))
         if day and "date" not in values:
             values["date"] = day

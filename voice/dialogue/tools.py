@@ -11,7 +11,7 @@ import asyncio
 import json
 from typing import Any
 
-from voice.dialogue.turn_manager import TurnManager
+from voice.dialogue.policy import TurnManager
 
 _DATE = {"type": "string", "description": "ISO date, e.g. 2026-12-03"}
 _TIME = {"type": "string", "description": "24-hour time, e.g. 14:30"}
@@ -85,6 +85,7 @@ class ToolRunner:
         self._turns = turns
         self.facts: dict[str, str] = {}
         self.results: list[str] = []  # what the tools said: the guard lets the reply repeat it
+        self.plan = None  # the latest task a tool ran: its question is now the open one
 
     async def __call__(self, name: str, arguments: str) -> str:
         try:
@@ -96,4 +97,5 @@ class ToolRunner:
         plan = await asyncio.to_thread(self._turns.plan_task, name, args)
         self.facts.update(plan.facts)
         self.results.append(plan.say)
+        self.plan = plan
         return plan.say or "No result."

@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from voice import metrics
-from voice.dialogue.turn_manager import TurnManager, TurnPlan
+from voice.conversation import Handover
+from voice.dialogue.plan import TurnPlan
+from voice.dialogue.policy import TurnManager
 from voice.escalation.callbacks import request_callback
 from voice.escalation.policy import CallerTurnSignal, EscalationDecision, EscalationPolicy
 from voice.escalation.sentiment import NEUTRAL, SentimentClassifier, SentimentScore
-from voice.pipeline.transcriber import CallerUtterance
 from voice.prompts import load_prompt
 from voice.session import CallSession
 
@@ -36,12 +36,6 @@ Transfer = Callable[..., Awaitable[TransferOutcome]]  # (call_sid, *, caller_nam
 TTS_FAILURES_FOR_HANDOVER = 2
 
 
-@dataclass
-class Handover:
-    say: str  # what the caller hears first
-    after: Callable[[], Awaitable[str | None]]  # the move; returns a last line if it failed
-
-
 class HandoverCoordinator:
     def __init__(
         self,
@@ -55,10 +49,7 @@ class HandoverCoordinator:
         self._classifier, self._policy, self._transfer = classifier, policy, transfer
         self._index = 0
 
-    async def __call__(
-        self, plan: TurnPlan, utterance: CallerUtterance | None, dtmf: str
-    ) -> Handover | None:
-        text = utterance.transcript.text if utterance else ""
+    async def __call__(self, plan: TurnPlan, text: str, dtmf: str) -> Handover | None:
         score = await asyncio.to_thread(self._classifier.predict, text) if text else NEUTRAL
         if text:  # a keypad turn has no words to score, and no caller row of its own
             self._record_sentiment(score)
@@ -70,6 +61,7 @@ class HandoverCoordinator:
             agent_failed=plan.failed,
             request_key=plan.request_key,
             topic=_topic(plan.intent),
+            wants_person=plan.wants_human,
         )
         self._index += 1
         decision = self._policy.observe(signal)
@@ -87,6 +79,8 @@ class HandoverCoordinator:
                 f"; the caller called about {topic}" if topic else ""
             )
             decision = EscalationDecision("tts_failure", (signal.index,), (score.score,), reason)
+        if plan.wants_callback:
+            self._callback("Caller asked to be called back")
         if decision is None or self._session.escalated:
             return None
         self._escalate(decision)
@@ -133,6 +127,19 @@ class HandoverCoordinator:
         )
         metrics.ESCALATIONS.labels(rule=decision.rule).inc()
 
+    def _callback(self, reason: str) -> None:
+        customer = self._turns.state.customer
+        self._session.write(
+            request_callback,
+            self._session.store.engine,
+            call_sid=self._session.call_sid,
+            phone=self._session.caller,
+            name=customer.name if customer else "",
+            reason=self._about(reason),
+            summary=self._turns.summary(),
+        )
+        self._session.event("callback_requested")
+
     async def _move(self, decision: EscalationDecision) -> str | None:
         customer = self._turns.state.customer
         name = customer.name if customer else "an unknown caller"
@@ -162,16 +169,37 @@ class HandoverCoordinator:
 # What the human hears the call was about ("about a late order"); not every intent is a topic.
 TOPICS = {
     "order_status": "an order",
-    "start_return": "a return",
+    "order_tracking": "an order's tracking",
+    "order_details": "an order",
+    "order_cancel": "cancelling an order",
+    "order_change": "changing an order",
+    "order_missing": "a missing parcel or item",
+    "return_request": "a return",
+    "return_status": "a return",
+    "shop_product": "buying something",
     "complaint": "a complaint",
     "account_balance": "their balance",
-    "block_card": "blocking a card",
+    "card_block": "blocking a card",
+    "card_unblock": "unblocking a card",
+    "card_status": "a card",
+    "card_replace": "a replacement card",
     "transfer_money": "a money transfer",
-    "book_appointment": "booking an appointment",
-    "move_appointment": "moving an appointment",
-    "cancel_appointment": "cancelling an appointment",
+    "transaction_dispute": "a disputed payment",
+    "transaction_history": "their transactions",
+    "pin_help": "their PIN",
+    "bank_product": "a bank product",
+    "appointment_book": "booking an appointment",
+    "appointment_move": "moving an appointment",
+    "appointment_cancel": "cancelling an appointment",
+    "appointment_info": "an appointment",
+    "prescription": "a prescription",
+    "test_results": "test results",
+    "medical_advice": "a medical question",
     "opening_hours": "opening hours",
+    "location": "where we are",
     "policy_question": "a policy question",
+    "update_details": "their contact details",
+    "callback_request": "a call back",
 }
 
 

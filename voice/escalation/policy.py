@@ -4,9 +4,8 @@ Pure (no I/O, no clock, no pipecat): the turn manager feeds one `CallerTurnSigna
 turn and acts on the first `EscalationDecision`. The rules, checked in this order:
 
 1. `dtmf_zero`: the caller pressed 0.
-2. `human_request`: the classifier is confident the caller wants a person AND the words ask
-   for one. Both, so that neither "I don't need a person" (words, low probability) nor a
-   fluke probability on "my name is Sarah Jones" (no words) hands the call over.
+2. `human_request`: the understanding layer read a request for a person (any wording: "an
+   agent", "your supervisor", "someone who isn't a computer"; not "I don't need a person").
 3. `repeated_failure`: the agent failed the same request `repeat_failures` times.
 4. `sharp_negative`: one turn that is very negative and very likely to need a person, and
    long enough to be a sentence: one rude word never hands a call over.
@@ -20,27 +19,10 @@ A policy decides at most once per call.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, deque
 from dataclasses import dataclass
 
 from voice.escalation.sentiment import SentimentScore
-
-_HUMAN = (
-    r"(?:human(?: being)?|person|people|agent|operator|representative|rep|someone|"
-    r"somebody|anyone|anybody|manager|supervisor|advis[eo]r|receptionist|nurse|doctor|"
-    r"staff|colleague|team|customer (?:service|support)|help ?desk|whoever)"
-)
-_ASK = (
-    r"(?:speak|talk|chat|word|put|pass|transfer|connect|through|get|give|want|need|have|"
-    r"prefer|rather|reach|hold of)"
-)
-_ASKS_FOR_PERSON = re.compile(rf"\b{_ASK}\b.{{0,60}}?\b{_HUMAN}\b", re.IGNORECASE)
-_BARE_PERSON = re.compile(rf"\b{_HUMAN}\b|\btransfer me\b|\bput me through\b", re.IGNORECASE)
-_SHORT_WORDS = 4
-# "Can I talk to Everton?": a person by name (or a word Whisper made of "a person").
-_ASKS_FOR_NAMED = re.compile(r"\b(?:speak|talk)\s+(?:to|with)\s+[A-Z][a-z]+")
-NAMED_REQUEST_PROBABILITY = 0.95
 
 
 @dataclass(frozen=True)
@@ -52,7 +34,6 @@ class EscalationConfig:
     sharp_threshold: float = -0.8
     sharp_probability: float = 0.9
     sharp_min_words: int = 4
-    request_probability: float = 0.6
     repeat_failures: int = 2
 
 
@@ -72,6 +53,7 @@ class CallerTurnSignal:
     agent_failed: bool = False
     request_key: str | None = None
     topic: str | None = None
+    wants_person: bool = False  # the understanding read a request for a person
 
 
 @dataclass(frozen=True)
@@ -85,13 +67,6 @@ class EscalationDecision:
     def turn(self) -> int:
         """The turn on which the decision was taken."""
         return self.turns[-1]
-
-
-def asks_for_person(text: str) -> bool:
-    """Words that ask for a person: a request verb near a person noun, or a bare short one."""
-    if _ASKS_FOR_PERSON.search(text):
-        return True
-    return len(text.split()) <= _SHORT_WORDS and bool(_BARE_PERSON.search(text))
 
 
 class EscalationPolicy:
@@ -130,10 +105,7 @@ class EscalationPolicy:
         return _decide("dtmf_zero", [turn], "Caller pressed 0 to reach a person")
 
     def _request(self, turn: CallerTurnSignal) -> EscalationDecision | None:
-        probability = turn.sentiment.escalation_probability
-        confident = probability >= self.config.request_probability
-        named = probability >= NAMED_REQUEST_PROBABILITY and _ASKS_FOR_NAMED.search(turn.text)
-        if not (confident and (asks_for_person(turn.text) or named)):
+        if not turn.wants_person:
             return None
         return _decide("human_request", [turn], _about("Caller asked for a person", [turn]))
 

@@ -8,10 +8,10 @@ from pipecat.pipeline.worker import PipelineParams, PipelineWorker
 from pipecat.processors.audio.vad_processor import VADProcessor
 from pipecat.transports.base_transport import BaseTransport
 
-from voice.dialogue.turn_manager import TurnManager
+from voice.conversation import Conversation
 from voice.engines.loaded import VoiceEngines
 from voice.pipeline.barge_in import BargeInDetector
-from voice.pipeline.responder import ConversationResponder, PlanObserver
+from voice.pipeline.responder import ConversationResponder
 from voice.pipeline.shared_vad import SharedSileroVADAnalyzer
 from voice.pipeline.smart_turn import shared_smart_turn
 from voice.pipeline.speaker import SentenceSpeaker
@@ -38,9 +38,8 @@ def build_call_pipeline(
     transport: BaseTransport,
     session: CallSession,
     engines: VoiceEngines,
-    turns: TurnManager,
+    conversation: Conversation,
     settings: Settings,
-    observer: PlanObserver | None = None,
 ) -> tuple[PipelineWorker, ConversationResponder]:
     """caller audio -> VAD + turn end -> barge-in -> STT -> turn manager + LLM -> TTS -> caller.
 
@@ -58,13 +57,11 @@ def build_call_pipeline(
     smart_turn = shared_smart_turn if settings.smart_turn else None
     responder = ConversationResponder(
         session,
-        engines.llm,
-        turns,
+        conversation,
         language=settings.stt_language,
         voices=engines.tts.languages,
         silence_reprompt_secs=settings.silence_reprompt_secs,
         silence_max_reprompts=settings.silence_max_reprompts,
-        observer=observer,
     )
     pipeline = Pipeline(
         [

@@ -1,16 +1,17 @@
-"""The agent's side of the conversation inside the pipeline: plan each turn, then say it.
+"""The agent's side of the conversation inside the pipeline: each caller turn in, speech out.
 
-The turn manager decides what to do and which facts are true; this processor turns the plan
-into speech: a prepared reply is spoken at once, an LLM reply is streamed sentence by
-sentence and every sentence passes the fact guard before it is spoken.
+What to say is decided by the pipecat-free conversation (`voice.conversation`): understanding,
+dialogue state, escalation and the wording, the same path a text rehearsal takes. This
+processor adds what only a live call has: keypad entry, speaking sentence by sentence with
+marks, barge-in (the context keeps only what the caller heard), silence re-prompts, and the
+hand-over or hang-up once the last words have been heard.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import aclosing
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from pipecat.frames.frames import (
@@ -23,12 +24,10 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from voice.dialogue.fact_guard import build_fallback_reply, check_reply
-from voice.dialogue.tools import TOOLS, ToolRunner
-from voice.dialogue.turn_manager import TurnManager, TurnPlan
-from voice.engines.llm import LanguageModel, Message
+from voice.conversation import Conversation
+from voice.dialogue.plan import TurnPlan
+from voice.engines.llm import Message
 from voice.engines.tts import base_language, speaks
-from voice.escalation.handover import Handover
 from voice.logs import get_logger
 from voice.pipeline.frames import AgentSentenceFrame, PlaybackMarkFrame
 from voice.pipeline.sentences import SentenceSplitter
@@ -40,15 +39,7 @@ from voice.session import CallSession
 log = get_logger("voice.responder")  # the name its logs have always carried
 
 DTMF_PAUSE_S = 2.0  # keypad entry ends with '#' or this long without another key
-HISTORY_MESSAGES = 6  # earlier turns the LLM sees
-# A model that has said nothing by then is slow or down: the prepared reply is said instead,
-# so the caller never waits in silence on it.
-FIRST_TOKEN_TIMEOUT_S = 1.5
 FOREIGN_LANGUAGE_CONFIDENCE = 0.8
-
-# Called with every planned turn (plan, utterance, keypad digits); returns a hand-over when
-# the call goes to a person (the escalation policy and the transfer live outside).
-PlanObserver = Callable[[TurnPlan, CallerUtterance | None, str], Awaitable["Handover | None"]]
 
 
 @dataclass
@@ -69,25 +60,19 @@ class ConversationResponder(FrameProcessor):
     def __init__(
         self,
         session: CallSession,
-        llm: LanguageModel,
-        turns: TurnManager,
+        conversation: Conversation,
         *,
         language: str = "en",
         voices: frozenset[str] = frozenset(),
-        max_sentences: int = 3,
         silence_reprompt_secs: float = 7.0,
         silence_max_reprompts: int = 2,
-        observer: PlanObserver | None = None,
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        self._session, self._llm, self._turns = session, llm, turns
+        self._session, self._conversation = session, conversation
         self._language = language
         self._voices = voices  # languages the TTS engine can answer in
-        self._max_sentences = max_sentences
         self._silence_secs, self._max_reprompts = silence_reprompt_secs, silence_max_reprompts
-        self._observer = observer
-        self._messages: list[Message] = [{"role": "system", "content": load_prompt("system")}]
         self._replies: dict[int, Reply] = {}
         self._next_id = 0
         self._task: asyncio.Task | None = None
@@ -115,7 +100,7 @@ class ConversationResponder(FrameProcessor):
 
     async def greet(self) -> None:
         """Speak the greeting (personalised when the caller is known); no LLM: it is instant."""
-        await self.say_prepared(self._turns.greeting(load_prompt("greeting")))
+        await self.say_prepared(self._conversation.greeting())
 
     async def say_prepared(
         self,
@@ -155,7 +140,9 @@ class ConversationResponder(FrameProcessor):
         transcript = utterance.transcript
         if self._other_language(transcript.language, transcript.language_probability):
             # Our voice cannot answer in the caller's language: say so, and offer a person.
-            plan = self._turns.offer_human("other_language", load_prompt("other_language"))
+            plan = self._conversation.turns.offer_human(
+                "other_language", load_prompt("other_language")
+            )
             await self._respond(utterance, transcript.text, "", plan=plan)
             return
         await self._respond(utterance, transcript.text, "")
@@ -188,117 +175,19 @@ class ConversationResponder(FrameProcessor):
             else:
                 unfinished.finished = True
                 self._replies.pop(unfinished.reply_id, None)
-        self._add_user_message(text or f"(pressed {dtmf} on the keypad)")
         reply = self._new_reply(utterance)
         self._generating = reply
         self._task = self.create_task(
             self._answer(reply, text, dtmf, plan), name=f"reply-{reply.reply_id}"
         )
 
-    def _add_user_message(self, text: str) -> None:
-        if self._messages[-1]["role"] == "user":  # the previous turn got no audible answer
-            self._messages[-1]["content"] += " " + text
-        else:
-            self._messages.append({"role": "user", "content": text})
-
     async def _answer(self, reply: Reply, text: str, dtmf: str, plan: TurnPlan | None) -> None:
-        try:
-            if plan is None:
-                plan = await asyncio.to_thread(self._turns.handle, text, dtmf)
-            self._session.event(
-                "understood",
-                intent=plan.intent,
-                failed=plan.failed,
-                values={k: mask_secrets(v) for k, v in plan.values.items()},
-                llm=plan.use_llm,
-            )
-            handover = await self._observer(plan, reply.utterance, dtmf) if self._observer else None
-            if handover is not None:
-                reply.after = handover.after
-                await self._speak_text(reply, handover.say)
-            elif plan.use_llm:
-                await self._compose(reply, plan, text)
-            else:
-                await self._speak_text(reply, plan.say)
-            reply.hang_up = plan.hang_up
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("turn failed")
-            self._session.event("turn_error", error=f"{type(exc).__name__}: {exc}")
-            reply.sentences.clear()
-            await self._speak_text(reply, load_prompt("fallback"))
-        if not reply.sentences:
-            await self._speak_text(reply, load_prompt("not_heard"))
+        decided = await self._conversation.reply(text, dtmf, plan)
+        if decided.first_token_s is not None:
+            reply.first_token_at = time.perf_counter()
+        reply.after, reply.hang_up = decided.after, decided.hang_up
+        await self._speak_text(reply, decided.text or load_prompt("not_heard"))
         await self._conclude(reply)
-
-    async def _compose(self, reply: Reply, plan: TurnPlan, text: str) -> None:
-        """Stream the LLM's wording; a sentence that states an unsupported fact is replaced."""
-        allowed = " ".join([text, self._turns.caller_context(), *(p.text for p in plan.passages)])
-        fallback = plan.say or build_fallback_reply(plan.facts)
-        splitter = SentenceSplitter()
-        tools = ToolRunner(self._turns) if self._llm.supports_tools else None
-        if tools is not None:  # what the tools return is as true as the plan's facts
-            plan.facts = tools.facts | plan.facts
-        stream = self._llm.stream(
-            self._llm_messages(plan), tools=TOOLS if tools else None, call_tool=tools
-        )
-        try:
-            async with aclosing(stream) as tokens:
-                async for token in _first_within(tokens, FIRST_TOKEN_TIMEOUT_S):
-                    reply.first_token_at = reply.first_token_at or time.perf_counter()
-                    for sentence in splitter.feed(token):
-                        if not await self._say_checked(
-                            reply, sentence, plan, allowed, fallback, tools
-                        ):
-                            return
-                    if len(reply.sentences) >= self._max_sentences:
-                        return  # a phone answer stays short
-            for sentence in splitter.flush():
-                if not await self._say_checked(reply, sentence, plan, allowed, fallback, tools):
-                    return
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.exception("LLM failed")
-            self._session.event("llm_error", error=f"{type(exc).__name__}: {exc}")
-            await self._speak_text(reply, fallback)
-
-    async def _say_checked(
-        self,
-        reply: Reply,
-        sentence: str,
-        plan: TurnPlan,
-        allowed: str,
-        fallback: str,
-        tools: ToolRunner | None = None,
-    ) -> bool:
-        if tools is not None:
-            plan.facts.update(tools.facts)
-            allowed = " ".join([allowed, *tools.results])
-        verdict = check_reply(sentence, plan.facts, allowed, today=self._turns.today())
-        if verdict.ok:
-            await self._say(reply, sentence)
-            return True
-        self._session.event("guard_rejected", sentence=sentence, problems=verdict.problems)
-        await self._speak_text(reply, fallback)
-        return False
-
-    def _llm_messages(self, plan: TurnPlan) -> list[Message]:
-        grounding = ["Caller: " + (self._turns.caller_context() or "not a known customer")]
-        if plan.facts:
-            grounding.append(
-                "Facts you may use:\n"
-                + "\n".join(f"- {k.replace('_', ' ')}: {v}" for k, v in plan.facts.items())
-            )
-        if plan.passages:
-            grounding.append("Policy:\n" + "\n".join(p.text for p in plan.passages[:2]))
-        grounding.append("Use only these facts. If they do not answer, say so and offer help.")
-        system = {
-            "role": "system",
-            "content": self._messages[0]["content"] + "\n\n" + "\n\n".join(grounding),
-        }
-        return [system, *self._messages[1:][-HISTORY_MESSAGES:]]
 
     async def _speak_text(self, reply: Reply, text: str) -> None:
         splitter = SentenceSplitter()
@@ -315,8 +204,7 @@ class ConversationResponder(FrameProcessor):
 
     async def _conclude(self, reply: Reply) -> None:
         """The reply is complete: it joins the context and its end mark is queued."""
-        reply.message = {"role": "assistant", "content": " ".join(reply.sentences)}
-        self._messages.append(reply.message)
+        reply.message = self._conversation.add_agent(" ".join(reply.sentences))
         if self._generating is reply:
             self._generating = None
         reply.ended = True
@@ -366,11 +254,10 @@ class ConversationResponder(FrameProcessor):
         for reply in [r for r in self._replies.values() if not r.finished]:
             heard = self._session.playback.heard_text(reply.reply_id)
             if reply.message is None:
-                reply.message = {"role": "assistant", "content": heard}
-                self._messages.append(reply.message)
+                reply.message = self._conversation.add_agent(heard)
             reply.message["content"] = heard
             if not heard:
-                self._messages.remove(reply.message)
+                self._conversation.forget(reply.message)
             self._log_reply(reply, interrupted=True)
 
     def _log_reply(self, reply: Reply | None, interrupted: bool) -> None:
@@ -417,18 +304,6 @@ class ConversationResponder(FrameProcessor):
             await self.say_prepared(load_prompt("goodbye_silence"), hang_up=True)
         else:
             await self.say_prepared(load_prompt("still_there"))
-
-
-async def _first_within(tokens: AsyncIterator[str], seconds: float) -> AsyncIterator[str]:
-    """The same tokens, but a TimeoutError if the first does not come within `seconds`."""
-    iterator = aiter(tokens)
-    try:
-        first = await asyncio.wait_for(anext(iterator), seconds)
-    except StopAsyncIteration:
-        return
-    yield first
-    async for token in iterator:
-        yield token
 
 
 def _stages(reply: Reply, tts_ms: float) -> dict[str, float | None]:

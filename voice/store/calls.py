@@ -236,8 +236,8 @@ def _safe_url(engine: Engine) -> str:
 
 def _register_models() -> None:
     """Tables other modules declare on `Base` (imported here, late, to avoid a cycle)."""
-    import voice.business.service
     import voice.escalation.callbacks
+    import voice.store.schema
     import voice.store.stream_grants  # noqa: F401
 
 

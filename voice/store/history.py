@@ -11,15 +11,12 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from voice.business.service import (
-    Business,
-    facts_for_appointment,
-    facts_for_order,
-    normalise_phone,
-    spoken_date,
-)
+from voice.business import Business
+from voice.business.records import AppointmentInfo, OrderInfo
+from voice.dialogue.saying import say_date, say_time
 from voice.privacy import mask_text
 from voice.store.calls import Call
+from voice.store.identifiers import normalise_phone
 
 OUTCOMES = ("resolved", "escalated", "abandoned")
 RECENT_CALLS = 3
@@ -39,8 +36,8 @@ class CallerProfile:
     phone: str
     name: str  # "" when the number belongs to no customer but has called before
     customer_id: int | None
-    open_orders: list[dict[str, str]]  # facts_for_order(...) of each
-    upcoming_appointments: list[dict[str, str]]
+    open_orders: list[OrderInfo]
+    upcoming_appointments: list[AppointmentInfo]  # not cancelled
     recent_calls: list[PastCall]  # newest first
     greeting_hint: str
 
@@ -49,13 +46,13 @@ class CallerProfile:
         return self.name.split()[0] if self.name else ""
 
 
-def _greeting(first_name: str, open_orders: list[dict[str, str]], known: bool) -> str:
+def _greeting(first_name: str, open_orders: list[OrderInfo], known: bool) -> str:
     """`known`: the number has called before (the last calls are history)."""
     if not first_name:
         return "Welcome back." if known else ""
     hello = f"Hi {first_name}, welcome back." if known else f"Hi {first_name}."
     if len(open_orders) == 1:  # one open order is by far the likeliest reason to call
-        number = open_orders[0]["order_number"]
+        number = open_orders[0].number
         if known:
             return f"{hello} Are you calling about order {number}?"
         return f"Hi {first_name}, are you calling about order {number}?"
@@ -65,7 +62,7 @@ def _greeting(first_name: str, open_orders: list[dict[str, str]], known: bool) -
 def _past_call(row: Call) -> PastCall:
     return PastCall(
         call_sid=row.call_sid,
-        date=spoken_date(row.started_at.date()),
+        date=say_date(row.started_at.date()),
         summary=row.summary,
         outcome=row.outcome,
         topics=[t.strip() for t in row.topics.split(",") if t.strip()],
@@ -79,12 +76,12 @@ def as_context(profile: CallerProfile | None) -> str:
     who = f"{profile.name} (customer #{profile.customer_id})" if profile.name else "not a customer"
     lines = [f"Caller: {who}, phone {profile.phone}."]
     lines += [
-        f"Open order: {o['summary']}" + (f" Tracking {o['tracking']}." if "tracking" in o else "")
+        f"Open order: {_order_line(o)}" + (f" Tracking {o.tracking}." if o.tracking else "")
         for o in profile.open_orders
     ]
     lines += [
-        f"Upcoming appointment #{a['appointment_id']}: {a['kind']} with {a['doctor']} on "
-        f"{a['date']} at {a['time']}, {a['clinic']}."
+        f"Upcoming appointment #{a.id}: {a.kind} with {a.doctor} on "
+        f"{say_date(a.starts_at)} at {say_time(a.starts_at)}, {a.clinic}."
         for a in profile.upcoming_appointments
     ]
     for call in profile.recent_calls:
@@ -94,6 +91,26 @@ def as_context(profile: CallerProfile | None) -> str:
             f"Previous call {call.date} ({call.outcome or 'unknown outcome'}): {summary}{topics}"
         )
     return "\n".join(lines)
+
+
+def _order_line(order: OrderInfo) -> str:
+    """'Order 4521 (Trail Running Shoes) shipped with UPS on Tuesday, March 3 and is due
+    Saturday, March 7.'"""
+    items = ", ".join(
+        item["name"] if int(item.get("qty", 1)) == 1 else f"{item['qty']} x {item['name']}"
+        for item in order.items
+    )
+    what = f"Order {order.number} ({items})"
+    if order.status == "processing":
+        due = f" and should arrive {say_date(order.eta)}" if order.eta else ""
+        return f"{what} is being prepared{due}."
+    if order.status == "shipped":
+        sent = f" on {say_date(order.shipped_on)}" if order.shipped_on else ""
+        due = f" and is due {say_date(order.eta)}" if order.eta else ""
+        return f"{what} shipped with {order.carrier}{sent}{due}."
+    if order.status == "delivered" and order.delivered_on:
+        return f"{what} was delivered {say_date(order.delivered_on)}."
+    return f"{what} is {order.status}."
 
 
 class CallerHistory:
@@ -115,11 +132,9 @@ class CallerHistory:
         calls = self._recent_calls({phone, number}, exclude_call_sid)
         if customer is None and not calls:
             return None
-        orders = (
-            [facts_for_order(o) for o in self.business.open_orders(customer.id)] if customer else []
-        )
+        orders = self.business.open_orders(customer.id) if customer else []
         appointments = [
-            facts_for_appointment(a)
+            a
             for a in (self.business.appointments_for(customer.id) if customer else [])
             if a.status != "cancelled"
         ]

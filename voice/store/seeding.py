@@ -18,7 +18,8 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from voice.business.service import (
+from voice.business.records import to_cents
+from voice.store.schema import (
     Account,
     Appointment,
     Card,
@@ -27,7 +28,6 @@ from voice.business.service import (
     Order,
     Return,
     create_tables,
-    to_cents,
 )
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "data" / "business"
@@ -98,13 +98,15 @@ def seed(
     return counts(engine)
 
 
-def seed_if_empty(engine: Engine, data_dir: Path | str = DEFAULT_DATA_DIR) -> dict[str, int] | None:
+def seed_if_empty(
+    engine: Engine, data_dir: Path | str = DEFAULT_DATA_DIR, *, today: date | None = None
+) -> dict[str, int] | None:
     """Seed a fresh database on server start; None when customers already exist."""
     create_tables(engine)
     with Session(engine) as db:
         if db.scalar(select(func.count()).select_from(Customer)):
             return None
-    return seed(engine, data_dir)
+    return seed(engine, data_dir, today=today)
 
 
 def counts(engine: Engine) -> dict[str, int]:
