@@ -49,9 +49,7 @@ def add_list_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
         )
 
     @router.get("/calls.csv")
-    def calls_csv(
-        request: Request, _viewer: Annotated[Viewer, Depends(guards.data)]
-    ) -> Response:
+    def calls_csv(request: Request, _viewer: Annotated[Viewer, Depends(guards.data)]) -> Response:
         engine = ctx.engine(request)
         try:  # checked before the first row is streamed: never a CSV cut off by an error
             filters = CallFilters.from_params(request.query_params)
