@@ -26,6 +26,9 @@ class Manager(Base):
     # so no account ever pauses. Kept to need no migration.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The manager's own phone (E.164): rung first by "Call back now", and the number a call
+    # they take over is handed to (HUMAN_AGENT_NUMBER when empty).
+    phone: Mapped[str] = mapped_column(String(16), default="")
 
 
 class ReviewSession(Base):

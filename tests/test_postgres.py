@@ -50,7 +50,7 @@ from voice.store.schema import Appointment, Clinic
 DATA = Path(__file__).resolve().parent.parent / "data" / "business"
 TODAY = date(2026, 3, 4)
 MARIA, JOHN = "+15551234567", "+15550001111"
-HEAD = "0003"
+HEAD = "0004"
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

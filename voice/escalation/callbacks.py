@@ -27,6 +27,10 @@ class CallbackRequest(Base):
     summary: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=_now)
     status: Mapped[str] = mapped_column(String(16), index=True, default="pending")  # |done
+    # Marked done by a manager on /review/callbacks, with what they noted.
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    done_by: Mapped[str] = mapped_column(String(64), default="")
+    done_note: Mapped[str] = mapped_column(Text, default="")
 
 
 def request_callback(

@@ -1,5 +1,7 @@
 """The business tables: customers, shop orders and returns, bank accounts and cards, clinics
-and their appointments.
+and their appointments. And the supervision tables: each live call's state as its worker last
+wrote it, the supervisors' actions on calls (also the queue of commands the holding worker
+carries out), and the attempts to call back a caller.
 
 They share `Base` (and so one metadata) with the call tables in `voice.store.calls`. Money is
 integer cents with a currency, never floats. Clinic times are naive datetimes in the clinic's
@@ -15,6 +17,7 @@ from sqlalchemy import (
     BigInteger,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -131,6 +134,79 @@ class Appointment(Base):
     minutes: Mapped[int] = mapped_column(Integer, default=30)
     status: Mapped[str] = mapped_column(String(16), default="booked")  # booked|cancelled|moved
 
+
+class LiveCall(Base):
+    """A call in progress, as the worker holding it last wrote it (voice/store/live.py).
+
+    Every worker's live pages read these rows, so the console works whichever worker holds a
+    call. Nothing here is unmasked: the caller's number is stored masked. `version` grows with
+    every write, so a reader knows what changed without comparing whole rows."""
+
+    __tablename__ = "live_calls"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    worker: Mapped[str] = mapped_column(String(128), default="")  # host:pid holding the call
+    worker_url: Mapped[str] = mapped_column(String(200), default="")  # where it serves listen-in
+    caller: Mapped[str] = mapped_column(String(32), default="")  # masked
+    caller_name: Mapped[str] = mapped_column(String(120), default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="live")  # live|ended
+    end_reason: Mapped[str] = mapped_column(String(32), default="")
+    intent: Mapped[str] = mapped_column(String(40), default="")
+    facts: Mapped[dict] = mapped_column(JSON, default=dict)  # the values the agent works with
+    pending_question: Mapped[str] = mapped_column(Text, default="")
+    pending_action: Mapped[str] = mapped_column(String(40), default="")  # what a yes would do
+    blocked_actions: Mapped[list[str]] = mapped_column(JSON, default=list)
+    sentiment_label: Mapped[str] = mapped_column(String(8), default="")
+    sentiment_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    escalation_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    speaking: Mapped[str] = mapped_column(String(8), default="")  # ""|agent|caller|both
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    version: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SupervisorAction(Base):
+    """One thing a manager did to a call: listen, say, block an action, take over, end, call
+    back. It is the call's event (who, what, when, with what result) and, for the actions the
+    worker holding the call must carry out, the command queue that worker reads
+    (`state` queued -> taken -> done|failed); the others are stored as `logged`."""
+
+    __tablename__ = "supervisor_actions"
+    __table_args__ = (Index("ix_supervisor_actions_state_call", "state", "call_sid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)  # no FK: retention decides
+    manager: Mapped[str] = mapped_column(String(64), default="")
+    kind: Mapped[str] = mapped_column(String(16))  # listen|say|block|take_over|end|call_back|…
+    text: Mapped[str] = mapped_column(Text, default="")  # what to say, the action blocked, …
+    state: Mapped[str] = mapped_column(String(12), default="logged")
+    worker: Mapped[str] = mapped_column(String(128), default="")  # who is to carry it out
+    result: Mapped[str] = mapped_column(Text, default="")  # what happened, or why it failed
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class CallbackAttempt(Base):
+    """One "Call back now": the outbound call Twilio placed (manager's phone first, then the
+    caller) and how it ended, as Twilio's signed status callbacks told us."""
+
+    __tablename__ = "callback_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(Integer, index=True)  # callback_requests.id
+    manager: Mapped[str] = mapped_column(String(64), default="")
+    twilio_sid: Mapped[str] = mapped_column(String(64), index=True, default="")
+    placed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # placing|placed|failed|done; `outcome` once known: connected|no-answer|busy|failed
+    status: Mapped[str] = mapped_column(String(16), default="placing")
+    outcome: Mapped[str] = mapped_column(String(16), default="")
+    detail: Mapped[str] = mapped_column(Text, default="")
+
+
+SUPERVISION_TABLES = [m.__table__ for m in (LiveCall, SupervisorAction, CallbackAttempt)]
 
 BUSINESS_TABLES = [
     m.__table__ for m in (Customer, Order, Return, Account, Card, Clinic, Appointment)
