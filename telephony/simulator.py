@@ -60,6 +60,8 @@ from voice.settings import Settings, get_settings
 if TYPE_CHECKING:
     from faster_whisper import WhisperModel
 
+    from telephony.phone_line import PhoneLine
+
 log = logging.getLogger(__name__)
 
 FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
@@ -207,8 +209,10 @@ class _Stream:
         stream_sid: str,
         account_sid: str,
         reply_timeout_s: float,
+        line: PhoneLine | None = None,
     ) -> None:
         self.ws = ws
+        self.line = line  # noise and echo the phone adds (telephony/phone_line.py)
         self.call_sid = call_sid
         self.stream_sid = stream_sid
         self.account_sid = account_sid
@@ -312,9 +316,11 @@ class _Stream:
         # Like a phone, the frame captured during the last 20 ms is sent once it is complete.
         if self._held is not None:
             await self._send_media(self._held, (tick - 1) * 20)
-        self._held = self._next_caller_frame(tick)
-        self.caller_frames.append(self._held)
         frame, finished, played = self.playout.tick()
+        self._held = self._next_caller_frame(tick)
+        if self.line is not None:
+            self._held = self.line.caller_frame(self._held, frame)
+        self.caller_frames.append(self._held)
         self.agent_frames.append(frame)
         if played:
             self.last_played = (tick + 1) * FRAME_S
@@ -460,12 +466,14 @@ async def simulate_call(
     call_sid: str | None = None,
     reply_timeout_s: float = 30.0,
     hangup_after_s: float | None = None,
+    line: PhoneLine | None = None,
 ) -> SimulationResult:
     """Place one simulated call against the server at `url` and return what happened.
 
     Each source is a WAV path or `dtmf:DIGITS`. All of them are loaded (and checked) before
     anything connects. `reply_timeout_s` bounds how long the agent may take to start a reply
     and how long one reply may last; `hangup_after_s` hangs up that many seconds into the call.
+    `line` adds noise and the agent's own echo to what the caller's phone sends.
     """
     sources = load_sources(turn_sources)
     settings = settings or get_settings()
@@ -485,6 +493,7 @@ async def simulate_call(
         stream_sid=f"MZ{secrets.token_hex(16)}",
         account_sid=settings.twilio_account_sid,
         reply_timeout_s=reply_timeout_s,
+        line=line,
     )
     await _run_call(stream, sources, parameters, barge_in=barge_in, hangup_after_s=hangup_after_s)
     return await _build_result(stream, caller, transcribe=transcribe)
