@@ -29,3 +29,19 @@ def observe_turn(latency_ms: float | None, stages_ms: dict[str, float | None]) -
     for stage, ms in stages_ms.items():
         if ms is not None:
             STAGE_LATENCY.labels(stage=stage).observe(ms / 1000)
+
+
+# The live supervisor console (counted by the worker that stored or carried out the action).
+SUPERVISOR_ACTIONS = Counter(
+    "callcentre_supervisor_actions_total",
+    "Supervisor actions on calls (listen, say, block, take_over, end, call_back, ...)",
+    ["kind"],
+)
+CALLBACK_OUTCOMES = Counter(
+    "callcentre_callbacks_total", "Call-backs placed, by outcome", ["outcome"]
+)
+LISTENERS = Gauge("callcentre_listeners", "Managers listening to calls on this worker")
+LISTEN_DROPPED = Counter(
+    "callcentre_listen_dropped_chunks_total",
+    "Listen-in audio chunks dropped because a listener fell behind",
+)
