@@ -36,7 +36,7 @@ def engine(db_url: str):  # noqa: F811
 
 
 def test_a_live_row_is_masked_versioned_and_leaves_when_the_call_ends(engine):
-    open_live_call(engine, CALL, caller="+15551234567", worker=WORKER_A, worker_url="http://a")
+    open_live_call(engine, CALL, caller="+15551234567", worker=WORKER_A, worker_name="a")
     [view] = live_calls(engine)
     assert view.caller == "+1 555 ••• 4567" and "1234567" not in str(view.as_json())
     assert view.live and view.worker == WORKER_A and view.version == 1

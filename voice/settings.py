@@ -62,6 +62,8 @@ class Settings(BaseSettings):
     twilio_api_base: str = Field("https://api.twilio.com", alias="TWILIO_API_BASE")
     public_url: str = Field("http://127.0.0.1:8080", alias="PUBLIC_URL")
     human_agent_number: str = Field("", alias="HUMAN_AGENT_NUMBER")
+    # The number call-backs are placed from (one of your Twilio numbers, E.164).
+    twilio_caller_id: str = Field("", alias="TWILIO_CALLER_ID")
     database_url: str = Field("", alias="DATABASE_URL")
     recordings_dir: Path = Field(Path("recordings"), alias="RECORDINGS_DIR")
     # The policy documents (*.md) the agent answers from. Absolute by default: `serve` may run
@@ -140,6 +142,11 @@ class Settings(BaseSettings):
     http_max_waiting: int = Field(200, ge=1, alias="HTTP_MAX_WAITING")
     metrics_token: str = Field("", alias="METRICS_TOKEN", repr=False)
     api_docs: bool = Field(False, alias="API_DOCS")
+
+    # The live console (review/live.py): this worker's name in listen-in URLs (`?worker=`), by
+    # which the reverse proxy routes a manager's listen socket to the worker holding the call.
+    # Empty: host:pid (fine for one worker).
+    worker_name: str = Field("", alias="WORKER_NAME")
 
     log_level: str = Field("INFO", alias="LOG_LEVEL")
     log_json: bool = Field(True, alias="LOG_JSON")

@@ -45,7 +45,7 @@ def _tables() -> list[sa.Table]:
         schema,
         _str("call_sid", 64, primary_key=True),
         _str("worker", 128),
-        _str("worker_url", 200),
+        _str("worker_name", 128),
         _str("caller", 32),
         _str("caller_name", 120),
         _req("started_at", TZ, index=True),

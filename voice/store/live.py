@@ -51,7 +51,7 @@ class LiveView:
 
     call_sid: str
     worker: str
-    worker_url: str
+    worker_name: str
     caller: str
     caller_name: str
     started_at: datetime
@@ -78,7 +78,7 @@ class LiveView:
     def as_json(self) -> dict[str, Any]:
         return {
             "sid": self.call_sid,
-            "worker": self.worker,
+            "worker": self.worker_name or self.worker,
             "caller": self.caller,
             "name": self.caller_name,
             "started": self.started_at.isoformat(),
@@ -131,7 +131,7 @@ def open_live_call(
     *,
     caller: str,
     worker: str,
-    worker_url: str = "",
+    worker_name: str = "",
     started_at: datetime | None = None,
     **fields: Any,
 ) -> None:
@@ -140,7 +140,7 @@ def open_live_call(
     now = _now()
     with Session(engine) as db, db.begin():
         row = db.get(LiveCall, call_sid) or LiveCall(call_sid=call_sid, version=0)
-        row.worker, row.worker_url = worker, worker_url
+        row.worker, row.worker_name = worker, worker_name
         row.caller = mask_phone(caller)
         row.started_at = started_at or now
         row.updated_at, row.ended_at, row.status, row.end_reason = now, None, "live", ""
@@ -217,7 +217,7 @@ def _view(row: LiveCall) -> LiveView:
     return LiveView(
         call_sid=row.call_sid,
         worker=row.worker,
-        worker_url=row.worker_url,
+        worker_name=row.worker_name,
         caller=row.caller,
         caller_name=row.caller_name,
         started_at=_utc(row.started_at) or _now(),

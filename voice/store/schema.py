@@ -146,7 +146,8 @@ class LiveCall(Base):
 
     call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
     worker: Mapped[str] = mapped_column(String(128), default="")  # host:pid holding the call
-    worker_url: Mapped[str] = mapped_column(String(200), default="")  # where it serves listen-in
+    # WORKER_NAME: the key by which the proxy routes listen-in to the worker holding the call.
+    worker_name: Mapped[str] = mapped_column(String(128), default="")
     caller: Mapped[str] = mapped_column(String(32), default="")  # masked
     caller_name: Mapped[str] = mapped_column(String(120), default="")
     started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
