@@ -9,9 +9,10 @@ carries, and the simulator adds the line's mu-law itself.
 
 What it writes (`manifest.json` lists every file with its reference text and condition):
 
-* `turns/<noise>-<snr>dB/<turn>.wav`: each caller turn mixed with a stretch of that noise at
-  20, 10 and 5 dB SNR (speech level measured on its voiced frames, noise on the whole stretch),
-  plus `turns/clean/<turn>.wav`.
+* `turns/<noise>-<snr>dB/<voice>-<turn>.wav`: each caller turn (the five samples and eight
+  more sentences, in the samples' espeak-ng voice and in our TTS's natural voice) mixed with
+  a stretch of that noise at 20, 10 and 5 dB SNR (speech level measured on its voiced frames,
+  noise on the whole stretch), plus `turns/clean/<voice>-<turn>.wav`.
 * `beds/<noise>-<snr>dB.wav`: 60 s of the noise alone, at the level that gives that SNR
   against the sample caller's average speech level. The benchmark plays a bed under a whole
   call (`telephony/phone_line.py`), so the agent hears the noise while it talks too.
@@ -74,6 +75,22 @@ TURNS = {
     ),
     "agent_please": "Can I talk to a person please?",
 }
+# More caller sentences in the same recipe, so that a word error rate rests on more than the
+# five samples' 59 words (the samples come first; these are made here, never committed).
+EXTRA_TURNS = {
+    "refund": "I would like a refund for the shoes I sent back last week.",
+    "address": "Can you change the delivery address to twelve Baker Street?",
+    "card_lost": "I think I lost my card, can you block it please?",
+    "appointment": "I need to book an appointment for next Tuesday morning.",
+    "balance": "What is the balance on my account right now?",
+    "wrong_item": "The parcel came today but it has the wrong size in it.",
+    "opening": "What time do you open on Saturday?",
+    "cancel": "Please cancel the order I placed yesterday evening.",
+}
+# The caller voices: the samples' espeak-ng voice, and our own TTS's packaged voice (hibari
+# "heart"), a natural-sounding one. Whisper hears espeak's robotic voice worse ("calling him
+# out my order" on a clean line), which would hide what noise does.
+VOICES = ("espeak", "natural")
 BACKCHANNELS = {
     "mmhm": "Mm-hm.",
     "okay": "Okay.",
@@ -259,6 +276,25 @@ def write(path: Path, audio: np.ndarray) -> str:
     return str(path.relative_to(OUT))
 
 
+def natural_voice():
+    from voice.engines.tts import load_tts
+
+    return load_tts("hibari")
+
+
+def say(voice: str, text: str, tts=None) -> np.ndarray:
+    """One caller turn as data/samples/make_samples.sh makes it: peak -3 dBFS, 0.3 s pads."""
+    if voice == "espeak":
+        speech = espeak(text, "en-us", 160, 50)
+    else:
+        speech = soxr.resample(tts.synthesize(text), tts.sample_rate, RATE).astype(np.float64)
+        loud = np.flatnonzero(np.abs(speech) > 0.005 * np.abs(speech).max())
+        speech = speech[loud[0] : loud[-1] + 1]
+    speech *= 10 ** (-3 / 20) / np.abs(speech).max()
+    pad = np.zeros(int(0.3 * RATE))
+    return np.concatenate([pad, speech, pad])
+
+
 def backchannel(text: str) -> np.ndarray:
     """The caller's voice (as data/samples/make_samples.sh makes it): peak -3 dBFS, 0.3 s pads."""
     speech = espeak(text, "en-us", 160, 50)
@@ -304,9 +340,15 @@ def main() -> int:
     out = args.out
     if out.exists():
         shutil.rmtree(out)
-    turns = {name: read8k(SAMPLES / f"{name}.wav") for name in TURNS}
+    tts = natural_voice()
+    texts = TURNS | EXTRA_TURNS
+    turns = {("espeak", name): read8k(SAMPLES / f"{name}.wav") for name in TURNS}
+    turns |= {("espeak", name): say("espeak", text) for name, text in EXTRA_TURNS.items()}
+    turns |= {("natural", name): say("natural", text, tts) for name, text in texts.items()}
     speech_power = {name: voiced_power(audio) for name, audio in turns.items()}
-    reference_power = float(np.mean(list(speech_power.values())))
+    # The beds' level: the five sample turns' average speech level (both voices are at -3 dBFS
+    # peak, so their speech levels are alike).
+    reference_power = float(np.mean([speech_power[("espeak", name)] for name in TURNS]))
     babble = make_babble(BED_S + 5)
     manifest: dict = {
         "rate": RATE,
@@ -324,14 +366,16 @@ def main() -> int:
             "applied": "live, by telephony/phone_line.py, to the agent audio as played",
         },
     }
-    for name, audio in turns.items():
+    for (voice, name), audio in turns.items():
         manifest["turns"].append(
             {
                 "turn": name,
-                "text": TURNS[name],
+                "voice": voice,
+                "sample": name in TURNS and voice == "espeak",
+                "text": texts[name],
                 "noise": "clean",
                 "snr_db": None,
-                "file": write(out / "turns" / "clean" / f"{name}.wav", audio),
+                "file": write(out / "turns" / "clean" / f"{voice}-{name}.wav", audio),
             }
         )
     for k, kind in enumerate(NOISES):
@@ -349,17 +393,22 @@ def main() -> int:
                 }
             )
             rng = np.random.default_rng(SEED * 1000 + k * 10 + snr)
-            for name, audio in turns.items():
+            for (voice, name), audio in turns.items():
                 start = int(rng.integers(0, len(bed) - len(audio)))
                 stretch = bed[start : start + len(audio)]
-                mixed = audio + scale_to_power(stretch, speech_power[name] / 10 ** (snr / 10))
+                power = speech_power[(voice, name)] / 10 ** (snr / 10)
+                folder = out / "turns" / f"{kind}-{snr}dB"
                 manifest["turns"].append(
                     {
                         "turn": name,
-                        "text": TURNS[name],
+                        "voice": voice,
+                        "sample": name in TURNS and voice == "espeak",
+                        "text": texts[name],
                         "noise": kind,
                         "snr_db": snr,
-                        "file": write(out / "turns" / f"{kind}-{snr}dB" / f"{name}.wav", mixed),
+                        "file": write(
+                            folder / f"{voice}-{name}.wav", audio + scale_to_power(stretch, power)
+                        ),
                     }
                 )
         print(f"{kind}: done", file=sys.stderr)
