@@ -22,6 +22,7 @@ from review.models import Manager, ReviewSession
 from review.passwords import dummy_hash, hash_password, password_problem, verify_password
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
+PHONE_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164
 # The password hash of a removed manager: no password matches it. The row stays so that their
 # tags and notes keep their name (and no migration is needed); `add-manager` may revive it.
 REMOVED = "!removed"
@@ -54,12 +55,17 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def save_manager(engine: Engine, name: str, password: str, *, reset: bool = False) -> None:
-    """Create a manager, or with `reset` set a new password (and end their sessions)."""
+def save_manager(
+    engine: Engine, name: str, password: str, *, reset: bool = False, phone: str | None = None
+) -> None:
+    """Create a manager, or with `reset` set a new password (and end their sessions).
+    `phone` (E.164) is their own number: call-backs ring it first, take-overs go to it."""
     if not NAME_PATTERN.match(name):
         raise ManagerError(
             "a name is 1-64 letters, digits or . _ @ - (starting with a letter or digit)"
         )
+    if phone is not None and phone and not PHONE_PATTERN.fullmatch(phone):
+        raise ManagerError("a phone number is + and the country code, e.g. +15551234567")
     problem = password_problem(password)
     if problem:
         raise ManagerError(problem)
@@ -76,6 +82,8 @@ def save_manager(engine: Engine, name: str, password: str, *, reset: bool = Fals
             db.add(manager)
         manager.password_hash = hash_password(password)
         manager.failed_logins, manager.locked_until = 0, None
+        if phone is not None:
+            manager.phone = phone
         if manager.id is not None:
             db.execute(delete(ReviewSession).where(ReviewSession.manager_id == manager.id))
 

@@ -21,6 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="read the password from the first line of standard input",
     )
     parser.add_argument(
+        "--phone",
+        help="the manager's own phone, E.164 (+15551234567): 'Call back now' rings it first, "
+        "and calls they take over go to it (else HUMAN_AGENT_NUMBER); empty clears it",
+    )
+    parser.add_argument(
         "--reset",
         action="store_true",
         help="set a new password for an existing manager (ends their sessions)",
@@ -46,7 +51,13 @@ def run(args: argparse.Namespace) -> int:
         return 1
     settings = get_settings()
     try:
-        save_manager(Store(settings.database).engine, args.name, password, reset=args.reset)
+        save_manager(
+            Store(settings.database).engine,
+            args.name,
+            password,
+            reset=args.reset,
+            phone=args.phone,
+        )
     except ManagerError as exc:
         print(f"add-manager: {exc}", file=sys.stderr)
         return 2

@@ -22,6 +22,7 @@ from review.files import static_file
 from review.guards import Guards
 from review.pages_auth import add_auth_routes
 from review.pages_call import add_call_routes
+from review.pages_callbacks import add_callback_routes
 from review.pages_calls import add_list_routes
 from review.pages_dashboard import add_dashboard_routes
 from review.templating import STATIC, make_templates
@@ -81,4 +82,5 @@ def create_review_router(settings: Settings, config: ReviewConfig | None = None)
     add_list_routes(router, ctx, guards)
     add_call_routes(router, ctx, guards)
     add_dashboard_routes(router, ctx, guards)
+    add_callback_routes(router, ctx, guards)
     return router

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from review.routes import create_review_router
 from telephony.call_control import CallControl
+from telephony.callback_routes import callback_router
 from telephony.handover_routes import WhisperNotes, handover_router
 from telephony.limits import BodySizeLimit
 from telephony.media_stream import CALL_ID, handle_media_stream
@@ -80,6 +81,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         connecting_line="Connecting you now.",
     )
     app.include_router(handover_router(settings, notes))
+    app.include_router(callback_router(settings))  # how a manager's call-back went (signed)
     app.include_router(create_review_router(settings))  # managers' pages under /review
 
     @app.post("/twilio/voice")

@@ -1,4 +1,4 @@
-"""Move or end a live call over Twilio's REST API: hand-over to a person, hang-up.
+"""Move, end or place calls over Twilio's REST API: hand-over to a person, hang-up, call-back.
 
 Uses the `twilio` SDK (`client.calls(sid).update(...)`) with an HTTP client that sends its
 requests to `settings.twilio_api_base`, so tests and the simulator can stand in for Twilio.
@@ -10,6 +10,7 @@ handled (apologise, take a callback request) rather than crash the caller's pipe
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
@@ -20,6 +21,7 @@ from twilio.http.response import Response as TwilioResponse
 from twilio.rest import Client
 from twilio.twiml.voice_response import Dial, VoiceResponse
 
+from telephony.callback_routes import CALLBACK_DIAL_PATH, CALLBACK_STATUS_PATH
 from telephony.handover_routes import (
     DIAL_STATUS_PATH,
     WHISPER_PATH,
@@ -33,6 +35,9 @@ log = get_logger(__name__)
 
 CONNECTING_LINE = "Please hold while I connect you to a member of our team."
 PLACEHOLDER_ACCOUNT_SID = "AC" + "0" * 32  # the settings default: never a real account
+NEW_CALL_SID = re.compile(r"^CA[0-9a-fA-F]{32}$")
+PLACED_STATUSES = frozenset({"queued", "initiated", "ringing", "in-progress"})
+CALLBACK_RING_S = 30  # how long each phone of a call-back rings
 
 
 class ApiBaseHttpClient(TwilioHttpClient):
@@ -83,6 +88,27 @@ class CallUpdateResult:
 @dataclass(frozen=True)
 class TransferResult(CallUpdateResult):
     whisper_id: str = ""  # the note the human hears; empty when the transfer failed
+
+
+@dataclass(frozen=True)
+class PlacedCall:
+    """Twilio's answer to `calls.create`, checked: `ok` only for a call it really queued."""
+
+    ok: bool
+    sid: str = ""
+    status: str = ""
+    error: str = ""
+
+
+def callback_twiml(briefing: str, caller_number: str, caller_id: str, action_url: str) -> str:
+    """What the manager's phone runs once they answer: the briefing, then `<Dial>` the caller
+    (shown our number); the dial's `action` reports how it ended (the call-back's outcome)."""
+    response = VoiceResponse()
+    response.say(briefing)
+    dial = Dial(action=action_url, method="POST", caller_id=caller_id, timeout=CALLBACK_RING_S)
+    dial.number(caller_number)
+    response.append(dial)
+    return str(response)
 
 
 def transfer_twiml(
@@ -154,7 +180,46 @@ class CallControl:
         log.info("hang up", call_sid=call_sid, ok=result.ok, error=result.error or None)
         return result
 
-    def _missing(self, need_number: bool) -> str:
+    async def place_callback(
+        self, attempt_id: int, *, ring_first: str, caller_number: str, briefing: str
+    ) -> PlacedCall:
+        """Ring `ring_first` (the manager) from TWILIO_CALLER_ID; when they answer they hear
+        `briefing` and the caller is dialled. Twilio's answer is checked, never trusted."""
+        missing = self._missing(need_number=False, need_caller_id=True)
+        if missing:
+            return PlacedCall(False, error=f"not configured: {missing}")
+        query = urlencode({"attempt": attempt_id})
+        twiml = callback_twiml(
+            briefing,
+            caller_number,
+            self.settings.twilio_caller_id,
+            self.settings.public(f"{CALLBACK_DIAL_PATH}?{query}"),
+        )
+        fields = {
+            "to": ring_first,
+            "from_": self.settings.twilio_caller_id,
+            "twiml": twiml,
+            "timeout": CALLBACK_RING_S,
+            "status_callback": self.settings.public(f"{CALLBACK_STATUS_PATH}?{query}"),
+            "status_callback_event": ["initiated", "ringing", "answered", "completed"],
+            "status_callback_method": "POST",
+        }
+        try:
+            call = await asyncio.wait_for(
+                asyncio.to_thread(lambda: self._rest().calls.create(**fields)), self.timeout_s + 1
+            )
+        except TwilioRestException as exc:
+            result = PlacedCall(False, error=_describe(exc))
+        except TimeoutError:
+            result = PlacedCall(False, error=f"Twilio did not answer within {self.timeout_s}s")
+        except Exception as exc:  # network errors, bad responses: shown, never swallowed
+            result = PlacedCall(False, error=f"{type(exc).__name__}: {exc}")
+        else:
+            result = _checked(call)
+        log.info("call-back placed", attempt=attempt_id, ok=result.ok, error=result.error or None)
+        return result
+
+    def _missing(self, need_number: bool, need_caller_id: bool = False) -> str:
         s = self.settings
         names = [
             name
@@ -162,6 +227,7 @@ class CallControl:
                 ("TWILIO_ACCOUNT_SID", s.twilio_account_sid in ("", PLACEHOLDER_ACCOUNT_SID)),
                 ("TWILIO_AUTH_TOKEN", not s.twilio_auth_token),
                 ("HUMAN_AGENT_NUMBER", need_number and not s.human_agent_number),
+                ("TWILIO_CALLER_ID", need_caller_id and not s.twilio_caller_id),
             )
             if unset
         ]
@@ -194,6 +260,18 @@ class CallControl:
         )
 
 
+def _checked(call: Any) -> PlacedCall:
+    """`calls.create` answered 2xx: still, only a new call's sid in a placed state counts."""
+    sid, status = str(getattr(call, "sid", "") or ""), str(getattr(call, "status", "") or "")
+    if not NEW_CALL_SID.fullmatch(sid):
+        return PlacedCall(False, sid[:64], status, f"Twilio answered without a call sid ({sid!r})")
+    if status not in PLACED_STATUSES:
+        return PlacedCall(
+            False, sid, status, f"Twilio answered with the call {status or 'in no state'}"
+        )
+    return PlacedCall(True, sid, status)
+
+
 def _describe(exc: TwilioRestException) -> str:
-    code = f" (code {exc.code})" if exc.code else ""
+    code = f" (error {exc.code})" if exc.code else ""  # "code N" would be masked as a secret
     return f"Twilio answered {exc.status}{code}: {exc.msg}"

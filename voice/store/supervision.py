@@ -25,7 +25,7 @@ from voice.store.schema import LiveCall, SupervisorAction
 from voice.store.signals import COMMAND_CHANNEL, notify
 
 COMMANDS = frozenset({"say", "block", "take_over", "end"})  # carried out by the holding worker
-EVENTS = frozenset({"listen", "call_back", "callback_done"})  # stored as they happen
+EVENTS = frozenset({"listen", "call_back", "callback_result", "callback_done"})  # as they happen
 MAX_SAY_CHARS = 300  # one or two sentences: what a supervisor types for the agent to say
 MAX_TEXT_CHARS = 2000
 
