@@ -31,7 +31,8 @@ from telephony.audio_files import mulaw_decode, mulaw_encode
 from telephony.simulator import simulate_call
 from voice.engines.stt import Transcript, pause_cuts
 from voice.engines.whisper_window import generation_limit
-from voice.pipeline.transcriber import COMMIT_S, TurnTranscriber
+from voice.pipeline.incremental_stt import PiecePolicy
+from voice.pipeline.transcriber import TurnTranscriber
 from voice.pipeline.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
 
 RATE = 16000
@@ -222,10 +223,21 @@ def _pause() -> list:
     return [*_audio(0.2), CallerPauseFrame(), SleepFrame(sleep=0.02)]
 
 
-async def _transcribe(frames: list, settle_s: float = 0.3) -> tuple[list[str], _LevelSTT, _Session]:
+COMMIT_S = 15.0  # pieces of at least this long, as before the incremental STT (issue 15)
+
+
+async def _transcribe(
+    frames: list, settle_s: float = 0.3, pieces: PiecePolicy | None = None
+) -> tuple[list[str], _LevelSTT, _Session]:
     """Frames through a transcriber, then (after `settle_s`) the end of the call."""
     session, stt = _Session(), _LevelSTT()
-    transcriber = TurnTranscriber(session, stt, vad_start_secs=0.2, vad_stop_secs=0.6)
+    transcriber = TurnTranscriber(
+        session,
+        stt,
+        vad_start_secs=0.2,
+        vad_stop_secs=0.6,
+        pieces=pieces or PiecePolicy(min_s=COMMIT_S, max_s=COMMIT_S * 2),
+    )
     down, _ = await run_test(transcriber, frames_to_send=[*frames, SleepFrame(sleep=settle_s)])
     return [f.text for f in down if isinstance(f, TranscriptionFrame)], stt, session
 

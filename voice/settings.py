@@ -105,6 +105,10 @@ class Settings(BaseSettings):
     smart_turn: bool = Field(False, alias="SMART_TURN")
     smart_turn_threshold: float = Field(0.5, alias="SMART_TURN_THRESHOLD")
     early_stt: bool = Field(True, alias="EARLY_STT")
+    # Transcribe a turn in pieces while it is spoken (voice/pipeline/incremental_stt.py).
+    incremental_stt: bool = Field(True, alias="INCREMENTAL_STT")
+    stt_piece_min_secs: float = Field(2.0, gt=0, alias="STT_PIECE_MIN_SECS")
+    stt_piece_max_secs: float = Field(10.0, gt=0, alias="STT_PIECE_MAX_SECS")
     barge_in_min_secs: float = Field(0.3, alias="BARGE_IN_MIN_SECS")
     silence_reprompt_secs: float = Field(7.0, alias="SILENCE_REPROMPT_SECS")
     silence_max_reprompts: int = Field(2, alias="SILENCE_MAX_REPROMPTS")

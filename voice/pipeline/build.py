@@ -11,6 +11,7 @@ from pipecat.transports.base_transport import BaseTransport
 from voice.conversation import Conversation
 from voice.engines.loaded import VoiceEngines
 from voice.pipeline.barge_in import BargeInDetector
+from voice.pipeline.incremental_stt import PiecePolicy
 from voice.pipeline.responder import ConversationResponder
 from voice.pipeline.shared_vad import SharedSileroVADAnalyzer
 from voice.pipeline.smart_turn import shared_smart_turn
@@ -76,6 +77,11 @@ def build_call_pipeline(
                 settings.vad_stop_secs,
                 sample_rate=PIPELINE_IN_RATE,
                 early=settings.early_stt,
+                pieces=PiecePolicy(
+                    settings.incremental_stt,
+                    settings.stt_piece_min_secs,
+                    max(settings.stt_piece_max_secs, settings.stt_piece_min_secs),
+                ),
             ),
             responder,
             SentenceSpeaker(session, engines.tts),

@@ -5,10 +5,11 @@ detector is still deciding whether the turn is over: when it is, the transcript 
 nearly so. If the caller speaks on, that early transcript is dropped; so is one whose pause
 the caller broke too briefly for the VAD to call it speech (a word after it would be lost).
 
-A long turn is transcribed as it goes: at the first pause after `COMMIT_S` of speech, the
-speech so far becomes a piece of the turn and is transcribed while the caller speaks on.
-Pieces end in a pause (the VAD heard `pause_s` of quiet), so no word is cut or said twice,
-and the turn's end waits only for its last piece, however long the turn.
+A turn is transcribed as it goes (`voice/pipeline/incremental_stt.py`): at a pause with
+enough speech before it, or between two words of speech that runs on, the speech so far
+becomes a piece of the turn and is transcribed while the caller speaks on. Pieces end in
+quiet, so no word is cut or said twice, and the turn's end waits only for what was said after
+its last piece, however long the turn.
 
 When the call ends (the caller hangs up, or the agent does), what the caller said last is
 still transcribed and stored, though nobody answers it any more: a turn being transcribed,
@@ -36,6 +37,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voice.engines.stt import SpeechToText, Transcript, joined
 from voice.logs import get_logger
+from voice.pipeline.incremental_stt import PiecePolicy, number_across, word_gap
 from voice.pipeline.speech_energy import frame_levels, has_voice
 from voice.pipeline.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
 from voice.session import CallSession
@@ -47,9 +49,7 @@ log = get_logger("voice.transcriber")  # the name its logs have always carried
 # `start_secs`: Whisper's input is trimmed to the voice anyway (`voice.engines.stt.frame_speech`),
 # and the preroll restarts at each turn end, so it never repeats the previous turn.
 PREROLL_S = 1.2
-# Longer than ordinary turns (these are transcribed whole, as before), short enough that the
-# last piece of a long turn takes no longer to transcribe than a short turn.
-COMMIT_S = 15.0
+CUT_EVERY_S = 0.5  # speech that runs on past `PiecePolicy.max_s`: how often to look for a gap
 FINISH_S = 10.0  # at the call's end, how long its last turns may take to be stored
 
 
@@ -79,11 +79,15 @@ class TurnTranscriber(FrameProcessor):
         vad_stop_secs: float,
         sample_rate: int = 16000,
         early: bool = True,
+        pieces: PiecePolicy | None = None,
         **kwargs,
     ) -> None:
-        """`early`: start transcribing at the caller's first pause (see the module doc)."""
+        """`early`: start transcribing at the caller's first pause; `pieces`: when a turn's
+        speech is transcribed while the caller speaks on (see the module doc)."""
         super().__init__(**kwargs)
         self._session, self._stt, self._early_enabled = session, stt, early
+        self._policy = pieces or PiecePolicy()
+        self._next_cut_len = 0  # `_speech_len` at which to look for a gap between words again
         self._start_secs, self._stop_secs = vad_start_secs, vad_stop_secs
         self._rate = sample_rate
         self._preroll: deque[np.ndarray] = deque()
@@ -130,6 +134,8 @@ class TurnTranscriber(FrameProcessor):
         if self._speech is not None:
             self._speech.append(samples)
             self._speech_len += len(samples)
+            if self._early is None and self._speech_len >= self._next_cut_len:
+                self._cut_unpaused()
         self._preroll.append(samples)
         self._preroll_len += len(samples)
         while self._preroll_len - len(self._preroll[0]) >= PREROLL_S * self._rate:
@@ -143,7 +149,7 @@ class TurnTranscriber(FrameProcessor):
         (transcribed early), or, in a long turn, a piece of it (transcribed for good)."""
         if self._speech is None or self._early is not None:
             return
-        if self._speech_len >= COMMIT_S * self._rate:
+        if self._policy.piece_at_pause(self._speech_len / self._rate):
             self._commit()
         elif self._early_enabled:
             self._early_len = self._speech_len
@@ -151,14 +157,27 @@ class TurnTranscriber(FrameProcessor):
                 self._stt.transcribe(_float(self._samples())), name="stt-early"
             )
 
-    def _commit(self) -> None:
-        """A long turn paused: what was said so far is a piece of it, transcribed now."""
+    def _cut_unpaused(self) -> None:
+        """Speech has run on without a pause: cut it between two words, if it has a gap."""
+        self._next_cut_len = self._speech_len + int(CUT_EVERY_S * self._rate)
+        if not self._policy.cut_unpaused(self._speech_len / self._rate):
+            return
         samples = self._samples()
+        cut = word_gap(samples, self._loudest, self._policy.min_s, self._rate)
+        if cut is not None:
+            self._commit(cut)
+
+    def _commit(self, upto: int | None = None) -> None:
+        """What was said so far (up to sample `upto`) is a piece of the turn, transcribed now."""
+        samples = self._samples()
+        rest = samples[len(samples) if upto is None else upto :]
+        samples = samples[: len(samples) - len(rest)]
         levels = frame_levels(samples)
         self._loudest = max(self._loudest, float(levels.max()) if levels.size else 0.0)
         audio = _float(samples)
         self._pieces.append(_Piece(audio, self.create_task(self._stt.transcribe(audio))))
-        self._speech, self._speech_len = [], 0
+        self._speech, self._speech_len = ([rest] if len(rest) else []), len(rest)
+        self._next_cut_len = len(rest)
 
     def _drop_early(self) -> None:
         if self._early is not None:
@@ -172,6 +191,7 @@ class TurnTranscriber(FrameProcessor):
             early = None
         tail = _float(samples) if not pieces or self._spoke_after(samples, 0) else None
         self._speech, self._speech_len, self._early, self._pieces = None, 0, None, []
+        self._next_cut_len = 0
         self._loudest = 0.0
         self._preroll.clear()
         self._preroll_len = 0
@@ -260,16 +280,36 @@ class TurnTranscriber(FrameProcessor):
         Its time is that of the last part, the one the turn's end waited for: the pieces
         were transcribed while the caller spoke on.
         """
-        parts = []
+        parts, audios = [], [piece.audio for piece in pieces]
         for piece in pieces:
             parts.append(await self._result(piece.audio, piece.task))
         if tail is not None:
             parts.append(await self._result(tail, early))
+            audios.append(tail)
         if any(part is None for part in parts):
+            return None
+        parts = await self._numbers_rejoined(parts, audios)
+        if parts is None:
             return None
         if len(parts) == 1:
             return parts[0]
         return joined(parts, parts[-1].elapsed_seconds)
+
+    async def _numbers_rejoined(
+        self, parts: list[Transcript], audios: list[np.ndarray]
+    ) -> list[Transcript] | None:
+        """A number read across the cut between two pieces is transcribed again as one."""
+        i = 0
+        while i < len(parts) - 1:
+            if not number_across(parts[i].text, parts[i + 1].text):
+                i += 1
+                continue
+            audio = np.concatenate([audios[i], audios[i + 1]])
+            again = await self._result(audio, None)
+            if again is None:
+                return None
+            parts[i : i + 2], audios[i : i + 2] = [again], [audio]
+        return parts
 
     async def _result(
         self, audio: np.ndarray, early: asyncio.Task[Transcript] | None
