@@ -29,7 +29,7 @@ from voice.dialogue.classifier import TurnClassifier
 from voice.dialogue.knowledge import KnowledgeBase, Passage
 from voice.dialogue.plan import OFFER_PERSON, TaskContext, TurnPlan
 from voice.dialogue.slots import SlotContext
-from voice.dialogue.state import DialogueState, Question
+from voice.dialogue.state import ACTIONS, DialogueState, Question
 from voice.dialogue.understanding import LINE_OF, Reader, Reading
 from voice.store.history import CallerProfile, as_context
 
@@ -144,6 +144,14 @@ class TurnManager:
     def caller_context(self) -> str:
         return as_context(self.state.profile)
 
+    def forbid(self, action: str) -> bool:
+        """A supervisor forbids `action` for the rest of the call (the live console's "block");
+        False when it is not an action the agent could take."""
+        if action not in ACTIONS:
+            return False
+        self.state.blocked.add(action)
+        return True
+
     @property
     def expecting(self) -> str | None:
         question = self.state.question
@@ -252,6 +260,13 @@ class TurnManager:
         action = question.action
         assert action is not None
         says_yes = reading.act == "yes" and action not in _negated_actions(reading)
+        if says_yes and action in self.state.blocked:  # a supervisor forbade it on this call
+            self.state.forget_task()
+            return TurnPlan(
+                question.task or "none",
+                say=f"I'm sorry, I can't {_verb(action)} on this call. "
+                "Is there anything else I can help with?",
+            )
         other = [r for r in reading.requests if r != question.task]
         if says_yes and _revises(reading, question):
             # "Yes please, the twenty-sixth at ten" to a question about the 12th: not a yes to

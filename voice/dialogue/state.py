@@ -81,6 +81,8 @@ class DialogueState:
     topics: list[str] = field(default_factory=list)
     done: list[str] = field(default_factory=list)  # what was looked up or changed: the summary
     actions: list[str] = field(default_factory=list)  # state-changing actions carried out
+    # Actions a supervisor forbade on this call (the live console): a yes never runs them.
+    blocked: set[str] = field(default_factory=set)
     failures: Counter = field(default_factory=Counter)
     last_reply: str = ""
     limit: str = ""  # the last "I can't do that here" said, for a caller who pushes back
