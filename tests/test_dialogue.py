@@ -4,11 +4,11 @@ The turn manager runs in-process with the real trained reader and the real embed
 sample business seeded into a SQLite file relative to Monday 2026-12-07 (clock 10:00). What the
 agent says and what changed in the database are both checked: a state-changing action happens
 only on an explicit yes to the question that named it in the agent's immediately preceding
-turn. The hand-over tests go through `voice.text_call` (the whole brain of a phone call:
+turn. The hand-over tests go through `voice.call.text` (the whole brain of a phone call:
 understanding, state, sentiment, escalation policy).
 
-The caller turns are written for this file; see /work/shared/business-calendar-2026-12-07.txt
-for who owns what on that day.
+The caller turns are written for this file; the comments on the phone numbers below say who
+owns what on that day.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from telephony.evaluation import reset_business
 from voice.business import Business
+from voice.call.text import TextCalls
 from voice.dialogue.classifier import TurnClassifier
 from voice.dialogue.knowledge import DEFAULT_KNOWLEDGE_DIR, KnowledgeBase
 from voice.dialogue.plan import OFFER_PERSON, TurnPlan
@@ -36,7 +37,6 @@ from voice.store import seeding
 from voice.store.calls import Store
 from voice.store.history import CallerHistory
 from voice.store.schema import Appointment, Card, Customer, Return
-from voice.text_call import TextCalls
 
 TODAY = date(2026, 12, 7)  # a Monday
 NOW = datetime.combine(TODAY, time(10, 0))
@@ -599,3 +599,30 @@ def test_a_slot_taken_before_the_yes_offers_other_times(call, engine):
     taken = wei.say("Yes, please book it.")
     assert taken.does is None and "2:00 PM isn't free" in taken.say
     assert ("dental cleaning", datetime(2026, 12, 9, 14), "booked") not in appointments(engine, WEI)
+
+
+def test_goodbye_to_a_which_one_question_says_goodbye_not_the_question_again(call):
+    olga = call(OLGA)
+    olga.say("When do you open?")
+    assert olga.turns.state.question is not None  # which place: the shop, the bank, a clinic
+    plan = olga.say("Oh never mind, that's fine, cheers, bye.")
+    assert plan.intent == "goodbye" and plan.hang_up
+    assert "which do you mean" not in plan.say.lower()
+
+
+def test_when_the_people_for_that_work_follows_the_line_the_call_was_on(call):
+    olga = call(OLGA)
+    olga.say("I want to ask about my balance please")
+    plan = olga.say("And are your people for that in on Saturdays?")
+    assert plan.intent == "opening_hours"
+    assert "Saturday" in plan.say and "which do you mean" not in plan.say.lower()
+
+
+def test_book_a_new_one_after_a_missed_appointment_keeps_its_kind(call, engine):
+    maria = call(MARIA, at=datetime(2026, 12, 14, 10, 0))  # her check-up on the 12th has gone
+    gone = maria.say("I missed my check-up on the 12th, could I move it to Thursday?")
+    assert "already passed" in gone.say and gone.offers is None
+    plan = maria.say("Okay then, can you book a new one for Thursday at eleven please?")
+    assert plan.offers == "book_appointment"
+    assert "check-up" in plan.say and "Thursday, December 17" in plan.say
+    assert maria.actions == []

@@ -28,6 +28,8 @@ _LIMITS = {
     "hang up and call 911.",
 }
 SLOTS_OFFERED = 3
+# "Just book me a new one then": the kind of the appointment the call was about.
+SAME_KIND = re.compile(r"\b(a new one|another( one)?|the same (kind|type|thing))\b", re.IGNORECASE)
 PAST_QUESTION = re.compile(r"\b(last|previous|did i (have|go|see|attend))\b", re.IGNORECASE)
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 
@@ -86,9 +88,11 @@ def resolve(
     chosen_id = slots.get("appointment_id")
     candidates = [a for a in active if a.id != excluded]
     said_day = values.get("date")
-    if said_day is not None and said_day < t.today:
-        past = [a for a in _past(t) if a.starts_at.date() == said_day]
+    gone_by = values.get("date_was") or (said_day if said_day and said_day < t.today else None)
+    if gone_by is not None:
+        past = [a for a in _past(t) if a.starts_at.date() == gone_by]
         if past:
+            slots["appointment_id"] = past[0].id  # "book me a new one" means one of this kind
             return None, t.cannot(
                 task,
                 f"Your {past[0].kind} on {say_when(past[0].starts_at)} "
@@ -212,6 +216,9 @@ def appointment_book(t: TaskContext) -> TurnPlan:
     if not t.customer_id:
         return t.offer_person("appointment_book", UNKNOWN_CALLER)
     said = t.reading.values.get("appointment_kind") or t.slots.get("appointment_kind")
+    if not said and SAME_KIND.search(t.reading.text) and t.slots.get("appointment_id"):
+        focus = t.business.appointment(int(t.slots["appointment_id"]))
+        said = focus.kind if focus else None
     if not said:
         kinds = say_list([f"{_article(k)} {k}" for k in t.business.appointment_kinds()], "or")
         return t.ask(

@@ -18,6 +18,7 @@ import numpy as np
 
 from voice.dialogue.knowledge import Passage
 from voice.dialogue.plan import TaskContext, TurnPlan
+from voice.dialogue.understanding import LINE_OF
 
 MIN_PASSAGE_SCORE = 0.3
 SURE_PASSAGE_SCORE = 0.55
@@ -227,7 +228,7 @@ def opening_hours(t: TaskContext) -> TurnPlan:
     from voice.business.clinics import holiday_name
 
     text = t.reading.text
-    place = place_in(text) or t.slots.get("place") or _appointment_place(t)
+    place = place_in(text) or t.slots.get("place") or _appointment_place(t) or _topic_place(t)
     if place is None:
         return t.ask(
             "opening_hours",
@@ -257,6 +258,12 @@ def opening_hours(t: TaskContext) -> TurnPlan:
         if covering:
             return t.answered("opening_hours", " ".join(covering[:2]), "gave opening hours")
     return t.answered("opening_hours", " ".join(sentences[:2]), "gave opening hours")
+
+
+def _topic_place(t: TaskContext) -> str | None:
+    """ "Are the people who deal with that around on Saturday?" after a bank or shop question:
+    that line's place (a clinic question leaves two clinics, so it is asked)."""
+    return {"bank": "bank", "shop": "store"}.get(LINE_OF.get(t.topic or "", ""))
 
 
 def _closed_on(sentence: str, weekday: int) -> bool:

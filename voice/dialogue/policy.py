@@ -319,6 +319,10 @@ class TurnManager:
             return self._run_task(task, reading)
         if new_task and reading.confidence >= CLARIFY_BELOW:
             return None  # the caller moved on to something else
+        if reading.act in ("goodbye", "thanks") and not reading.values:
+            # "Great, thanks, bye" to "which one?": the caller is done with it, not answering.
+            self.state.forget_task()
+            return self._conversation(reading)
         if reading.act in ("wait", "unsure"):
             self.state.question = question  # still waiting for it
             return TurnPlan(task, say="Sure, take your time.", question=question.kind)

@@ -216,6 +216,10 @@ def _date_values(text: str, dates: list[DateMention], ctx: SlotContext) -> dict[
         day = resolve_date(mention, ctx.today, _tense(text, mention, ctx))
         if day and "date" not in values:
             values["date"] = day
+        elif day and day < ctx.today <= values["date"] and "date_was" not in values:
+            # "I missed my check-up on the 12th, can I move it to Thursday?": the day gone by
+            # names the appointment, the day ahead is where it should go.
+            values["date_was"] = day
         elif day is None and mention.relative and "date_hint" not in values:
             values["date_hint"] = mention.relative  # "next week": a range, not a day
     if not dates and ctx.expecting == "date":

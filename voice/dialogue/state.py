@@ -27,6 +27,7 @@ FOCUS_KEYS = ("order_number", "card_last4", "appointment_id", "account_kind")
 # What a task gathers while it runs (a day, a time, a kind); dropped when the task ends.
 TASK_KEYS = (
     "date",
+    "date_was",
     "date_hint",
     "time",
     "part_of_day",
