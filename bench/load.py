@@ -7,6 +7,12 @@ sample caller turns. For each N it prints median and p95 voice-to-voice latency,
 server's CPU (per call, in % of one core) and its resident memory.
 
     .venv/bin/python bench/load.py --calls 1 2 3 4 6
+    .venv/bin/python bench/load.py --calls 2 4 6 8 12 --stop-on-fail --budget-s 240
+
+`--stop-on-fail` stops raising N at the first N past the bound (p95 under 1.5 s, no
+underruns, no failed call); `--budget-s` stops before an N that would not finish in time
+(`bench/gpu.sh` uses both). `--set realistic` plays the calls of `bench/turn_set.py`
+(call i plays the set's call i, in turn) instead of the sample WAVs.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.latency import TURN_FILES, percentile  # noqa: E402
 from bench.machine import describe  # noqa: E402
+from bench.thread_cpu import ThreadCPU  # noqa: E402
 from bench.underruns import Underruns, underruns  # noqa: E402
 from telephony.local_server import LocalServer  # noqa: E402
 from telephony.signatures import sign  # noqa: E402
@@ -83,6 +90,7 @@ class LoadResult:
     cpu_s: float = 0.0
     idle_rss: int = 0
     peak_rss: int = 0
+    stages: ThreadCPU | None = None  # CPU by stage (thread names)
 
     def row(self) -> str:
         median = statistics.median(self.latencies) if self.latencies else float("nan")
@@ -106,11 +114,13 @@ class LoadResult:
         )
 
 
-async def one_call(server: LocalServer, samples: Path, delay_s: float, result: LoadResult) -> None:
+async def one_call(
+    server: LocalServer, files: list[Path], delay_s: float, result: LoadResult
+) -> None:
     await asyncio.sleep(delay_s)
     try:
         call = await simulate_call(
-            [samples / f for f in TURN_FILES],
+            files,
             url=server.media_url,
             settings=server.settings,
             transcribe=False,
@@ -125,14 +135,17 @@ async def one_call(server: LocalServer, samples: Path, delay_s: float, result: L
 
 
 async def run_load(
-    server: LocalServer, calls: int, samples: Path, spread_s: float, idle_rss: int
+    server: LocalServer, calls: int, scripts: list[list[Path]], spread_s: float, idle_rss: int
 ) -> LoadResult:
     result = LoadResult(calls, idle_rss=idle_rss)
     assert server.process is not None
-    with ProcessSampler(server.process.pid) as sampler:
+    result.stages = ThreadCPU(server.process.pid)
+    with ProcessSampler(server.process.pid) as sampler, result.stages:
         cpu_before, started = sampler.cpu_seconds(), time.monotonic()
         delays = sorted(random.uniform(0, spread_s) for _ in range(calls))
-        await asyncio.gather(*(one_call(server, samples, d, result) for d in delays))
+        await asyncio.gather(
+            *(one_call(server, scripts[i % len(scripts)], d, result) for i, d in enumerate(delays))
+        )
         result.wall_s = time.monotonic() - started
         result.cpu_s = sampler.cpu_seconds() - cpu_before
     result.peak_rss = sampler.peak_rss
@@ -191,6 +204,13 @@ def main() -> int:
         "--spread", type=float, default=4.0, help="seconds over which each batch of calls starts"
     )
     parser.add_argument("--samples", type=Path, default=ROOT / "data" / "samples")
+    parser.add_argument("--set", choices=["samples", "realistic"], default="samples")
+    parser.add_argument(
+        "--turns-per-call", type=int, default=0, help="play only each call's first turns"
+    )
+    parser.add_argument("--stop-on-fail", action="store_true", help="stop raising N past the bound")
+    parser.add_argument("--budget-s", type=float, default=0, help="stop before running out of time")
+    parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument(
@@ -204,17 +224,26 @@ def main() -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     extra = dict(item.split("=", 1) for item in args.env)
     extra.setdefault("MAX_CALLS", str(max(args.calls)))  # the bench measures past the cap
-    results = []
+    scripts = load_scripts(args.set, args.samples, args.turns_per_call)
+    results: list[LoadResult] = []
+    began = time.monotonic()
     with tempfile.TemporaryDirectory() as tmp, LocalServer(Path(tmp), extra_env=extra) as srv:
         # One call first: what the process allocates once (lazy loads, caches) is not a call's.
-        asyncio.run(one_call(srv, args.samples, 0.0, LoadResult(1)))
+        asyncio.run(one_call(srv, scripts[0], 0.0, LoadResult(1)))
         assert srv.process is not None
         held = asyncio.run(held_memory(srv, args.hold, 10.0)) if args.hold else None
         idle_rss = psutil.Process(srv.process.pid).memory_info().rss
         for calls in args.calls:
+            if results and args.budget_s:  # the next N takes about as long as the last one
+                left = args.budget_s - (time.monotonic() - began)
+                if left < results[-1].wall_s + args.spread:
+                    print(f"N={calls} skipped: {left:.0f} s of the budget left", file=sys.stderr)
+                    break
             load = os.getloadavg()[0]
-            results.append(asyncio.run(run_load(srv, calls, args.samples, args.spread, idle_rss)))
+            results.append(asyncio.run(run_load(srv, calls, scripts, args.spread, idle_rss)))
             print(f"N={calls} done (load average before: {load:.2f})", file=sys.stderr)
+            if args.stop_on_fail and not results[-1].ok:
+                break
     print(f"machine: {describe()}")
     print(f"server RSS after one warm-up call: {idle_rss / MB:.0f} MB")
     if held:
@@ -232,6 +261,10 @@ def main() -> int:
     for result in results:
         print(result.row())
     for result in results:
+        if result.stages is not None:
+            print(f"\nCPU by stage, {result.calls} calls at once:\n")
+            print(result.stages.table(result.calls, result.wall_s))
+    for result in results:
         if result.underruns.gaps:
             gaps = ", ".join(
                 f"reply {r} at {t:.1f} s: {g * 1000:.0f} ms"
@@ -243,7 +276,40 @@ def main() -> int:
         f"\nlargest N with p95 < {P95_GOAL_MS:.0f} ms and no underruns: "
         f"{max(fits) if fits else 'none'}"
     )
+    if args.json:
+        args.json.write_text(json.dumps(summary(results, fits, idle_rss, held, args.hold)))
     return 0
+
+
+def load_scripts(turn_set: str, samples: Path, turns: int) -> list[list[Path]]:
+    """The calls' turn WAVs: the sample WAVs (one script) or the realistic set's calls."""
+    if turn_set == "realistic":
+        from bench.turn_set import turn_files
+
+        scripts = turn_files()
+    else:
+        scripts = [[samples / f for f in TURN_FILES]]
+    return [s[:turns] if turns else s for s in scripts]
+
+
+def summary(results: list[LoadResult], fits: list[int], idle_rss: int, held, hold: int) -> dict:
+    rows = [
+        {
+            "calls": r.calls,
+            "turns": len(r.latencies),
+            "unanswered": r.unanswered + r.failed,
+            "median_ms": statistics.median(r.latencies) if r.latencies else None,
+            "p95_ms": percentile(r.latencies, 0.95) if r.latencies else None,
+            "underruns": r.underruns.count,
+            "cpu_per_call_pct": 100 * r.cpu_s / r.wall_s / r.calls if r.wall_s else None,
+            "ok": r.ok,
+            "stages": r.stages.rows(r.calls, r.wall_s) if r.stages else [],
+        }
+        for r in results
+    ]
+    per_call = (held[1] - held[0]) / hold / MB if held else None
+    return {"rows": rows, "largest_ok": max(fits) if fits else None,
+            "idle_rss_mb": idle_rss / MB, "mb_per_held_call": per_call}  # fmt: skip
 
 
 if __name__ == "__main__":

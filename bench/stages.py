@@ -56,13 +56,18 @@ def _row(
     }
 
 
-def our_rows(result: SimulationResult, events: list[dict]) -> list[dict[str, float]]:
+def our_rows(result: SimulationResult, events: list[dict]) -> list[dict]:
     """Our server logs `caller_turn` (when the turn end was detected and, since issue 6, when
-    its transcript was ready) and `agent_turn` (when its audio started, with stage times)."""
+    its transcript was ready) and `agent_turn` (when its audio started, with stage times).
+
+    Each row also says which caller turn it was (`turn`, its index in the call) and the reply's
+    path: "llm" when the turn manager let the LLM word it (its `understood` event), else
+    "prepared"."""
     callers = [e for e in events if e["type"] == "caller_turn"]
     agents = [e for e in events if e["type"] == "agent_turn" and e.get("stages_ms")]
+    understood = [e for e in events if e["type"] == "understood"]
     rows = []
-    for turn in result.turns:
+    for index, turn in enumerate(result.turns):
         if turn.agent_first_audio_s is None or turn.latency_ms is None:
             continue
         heard = turn.agent_first_audio_s + CLOCK_SLACK_S
@@ -79,24 +84,25 @@ def our_rows(result: SimulationResult, events: list[dict]) -> list[dict[str, flo
             if "transcribed" in caller
             else stages["stt"]
         )
-        rows.append(
-            _row(
-                turn.latency_ms,
-                detect,
-                stt,
-                stages["first_sentence"] or 0,
-                stages["tts_first_audio"],
-                stages.get("llm_first_token"),
-            )
+        plan = _last(understood, lambda e, a=agent: e.get("t", 0) <= a["start"] + CLOCK_SLACK_S)
+        llm = bool(plan and plan.get("llm")) or stages.get("llm_first_token") is not None
+        row = _row(
+            turn.latency_ms,
+            detect,
+            stt,
+            stages["first_sentence"] or 0,
+            stages["tts_first_audio"],
+            stages.get("llm_first_token"),
         )
+        rows.append({**row, "turn": index, "path": "llm" if llm else "prepared"})
     return rows
 
 
-def baseline_rows(result: SimulationResult, events: list[dict]) -> list[dict[str, float]]:
+def baseline_rows(result: SimulationResult, events: list[dict]) -> list[dict]:
     """The baseline's stage log (`bench/stage_log.py`): when VAD stopped, the transcript
     came, the user turn ended, the TTS started on the first sentence and its audio came."""
     rows = []
-    for turn in result.turns:
+    for index, turn in enumerate(result.turns):
         if turn.agent_first_audio_s is None or turn.latency_ms is None:
             continue
         heard = turn.agent_first_audio_s + CLOCK_SLACK_S
@@ -112,16 +118,15 @@ def baseline_rows(result: SimulationResult, events: list[dict]) -> list[dict[str
         token = _first_event(events, "llm_text", lambda t, e=end, s=tts: e["t"] <= t <= s["t"])
         stt = (text["t"] - vad["t"]) * 1000
         detect = (end["t"] - turn.caller_end_s) * 1000 - stt
-        rows.append(
-            _row(
-                turn.latency_ms,
-                detect,
-                stt,
-                (tts["t"] - end["t"]) * 1000,
-                (audio["t"] - tts["t"]) * 1000,
-                (token["t"] - end["t"]) * 1000 if token else None,
-            )
+        row = _row(
+            turn.latency_ms,
+            detect,
+            stt,
+            (tts["t"] - end["t"]) * 1000,
+            (audio["t"] - tts["t"]) * 1000,
+            (token["t"] - end["t"]) * 1000 if token else None,
         )
+        rows.append({**row, "turn": index, "path": "llm"})  # its LLM answers every turn
     return rows
 
 

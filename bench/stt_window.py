@@ -90,6 +90,34 @@ def utterances(cache: Path) -> list[tuple[str, np.ndarray]]:
     return items
 
 
+NUMBER_LINES = [
+    "My order number is {}.",
+    "It's order {}.",
+    "The card ends in {}.",
+    "Where is my order? The number is {}.",
+    "{}.",
+    "Yes, it's {}, I think.",
+    "I'd like to return the shoes from order {}, please.",
+    "The account number is {}.",
+]
+
+
+def number_utterances(count: int, seed: int = 15) -> list[tuple[str, np.ndarray]]:
+    """Digit strings read digit by digit, in the packaged voice and in espeak (phone path)."""
+    from bench.turn_set import RATE, Turn, render_turn
+
+    rng = np.random.default_rng(seed)
+    items = []
+    for i in range(count):
+        said = " ".join(DIGITS[d] for d in rng.integers(0, 10, size=int(rng.integers(4, 7))))
+        text = NUMBER_LINES[i % len(NUMBER_LINES)].format(said)
+        text = text[0].upper() + text[1:]
+        for voice in ("natural", "espeak"):
+            audio = render_turn(Turn((text,), voice), seed=i)
+            items.append((text, phone(audio, RATE)))
+    return items
+
+
 def run(name: str, decode: Callable[[np.ndarray], str], items, full: list[str] | None) -> list[str]:
     texts, times, errors, total, numbers, numbers_right = [], [], 0, 0, 0, 0
     for reference, audio in items:
@@ -113,11 +141,14 @@ def run(name: str, decode: Callable[[np.ndarray], str], items, full: list[str] |
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--show", action="store_true", help="print differing transcripts")
+    parser.add_argument(
+        "--numbers", type=int, default=0, help="instead: N digit strings in two voices each"
+    )
     args = parser.parse_args()
     stt = SpeechToText(window=False)
     stt.warm_up()
     with tempfile.TemporaryDirectory() as tmp:
-        items = utterances(Path(tmp))
+        items = number_utterances(args.numbers) if args.numbers else utterances(Path(tmp))
     print(f"machine: {describe()}\nutterances: {len(items)}\n")
     print("| decoding | median ms | max ms | WER | digit strings right | differs from full |")
     print("| --- | ---: | ---: | ---: | ---: | ---: |")

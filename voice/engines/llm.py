@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from voice.engines.models import cache_dir, smollm2_gguf
+from voice.engines.thread_names import os_thread_named, set_os_thread_name
 
 log = logging.getLogger("voice.llm")  # the name its logs have always carried
 
@@ -65,14 +66,19 @@ class TransformersLLM:
         self.device = device
         self.max_new_tokens = max_new_tokens
         # One generation at a time per model: torch already uses every core for one.
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="llm")
+        self._executor = ThreadPoolExecutor(
+            max_workers=1,
+            thread_name_prefix="llm",
+            initializer=set_os_thread_name,
+            initargs=("llm",),
+        )
 
     def warm_up(self) -> None:
         """The first generate() pays one-off costs (seconds); pay them before the first call."""
         inputs = self.tokenizer("Hello", return_tensors="pt").to(self.device)
         import torch
 
-        with torch.inference_mode():
+        with torch.inference_mode(), os_thread_named("llm"):
             self.model.generate(
                 **inputs,
                 max_new_tokens=4,

@@ -60,6 +60,7 @@ class VoiceEngines:
             settings.stt_beam_size,
             settings.stt_language,
             batch=settings.stt_batch,
+            min_window_s=settings.stt_window_secs,
         )
         llm = load_llm(
             settings.llm_backend,

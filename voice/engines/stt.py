@@ -13,6 +13,7 @@ import numpy as np
 
 from voice.engines.encoder_batch import EncoderBatcher
 from voice.engines.models import whisper_base_dir, whisper_device
+from voice.engines.thread_names import os_thread_named, set_os_thread_name
 from voice.engines.whisper_window import WindowedWhisper
 
 # Whisper invents these on silence or noise; a turn that is only this is not a turn.
@@ -152,29 +153,40 @@ class SpeechToText:
         detect_language: bool = True,
         window: bool = True,
         batch: bool = False,
+        min_window_s: float = 30.0,
     ) -> None:
-        """`batch`: concurrent calls' encodes run as one batch (CPU; `encoder_batch.py`)."""
+        """`batch`: concurrent calls' encodes run as one batch (CPU; `encoder_batch.py`);
+        `min_window_s`: the shortest window an utterance is encoded in (`whisper_window.py`)."""
         from faster_whisper import WhisperModel
 
         self.device, compute_type = whisper_device(device)
-        self._model = WhisperModel(
-            model or str(whisper_base_dir()),
-            device=self.device,
-            compute_type=compute_type,
-            cpu_threads=2,
-            num_workers=workers,
-        )
+        with os_thread_named("stt"):  # CTranslate2's worker threads start here
+            self._model = WhisperModel(
+                model or str(whisper_base_dir()),
+                device=self.device,
+                compute_type=compute_type,
+                cpu_threads=2,
+                num_workers=workers,
+            )
         self._beam_size = beam_size
         self._language = language or None
         self._detect = detect_language  # to notice callers speaking another language
         self._batcher = EncoderBatcher(self._model) if batch and self.device == "cpu" else None
         # With a batcher, more requests may be in flight so that they can meet in a batch.
         threads = max(workers, BATCH_THREADS) if self._batcher else workers
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="stt")
+        self._executor = ThreadPoolExecutor(
+            max_workers=threads,
+            thread_name_prefix="stt",
+            initializer=set_os_thread_name,
+            initargs=("stt",),
+        )
         # A caller's turn is seconds long: encode it once, on a window cut to its length.
         self._window = (
             WindowedWhisper(
-                self._model, beam_size, encode=self._batcher.encode if self._batcher else None
+                self._model,
+                beam_size,
+                min_window_s=min_window_s,
+                encode=self._batcher.encode if self._batcher else None,
             )
             if window
             else None
@@ -273,4 +285,5 @@ class SpeechToText:
         return await loop.run_in_executor(self._executor, self.transcribe_sync, audio)
 
     def warm_up(self) -> None:
-        self.transcribe_sync(np.zeros(16000, dtype=np.float32))
+        with os_thread_named("stt"):
+            self.transcribe_sync(np.zeros(16000, dtype=np.float32))

@@ -11,6 +11,7 @@ from typing import Protocol
 import numpy as np
 
 from voice.dialogue.speech_text import for_speech
+from voice.engines.thread_names import set_os_thread_name
 
 # Hibari speaks quietly (peak ~0.33); phones need a louder, but never clipped, voice.
 TARGET_PEAK = 0.89
@@ -162,7 +163,12 @@ class SpeechSynthesizer:
         self.sample_rate = engine.sample_rate
         self.languages = engine.languages
         self.timeout_s = timeout_s  # the call's speaker gives up on a sentence after this
-        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="tts")
+        self._executor = ThreadPoolExecutor(
+            max_workers=workers,
+            thread_name_prefix="tts",
+            initializer=set_os_thread_name,
+            initargs=("tts",),
+        )
         # Rendered at start-up, played when synthesis fails mid-call
         # (see voice/pipeline/speaker.py).
         self.apology_text, self.apology = "", b""
