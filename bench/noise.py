@@ -353,30 +353,34 @@ async def run(args: argparse.Namespace, bench: Bench) -> list[str]:
             if args.verbose:
                 for ref, hyp in zip(tally.refs, tally.hyps, strict=True):
                     print(f"    {ref!r} -> {hyp!r}")
-        out.append(
+        show(
+            out,
             "WER, phantom turns, false barge-ins and latency by line (noise under the "
-            f"whole call; voices: {', '.join(bench.voices)})\n\n{wer_table(rows)}"
+            f"whole call; voices: {', '.join(bench.voices)})\n\n{wer_table(rows)}",
         )
     if "echo" in args.parts:
         rows = {}
-        for delay in data["echo"]["delays_ms"]:
-            for attenuation in data["echo"]["attenuations_db"]:
-                rows[f"{delay} ms, -{attenuation} dB"] = await bench.echo_condition(
-                    delay, attenuation
-                )
-                print(f"echo {delay} {attenuation} done", flush=True)
+        pairs = [tuple(int(v) for v in p.split(":")) for p in args.echo.split(",") if p] or [
+            (d, a) for d in data["echo"]["delays_ms"] for a in data["echo"]["attenuations_db"]
+        ]
+        for delay, attenuation in pairs:
+            rows[f"{delay} ms, -{attenuation} dB"] = await bench.echo_condition(delay, attenuation)
+            print(f"echo {delay} {attenuation} done", flush=True)
         by_atten = {
             f"all delays, -{a} dB": merge([t for k, t in rows.items() if k.endswith(f"-{a} dB")])
             for a in data["echo"]["attenuations_db"]
         }
-        out.append(
-            f"Speakerphone echo (the agent's voice back)\n\n{event_table(rows | by_atten, 'echo')}"
+        show(
+            out,
+            f"Speakerphone echo (the agent's voice back)\n\n{event_table(rows | by_atten, 'echo')}",
         )
     if "barge" in args.parts:
         rows = {}
-        for k, (condition, echo_db) in enumerate(
-            [("clean", None), ("clean", 20), ("cafe-10", None), ("white-10", None)]
-        ):
+        lines = [("clean", None), ("clean", 20), ("cafe-10", None), ("white-10", None)]
+        if args.barge:
+            wanted = args.barge.split(",")
+            lines = [(c, e) for c, e in lines if (c if e is None else "echo") in wanted]
+        for k, (condition, echo_db) in enumerate(lines):
             name = condition + ("" if echo_db is None else f" + echo -{echo_db} dB")
             rows[name] = merge(
                 [
@@ -385,9 +389,10 @@ async def run(args: argparse.Namespace, bench: Bench) -> list[str]:
                 ]
             )
             print(f"barge {name} done", flush=True)
-        out.append(
+        show(
+            out,
             f"Real barge-ins (long question 1 s into the agent's speech)\n\n"
-            f"{event_table(rows, 'line')}"
+            f"{event_table(rows, 'line')}",
         )
     if "backchannel" in args.parts:
         rows = {}
@@ -398,11 +403,18 @@ async def run(args: argparse.Namespace, bench: Bench) -> list[str]:
             ]
             rows[condition] = merge(tallies)
             print(f"backchannel {condition} done", flush=True)
-        out.append(
+        show(
+            out,
             f"Backchannels over the greeting ({len(data['backchannels'])} words)\n\n"
-            f"{event_table(rows, 'line')}"
+            f"{event_table(rows, 'line')}",
         )
     return out
+
+
+def show(out: list[str], table: str) -> None:
+    """Keep a finished table, and print it now: a long run may be stopped before the end."""
+    out.append(table)
+    print(f"\n{table}\n", flush=True)
 
 
 def main() -> int:
@@ -412,6 +424,8 @@ def main() -> int:
     parser.add_argument("--voices", default="natural,espeak")
     parser.add_argument("--turns", type=int, default=len(WER_TURNS), help="per voice and line")
     parser.add_argument("--repeats", type=int, default=2, help="barge-in calls per line")
+    parser.add_argument("--echo", default="", help="DELAY_MS:ATTEN_DB,... (default: all 9)")
+    parser.add_argument("--barge", default="", help="lines for real barge-ins, e.g. clean,echo")
     parser.add_argument("--verbose", action="store_true", help="print each turn's transcript")
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()

@@ -1,50 +1,121 @@
-"""Barge-in: the caller talks over the agent, so the agent stops and Twilio drops its audio."""
+"""Barge-in: the caller talks over the agent, so the agent stops and Twilio drops its audio.
+
+Energy and the VAD alone cannot tell a caller taking the turn from a noisy room, the agent's
+own voice coming back, or a caller's "mm-hm". With `words` (BARGE_IN_WORDS) set, speech over
+the agent is first transcribed (the first `min_secs` of it, then again every `RECHECK_S`
+while it goes on) and the agent stops only once the caller has said that many words that
+are not backchannels (voice/pipeline/backchannel.py).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from collections import deque
+
+import numpy as np
 from pipecat.frames.frames import (
     Frame,
+    InputAudioRawFrame,
     UserSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from voice.engines.stt import SpeechToText
+from voice.logs import get_logger
+from voice.pipeline.backchannel import content_words
 from voice.session import CallSession
+
+log = get_logger("voice.barge_in")
+
+PREROLL_S = 0.4  # audio before the VAD noticed speech: a word's start
+RECHECK_S = 0.4  # speech going on after a check without words: look again this much later
+MAX_CHECK_S = 4.0  # the most speech one check transcribes (its latest seconds)
 
 
 class BargeInDetector(FrameProcessor):
-    """Interrupts when the caller has spoken for `min_secs` while the agent is audible.
+    """Interrupts when the caller has spoken for `min_secs` while the agent is audible (and,
+    with `words`, said that many real words).
 
     The minimum length keeps a cough or a short "mm-hm" from cutting the agent off.
     """
 
-    def __init__(self, session: CallSession, min_secs: float, **kwargs) -> None:
+    def __init__(
+        self,
+        session: CallSession,
+        min_secs: float,
+        stt: SpeechToText | None = None,
+        words: int = 0,
+        sample_rate: int = 16000,
+        **kwargs,
+    ) -> None:
         super().__init__(**kwargs)
         self._session = session
         self._min_secs = min_secs
+        self._stt, self._words = stt, words if stt is not None else 0
+        self._rate = sample_rate
         self._speech_start: float | None = None
+        self._audio: deque[np.ndarray] = deque()  # the caller's last MAX_CHECK_S
+        self._held = 0
+        self._check: asyncio.Task | None = None
+        self._next_check_s = 0.0  # speech length at which to look again
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if isinstance(frame, VADUserStartedSpeakingFrame):
+        if isinstance(frame, InputAudioRawFrame):
+            if self._words:
+                self._keep(np.frombuffer(frame.audio, dtype=np.int16))
+        elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._speech_start = self._session.elapsed() - frame.start_secs
+            self._next_check_s = self._min_secs
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._speech_start = None
         elif isinstance(frame, UserSpeakingFrame):
             await self._maybe_interrupt()
         await self.push_frame(frame, direction)
 
+    def _keep(self, samples: np.ndarray) -> None:
+        self._audio.append(samples)
+        self._held += len(samples)
+        while self._held - len(self._audio[0]) >= MAX_CHECK_S * self._rate:
+            self._held -= len(self._audio.popleft())
+
     async def _maybe_interrupt(self) -> None:
         if self._speech_start is None or not self._session.playback.agent_speaking:
             return
-        if self._session.elapsed() - self._speech_start < self._min_secs:
+        spoken = self._session.elapsed() - self._speech_start
+        if spoken < self._min_secs:
             return
+        if not self._words:
+            await self._interrupt(self._speech_start)
+        elif spoken >= self._next_check_s and (self._check is None or self._check.done()):
+            self._next_check_s = spoken + RECHECK_S
+            self._check = self.create_task(self._words_check(self._speech_start, spoken))
+
+    async def _words_check(self, speech_start: float, spoken: float) -> None:
+        """Transcribe the speech so far; interrupt if it holds real words."""
+        keep = int(min(spoken + PREROLL_S, MAX_CHECK_S) * self._rate)
+        audio = np.concatenate(self._audio)[-keep:].astype(np.float32) / 32768.0
+        try:
+            transcript = await self._stt.transcribe(audio)
+        except Exception:
+            log.exception("barge-in check failed")
+            return
+        said = content_words(transcript.text) if transcript.is_speech else 0
+        if said < self._words:
+            self._session.event("barge_in_ignored", text=transcript.text, speech_s=round(spoken, 2))
+            return
+        if self._speech_start == speech_start and self._session.playback.agent_speaking:
+            await self._interrupt(speech_start, text=transcript.text)
+
+    async def _interrupt(self, speech_start: float, **extra: object) -> None:
         dropped = self._session.playback.cleared()
         self._session.event(
             "barge_in",
-            caller_speech_start=round(self._speech_start, 3),
+            caller_speech_start=round(speech_start, 3),
             dropped_sentences=[s.mark for s in dropped],
+            **extra,
         )
         self._speech_start = None  # one interruption per stretch of speech
         await self.broadcast_interruption()

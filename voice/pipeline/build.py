@@ -10,7 +10,9 @@ from pipecat.transports.base_transport import BaseTransport
 
 from voice.conversation import Conversation
 from voice.engines.loaded import VoiceEngines
+from voice.pipeline.backchannel import BackchannelFilter
 from voice.pipeline.barge_in import BargeInDetector
+from voice.pipeline.echo import AgentEcho, EchoGate, EchoReference
 from voice.pipeline.incremental_stt import PiecePolicy
 from voice.pipeline.responder import ConversationResponder
 from voice.pipeline.shared_vad import SharedSileroVADAnalyzer
@@ -64,12 +66,20 @@ def build_call_pipeline(
         silence_reprompt_secs=settings.silence_reprompt_secs,
         silence_max_reprompts=settings.silence_max_reprompts,
     )
+    echo = AgentEcho() if settings.echo_gate else None
     pipeline = Pipeline(
         [
             transport.input(),
+            *([EchoGate(session, echo)] if echo else []),
             VADProcessor(vad_analyzer=vad),
             TurnEndDetector(session, timing, smart_turn, sample_rate=PIPELINE_IN_RATE),
-            BargeInDetector(session, settings.barge_in_min_secs),
+            BargeInDetector(
+                session,
+                settings.barge_in_min_secs,
+                engines.stt,
+                words=settings.barge_in_words,
+                sample_rate=PIPELINE_IN_RATE,
+            ),
             TurnTranscriber(
                 session,
                 engines.stt,
@@ -83,8 +93,10 @@ def build_call_pipeline(
                     max(settings.stt_piece_max_secs, settings.stt_piece_min_secs),
                 ),
             ),
+            *([BackchannelFilter(session)] if settings.backchannel_filter else []),
             responder,
             SentenceSpeaker(session, engines.tts),
+            *([EchoReference(echo)] if echo else []),
             transport.output(),
         ]
     )
