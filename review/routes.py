@@ -25,6 +25,7 @@ from review.pages_call import add_call_routes
 from review.pages_callbacks import add_callback_routes
 from review.pages_calls import add_list_routes
 from review.pages_dashboard import add_dashboard_routes
+from review.pages_live import add_live_routes
 from review.templating import STATIC, make_templates
 from voice.settings import Settings
 
@@ -83,4 +84,5 @@ def create_review_router(settings: Settings, config: ReviewConfig | None = None)
     add_call_routes(router, ctx, guards)
     add_dashboard_routes(router, ctx, guards)
     add_callback_routes(router, ctx, guards)
+    add_live_routes(router, ctx, guards)
     return router

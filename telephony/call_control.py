@@ -151,16 +151,17 @@ class CallControl:
         return self.settings.public(f"{DIAL_STATUS_PATH}?{urlencode({'id': note_id})}")
 
     async def transfer(
-        self, call_sid: str, *, caller_name: str, reason: str, summary: str
+        self, call_sid: str, *, caller_name: str, reason: str, summary: str, number: str = ""
     ) -> TransferResult:
-        """Replace what the call is doing with a hand-over to HUMAN_AGENT_NUMBER."""
-        missing = self._missing(need_number=True)
+        """Replace what the call is doing with a hand-over to `number` (a supervisor taking
+        the call to their own phone), else HUMAN_AGENT_NUMBER."""
+        missing = self._missing(need_number=not number)
         if missing:
             return TransferResult(False, call_sid, error=f"not configured: {missing}")
         note_id = self.notes.add(caller_name, reason, summary)
         twiml = transfer_twiml(
             self.connecting_line,
-            self.settings.human_agent_number,
+            number or self.settings.human_agent_number,
             self.whisper_url(note_id),
             self.dial_status_url(note_id),
         )

@@ -3,7 +3,8 @@
 `live_calls` holds each call in progress as the worker holding it last wrote it;
 `supervisor_actions` is every manager action on a call and the command queue of the worker
 holding it; `callback_attempts` is each outbound "Call back now" and its outcome. A callback
-request can be marked done with a note, and a manager has a phone number of their own.
+request can be marked done with a note, a manager has a phone number of their own, and an
+agent turn a supervisor typed names them.
 Idempotent like the others: a database whose tables `create_all` made from the current models
 already has all of it.
 
@@ -102,6 +103,9 @@ NEW_COLUMNS = {
         sa.Column("done_at", TZ, nullable=True),
         sa.Column("done_by", sa.String(64), nullable=False, server_default=sa.text("''")),
         sa.Column("done_note", sa.Text(), nullable=False, server_default=sa.text("''")),
+    ],
+    "turns": [  # an agent turn a supervisor typed: the manager's name
+        sa.Column("supervisor", sa.String(64), nullable=False, server_default=sa.text("''")),
     ],
     "review_managers": [
         sa.Column("phone", sa.String(16), nullable=False, server_default=sa.text("''")),

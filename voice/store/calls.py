@@ -80,6 +80,8 @@ class Turn(Base):
     sentiment_label: Mapped[str] = mapped_column(String(8), default="")
     sentiment_score: Mapped[float | None] = mapped_column(Float, nullable=True)  # -1..1
     escalation_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # An agent turn a supervisor typed (the live console's "say"): the manager's name.
+    supervisor: Mapped[str] = mapped_column(String(64), default="")
 
     call: Mapped[Call] = relationship(back_populates="turn_rows")
 
@@ -129,6 +131,7 @@ class Store:
         language: str = "",
         latency_ms: float | None = None,
         interrupted: bool = False,
+        supervisor: str = "",
     ) -> None:
         with Session(self.engine) as db, db.begin():
             call = db.get(Call, call_sid)
@@ -146,6 +149,7 @@ class Store:
                     language=language,
                     latency_ms=latency_ms,
                     interrupted=interrupted,
+                    supervisor=supervisor[:64],
                 )
             )
             if role == "caller":

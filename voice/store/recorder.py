@@ -13,6 +13,7 @@ import json
 import math
 import time
 import wave
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,8 @@ class CallRecorder:
         self._agent_end = 0  # where the next agent audio will play (absolute sample index)
         self._last_flush = 0.0
         self.closed = False
+        # Given each block of stereo PCM as it is written (live listen-in); must not block.
+        self.taps: list[Callable[[bytes], None]] = []
 
     # -- timeline ------------------------------------------------------------------------
     def elapsed(self) -> float:
@@ -150,9 +153,15 @@ class CallRecorder:
         frames = np.empty(count * 2, dtype=np.int16)
         frames[0::2] = self._caller.take(count)
         frames[1::2] = self._agent.take(count)
-        self._wav.writeframes(frames.tobytes())  # also rewrites the header's sizes
+        block = frames.tobytes()
+        self._wav.writeframes(block)  # also rewrites the header's sizes
         self._wav_file.flush()
         self._flushed = upto
+        for tap in self.taps:
+            try:
+                tap(block)
+            except Exception:  # a listener's trouble never costs the recording
+                continue
 
     def close(self, reason: str) -> None:
         if self.closed:

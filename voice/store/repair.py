@@ -20,6 +20,8 @@ from sqlalchemy.orm import Session
 
 from voice.logs import get_logger
 from voice.store.calls import Call, Store
+from voice.store.live import end_live_call
+from voice.store.schema import LiveCall
 
 log = get_logger("voice.repair")  # the name its logs have always carried
 
@@ -77,7 +79,20 @@ def close_interrupted_calls(store: Store) -> list[str]:
             closed.append(call.call_sid)
     if closed:
         log.warning("closed calls interrupted by a crash", calls=closed)
+    _end_orphaned_live_calls(store)
     return closed
+
+
+def _end_orphaned_live_calls(store: Store) -> None:
+    """Live rows whose worker is gone leave the live console (their calls were closed above,
+    or by the worker of another host when it restarts)."""
+    with Session(store.engine) as db:
+        rows = db.execute(
+            select(LiveCall.call_sid, LiveCall.worker).where(LiveCall.status == "live")
+        ).all()
+    for call_sid, owner in rows:
+        if not owner or not _alive(owner):
+            end_live_call(store.engine, call_sid, "interrupted")
 
 
 def _repair_files(call: Call) -> float:

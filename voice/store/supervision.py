@@ -31,7 +31,11 @@ MAX_TEXT_CHARS = 2000
 
 
 class ActionRefused(ValueError):
-    """Why a command cannot be queued (said to the manager as it is)."""
+    """Why a command cannot be queued (said to the manager as it is): the call is not live."""
+
+
+class CommandInvalid(ActionRefused):
+    """The command itself is wrong (unknown, empty, too long), whatever the call."""
 
 
 @dataclass(frozen=True)
@@ -80,17 +84,17 @@ def _utc(value: datetime | None) -> datetime | None:
 def check_command(kind: str, text: str) -> str:
     """The command's text, cleaned; ActionRefused when it cannot be sent as it is."""
     if kind not in COMMANDS:
-        raise ActionRefused(f"unknown command {kind!r}")
+        raise CommandInvalid(f"unknown command {kind!r}")
     text = " ".join((text or "").split())
     if kind == "say":
         if not text:
-            raise ActionRefused("type the sentence the agent should say")
+            raise CommandInvalid("type the sentence the agent should say")
         if len(text) > MAX_SAY_CHARS:
-            raise ActionRefused(
+            raise CommandInvalid(
                 f"a sentence to say is at most {MAX_SAY_CHARS} characters ({len(text)} typed)"
             )
     if kind == "block" and not text:
-        raise ActionRefused("name the action the agent must not take")
+        raise CommandInvalid("name the action the agent must not take")
     return text[:MAX_TEXT_CHARS]
 
 
