@@ -73,6 +73,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
     app.state.settings = settings
     app.state.active_calls = set()
     app.state.pending_streams = set()  # accepted, no `start` yet: they hold a place too
+    app.state.call_watchers = []  # told of each call as it opens and closes (voice/call/phone.py)
     notes = WhisperNotes()  # what the human hears before being connected
     app.state.call_control = CallControl(
         settings,
@@ -153,6 +154,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
             app.state.active_calls,
             tokens=app.state.stream_tokens,
             pending=app.state.pending_streams,
+            watchers=app.state.call_watchers,
         )
 
     return app

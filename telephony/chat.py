@@ -1,6 +1,6 @@
 """`callcentre chat`: type a call in the terminal and read the agent's replies.
 
-The call goes through the same brain as a phone call (`voice.text_call`): understanding,
+The call goes through the same brain as a phone call (`voice.call.text`): understanding,
 dialogue state, the business, sentiment and escalation. It runs against a fresh copy of the
 sample business (or `--data DIR`) in a temporary folder, so nothing real is changed. Each reply
 is followed by what was understood (intent, act, confidence, values) when `--verbose` is given.
@@ -45,8 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 async def _chat(args: argparse.Namespace, workdir: Path, lines) -> int:
+    from voice.call.text import TextCalls
     from voice.logs import configure_logging
-    from voice.text_call import TextCalls
 
     configure_logging("WARNING", as_json=False)
 

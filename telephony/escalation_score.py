@@ -68,8 +68,8 @@ def load_lines(path: Path) -> list[tuple[str, bool]]:
 
 
 async def score(rows: list[tuple[str, bool]], workdir: Path) -> tuple[Score, Score]:
+    from voice.call.text import TextCalls
     from voice.logs import configure_logging
-    from voice.text_call import TextCalls
 
     configure_logging("WARNING", as_json=False)
 

@@ -5,7 +5,7 @@ Two modes run the same scenario files (format: `telephony/scenarios.py`):
 - audio (the default): each call goes through the real server and the simulator: `say:` turns
   are synthesised with the packaged voice, played as Twilio would, heard by Whisper;
 - `--text`: each caller turn goes as text through the same understanding, dialogue state,
-  business, escalation and reply path a call uses (`voice.text_call`), in seconds.
+  business, escalation and reply path a call uses (`voice.call.text`), in seconds.
 
 `--today YYYY-MM-DD` pins the day the business is seeded relative to and the agent's clock (a
 scenario's own `today:` pins it for that scenario); `--data DIR` is the business every scenario

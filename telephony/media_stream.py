@@ -1,32 +1,26 @@
-"""The `/twilio/media` websocket: one Twilio Media Stream, one call, one pipeline."""
+"""The `/twilio/media` websocket: the checks a Twilio Media Stream passes before it becomes a
+call (signed upgrade, capacity, a valid `start`, the single-use stream token bound to its
+CallSid, one stream per call), then the socket is handed to `voice.call`, which runs the call."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import re
+from collections.abc import Sequence
 
-import structlog
 from fastapi import WebSocket, WebSocketDisconnect
-from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
-from pipecat.workers.runner import WorkerRunner
 
 from telephony.call_control import CallControl
-from telephony.log_budget import LimitedWarnings
-from telephony.serializer import CallSerializer
 from telephony.signatures import SIGNATURE_HEADER, is_signed
 from telephony.stream_tokens import StreamTokenRefused, StreamTokens
-from voice.conversation import Conversation
-from voice.dialogue.policy import TurnManager
+from voice.call.phone import CallWatcher, run_phone_call
 from voice.engines.loaded import VoiceEngines
 from voice.engines.resources import BusinessResources
-from voice.escalation.handover import HandoverCoordinator
+from voice.log_budget import LimitedWarnings
 from voice.logs import get_logger
-from voice.pipeline.build import build_call_pipeline
-from voice.session import CallSession
 from voice.settings import Settings
 from voice.store.calls import Store
-from voice.store.history import record_outcome
 
 log = get_logger(__name__)
 
@@ -42,7 +36,7 @@ class StreamRefused(Exception):
 
 async def read_start(websocket: WebSocket) -> dict:
     """Read until Twilio's `start` message; anything else before it is logged (a few lines,
-    then one summary line: telephony/log_budget.py) and skipped."""
+    then one summary line: voice/log_budget.py) and skipped."""
     warnings = LimitedWarnings(log, "bad message before start")
     try:
         return await _read_start(websocket, warnings)
@@ -110,7 +104,10 @@ async def handle_media_stream(
     *,
     tokens: StreamTokens,
     pending: set[object] | None = None,
+    watchers: Sequence[CallWatcher] = (),
 ) -> None:
+    """Check the stream (signature, capacity, `start`, stream token, one stream per CallSid)
+    and hand the socket over to `voice.call`; the capacity place is held until the call ends."""
     signature = websocket.headers.get(SIGNATURE_HEADER)
     if not is_signed(settings, settings.stream_url, {}, signature):
         log.warning("refused unsigned media stream", has_signature=bool(signature))
@@ -159,16 +156,17 @@ async def handle_media_stream(
             log.warning("refused a media stream: stream token " + str(exc), call_sid=call_sid)
             await websocket.close(code=POLICY_VIOLATION, reason=f"stream token {exc}")
             return
-        await run_call(
+        await run_phone_call(  # the call is voice's from here (voice/call/phone.py)
             websocket,
-            message,
-            settings,
-            engines,
-            resources,
-            store,
-            call_control,
-            active_calls,
+            call_sid,
+            str(message.get("streamSid") or start.get("streamSid")),
             caller=caller,
+            settings=settings,
+            engines=engines,
+            resources=resources,
+            store=store,
+            transfer=call_control.transfer,
+            watchers=watchers,
         )
     finally:
         active_calls.discard(call_sid)  # also when the call failed before its own cleanup
@@ -203,107 +201,3 @@ async def claim_call(
         active_calls.discard(call_sid)
         return TAKEN
     return CLAIMED
-
-
-async def open_turn_manager(
-    session: CallSession, resources: BusinessResources, engines: VoiceEngines, settings: Settings
-) -> TurnManager:
-    """Who is calling and what they have open, looked up before the greeting."""
-
-    def build() -> TurnManager:
-        profile = resources.history.profile(session.caller, exclude_call_sid=session.call_sid)
-        return TurnManager(
-            resources.business,
-            resources.knowledge,
-            engines.embedder,
-            profile,
-            session.caller,
-            compose_answers=settings.compose_answers,
-            today=settings.agent_today,
-            reader=resources.reader,
-        )
-
-    turns = await asyncio.to_thread(build)
-
-    def store_outcome() -> None:
-        record_outcome(
-            session.store.engine,
-            session.call_sid,
-            turns.summary(),
-            turns.outcome(session.escalated),
-            ",".join(turns.topics()),
-        )
-
-    session.on_close.append(store_outcome)
-    return turns
-
-
-async def run_call(
-    websocket: WebSocket,
-    message: dict,
-    settings: Settings,
-    engines: VoiceEngines,
-    resources: BusinessResources,
-    store: Store,
-    call_control: CallControl,
-    active_calls: set[str],
-    *,
-    caller: str = "",
-) -> None:
-    """`caller`: the number from the signed webhook (never from the stream's parameters)."""
-    start = message["start"]
-    call_sid = str(start["callSid"])
-    stream_sid = str(message.get("streamSid") or start.get("streamSid"))
-    caller = caller[:32]  # the column's width
-    structlog.contextvars.bind_contextvars(call_sid=call_sid, stream_sid=stream_sid)
-    session = CallSession(call_sid, stream_sid, caller, settings.recordings_dir, store)
-    active_calls.add(call_sid)
-    worker = None
-
-    def stop_call() -> None:
-        if worker is not None:
-            asyncio.get_running_loop().create_task(worker.cancel(reason="stream stopped"))
-
-    try:
-        transport = FastAPIWebsocketTransport(
-            websocket,
-            FastAPIWebsocketParams(
-                audio_in_enabled=True,
-                audio_out_enabled=True,
-                audio_out_10ms_chunks=2,
-                serializer=CallSerializer(session, stop_call),
-                allowed_origins=[],
-            ),
-        )
-        turns = await open_turn_manager(session, resources, engines, settings)
-        handover = HandoverCoordinator(
-            session,
-            turns,
-            resources.sentiment,
-            resources.escalation_policy(settings),
-            call_control.transfer,
-        )
-        conversation = Conversation(
-            session, turns, engines.llm, handover, llm_replies=settings.compose_answers
-        )
-        worker, responder = build_call_pipeline(transport, session, engines, conversation, settings)
-
-        @transport.event_handler("on_client_connected")
-        async def _greet(_transport, _ws) -> None:
-            await responder.greet()
-
-        @transport.event_handler("on_client_disconnected")
-        async def _gone(_transport, _ws) -> None:
-            session.end_reason = session.end_reason or "connection_lost"
-            await worker.cancel(reason="client disconnected")
-
-        runner = WorkerRunner(handle_sigint=False)
-        await runner.add_workers(worker)
-        await runner.run()
-    except Exception:
-        log.exception("call failed")
-        session.end_reason = session.end_reason or "error"
-    finally:
-        session.close("completed")
-        active_calls.discard(call_sid)
-        structlog.contextvars.unbind_contextvars("call_sid", "stream_sid")

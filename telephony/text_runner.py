@@ -15,9 +15,9 @@ from pathlib import Path
 
 from telephony.evaluation import ScenarioResult, judge, reset_business
 from telephony.scenarios import Scenario
+from voice.call.text import TextCalls
 from voice.settings import Settings
 from voice.store.calls import Store
-from voice.text_call import TextCalls
 
 
 def _llm(settings: Settings):

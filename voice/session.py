@@ -23,6 +23,14 @@ from voice.store.writer import get_writer
 
 log = get_logger("voice.call")
 
+# Why a call ended: `CallSession.end(reason)` is the one way to say it, and this is the rule.
+# The first reason given wins, except that a decision the agent took about the call replaces a
+# way the line went down that was given before it. The line going down often follows the
+# decision and can beat it here: a transfer ends the media stream (Twilio's `stop` arrives as
+# `caller_hangup`) while the REST request that made it is still being answered.
+DECISIONS = frozenset({"transferred", "callback_requested", "silence"})
+LINE_ENDS = frozenset({"caller_hangup", "agent_hangup", "connection_lost", "error", "completed"})
+
 CLOSE_FLUSH_S = 5.0  # how long a closed call waits (off the loop) for its rows to land
 _settling: set[asyncio.Task] = set()
 
@@ -35,11 +43,13 @@ class CallSession:
         self.store = store
         self.recorder = CallRecorder(recordings_dir, call_sid)
         self.playback = PlaybackTracker(self.recorder.elapsed)
-        self.end_reason: str | None = None
+        self._end_reason: str | None = None
         self.escalated = False
         self.closed = False
         # Run on the store writer after the call row is finished, e.g. storing the outcome.
         self.on_close: list[Callable[[], None]] = []
+        # Told every event of the call as it is recorded (masked), e.g. a live view of the call.
+        self.listeners: list[Callable[[dict[str, Any]], None]] = []
         self.tts_failures_in_a_row = 0  # speech synthesis failing: see voice/pipeline/speaker.py
         self.stored: asyncio.Task | None = None  # after close: True once every row landed
         self.write(
@@ -53,6 +63,22 @@ class CallSession:
             started_at=self.recorder.started_at,
         )
         self.event("call_start", caller=caller, call_sid=call_sid, stream_sid=stream_sid)
+
+    @property
+    def end_reason(self) -> str | None:
+        return self._end_reason
+
+    def end(self, reason: str) -> str:
+        """Say why the call ends (see DECISIONS for which reason wins); returns the reason that
+        stands. After `close` the reason is stored and no longer changes."""
+        if reason not in DECISIONS | LINE_ENDS:
+            raise ValueError(f"unknown end reason {reason!r}: add it to voice/session.py")
+        current = self._end_reason
+        if not self.closed and (
+            current is None or (reason in DECISIONS and current not in DECISIONS)
+        ):
+            self._end_reason = reason
+        return self._end_reason or reason
 
     def elapsed(self) -> float:
         return self.recorder.elapsed()
@@ -68,6 +94,11 @@ class CallSession:
         elif kind == "barge_in":
             metrics.BARGE_INS.inc()
         log.info(kind, **{k: v for k, v in record.items() if k not in ("type", "time")})
+        for listener in self.listeners:  # a failing listener never breaks the call
+            try:
+                listener(record)
+            except Exception:
+                log.exception("call event listener failed", kind=kind)
         return record
 
     def caller_turn(
@@ -132,15 +163,13 @@ class CallSession:
         once. Never blocks: on an event loop, `stored` then waits for the rows (bounded)."""
         if self.closed:
             return
+        reason = self.end(reason)
         self.closed = True
-        self.end_reason = self.end_reason or reason
-        metrics.CALLS.labels(reason=self.end_reason).inc()
+        metrics.CALLS.labels(reason=reason).inc()
         try:
-            self.recorder.close(self.end_reason)
+            self.recorder.close(reason)
         finally:
-            self.write(
-                self.store.finish_call, self.call_sid, self.end_reason, ended_at=datetime.now(UTC)
-            )
+            self.write(self.store.finish_call, self.call_sid, reason, ended_at=datetime.now(UTC))
             for callback in self.on_close:  # one failing hook does not stop the others
                 self.write(callback)
             try:

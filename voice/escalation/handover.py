@@ -148,7 +148,7 @@ class HandoverCoordinator:
             self._session.call_sid, caller_name=name, reason=decision.reason, summary=summary
         )
         if result.ok:
-            self._session.end_reason = "transferred"
+            self._session.end("transferred")
             self._session.event("transferred")
             return None
         self._session.event("transfer_failed", error=result.error)
@@ -162,7 +162,7 @@ class HandoverCoordinator:
             summary=summary,
         )
         self._session.event("callback_requested")
-        self._session.end_reason = "callback_requested"
+        self._session.end("callback_requested")
         return load_prompt("callback")
 
 

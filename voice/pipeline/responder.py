@@ -242,7 +242,7 @@ class ConversationResponder(FrameProcessor):
                 await self.say_prepared(last_line, hang_up=True)
             return
         if reply is not None and reply.hang_up:
-            self._session.end_reason = self._session.end_reason or "agent_hangup"
+            self._session.end("agent_hangup")
             await self.push_frame(EndWorkerFrame(reason="agent ended the call"))
         elif not self._session.playback.agent_speaking and self._generating is None:
             self._arm_silence_timer()
@@ -300,7 +300,7 @@ class ConversationResponder(FrameProcessor):
         self._reprompts += 1
         self._session.event("silence", reprompt=self._reprompts)
         if self._reprompts > self._max_reprompts:
-            self._session.end_reason = "silence"
+            self._session.end("silence")
             await self.say_prepared(load_prompt("goodbye_silence"), hang_up=True)
         else:
             await self.say_prepared(load_prompt("still_there"))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from pipecat.frames.frames import AudioRawFrame, Frame, InputAudioRawFrame, InterruptionFrame
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
-from telephony.log_budget import LimitedWarnings, clip
+from voice.log_budget import LimitedWarnings, clip
 from voice.logs import get_logger
 from voice.pipeline.frames import PlaybackMarkFrame, SpeechMarkFrame
 from voice.session import CallSession
@@ -73,7 +73,7 @@ class CallSerializer(TwilioFrameSerializer):
         if kind == "dtmf":
             return await super().deserialize(data)
         if kind == "stop":
-            self._session.end_reason = self._session.end_reason or "caller_hangup"
+            self._session.end("caller_hangup")
             self._session.event("stop_received")
             self._on_stop()
             return None

@@ -16,16 +16,14 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from voice.call.dialogue import open_dialogue
 from voice.conversation import AgentReply, Conversation
-from voice.dialogue.policy import TurnManager
 from voice.engines.embeddings import Embedder, shared_embedder
 from voice.engines.llm import LanguageModel
 from voice.engines.resources import BusinessResources
-from voice.escalation.handover import HandoverCoordinator
 from voice.session import CallSession
 from voice.settings import Settings
 from voice.store.calls import Store
-from voice.store.history import record_outcome
 
 _numbers = itertools.count(1)
 
@@ -72,7 +70,7 @@ class TextCall:
                 session.agent_turn(last, at, at, None, False, text_mode=True)
             self.ended = True
         if reply.hang_up:
-            session.end_reason = session.end_reason or "agent_hangup"
+            session.end("agent_hangup")
             self.ended = True
         turn = TextTurn(text or f"(keypad) {dtmf}", reply, session.escalated)
         self.turns.append(turn)
@@ -104,38 +102,14 @@ class TextCalls:
         session = CallSession(
             call_sid, f"MZtext{call_sid[2:]}", caller, Path(settings.recordings_dir), self._store
         )
-        profile = resources.history.profile(caller, exclude_call_sid=call_sid)
-        turns = TurnManager(
-            resources.business,
-            resources.knowledge,
-            self._embedder,
-            profile,
-            caller,
-            compose_answers=settings.compose_answers,
-            today=today or settings.agent_today,
-            reader=resources.reader,
-        )
 
         async def transfer(call_sid: str, **_note: str) -> TransferToPerson:
             return TransferToPerson()
 
-        handover = HandoverCoordinator(
-            session, turns, resources.sentiment, resources.escalation_policy(settings), transfer
+        dialogue = open_dialogue(
+            session, resources, self._embedder, self._llm, settings, transfer, today=today
         )
-        conversation = Conversation(
-            session, turns, self._llm, handover, llm_replies=settings.compose_answers
-        )
-
-        def store_outcome() -> None:
-            record_outcome(
-                session.store.engine,
-                call_sid,
-                turns.summary(),
-                turns.outcome(session.escalated),
-                ",".join(turns.topics()),
-            )
-
-        session.on_close.append(store_outcome)
+        conversation = dialogue.conversation
         greeting = conversation.greeting()
         conversation.add_agent(greeting)
         session.agent_turn(greeting, 0.0, 0.0, None, False, text_mode=True)
