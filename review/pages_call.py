@@ -23,6 +23,7 @@ from review.exports import transcript_json, transcript_text
 from review.files import CALL_SID, call_file
 from review.guards import Guards
 from review.queries import CallDetail, get_call
+from voice.store.supervision import actions_for
 
 
 def _call_or_404(engine: Engine, call_sid: str) -> CallDetail:
@@ -53,6 +54,7 @@ def _page_context(ctx: ReviewContext, engine: Engine, call: CallDetail) -> dict:
         "escalation": escalation,
         "timeline": call_view.timeline(call, barge_ins, escalation),
         "actions": call_events.actions(events),
+        "supervision": actions_for(engine, call.call_sid),  # what managers did, live or after
         "tags": annotations.tags_for(engine, call.call_sid),
         "notes": annotations.notes_for(engine, call.call_sid),
         "player": call_view.player_data(

@@ -80,6 +80,7 @@ class TurnView:
     sentiment_label: str
     sentiment_score: float | None
     escalation_probability: float | None
+    supervisor: str = ""  # a manager's sentence the agent said (the live console)
 
 
 @dataclass
@@ -253,6 +254,7 @@ def get_call(engine: Engine, call_sid: str) -> CallDetail | None:
                 t.sentiment_label or "",
                 t.sentiment_score,
                 t.escalation_probability,
+                t.supervisor or "",
             )
             for t in db.scalars(select(Turn).where(Turn.call_sid == call_sid).order_by(Turn.index))
         ]

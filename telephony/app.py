@@ -31,6 +31,8 @@ from voice.prompts import load_prompt
 from voice.settings import Settings
 from voice.store.calls import Store
 from voice.store.repair import close_interrupted_calls
+from voice.supervision.console import SupervisorConsole
+from voice.supervision.listen import ListenHub
 
 log = get_logger(__name__)
 
@@ -43,6 +45,10 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         app.state.store = Store(settings.database)
         await asyncio.to_thread(close_interrupted_calls, app.state.store)
+        # The live console: each call's live row, its listen-in audio, managers' commands.
+        app.state.call_watchers.append(
+            SupervisorConsole(app.state.store.engine, app.state.listen_hub, settings.worker_name)
+        )
         app.state.stream_tokens = StreamTokens(settings, app.state.store)
         app.state.engines = engines or await asyncio.to_thread(VoiceEngines.load, settings)
         if settings.smart_turn:  # loaded and warmed now, not in the first caller's turn
@@ -73,6 +79,7 @@ def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastA
     app.state.settings = settings
     app.state.active_calls = set()
     app.state.pending_streams = set()  # accepted, no `start` yet: they hold a place too
+    app.state.listen_hub = ListenHub()  # live calls' audio for managers listening in
     app.state.call_watchers = []  # told of each call as it opens and closes (voice/call/phone.py)
     notes = WhisperNotes()  # what the human hears before being connected
     app.state.call_control = CallControl(

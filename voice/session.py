@@ -151,6 +151,7 @@ class CallSession:
             end_s,
             latency_ms=latency_ms,
             interrupted=interrupted,
+            supervisor=str(extra.get("supervisor") or ""),  # a manager's words, said by the agent
         )
         metrics.observe_turn(latency_ms, extra.get("stages_ms") or {})
 

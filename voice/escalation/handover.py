@@ -29,7 +29,8 @@ class TransferOutcome(Protocol):
     error: str
 
 
-Transfer = Callable[..., Awaitable[TransferOutcome]]  # (call_sid, *, caller_name, reason, summary)
+# (call_sid, *, caller_name, reason, summary[, number]): `number` instead of HUMAN_AGENT_NUMBER
+Transfer = Callable[..., Awaitable[TransferOutcome]]
 
 # Speech synthesis failed this many sentences in a row (the caller heard the apology): the
 # next caller turn goes to a person, as a failing agent's would (voice/pipeline/speaker.py).
@@ -86,6 +87,21 @@ class HandoverCoordinator:
         self._escalate(decision)
         return Handover(load_prompt("handoff"), lambda: self._move(decision))
 
+    def take_over(self, manager: str, number: str = "") -> Handover | None:
+        """A supervisor takes the call (the live console): the same hand-over as an escalation,
+        to `number` (the manager's own phone) or HUMAN_AGENT_NUMBER, with the summary whispered.
+        None when the call is already being handed over."""
+        if self._session.escalated:
+            return None
+        decision = EscalationDecision(
+            "supervisor",
+            (max(self._index - 1, 0),),
+            (),
+            self._about(f"{manager} took the call over"),
+        )
+        self._escalate(decision)
+        return Handover(load_prompt("handoff"), lambda: self._move(decision, number))
+
     def _topic(self) -> str | None:
         return next((_topic(t) for t in reversed(self._turns.topics()) if _topic(t)), None)
 
@@ -140,12 +156,13 @@ class HandoverCoordinator:
         )
         self._session.event("callback_requested")
 
-    async def _move(self, decision: EscalationDecision) -> str | None:
+    async def _move(self, decision: EscalationDecision, number: str = "") -> str | None:
         customer = self._turns.state.customer
         name = customer.name if customer else "an unknown caller"
         summary = self._turns.summary()
+        to = {"number": number} if number else {}
         result = await self._transfer(
-            self._session.call_sid, caller_name=name, reason=decision.reason, summary=summary
+            self._session.call_sid, caller_name=name, reason=decision.reason, summary=summary, **to
         )
         if result.ok:
             self._session.end("transferred")

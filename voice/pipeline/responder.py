@@ -21,6 +21,7 @@ from pipecat.frames.frames import (
     InterruptionFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
+    VADUserStoppedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
@@ -39,6 +40,7 @@ from voice.session import CallSession
 log = get_logger("voice.responder")  # the name its logs have always carried
 
 DTMF_PAUSE_S = 2.0  # keypad entry ends with '#' or this long without another key
+SUPERVISOR_POLL_S = 0.1  # how often a waiting supervisor's sentence looks for a quiet moment
 FOREIGN_LANGUAGE_CONFIDENCE = 0.8
 
 
@@ -54,6 +56,17 @@ class Reply:
     finished: bool = False  # logged as an agent turn
     hang_up: bool = False  # end the call once this reply has been heard
     after: Callable[[], Awaitable[str | None]] | None = None  # once heard; may return a line
+    supervisor: str = ""  # a supervisor's sentence (the live console): the manager's name
+    heard: asyncio.Future | None = None  # for a supervisor's: (what was heard, interrupted)
+
+
+@dataclass
+class SupervisorLine:
+    text: str
+    manager: str
+    hang_up: bool
+    after: Callable[[], Awaitable[str | None]] | None
+    heard: asyncio.Future
 
 
 class ConversationResponder(FrameProcessor):
@@ -81,10 +94,15 @@ class ConversationResponder(FrameProcessor):
         self._reprompts = 0
         self._dtmf = ""
         self._dtmf_task: asyncio.Task | None = None
+        self._caller_speaking = False
+        self._supervisor_lines: list[SupervisorLine] = []
+        self._supervisor_task: asyncio.Task | None = None
 
     # -- frames --------------------------------------------------------------------------
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        if isinstance(frame, VADUserStartedSpeakingFrame | VADUserStoppedSpeakingFrame):
+            self._caller_speaking = isinstance(frame, VADUserStartedSpeakingFrame)
         if isinstance(frame, (VADUserStartedSpeakingFrame, TranscriptionFrame, InputDTMFFrame)):
             await self._caller_active()
         if isinstance(frame, TranscriptionFrame) and isinstance(frame.result, CallerUtterance):
@@ -114,6 +132,53 @@ class ConversationResponder(FrameProcessor):
         reply.hang_up, reply.after = hang_up, after
         await self._speak_text(reply, text)
         await self._conclude(reply)
+
+    # -- a supervisor's words (the live console) ----------------------------------------
+    def supervisor_line(
+        self,
+        text: str,
+        manager: str,
+        *,
+        hang_up: bool = False,
+        after: Callable[[], Awaitable[str | None]] | None = None,
+    ) -> asyncio.Future:
+        """Say `text` in the agent's voice at the next moment the agent would speak: before its
+        next reply, or at once when the line is quiet (the agent silent, the caller not
+        speaking). It is logged as an agent turn marked as `manager`'s. The future gives
+        (what the caller heard, whether they talked over it) once it has been played."""
+        heard = asyncio.get_running_loop().create_future()
+        self._supervisor_lines.append(SupervisorLine(text, manager, hang_up, after, heard))
+        if self._supervisor_task is None or self._supervisor_task.done():
+            self._supervisor_task = self.create_task(self._supervisor_watch(), name="supervisor")
+        return heard
+
+    def _quiet(self) -> bool:
+        return (
+            self._generating is None
+            and not self._caller_speaking
+            and not self._session.playback.agent_speaking
+        )
+
+    async def _supervisor_watch(self) -> None:
+        """While sentences wait: say them as soon as the line is quiet."""
+        while self._supervisor_lines:
+            if self._quiet():
+                await self._say_supervisor_lines()
+            await asyncio.sleep(SUPERVISOR_POLL_S)
+
+    async def _say_supervisor_lines(self) -> bool:
+        """Say the waiting sentences; True when one of them ends the agent's part (a goodbye
+        or a hand-over), so the agent's own reply is not said after it."""
+        final = False
+        while self._supervisor_lines and not final:
+            line = self._supervisor_lines.pop(0)
+            reply = self._new_reply(None)
+            reply.supervisor, reply.heard = line.manager, line.heard
+            reply.hang_up, reply.after = line.hang_up, line.after
+            await self._speak_text(reply, line.text)
+            await self._conclude(reply)
+            final = line.hang_up or line.after is not None
+        return final
 
     # -- caller turns --------------------------------------------------------------------
     async def _on_key(self, digit: str) -> None:
@@ -186,6 +251,12 @@ class ConversationResponder(FrameProcessor):
         if decided.first_token_s is not None:
             reply.first_token_at = time.perf_counter()
         reply.after, reply.hang_up = decided.after, decided.hang_up
+        if self._supervisor_lines and await self._say_supervisor_lines():
+            reply.finished = True  # a supervisor ended the agent's part: this reply goes unsaid
+            self._replies.pop(reply.reply_id, None)
+            if self._generating is reply:
+                self._generating = None
+            return
         await self._speak_text(reply, decided.text or load_prompt("not_heard"))
         await self._conclude(reply)
 
@@ -271,6 +342,7 @@ class ConversationResponder(FrameProcessor):
         if reply.utterance is not None and start is not None:
             latency_ms = round((start - reply.utterance.end_s) * 1000, 1)
             stages = _stages(reply, spoken[0].tts_ms if spoken else 0.0)
+        marked = {"supervisor": reply.supervisor} if reply.supervisor else {}
         self._session.agent_turn(
             text,
             start if start is not None else self._session.elapsed(),
@@ -280,7 +352,10 @@ class ConversationResponder(FrameProcessor):
             reply_id=reply.reply_id,
             stages_ms=stages,
             generated=" ".join(reply.sentences),
+            **marked,
         )
+        if reply.heard is not None and not reply.heard.done():
+            reply.heard.set_result((text, interrupted))
         self._session.playback.forget(reply.reply_id)
         self._replies.pop(reply.reply_id, None)
 
