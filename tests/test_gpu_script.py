@@ -67,5 +67,6 @@ def test_the_cpu_smoke_run_goes_through_every_step(tmp_path):
     speed = re.search(r"tokens per second \| ([0-9.]+) \((\d+) tokens\)", text)
     assert first and float(first.group(1)) > 0 and speed and int(speed.group(2)) > 0, text
     assert re.search(r"\| ours, all turns \| [1-9]\d* \| \d+ \| \d+ \| ", text), text
-    assert re.search(r"\n\| 1 \| 1 \| 0 \| \d+ \| \d+ \| 0 \| \d+ \|", text), text  # one call
+    # one call of one turn, answered (its speed and underruns are the machine's business)
+    assert re.search(r"\n\| 1 \| 1 \| 0 \| \d+ \| \d+ \| \d+ \| \d+ \|", text), text
     assert re.search(r"largest N with p95 < 1.5 s and no underruns \| (1|none) \|", text), text

@@ -241,7 +241,7 @@ async def heard_incrementally(stt, audio: np.ndarray) -> tuple[list[str], list[d
         frames.append(InputAudioRawFrame(pcm[at : at + 320].tobytes(), RATE, 1))
         if at % (RATE // 2) == 0:
             frames.append(SleepFrame(sleep=0.25))  # twice real time: pieces are cut as spoken
-    down, _ = await run_test(pipeline, frames_to_send=[*frames, SleepFrame(sleep=3.0)])
+    await run_test(pipeline, frames_to_send=[*frames, SleepFrame(sleep=3.0)])
     # A turn still being transcribed when the test's call ends is stored, not answered.
     return [t["text"] for t in session.turns], session.turns
 
@@ -269,3 +269,26 @@ async def test_a_long_turn_heard_in_pieces_says_what_it_says_whole(stt, sentence
         assert times_said(text, said[0]) <= 1, (text, said[0], whole)
     # nor words lost: as many words as heard whole (a word misheard is still a word)
     assert abs(len(words(said[0])) - len(words(whole))) <= 2, (said[0], whole)
+
+
+# -- turn ends before pieces in the shared Whisper -------------------------------------------
+
+
+def test_a_turn_end_is_transcribed_before_waiting_pieces_and_a_hurried_piece_with_them():
+    import threading
+
+    from voice.engines.priority_pool import BACKGROUND, PriorityPool
+
+    gate, ran = threading.Event(), []
+    pool = PriorityPool(1, "test")
+    busy = pool.submit(gate.wait)  # the one worker is busy: everything below waits
+    pieces = [pool.submit(ran.append, f"piece {i}", priority=BACKGROUND) for i in range(3)]
+    dropped = pool.submit(ran.append, "dropped piece", priority=BACKGROUND)
+    end = pool.submit(ran.append, "turn end")
+    pool.hurry(pieces[2])  # its turn ended: it goes with the turn ends now
+    assert dropped.cancel()
+    gate.set()
+    for future in [busy, *pieces, end]:
+        future.result(timeout=5)
+    assert ran == ["turn end", "piece 2", "piece 0", "piece 1"]
+    assert pool.waiting() == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +13,7 @@ import numpy as np
 
 from voice.engines.encoder_batch import EncoderBatcher
 from voice.engines.models import whisper_base_dir, whisper_device
+from voice.engines.priority_pool import BACKGROUND, PriorityPool
 from voice.engines.thread_names import os_thread_named, set_os_thread_name
 from voice.engines.whisper_window import WindowedWhisper
 
@@ -174,12 +175,8 @@ class SpeechToText:
         self._batcher = EncoderBatcher(self._model) if batch and self.device == "cpu" else None
         # With a batcher, more requests may be in flight so that they can meet in a batch.
         threads = max(workers, BATCH_THREADS) if self._batcher else workers
-        self._executor = ThreadPoolExecutor(
-            max_workers=threads,
-            thread_name_prefix="stt",
-            initializer=set_os_thread_name,
-            initargs=("stt",),
-        )
+        # Turn ends first, pieces of turns still being spoken after them (priority_pool.py).
+        self._pool = PriorityPool(threads, "stt", set_os_thread_name, ("stt",))
         # A caller's turn is seconds long: encode it once, on a window cut to its length.
         self._window = (
             WindowedWhisper(
@@ -281,8 +278,16 @@ class SpeechToText:
         return list(segments), info
 
     async def transcribe(self, audio: np.ndarray) -> Transcript:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.transcribe_sync, audio)
+        """Someone waits for this one: it goes before any piece (`submit_piece`)."""
+        return await asyncio.wrap_future(self._pool.submit(self.transcribe_sync, audio))
+
+    def submit_piece(self, audio: np.ndarray) -> Future:
+        """A piece of a turn still being spoken: transcribed when no turn end waits."""
+        return self._pool.submit(self.transcribe_sync, audio, priority=BACKGROUND)
+
+    def hurry(self, piece: Future) -> None:
+        """The piece's turn has ended: someone waits for it now."""
+        self._pool.hurry(piece)
 
     def warm_up(self) -> None:
         with os_thread_named("stt"):

@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import deque
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,10 +56,11 @@ FINISH_S = 10.0  # at the call's end, how long its last turns may take to be sto
 
 @dataclass
 class _Piece:
-    """Speech of a long turn, up to one of its pauses, being transcribed."""
+    """Speech of a turn, up to one of its pauses, being transcribed."""
 
     audio: np.ndarray  # float32
-    task: asyncio.Task[Transcript]
+    task: asyncio.Future[Transcript]
+    queued: Future | None = None  # the STT's job, while nobody waits for it (`hurry`)
 
 
 @dataclass
@@ -175,9 +177,17 @@ class TurnTranscriber(FrameProcessor):
         levels = frame_levels(samples)
         self._loudest = max(self._loudest, float(levels.max()) if levels.size else 0.0)
         audio = _float(samples)
-        self._pieces.append(_Piece(audio, self.create_task(self._stt.transcribe(audio))))
+        self._pieces.append(self._transcribe_piece(audio))
         self._speech, self._speech_len = ([rest] if len(rest) else []), len(rest)
         self._next_cut_len = len(rest)
+
+    def _transcribe_piece(self, audio: np.ndarray) -> _Piece:
+        """Queued behind every call's turn end, when the STT can (the process's Whisper)."""
+        submit = getattr(self._stt, "submit_piece", None)
+        if submit is None:
+            return _Piece(audio, self.create_task(self._stt.transcribe(audio)))
+        queued = submit(audio)
+        return _Piece(audio, asyncio.wrap_future(queued), queued)
 
     def _drop_early(self) -> None:
         if self._early is not None:
@@ -186,6 +196,9 @@ class TurnTranscriber(FrameProcessor):
 
     def _end_utterance(self, stop_secs: float, turn: dict) -> None:
         samples, early, pieces = self._samples(), self._early, self._pieces
+        for piece in pieces:
+            if piece.queued is not None:
+                self._stt.hurry(piece.queued)  # the caller waits for the answer now
         if early is not None and self._spoke_after(samples, self._early_len):
             early.cancel()  # the voice came back too briefly for the VAD: it missed words
             early = None
