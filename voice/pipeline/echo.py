@@ -47,7 +47,9 @@ MAX_DELAY_S = 0.8  # echo delay searched: room (<= 0.3 s) + network + Twilio's b
 WINDOW_S = 1.0  # caller audio correlated with the agent's to find the delay
 ESTIMATE_EVERY_S = 0.25
 MIN_CORRELATION = 0.5  # below this the window is not (mostly) our echo: keep the last estimate
-ESTIMATE_TTL_S = 5.0  # an estimate not confirmed for this long is dropped
+ESTIMATE_TTL_S = 5.0  # an estimate not confirmed for this long is dropped (the path moved)
+MIN_HISTORY_S = 0.2  # caller audio needed for a first estimate
+PRIOR_ECHO_DB = 10.0  # before any estimate: the echo is at least this far below the agent
 RESIDUAL_RATIO = 0.3  # left after subtracting the echo, relative to the frame: echo only
 ECHO_MARGIN = 2.0  # a frame no louder than this times the predicted echo (3 dB) is echo only
 SUPPRESS_DB = 30.0
@@ -166,12 +168,14 @@ class EchoGate(FrameProcessor):
         start = end - len(x)
         max_lag = int(MAX_DELAY_S * RATE)
         if not self._echo.audible_since(start - max_lag):
+            # The agent is quiet: nothing of ours can be coming back. Its next words are
+            # timed anew (a reply starts when it is ready), so the echo is located anew.
             self._estimate = None
-            return frame  # the agent is quiet: nothing of ours can be coming back
+            return frame
         self._refresh(end, max_lag)
         est = self._estimate
         if est is None:
-            return frame
+            return self._before_estimate(frame, x, start, end, max_lag)
         predicted = est.gain * self._echo.span(start - est.delay, end - est.delay)
         residual = x - predicted
         left, heard = float(residual @ residual), float(x @ x)
@@ -185,6 +189,20 @@ class EchoGate(FrameProcessor):
             out = residual if left < heard else x
         pcm = np.clip(np.round(out), -32768, 32767).astype(np.int16).tobytes()
         return InputAudioRawFrame(audio=pcm, sample_rate=frame.sample_rate, num_channels=1)
+
+    def _before_estimate(
+        self, frame: InputAudioRawFrame, x: np.ndarray, start: int, end: int, max_lag: int
+    ) -> InputAudioRawFrame:
+        """The first moments of the agent's voice, before the echo is located: a frame
+        quieter than the agent's loudest recent frame less PRIOR_ECHO_DB may be the echo."""
+        agent = self._echo.span(start - max_lag, end)
+        frames = agent[: len(agent) // len(x) * len(x)].reshape(-1, len(x))
+        loudest = float((frames**2).sum(axis=1).max()) if frames.size else 0.0
+        if float(x @ x) >= loudest * 10 ** (-PRIOR_ECHO_DB / 10):
+            return frame
+        self.suppressed_frames += 1
+        out = np.round(x * 10 ** (-SUPPRESS_DB / 20)).astype(np.int16).tobytes()
+        return InputAudioRawFrame(audio=out, sample_rate=frame.sample_rate, num_channels=1)
 
     def _place(self, n: int) -> int:
         """The caller's sample index of this frame's end, on the agent's clock. Frames come
@@ -205,7 +223,7 @@ class EchoGate(FrameProcessor):
         now = self._clock()
         if self._estimate is not None and now - self._estimate.at > ESTIMATE_TTL_S:
             self._estimate = None
-        if end < self._next_estimate or self._held < WINDOW_S * RATE / 2:
+        if end < self._next_estimate or self._held < MIN_HISTORY_S * RATE:
             return
         self._next_estimate = end + int(ESTIMATE_EVERY_S * RATE)
         caller = np.concatenate(self._history)

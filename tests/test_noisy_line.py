@@ -1,0 +1,100 @@
+"""Speakerphone echo and backchannels through the real server (issue 16).
+
+The simulator's phone line (telephony/phone_line.py) feeds the agent's own voice back into
+the caller's audio as a speakerphone would: what the caller's phone is playing at that moment,
+150 ms later, 20 dB quieter, band-limited to the phone band.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from telephony.local_server import LocalServer
+from telephony.phone_line import EchoPath, PhoneLine
+from telephony.simulator import simulate_call
+from voice.pipeline.backchannel import content_words, is_backchannel
+
+ON = {"ECHO_GATE": "true", "BARGE_IN_WORDS": "1", "BACKCHANNEL_FILTER": "true"}
+
+
+@pytest.fixture(scope="module")
+def noisy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with LocalServer(tmp_path_factory.mktemp("noisy"), extra_env=ON) as server:
+        yield server
+
+
+def events_of(server: LocalServer, call_sid: str) -> list[dict]:
+    path = next(server.recordings.rglob(f"{call_sid}.jsonl"))
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+def test_backchannel_words() -> None:
+    assert is_backchannel("Mm-hmm.") and is_backchannel("Okay, yeah.") and is_backchannel("I see")
+    assert not is_backchannel("Yes.") and not is_backchannel("No, stop.")
+    assert not is_backchannel("") and not is_backchannel("Okay, where is my order?")
+    assert content_words("Okay, where is my order?") == 4
+    assert content_words("uh-huh, right") == 0
+
+
+async def test_echo_alone_never_interrupts_the_agent(noisy_server: LocalServer, samples: Path):
+    result = await simulate_call(
+        [samples / "hello.wav"],
+        url=noisy_server.media_url,
+        settings=noisy_server.settings,
+        transcribe=False,
+        line=PhoneLine(echo=EchoPath(delay_ms=150, attenuation_db=20)),
+    )
+    events = events_of(noisy_server, result.call_sid)
+    assert not result.clears, result.clears
+    assert not [e for e in events if e["type"] == "barge_in"]
+    agent = [e for e in events if e["type"] == "agent_turn"]
+    assert agent and not any(e["interrupted"] for e in agent), agent
+    # The caller's one turn was heard right, and the agent's own words never became a turn.
+    caller = [e["text"] for e in events if e["type"] == "caller_turn"]
+    assert len(caller) == 1, caller
+    assert {"calling", "order"} <= words(caller[0]), caller
+
+
+async def test_a_real_interruption_still_stops_the_agent(noisy_server: LocalServer, samples: Path):
+    result = await simulate_call(
+        [samples / "long_question.wav"],
+        url=noisy_server.media_url,
+        settings=noisy_server.settings,
+        transcribe=False,
+        barge_in=True,
+        line=PhoneLine(echo=EchoPath(delay_ms=150, attenuation_db=20)),
+    )
+    assert result.clears, "talking over the agent must still stop it"
+    turn = result.turns[0]
+    # Stopped while the caller was still talking (how fast is bench/noise.py's to measure:
+    # the words check waits for a transcription, slow on a loaded CPU).
+    assert turn.caller_start_s < result.clears[0] < turn.caller_end_s, (result.clears, turn)
+    events = events_of(noisy_server, result.call_sid)
+    barge = [e for e in events if e["type"] == "barge_in"]
+    assert len(barge) == 1 and content_words(barge[0]["text"]) >= 1, barge
+
+
+async def test_a_backchannel_does_not_stop_the_agent(noisy_server: LocalServer, samples: Path):
+    result = await simulate_call(
+        [samples / "mmhm.wav"],
+        url=noisy_server.media_url,
+        settings=noisy_server.settings,
+        transcribe=False,
+        barge_in=True,  # said one second into the greeting
+        reply_timeout_s=10.0,
+    )
+    assert not result.clears, result.clears
+    events = events_of(noisy_server, result.call_sid)
+    greeting = next(e for e in events if e["type"] == "agent_turn")
+    assert greeting["interrupted"] is False, greeting
+    # Nor did "mm-hm" get an answer of its own: the greeting was the agent's only turn.
+    assert [e["type"] for e in events].count("agent_turn") == 1, events
