@@ -28,11 +28,10 @@ from sqlalchemy import insert  # noqa: E402
 from bench.machine import describe  # noqa: E402
 from review.auth import save_manager  # noqa: E402
 from review.config import ReviewConfig  # noqa: E402
-from review.models import CallTag  # noqa: E402
 from review.routes import create_review_router  # noqa: E402
 from voice.settings import Settings  # noqa: E402
-from voice.store.calls import Call, Store, Turn  # noqa: E402
-from voice.store.schema import Customer  # noqa: E402
+from voice.store.calls import Store  # noqa: E402
+from voice.store.schema import Call, CallTag, Customer, Turn  # noqa: E402
 
 PASSWORD = "bench password 123"
 OUTCOMES = ["resolved"] * 70 + ["escalated"] * 18 + ["abandoned"] * 12

@@ -16,15 +16,9 @@ config = context.config
 
 
 def models() -> MetaData:
-    """Every table the code declares, for autogenerate to compare the database with.
-
-    Imported only by the CLI: the service's own start-up must not pull `review` into `voice`.
-    """
-    import review.models  # noqa: F401
-    import voice.escalation.callbacks
-    import voice.store.schema
-    import voice.store.stream_grants  # noqa: F401
-    from voice.store.calls import Base
+    """Every table the code declares (all in `voice.store.schema`), for autogenerate to compare
+    the database with."""
+    from voice.store.schema import Base
 
     return Base.metadata
 

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from review.filters import clean_tag
 from review.formatting import as_utc
-from review.models import CallNote, CallTag, Manager
+from voice.store.schema import CallNote, CallTag, Manager
 
 MAX_NOTE = 4000
 

@@ -18,8 +18,8 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from review.models import Manager, ReviewSession
 from review.passwords import dummy_hash, hash_password, password_problem, verify_password
+from voice.store.schema import Manager, ReviewSession
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 PHONE_PATTERN = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164

@@ -10,11 +10,10 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
-from review.models import Manager
 from review.queries import caller_names
-from voice.escalation.callbacks import attempts_for, recent_requests
 from voice.privacy import mask_phone, mask_text
-from voice.store.calls import Call
+from voice.store.callbacks import attempts_for, recent_requests
+from voice.store.schema import Call, Manager
 
 DONE_SHOWN = timedelta(days=2)  # requests marked done stay on the page this long
 HISTORY = 5  # earlier calls shown per caller

@@ -19,10 +19,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from sqlalchemy.sql.elements import ColumnElement
 
-from review.models import CallTag
 from review.search import TranscriptSearch, parse_terms
-from voice.store.calls import Call
 from voice.store.identifiers import normalise_phone
+from voice.store.schema import Call, CallTag
 
 OUTCOMES = ("resolved", "escalated", "abandoned")
 TAG_PATTERN = re.compile(r"[^a-z0-9_-]+")

@@ -23,8 +23,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from review.context import PREFIX
-from voice.store.calls import Turn
 from voice.store.live import LiveSnapshot, LiveView, live_call, live_calls
+from voice.store.schema import Turn
 from voice.store.signals import LIVE_CHANNEL, Signals
 from voice.store.supervision import actions_for
 

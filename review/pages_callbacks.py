@@ -19,7 +19,8 @@ from review.auth import Viewer
 from review.callbacks_view import callback_list, manager_phone
 from review.context import PREFIX, ReviewContext
 from review.guards import Guards
-from voice.escalation.callbacks import (
+from voice.privacy import mask_phone
+from voice.store.callbacks import (
     CallbackRefused,
     attempt_failed,
     attempt_placed,
@@ -27,7 +28,6 @@ from voice.escalation.callbacks import (
     mark_done,
     start_attempt,
 )
-from voice.privacy import mask_phone
 from voice.store.supervision import log_action
 
 MAX_ID = 2**31 - 1

@@ -17,10 +17,8 @@ from sqlalchemy.orm import Session
 
 from review.filters import CallFilters, where
 from review.formatting import as_utc, mask_phone, topic_list
-from review.models import CallTag
 from review.search import TranscriptSearch, highlight
-from voice.store.calls import Call, Turn
-from voice.store.schema import Customer
+from voice.store.schema import Call, CallTag, Customer, Turn
 
 LIST_COLUMNS = (
     Call.call_sid,

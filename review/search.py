@@ -26,7 +26,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.sql.elements import ColumnElement
 
 from voice.logs import get_logger
-from voice.store.calls import Call, Turn
+from voice.store.schema import Call, Turn
 
 log = get_logger(__name__)
 

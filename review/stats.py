@@ -19,7 +19,7 @@ from sqlalchemy.engine import Connection, Engine
 from review.filters import OUTCOMES, day_bounds
 from review.formatting import as_utc, mask_phone, topic_list
 from review.queries import caller_names
-from voice.store.calls import Call, Turn
+from voice.store.schema import Call, Turn
 
 PRESETS = (7, 30, 90, 365)
 

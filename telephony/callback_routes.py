@@ -24,14 +24,9 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from telephony.signatures import signed_form
 from voice import metrics
-from voice.escalation.callbacks import (
-    attempt_outcome,
-    attempt_progress,
-    get_attempt,
-    get_request,
-)
 from voice.logs import get_logger
 from voice.settings import Settings
+from voice.store.callbacks import attempt_outcome, attempt_progress, get_attempt, get_request
 from voice.store.supervision import log_action
 
 log = get_logger(__name__)

@@ -16,7 +16,7 @@ import tempfile
 from datetime import date
 from pathlib import Path
 
-from telephony.evaluation import reset_business
+from telephony.judging import reset_business
 from voice.settings import Settings
 from voice.store.calls import Store
 from voice.store.seeding import DEFAULT_DATA_DIR

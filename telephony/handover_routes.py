@@ -30,10 +30,10 @@ from sqlalchemy import Engine
 from twilio.twiml.voice_response import VoiceResponse
 
 from telephony.signatures import signed_form
-from voice.escalation.callbacks import request_callback
 from voice.logs import get_logger
 from voice.prompts import load_prompt
 from voice.settings import Settings
+from voice.store.callbacks import request_callback
 
 log = get_logger(__name__)
 

@@ -13,7 +13,7 @@ import time
 from datetime import date, datetime
 from pathlib import Path
 
-from telephony.evaluation import ScenarioResult, judge, reset_business
+from telephony.judging import ScenarioResult, judge, reset_business
 from telephony.scenarios import Scenario
 from voice.call.text import TextCalls
 from voice.settings import Settings

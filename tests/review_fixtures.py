@@ -24,8 +24,8 @@ from review.auth import save_manager
 from review.config import ReviewConfig
 from review.routes import create_review_router
 from voice.settings import Settings
-from voice.store.calls import Call, Store, Turn
-from voice.store.schema import Customer
+from voice.store.calls import Store
+from voice.store.schema import Call, Customer, Turn
 
 RATE = 8000
 MANAGER, PASSWORD = "maria", "correct horse battery"

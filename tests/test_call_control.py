@@ -14,8 +14,8 @@ from twilio_standin import TwilioStandin
 from telephony.call_control import ApiBaseHttpClient, CallControl
 from telephony.handover_routes import WhisperNotes, handover_router
 from telephony.signatures import SIGNATURE_HEADER, sign
-from voice.escalation.callbacks import pending_callbacks, request_callback
 from voice.settings import Settings
+from voice.store.callbacks import pending_callbacks, request_callback
 from voice.store.calls import Store
 
 ACCOUNT = "AC" + "7" * 32

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session
 from twilio_standin import TwilioStandin
 
 from telephony.local_server import LocalServer
-from voice.escalation.callbacks import request_callback
+from voice.store.callbacks import request_callback
 from voice.store.calls import Store
 from voice.store.schema import CallbackAttempt, SupervisorAction
 

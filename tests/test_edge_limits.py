@@ -27,13 +27,13 @@ from websockets.asyncio.client import connect
 
 from review.annotations import MAX_NOTE
 from review.auth import save_manager, token_hash
-from review.models import ReviewSession
 from telephony.connections import EdgeGuard
 from telephony.local_server import LocalServer
 from telephony.signatures import sign
 from telephony.simulator import answer_webhook, simulate_call
 from voice.settings import Settings
 from voice.store.calls import Store
+from voice.store.schema import ReviewSession
 
 DEFAULTS = Settings(_env_file=None)
 READ_TIMEOUT_S = DEFAULTS.http_read_timeout_s  # the local server runs with the defaults

@@ -29,9 +29,9 @@ from twilio_standin import TwilioStandin
 from telephony.evaluation import CallerVoice
 from telephony.local_server import LocalServer
 from telephony.simulator import simulate_call, transcribe_audio
-from voice.store.calls import Call, Store, Turn
+from voice.store.calls import Store
 from voice.store.live import live_call
-from voice.store.schema import Card, SupervisorAction
+from voice.store.schema import Call, Card, SupervisorAction, Turn
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 OLGA = "+15550193344"  # card 6620 active (seeded business data)
@@ -541,7 +541,8 @@ def test_the_live_pages_in_a_browser(server, engine):
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 def test_the_callbacks_page_in_a_browser(server, engine):
     from playwright.sync_api import sync_playwright
-    from voice.escalation.callbacks import request_callback
+
+    from voice.store.callbacks import request_callback
 
     request_callback(
         engine,

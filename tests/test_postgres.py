@@ -38,14 +38,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-import review.models  # noqa: F401 - review's tables are part of the schema compared below
 from voice.business import Business
-from voice.escalation.callbacks import pending_callbacks, request_callback
 from voice.store import seeding
-from voice.store.calls import Base, Call, Store, Turn, migrate
+from voice.store.callbacks import pending_callbacks, request_callback
+from voice.store.calls import Store, migrate
 from voice.store.history import CallerHistory, record_outcome
 from voice.store.retention import purge
-from voice.store.schema import Appointment, Clinic
+from voice.store.schema import Appointment, Base, Call, Clinic, Turn
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "business"
 TODAY = date(2026, 3, 4)

@@ -14,8 +14,9 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from review.search import FTS_TABLE, TranscriptSearch
-from voice.store.calls import Call, Store, Turn
+from voice.store.calls import Store
 from voice.store.retention import purge
+from voice.store.schema import Call, Turn
 
 ROOT = Path(__file__).resolve().parent.parent
 NOW = datetime(2026, 3, 4, 12, tzinfo=UTC)

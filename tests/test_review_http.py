@@ -18,9 +18,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from review.auth import save_manager
-from review.models import CallNote, CallTag
 from review.routes import create_review_router
 from voice.settings import Settings
+from voice.store.schema import CallNote, CallTag
 
 
 @pytest.fixture(scope="module")

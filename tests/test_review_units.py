@@ -341,8 +341,8 @@ def test_search_survives_turn_ids_being_reused(tmp_path: Path) -> None:
     from sqlalchemy import delete, func, select, text
 
     from review.search import MARK_TABLE
-    from voice.store.calls import Call, Turn
     from voice.store.retention import purge
+    from voice.store.schema import Call, Turn
 
     fresh = make_world(tmp_path, fillers=0)
     engine = fresh.store.engine

@@ -17,11 +17,11 @@ from voice import metrics
 from voice.conversation import Handover
 from voice.dialogue.plan import TurnPlan
 from voice.dialogue.policy import TurnManager
-from voice.escalation.callbacks import request_callback
 from voice.escalation.policy import CallerTurnSignal, EscalationDecision, EscalationPolicy
 from voice.escalation.sentiment import NEUTRAL, SentimentClassifier, SentimentScore
 from voice.prompts import load_prompt
 from voice.session import CallSession
+from voice.store.callbacks import request_callback
 
 
 class TransferOutcome(Protocol):

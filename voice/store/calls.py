@@ -8,13 +8,6 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from sqlalchemy import (
-    Boolean,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
     create_engine,
     event,
     func,
@@ -23,67 +16,13 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Session
 
 from voice.logs import get_logger
 from voice.privacy import mask_text
+from voice.store.schema import Call, Turn
 
 log = get_logger("voice.store")  # the name its logs have always carried
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Call(Base):
-    __tablename__ = "calls"
-
-    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    stream_sid: Mapped[str] = mapped_column(String(64), default="")
-    worker: Mapped[str] = mapped_column(String(128), default="")  # host:pid holding the call
-    caller: Mapped[str] = mapped_column(String(32), index=True, default="")
-    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
-    turns: Mapped[int] = mapped_column(Integer, default=0)
-    end_reason: Mapped[str] = mapped_column(String(32), default="")
-    outcome: Mapped[str] = mapped_column(String(16), default="")  # resolved|escalated|abandoned
-    summary: Mapped[str] = mapped_column(Text, default="")
-    topics: Mapped[str] = mapped_column(Text, default="")  # comma-separated
-    escalated: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
-    escalation_rule: Mapped[str] = mapped_column(String(32), default="")
-    escalation_reason: Mapped[str] = mapped_column(Text, default="")
-    escalation_turn: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    min_sentiment: Mapped[float | None] = mapped_column(Float, nullable=True)
-    median_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
-    recording_path: Mapped[str] = mapped_column(Text, default="")
-    events_path: Mapped[str] = mapped_column(Text, default="")
-
-    turn_rows: Mapped[list[Turn]] = relationship(
-        back_populates="call", order_by="Turn.index", cascade="all, delete-orphan"
-    )
-
-
-class Turn(Base):
-    __tablename__ = "turns"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    call_sid: Mapped[str] = mapped_column(ForeignKey("calls.call_sid"), index=True)
-    index: Mapped[int] = mapped_column(Integer)
-    role: Mapped[str] = mapped_column(String(8))  # "caller" | "agent"
-    text: Mapped[str] = mapped_column(Text, default="")
-    start_s: Mapped[float] = mapped_column(Float, default=0.0)
-    end_s: Mapped[float] = mapped_column(Float, default=0.0)
-    language: Mapped[str] = mapped_column(String(8), default="")
-    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
-    interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
-    sentiment_label: Mapped[str] = mapped_column(String(8), default="")
-    sentiment_score: Mapped[float | None] = mapped_column(Float, nullable=True)  # -1..1
-    escalation_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
-    # An agent turn a supervisor typed (the live console's "say"): the manager's name.
-    supervisor: Mapped[str] = mapped_column(String(64), default="")
-
-    call: Mapped[Call] = relationship(back_populates="turn_rows")
 
 
 def _now() -> datetime:
@@ -99,7 +38,6 @@ class Store:
         self.engine = create_engine(url, pool_pre_ping=True)
         if self.engine.dialect.name == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        _register_models()
         migrate(self.engine)
 
     def start_call(
@@ -236,13 +174,6 @@ def _pre_alembic(connection: Connection) -> bool:
 
 def _safe_url(engine: Engine) -> str:
     return engine.url.render_as_string(hide_password=True)
-
-
-def _register_models() -> None:
-    """Tables other modules declare on `Base` (imported here, late, to avoid a cycle)."""
-    import voice.escalation.callbacks
-    import voice.store.schema
-    import voice.store.stream_grants  # noqa: F401
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:

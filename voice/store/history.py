@@ -15,8 +15,8 @@ from voice.business import Business
 from voice.business.records import AppointmentInfo, OrderInfo
 from voice.dialogue.saying import say_date, say_time
 from voice.privacy import mask_text
-from voice.store.calls import Call
 from voice.store.identifiers import normalise_phone
+from voice.store.schema import Call
 
 OUTCOMES = ("resolved", "escalated", "abandoned")
 RECENT_CALLS = 3

@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from voice.logs import get_logger
-from voice.store.calls import Call, Store
+from voice.store.calls import Store
 from voice.store.live import end_live_call
-from voice.store.schema import LiveCall
+from voice.store.schema import Call, LiveCall
 
 log = get_logger("voice.repair")  # the name its logs have always carried
 

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from voice.logs import get_logger
-from voice.store.calls import Call, Store, Turn
+from voice.store.calls import Store
+from voice.store.schema import Call, Turn
 
 log = get_logger("voice.retention")  # the name its logs have always carried
 

@@ -1,20 +1,30 @@
-"""The business tables: customers, shop orders and returns, bank accounts and cards, clinics
-and their appointments. And the supervision tables: each live call's state as its worker last
-wrote it, the supervisors' actions on calls (also the queue of commands the holding worker
-carries out), and the attempts to call back a caller.
+"""Every table, in one module (one metadata for Alembic and `create_all`):
 
-They share `Base` (and so one metadata) with the call tables in `voice.store.calls`. Money is
-integer cents with a currency, never floats. Clinic times are naive datetimes in the clinic's
-local time (opening hours are local); audit timestamps (`created_at`, `blocked_at`) are UTC.
+- calls and their turns, and the stream grants the voice webhook writes for the media stream;
+- the business: customers, shop orders and returns, bank accounts and cards, clinics and their
+  appointments;
+- supervision: each live call's state as its worker last wrote it, the supervisors' actions on
+  calls (also the queue of commands the holding worker carries out), callback requests and the
+  attempts to call a caller back;
+- review's own: managers, their sessions, and the tags and notes they leave on calls.
+
+The functions that read and write them live beside, one module per concern (`calls.Store`,
+`stream_grants`, `callbacks`, `live`, `supervision`, `history`); review reads through those.
+Money is integer cents with a currency, never floats. Clinic times are naive datetimes in the
+clinic's local time (opening hours are local); audit timestamps (`created_at`, `blocked_at`)
+are UTC. Tags, notes, supervisor actions and callback requests name a call by its CallSid
+without a foreign key on purpose: retention deleting old calls must never be blocked by them,
+and a callback must be recorded even when the call row was never written.
 """
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Date,
     DateTime,
     Float,
@@ -27,13 +37,86 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Mapped, mapped_column
-
-from voice.store.calls import Base
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 ACTIVE_APPOINTMENT_STATUSES = ("booked", "moved")
 # The rows the one-booking-per-slot index covers (SQL, so SQLite and Postgres share it).
 ACTIVE_SLOT = text(f"status IN ({', '.join(repr(s) for s in ACTIVE_APPOINTMENT_STATUSES)})")
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+# -- calls -------------------------------------------------------------------------------------
+
+
+class Call(Base):
+    __tablename__ = "calls"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    stream_sid: Mapped[str] = mapped_column(String(64), default="")
+    worker: Mapped[str] = mapped_column(String(128), default="")  # host:pid holding the call
+    caller: Mapped[str] = mapped_column(String(32), index=True, default="")
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    ended_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
+    turns: Mapped[int] = mapped_column(Integer, default=0)
+    end_reason: Mapped[str] = mapped_column(String(32), default="")
+    outcome: Mapped[str] = mapped_column(String(16), default="")  # resolved|escalated|abandoned
+    summary: Mapped[str] = mapped_column(Text, default="")
+    topics: Mapped[str] = mapped_column(Text, default="")  # comma-separated
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False, index=True)
+    escalation_rule: Mapped[str] = mapped_column(String(32), default="")
+    escalation_reason: Mapped[str] = mapped_column(Text, default="")
+    escalation_turn: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    min_sentiment: Mapped[float | None] = mapped_column(Float, nullable=True)
+    median_latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    recording_path: Mapped[str] = mapped_column(Text, default="")
+    events_path: Mapped[str] = mapped_column(Text, default="")
+
+    turn_rows: Mapped[list[Turn]] = relationship(
+        back_populates="call", order_by="Turn.index", cascade="all, delete-orphan"
+    )
+
+
+class Turn(Base):
+    __tablename__ = "turns"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(ForeignKey("calls.call_sid"), index=True)
+    index: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(8))  # "caller" | "agent"
+    text: Mapped[str] = mapped_column(Text, default="")
+    start_s: Mapped[float] = mapped_column(Float, default=0.0)
+    end_s: Mapped[float] = mapped_column(Float, default=0.0)
+    language: Mapped[str] = mapped_column(String(8), default="")
+    latency_ms: Mapped[float | None] = mapped_column(Float, nullable=True)
+    interrupted: Mapped[bool] = mapped_column(Boolean, default=False)
+    sentiment_label: Mapped[str] = mapped_column(String(8), default="")
+    sentiment_score: Mapped[float | None] = mapped_column(Float, nullable=True)  # -1..1
+    escalation_probability: Mapped[float | None] = mapped_column(Float, nullable=True)
+    # An agent turn a supervisor typed (the live console's "say"): the manager's name.
+    supervisor: Mapped[str] = mapped_column(String(64), default="")
+
+    call: Mapped[Call] = relationship(back_populates="turn_rows")
+
+
+class StreamGrant(Base):
+    __tablename__ = "stream_grants"
+
+    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    caller: Mapped[str] = mapped_column(String(32), default="")
+    nonce: Mapped[str] = mapped_column(String(64))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+# -- the business ------------------------------------------------------------------------------
 
 
 class Customer(Base):
@@ -135,6 +218,9 @@ class Appointment(Base):
     status: Mapped[str] = mapped_column(String(16), default="booked")  # booked|cancelled|moved
 
 
+# -- supervision -------------------------------------------------------------------------------
+
+
 class LiveCall(Base):
     """A call in progress, as the worker holding it last wrote it (voice/store/live.py).
 
@@ -207,7 +293,79 @@ class CallbackAttempt(Base):
     detail: Mapped[str] = mapped_column(Text, default="")
 
 
+class CallbackRequest(Base):
+    __tablename__ = "callback_requests"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    # Not a foreign key: a callback must be recorded even if the call row was never written.
+    call_sid: Mapped[str] = mapped_column(String(64), index=True, default="")
+    phone: Mapped[str] = mapped_column(String(32), default="")
+    name: Mapped[str] = mapped_column(String(128), default="")
+    reason: Mapped[str] = mapped_column(Text, default="")
+    summary: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=_now)
+    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")  # |done
+    # Marked done by a manager on /review/callbacks, with what they noted.
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    done_by: Mapped[str] = mapped_column(String(64), default="")
+    done_note: Mapped[str] = mapped_column(Text, default="")
+
+
+# -- review ------------------------------------------------------------------------------------
+
+
+class Manager(Base):
+    __tablename__ = "review_managers"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    # Unused: wrong passwords are throttled per (address, name) in memory (review/throttle.py),
+    # so no account ever pauses. Kept to need no migration.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # The manager's own phone (E.164): rung first by "Call back now", and the number a call
+    # they take over is handed to (HUMAN_AGENT_NUMBER when empty).
+    phone: Mapped[str] = mapped_column(String(16), default="")
+
+
+class ReviewSession(Base):
+    __tablename__ = "review_sessions"
+
+    # SHA-256 of the cookie's token: a copy of the database does not hand out live sessions.
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    manager_id: Mapped[int] = mapped_column(
+        ForeignKey("review_managers.id", ondelete="CASCADE"), index=True
+    )
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class CallTag(Base):
+    __tablename__ = "review_tags"
+    __table_args__ = (UniqueConstraint("call_sid", "tag"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    tag: Mapped[str] = mapped_column(String(32), index=True)
+    manager_id: Mapped[int] = mapped_column(ForeignKey("review_managers.id"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CallNote(Base):
+    __tablename__ = "review_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    call_sid: Mapped[str] = mapped_column(String(64), index=True)
+    manager_id: Mapped[int] = mapped_column(ForeignKey("review_managers.id"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
 SUPERVISION_TABLES = [m.__table__ for m in (LiveCall, SupervisorAction, CallbackAttempt)]
+REVIEW_TABLES = [m.__table__ for m in (Manager, ReviewSession, CallTag, CallNote)]
 
 BUSINESS_TABLES = [
     m.__table__ for m in (Customer, Order, Return, Account, Card, Clinic, Appointment)

@@ -12,24 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, String, delete, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.orm import Session
 
-from voice.store.calls import Base
+from voice.store.schema import StreamGrant
 
 KEEP_AFTER_EXPIRY = timedelta(hours=1)  # then the calls row guards against replays
-
-
-class StreamGrant(Base):
-    __tablename__ = "stream_grants"
-
-    call_sid: Mapped[str] = mapped_column(String(64), primary_key=True)
-    caller: Mapped[str] = mapped_column(String(32), default="")
-    nonce: Mapped[str] = mapped_column(String(64))
-    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
-    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
 
 @dataclass(frozen=True)

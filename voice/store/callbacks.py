@@ -8,34 +8,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import DateTime, Engine, Integer, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from voice.privacy import mask_text
-from voice.store.calls import Base
-from voice.store.schema import CallbackAttempt
+from voice.store.schema import CallbackAttempt, CallbackRequest
 
 
 def _now() -> datetime:
     return datetime.now(UTC)
-
-
-class CallbackRequest(Base):
-    __tablename__ = "callback_requests"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    # Not a foreign key: a callback must be recorded even if the call row was never written.
-    call_sid: Mapped[str] = mapped_column(String(64), index=True, default="")
-    phone: Mapped[str] = mapped_column(String(32), default="")
-    name: Mapped[str] = mapped_column(String(128), default="")
-    reason: Mapped[str] = mapped_column(Text, default="")
-    summary: Mapped[str] = mapped_column(Text, default="")
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True, default=_now)
-    status: Mapped[str] = mapped_column(String(16), index=True, default="pending")  # |done
-    # Marked done by a manager on /review/callbacks, with what they noted.
-    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
-    done_by: Mapped[str] = mapped_column(String(64), default="")
-    done_note: Mapped[str] = mapped_column(Text, default="")
 
 
 def request_callback(
