@@ -26,6 +26,7 @@ from voice import metrics
 from voice.engines.loaded import VoiceEngines
 from voice.engines.resources import BusinessResources
 from voice.logs import get_logger
+from voice.pipeline.pipecat_compat import check_pipecat
 from voice.pipeline.smart_turn import shared_smart_turn
 from voice.prompts import load_prompt
 from voice.settings import Settings
@@ -42,6 +43,7 @@ XML = "application/xml"
 def create_app(settings: Settings, engines: VoiceEngines | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        check_pipecat()  # the pipecat internals we reach are there (warns on another version)
         settings.recordings_dir.mkdir(parents=True, exist_ok=True)
         app.state.store = Store(settings.database)
         await asyncio.to_thread(close_interrupted_calls, app.state.store)

@@ -20,6 +20,7 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 from voice.log_budget import LimitedWarnings, clip
 from voice.logs import get_logger
 from voice.pipeline.frames import PlaybackMarkFrame, SpeechMarkFrame
+from voice.pipeline.pipecat_compat import serializer_input_rate, serializer_resample
 from voice.session import CallSession
 
 log = get_logger(__name__)
@@ -110,10 +111,11 @@ class CallSerializer(TwilioFrameSerializer):
             timestamp = None
         # The recorder clamps it to a window around the call's own clock.
         self._session.recorder.caller_audio(pcm8k, timestamp)
-        pcm = await self._input_resampler.resample(pcm8k, TWILIO_RATE, self._sample_rate)
+        pcm = await serializer_resample(self, pcm8k, TWILIO_RATE)
         if not pcm:
             return None
-        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._sample_rate)
+        rate = serializer_input_rate(self)
+        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=rate)
 
     def _bad(self, reason: str) -> None:
         self.bad_messages += 1

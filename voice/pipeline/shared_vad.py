@@ -9,11 +9,12 @@ once. So each call keeps its own state and shares the session.
 from __future__ import annotations
 
 import threading
-from importlib import resources
 
 import onnxruntime
-from pipecat.audio.vad.silero import SileroOnnxModel, SileroVADAnalyzer
+from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.audio.vad.vad_analyzer import VADAnalyzer, VADParams
+
+from voice.pipeline.pipecat_compat import silero_analyzer_state, silero_model_on, silero_model_path
 
 _session: onnxruntime.InferenceSession | None = None
 _loading = threading.Lock()
@@ -24,7 +25,7 @@ def shared_session() -> onnxruntime.InferenceSession:
     global _session
     with _loading:
         if _session is None:
-            path = str(resources.files("pipecat.audio.vad.data").joinpath("silero_vad.onnx"))
+            path = silero_model_path()
             options = onnxruntime.SessionOptions()
             options.inter_op_num_threads = options.intra_op_num_threads = 1
             _session = onnxruntime.InferenceSession(
@@ -33,21 +34,10 @@ def shared_session() -> onnxruntime.InferenceSession:
     return _session
 
 
-class _SharedSessionModel(SileroOnnxModel):
-    """pipecat's model wrapper (state, context, input checks) around the shared session."""
-
-    def __init__(self, session: onnxruntime.InferenceSession) -> None:  # no super(): no load
-        self.session = session
-        self.reset_states()
-        self.sample_rates = [8000, 16000]
-
-
 class SharedSileroVADAnalyzer(SileroVADAnalyzer):
     """`SileroVADAnalyzer` (same analysis and state resets) without a session of its own."""
 
     def __init__(self, *, sample_rate: int | None = None, params: VADParams | None = None):
         VADAnalyzer.__init__(self, sample_rate=sample_rate, params=params)
-        # What SileroVADAnalyzer.__init__ sets after loading its model (pipecat 1.14).
-        self._model = _SharedSessionModel(shared_session())
-        self._windows_since_reset = 0
-        self._low_confidence_windows = 0
+        # What SileroVADAnalyzer.__init__ sets after loading its own model (pipecat_compat.py).
+        vars(self).update(silero_analyzer_state(silero_model_on(shared_session())))

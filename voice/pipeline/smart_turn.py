@@ -13,21 +13,19 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from voice.pipeline.pipecat_compat import smart_turn_analyzer, smart_turn_probability
+
 MODEL_RATE = 16000
 
 
 class SmartTurn:
     def __init__(self, workers: int = 1) -> None:
-        from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
-
-        self._analyzer = LocalSmartTurnAnalyzerV3(sample_rate=MODEL_RATE)
-        self._analyzer.set_sample_rate(MODEL_RATE)
+        self._analyzer = smart_turn_analyzer(MODEL_RATE)
         self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="turn")
 
     def probability_sync(self, audio: np.ndarray) -> float:
         """P(the turn is complete) for mono float32 16 kHz audio ending now."""
-        # The analyzer's own prediction step: pad/trim to 8 s, Whisper features, ONNX.
-        return float(self._analyzer._predict_endpoint(audio)["probability"])
+        return smart_turn_probability(self._analyzer, audio)
 
     async def probability(self, audio: np.ndarray) -> float:
         loop = asyncio.get_running_loop()

@@ -1,0 +1,140 @@
+"""Every pipecat internal we reach, in one place, checked against the pipecat we tested.
+
+pipecat is our frame bus, transport and serializer (docs/architecture.md); its public API is
+enough for that. Three things need more, and each reaches into pipecat below its public API:
+
+1. Silero VAD on one ONNX session for every call (`shared_vad.py`): the model file inside
+   pipecat's wheel, `SileroOnnxModel` built around a session it did not open, and the state
+   `SileroVADAnalyzer.__init__` sets after loading its own model.
+2. Smart-Turn v3 on one model for every call (`smart_turn.py`): the analyzer's prediction step
+   (`_predict_endpoint`), called with audio we keep ourselves.
+3. The Twilio serializer's input side (`serializer.py`): the resampler and the pipeline's input
+   rate of `TwilioFrameSerializer`, reused for audio we decode once for the recording too.
+
+These names are private in pipecat and may change in any release: `check_pipecat()` runs at
+start-up (`telephony/app.py`) and says which version was tested and which internal is missing;
+tests/test_pipecat_compat.py exercises each one with the real models.
+"""
+
+from __future__ import annotations
+
+from importlib import metadata, resources
+from typing import Any
+
+import numpy as np
+import onnxruntime
+from pipecat.audio.vad.silero import SileroOnnxModel
+from pipecat.serializers.twilio import TwilioFrameSerializer
+
+from voice.logs import get_logger
+
+log = get_logger(__name__)
+
+TESTED_PIPECAT = "1.14.0"  # pyproject pins pipecat-ai to this; the internals below are its
+SILERO_PACKAGE, SILERO_FILE = "pipecat.audio.vad.data", "silero_vad.onnx"
+SMART_TURN_MODULE = "pipecat.audio.turn.smart_turn.local_smart_turn_v3"
+# What `SileroVADAnalyzer.__init__` sets after loading its model (pipecat 1.14).
+SILERO_ANALYZER_STATE = ("_model", "_windows_since_reset", "_low_confidence_windows")
+
+
+class PipecatMismatch(RuntimeError):
+    """The installed pipecat lacks an internal this code reaches."""
+
+
+# -- 1. Silero VAD -------------------------------------------------------------------------
+def silero_model_path() -> str:
+    """The Silero VAD model that ships inside pipecat's wheel."""
+    return str(resources.files(SILERO_PACKAGE).joinpath(SILERO_FILE))
+
+
+def silero_model_on(session: onnxruntime.InferenceSession) -> SileroOnnxModel:
+    """pipecat's Silero wrapper (recurrent state, context, input checks) around a session
+    opened once for the process, instead of the one its `__init__` would open."""
+    model = SileroOnnxModel.__new__(SileroOnnxModel)  # no __init__: it would load the file
+    model.session = session
+    model.reset_states()
+    model.sample_rates = [8000, 16000]
+    return model
+
+
+def silero_analyzer_state(model: SileroOnnxModel) -> dict[str, Any]:
+    """The instance state `SileroVADAnalyzer.__init__` sets after loading its model."""
+    return {"_model": model, "_windows_since_reset": 0, "_low_confidence_windows": 0}
+
+
+# -- 2. Smart-Turn -------------------------------------------------------------------------
+def smart_turn_analyzer(sample_rate: int) -> Any:
+    """pipecat's local Smart-Turn v3 analyzer (the ONNX model inside its wheel)."""
+    from pipecat.audio.turn.smart_turn.local_smart_turn_v3 import LocalSmartTurnAnalyzerV3
+
+    analyzer = LocalSmartTurnAnalyzerV3(sample_rate=sample_rate)
+    analyzer.set_sample_rate(sample_rate)
+    return analyzer
+
+
+def smart_turn_probability(analyzer: Any, audio: np.ndarray) -> float:
+    """P(the turn is complete) by the analyzer's own prediction step (pad/trim to 8 s, Whisper
+    features, ONNX), on audio we keep ourselves rather than the analyzer's buffer."""
+    return float(analyzer._predict_endpoint(audio)["probability"])
+
+
+# -- 3. The Twilio serializer's input side -------------------------------------------------
+def serializer_input_rate(serializer: TwilioFrameSerializer) -> int:
+    """The pipeline's input rate, which `setup()` gave the serializer."""
+    return int(serializer._sample_rate)
+
+
+async def serializer_resample(serializer: TwilioFrameSerializer, pcm: bytes, rate: int) -> bytes:
+    """16-bit PCM at `rate` to the pipeline's input rate, on the serializer's own stream
+    resampler (it keeps state between frames)."""
+    return bytes(
+        await serializer._input_resampler.resample(pcm, rate, serializer_input_rate(serializer))
+    )
+
+
+# -- the check at start-up -----------------------------------------------------------------
+def missing_internals() -> list[str]:
+    """The internals above that the installed pipecat lacks (none on the tested version)."""
+    import importlib
+
+    missing = []
+    if not resources.files(SILERO_PACKAGE).joinpath(SILERO_FILE).is_file():
+        missing.append(f"{SILERO_PACKAGE}/{SILERO_FILE}")
+    if not callable(getattr(SileroOnnxModel, "reset_states", None)):
+        missing.append("SileroOnnxModel.reset_states")
+    smart_turn = importlib.import_module(SMART_TURN_MODULE)
+    analyzer_class = getattr(smart_turn, "LocalSmartTurnAnalyzerV3", None)
+    if analyzer_class is None or not callable(getattr(analyzer_class, "_predict_endpoint", None)):
+        missing.append("LocalSmartTurnAnalyzerV3._predict_endpoint")
+    serializer = TwilioFrameSerializer(stream_sid="MZcheck", params=_no_hang_up())
+    missing += [
+        f"TwilioFrameSerializer.{name}"
+        for name in ("_sample_rate", "_input_resampler")
+        if not hasattr(serializer, name)
+    ]
+    return missing
+
+
+def _no_hang_up() -> TwilioFrameSerializer.InputParams:
+    return TwilioFrameSerializer.InputParams(auto_hang_up=False)
+
+
+def check_pipecat(installed: str | None = None) -> str | None:
+    """At start-up: a clear error if an internal we reach is gone, a warning (returned, and
+    logged) if pipecat is not the version they were tested on, None when all is as tested."""
+    installed = installed or metadata.version("pipecat-ai")
+    missing = missing_internals()
+    if missing:
+        raise PipecatMismatch(
+            f"pipecat-ai {installed} lacks what voice/pipeline/pipecat_compat.py reaches "
+            f"(tested on {TESTED_PIPECAT}): {', '.join(missing)}. Install "
+            f"pipecat-ai=={TESTED_PIPECAT} or update pipecat_compat.py and its tests."
+        )
+    if installed == TESTED_PIPECAT:
+        return None
+    warning = (
+        f"pipecat-ai {installed} is installed; voice/pipeline/pipecat_compat.py was tested on "
+        f"{TESTED_PIPECAT}. Its internals are present; run tests/test_pipecat_compat.py."
+    )
+    log.warning(warning)
+    return warning
