@@ -172,3 +172,12 @@ def test_every_table_is_declared_in_the_schema_module():
         declared
     )
     assert set(declared.values()) == {"voice.store.schema"}
+
+
+def test_every_package_says_what_it_holds():
+    undocumented = [
+        name
+        for name, path in modules().items()
+        if path.name == "__init__.py" and len(ast.get_docstring(tree(path)) or "") < 40
+    ]
+    assert not undocumented

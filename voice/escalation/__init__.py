@@ -1,2 +1,2 @@
-"""When and how a call goes to a person: sentiment, the escalation policy and its
-training, the hand-over, and callback requests when a hand-over fails."""
+"""When and how a call goes to a person: sentiment, the escalation policy and its training,
+and the hand-over (with a callback request, `voice.store.callbacks`, when it fails)."""
