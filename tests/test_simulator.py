@@ -453,7 +453,7 @@ def mock_client(monkeypatch: pytest.MonkeyPatch, answer: Callable) -> None:
     def client(**kwargs: object) -> httpx.AsyncClient:
         return real(transport=httpx.MockTransport(answer), **kwargs)
 
-    monkeypatch.setattr(simulator.httpx, "AsyncClient", client)
+    monkeypatch.setattr(simulator.webhook.httpx, "AsyncClient", client)
 
 
 # -- audio files and the playout buffer ------------------------------------------------------
@@ -543,7 +543,7 @@ def test_cli_errors_are_one_line(
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(simulator, "get_settings", lambda: settings)
+    monkeypatch.setattr(simulator.cli, "get_settings", lambda: settings)
     args = parse(
         [arg.format(port=free_port()) for arg in argv] + ["--no-transcribe", "--no-webhook"]
     )
@@ -562,7 +562,7 @@ async def test_cli_writes_transcript_and_recordings(
     async def script(agent: FakeAgent) -> None:
         await agent.say(tone(0.3))
 
-    monkeypatch.setattr(simulator, "get_settings", lambda: settings)
+    monkeypatch.setattr(simulator.cli, "get_settings", lambda: settings)
     wav = caller_wav(tmp_path / "caller.wav")
     async with running(FakeAgent(settings, script)) as url:
         argv = [
