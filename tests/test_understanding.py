@@ -280,6 +280,22 @@ def test_dont_block_marks_blocking_negated(read, text):
     assert reading.act == "no"
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The other card's okay though, isn't it? Leave that one alone then.",
+        "Actually just leave it as it is, I'll keep the Thursday slot.",
+        "No no, don't touch anything, I only wanted to know.",
+    ],
+)
+def test_leave_it_alone_asks_for_no_action(read, text):
+    for topic in ("card_block", "appointment_move", None):
+        reading = read(text, topic=topic)
+        assert not {"card_block", "appointment_move", "appointment_cancel"} & set(
+            reading.requests
+        ), (topic, reading.requests)
+
+
 def test_negation_only_reaches_the_verb_it_governs():
     assert negated_intents("Please don't transfer me, just block my card.") == {"speak_to_human"}
     assert negated_intents("I never got my parcel, can I return the lamp instead?") == set()

@@ -65,6 +65,16 @@ _NEGATED = [
     )
     for word, intents in _ACTION_WORDS.items()
 ]
+# "Leave that alone", "don't touch it", "leave it as it is": keep things as they are, so no
+# action of any kind is asked for, whatever the classifier makes of the rest of the turn.
+_KEEP_AS_IS = re.compile(
+    r"\b(leave ((it|that|them|this)( one)?|the \w+( \w+)?) (alone|be|as (it is|they are|is))|"
+    r"(don'?t|do not) (touch|change) (it|that|them|anything)|leave it\W*$)",
+    re.I,
+)
+_ACTIONS_KEPT = frozenset(i for intents in _ACTION_WORDS.values() for i in intents) - {
+    "speak_to_human"
+}
 # Intents that name a task the caller wants done or answered (not a move of the conversation).
 NOT_REQUESTS = frozenset({"none"})
 SECOND_REQUEST_CONFIDENCE = 0.8
@@ -134,6 +144,8 @@ def negated_intents(text: str) -> frozenset[str]:
     for pattern, intents in _NEGATED:
         if pattern.search(text):
             found.update(intents)
+    if _KEEP_AS_IS.search(text):
+        found.update(_ACTIONS_KEPT)
     return frozenset(found)
 
 
