@@ -83,8 +83,9 @@ class Settings(BaseSettings):
     stt_beam_size: int = Field(1, alias="STT_BEAM_SIZE")
     stt_language: str = Field("en", alias="STT_LANGUAGE")
     stt_batch: bool = Field(False, alias="STT_BATCH")
-    # The shortest Whisper window (s): shorter encodes much faster, digits a little worse.
-    stt_window_secs: float = Field(30.0, ge=5.0, le=30.0, alias="STT_WINDOW_SECS")
+    # The shortest Whisper window (s): 10 s encodes ~6x faster than Whisper's 30 s, for about
+    # one digit string in 30 read less well (docs/benchmarks.md, issue 15).
+    stt_window_secs: float = Field(10.0, ge=5.0, le=30.0, alias="STT_WINDOW_SECS")
     llm_backend: str = Field("transformers", alias="LLM_BACKEND")  # or "openai"
     llm_model: str = Field("", alias="LLM_MODEL")
     llm_base_url: str = Field("http://127.0.0.1:8000/v1", alias="LLM_BASE_URL")

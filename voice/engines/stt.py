@@ -154,7 +154,7 @@ class SpeechToText:
         detect_language: bool = True,
         window: bool = True,
         batch: bool = False,
-        min_window_s: float = 30.0,
+        min_window_s: float = 10.0,
     ) -> None:
         """`batch`: concurrent calls' encodes run as one batch (CPU; `encoder_batch.py`);
         `min_window_s`: the shortest window an utterance is encoded in (`whisper_window.py`)."""
