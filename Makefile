@@ -1,10 +1,11 @@
-# `make run` and `make test` are the only two commands anyone needs.
+# `make run` and `make test` are the only two commands anyone needs; `make test-fast` is the
+# quick loop while working (the unit tests: no live server, Whisper, browser or PostgreSQL).
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint bench soak clean browser
+.PHONY: install run test test-fast lint bench soak clean browser
 
 install: $(STAMP)
 
@@ -34,9 +35,16 @@ browser:
 	elif command -v sudo >/dev/null 2>&1; then sudo sh -c '$(APT_CHROMIUM)'; \
 	else echo "make browser: chromium is missing and installing it needs root: run 'apt-get install -y chromium' as root (the browser tests skip until then)"; fi
 
-test: install browser
+lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+test: install browser lint
 	HF_HUB_OFFLINE=1 $(VENV)/bin/pytest
+
+# Markers are set in tests/conftest.py (unit, slow, browser, postgres).
+test-fast: install
+	HF_HUB_OFFLINE=1 $(VENV)/bin/pytest -m unit -q
 
 bench: install
 	HF_HUB_OFFLINE=1 $(PY) bench/latency.py
