@@ -19,6 +19,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from review.passwords import dummy_hash, hash_password, password_problem, verify_password
+from voice.store.rows import rows_changed
 from voice.store.schema import Manager, ReviewSession
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
@@ -97,7 +98,7 @@ def remove_manager(engine: Engine, name: str) -> int:
             raise ManagerError(f"no manager named {name!r}")
         manager.password_hash = REMOVED
         ended = db.execute(delete(ReviewSession).where(ReviewSession.manager_id == manager.id))
-        return ended.rowcount or 0
+        return rows_changed(ended)
 
 
 def authenticate(engine: Engine, name: str, password: str) -> int | None:

@@ -46,8 +46,9 @@ class Playout:
         frame holds any queued audio at all.
         """
         finished, self._due = self._due, []
-        while self._queue and isinstance(self._queue[0], str):
-            finished.append(self._queue.popleft())  # nothing before it is left to play
+        while self._queue and isinstance(head := self._queue[0], str):
+            self._queue.popleft()
+            finished.append(head)  # nothing before it is left to play
         frame = SILENT_FRAME.copy()
         filled = 0
         while filled < FRAME_SAMPLES and self._queue:

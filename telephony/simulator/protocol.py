@@ -75,7 +75,7 @@ class MediaStream:
         self.clears: list[float] = []
         self.marks_received: list[str] = []
         self.marks_echoed: list[str] = []
-        self.events: list[dict] = []
+        self.events: list[dict[str, Any]] = []
         self._seq = 0
         self._chunk = 0
         self._send_lock = asyncio.Lock()
@@ -209,7 +209,7 @@ class MediaStream:
         except (KeyError, TypeError, ValueError, binascii.Error) as exc:
             log.warning("ignoring a malformed %s message: %s", event, exc)
 
-    async def _dispatch(self, event: str, message: dict, t: float) -> None:
+    async def _dispatch(self, event: str, message: dict[str, Any], t: float) -> None:
         if event == "media":
             pcm = mulaw_decode(base64.b64decode(message["media"]["payload"], validate=True))
             self.playout.add_audio(pcm)
@@ -310,7 +310,7 @@ async def open_stream(url: str, signature: str) -> ClientConnection:
         raise SimulatorError(f"timed out opening the media stream {url}") from exc
 
 
-def _without_payload(message: dict) -> dict:
+def _without_payload(message: dict[str, Any]) -> dict[str, Any]:
     """A copy fit for `events`: media payloads are replaced by their size."""
     media = message.get("media")
     if not isinstance(media, dict) or "payload" not in media:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -43,7 +44,7 @@ class SimulationResult:
     clears: list[float]
     marks_received: list[str]
     marks_echoed: list[str]
-    events: list[dict]
+    events: list[dict[str, Any]]
     close_code: int | None
 
     @property
@@ -55,7 +56,7 @@ class SimulationResult:
         latencies = [t.latency_ms for t in self.turns if t.latency_ms is not None]
         return statistics.median(latencies) if latencies else None
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "call_sid": self.call_sid,
             "stream_sid": self.stream_sid,

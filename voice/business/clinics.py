@@ -362,7 +362,7 @@ def _holiday(day: date) -> str | None:
     """The name of a public holiday the clinics close for, or None."""
     import holidays
 
-    name = holidays.US(years=day.year).get(day)
+    name = holidays.US(years=day.year).get(day)  # type: ignore[no-untyped-call]  # no hints
     return next((h for h in CLOSED_HOLIDAYS if name and name.startswith(h)), None)
 
 
@@ -411,7 +411,14 @@ def _clinic_for(db: Session, kind: str, name: str | None) -> tuple[Clinic, str] 
         for p in db.scalars(select(Clinic).order_by(Clinic.id))
         if not name or kind_key(name) in kind_key(p.name)
     ]
-    for matches in (lambda k: kind_key(k) == said, lambda k: kind_key(k).endswith(said)):
+
+    def exact(k: str) -> bool:
+        return kind_key(k) == said
+
+    def ending(k: str) -> bool:
+        return kind_key(k).endswith(said)
+
+    for matches in (exact, ending):
         for place in places:
             canonical = next((k for k in place.kinds if said and matches(k)), None)
             if canonical:

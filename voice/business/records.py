@@ -34,7 +34,7 @@ class OrderInfo:
     number: str
     customer_id: int
     status: str
-    items: list[dict]
+    items: list[dict[str, Any]]
     total_cents: int
     ordered_on: date
     shipped_on: date | None
@@ -108,7 +108,7 @@ def to_cents(value: object) -> int:
     return int((Decimal(str(value)) * 100).quantize(Decimal(1)))
 
 
-def items_total_cents(items: Iterable[dict]) -> int:
+def items_total_cents(items: Iterable[dict[str, Any]]) -> int:
     return sum(to_cents(item.get("price", 0)) * int(item.get("qty", 1)) for item in items)
 
 

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from voice.privacy import mask_text
-from voice.store.schema import CallbackAttempt, CallbackRequest
+from voice.store.schema import CallbackAttempt, CallbackRequest, table
 
 
 def _now() -> datetime:
@@ -33,14 +33,18 @@ def request_callback(
     One per call: a call already waiting for its callback (a replayed webhook, a retried
     write) gets the same request back, so nobody is rung twice."""
     # The table may be newer than the database: create it on first use.
-    CallbackRequest.__table__.create(engine, checkfirst=True)
+    table(CallbackRequest).create(engine, checkfirst=True)
     with Session(engine) as db, db.begin():
-        waiting = call_sid and db.scalar(
-            select(CallbackRequest.id).where(
-                CallbackRequest.call_sid == call_sid, CallbackRequest.status == "pending"
+        waiting = (
+            db.scalar(
+                select(CallbackRequest.id).where(
+                    CallbackRequest.call_sid == call_sid, CallbackRequest.status == "pending"
+                )
             )
+            if call_sid
+            else None
         )
-        if waiting:
+        if waiting is not None:
             return waiting
         row = CallbackRequest(
             call_sid=call_sid,
@@ -57,7 +61,7 @@ def request_callback(
 
 
 def pending_callbacks(engine: Engine, limit: int = 100) -> list[CallbackRequest]:
-    CallbackRequest.__table__.create(engine, checkfirst=True)
+    table(CallbackRequest).create(engine, checkfirst=True)
     with Session(engine, expire_on_commit=False) as db:
         query = (
             select(CallbackRequest)
@@ -79,12 +83,14 @@ class CallbackRefused(ValueError):
 
 
 def get_request(engine: Engine, request_id: int) -> CallbackRequest | None:
-    CallbackRequest.__table__.create(engine, checkfirst=True)
+    table(CallbackRequest).create(engine, checkfirst=True)
     with Session(engine, expire_on_commit=False) as db:
         return db.get(CallbackRequest, request_id)
 
 
-def recent_requests(engine: Engine, done_within: timedelta, limit: int = 200) -> list:
+def recent_requests(
+    engine: Engine, done_within: timedelta, limit: int = 200
+) -> list[CallbackRequest]:
     """Pending requests (oldest promise first), then those marked done lately (newest first)."""
     since = _now() - done_within
     with Session(engine, expire_on_commit=False) as db:

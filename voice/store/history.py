@@ -16,6 +16,7 @@ from voice.business.records import AppointmentInfo, OrderInfo
 from voice.dialogue.saying import say_date, say_time
 from voice.privacy import mask_text
 from voice.store.identifiers import normalise_phone
+from voice.store.rows import rows_changed
 from voice.store.schema import Call
 
 OUTCOMES = ("resolved", "escalated", "abandoned")
@@ -175,4 +176,4 @@ def record_outcome(
             .where(Call.call_sid == call_sid)
             .values(summary=mask_text(summary.strip()), outcome=outcome, topics=joined)
         )
-        return result.rowcount > 0
+        return rows_changed(result) > 0

@@ -21,6 +21,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from voice.privacy import mask_phone, mask_text, mask_value
+from voice.store.rows import rows_changed
 from voice.store.schema import LiveCall, SupervisorAction
 from voice.store.signals import LIVE_CHANNEL, notify
 
@@ -164,9 +165,9 @@ def update_live_call(engine: Engine, call_sid: str, **fields: Any) -> bool:
             .where(LiveCall.call_sid == call_sid, LiveCall.status == "live")
             .values(**values, updated_at=_now(), version=LiveCall.version + 1)
         )
-        if result.rowcount:
+        if rows_changed(result):
             notify(db, LIVE_CHANNEL, call_sid)
-        return bool(result.rowcount)
+        return bool(rows_changed(result))
 
 
 def end_live_call(engine: Engine, call_sid: str, reason: str) -> None:

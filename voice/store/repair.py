@@ -61,7 +61,7 @@ def repair_wav(path: Path) -> float:
         fh.write(struct.pack("<I", 36 + data))
         fh.seek(40)
         fh.write(struct.pack("<I", data))
-    return data / frame / rate
+    return float(data / frame / rate)
 
 
 def close_interrupted_calls(store: Store) -> list[str]:

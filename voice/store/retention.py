@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import argparse
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import delete, inspect, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from voice.logs import get_logger
@@ -118,7 +119,7 @@ def _purge_calls(store: Store, root: Path, report: PurgeReport) -> None:
         after = batch[-1].call_sid
 
 
-def _call_files(root: Path, row) -> list[Path]:
+def _call_files(root: Path, row: Row[str, datetime, str, str]) -> list[Path]:
     """The call's recordings: the paths its row holds and where the recorder puts them."""
     started = row.started_at if row.started_at.tzinfo else row.started_at.replace(tzinfo=UTC)
     day = root / started.strftime("%Y-%m-%d")
@@ -184,7 +185,7 @@ def _delete_rows(store: Store, call_sids: list[str], report: PurgeReport) -> Non
     report.turns += len(turns)
 
 
-def _forget_indexed_words(db: Connection, turns: list) -> None:
+def _forget_indexed_words(db: Connection, turns: Sequence[Row[int, str, str]]) -> None:
     """Take purged turns out of review's contentless FTS5 index (SQLite only).
 
     FTS5 deletes from a contentless index with the row's original text; a turn not yet indexed

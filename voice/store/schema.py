@@ -20,6 +20,7 @@ and a callback must be recorded even when the call row was never written.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -135,7 +137,7 @@ class Order(Base):
     number: Mapped[str] = mapped_column(String(16), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
     status: Mapped[str] = mapped_column(String(16))  # processing|shipped|delivered|cancelled
-    items: Mapped[list[dict]] = mapped_column(JSON, default=list)  # [{name, qty, price}]
+    items: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{name, qty, price}]
     ordered_on: Mapped[date] = mapped_column(Date)
     shipped_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     delivered_on: Mapped[date | None] = mapped_column(Date, nullable=True)
@@ -185,9 +187,10 @@ class Clinic(Base):
     name: Mapped[str] = mapped_column(String(80), unique=True)
     address: Mapped[str] = mapped_column(String(200), default="")
     phone: Mapped[str] = mapped_column(String(16), default="")
-    hours: Mapped[dict] = mapped_column(JSON, default=dict)  # weekday -> ["HH:MM","HH:MM"]|None
-    kinds: Mapped[dict] = mapped_column(JSON, default=dict)  # kind -> minutes
-    doctors: Mapped[list[dict]] = mapped_column(JSON, default=list)  # [{name, kinds}]
+    # weekday -> ["HH:MM", "HH:MM"] | None
+    hours: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    kinds: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # kind -> minutes
+    doctors: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)  # [{name, kinds}]
     slot_minutes: Mapped[int] = mapped_column(Integer, default=30)
 
 
@@ -242,7 +245,7 @@ class LiveCall(Base):
     status: Mapped[str] = mapped_column(String(16), index=True, default="live")  # live|ended
     end_reason: Mapped[str] = mapped_column(String(32), default="")
     intent: Mapped[str] = mapped_column(String(40), default="")
-    facts: Mapped[dict] = mapped_column(JSON, default=dict)  # the values the agent works with
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # what the agent works with
     pending_question: Mapped[str] = mapped_column(Text, default="")
     pending_action: Mapped[str] = mapped_column(String(40), default="")  # what a yes would do
     blocked_actions: Mapped[list[str]] = mapped_column(JSON, default=list)
@@ -364,12 +367,14 @@ class CallNote(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
-SUPERVISION_TABLES = [m.__table__ for m in (LiveCall, SupervisorAction, CallbackAttempt)]
-REVIEW_TABLES = [m.__table__ for m in (Manager, ReviewSession, CallTag, CallNote)]
+def table(model: type[Base]) -> Table:
+    """A model's table (what `create` and `create_all(tables=...)` take)."""
+    return cast(Table, model.__table__)
 
-BUSINESS_TABLES = [
-    m.__table__ for m in (Customer, Order, Return, Account, Card, Clinic, Appointment)
-]
+
+SUPERVISION_TABLES = [table(m) for m in (LiveCall, SupervisorAction, CallbackAttempt)]
+REVIEW_TABLES = [table(m) for m in (Manager, ReviewSession, CallTag, CallNote)]
+BUSINESS_TABLES = [table(m) for m in (Customer, Order, Return, Account, Card, Clinic, Appointment)]
 
 
 def create_tables(engine: Engine) -> None:

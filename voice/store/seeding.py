@@ -13,6 +13,7 @@ import json
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
@@ -49,7 +50,7 @@ class SeedError(ValueError):
     """The data directory is missing or a file in it is not what the seed expects."""
 
 
-def load_data(data_dir: Path) -> dict[str, list[dict]]:
+def load_data(data_dir: Path) -> dict[str, list[dict[str, Any]]]:
     """Read and shallowly check every file; the list under each file's key, by file name."""
     if not data_dir.is_dir():
         raise SeedError(f"data directory {data_dir} does not exist")
@@ -117,7 +118,7 @@ def counts(engine: Engine) -> dict[str, int]:
         }
 
 
-def _offset(day: date, entry: dict, key: str) -> date | None:
+def _offset(day: date, entry: dict[str, Any], key: str) -> date | None:
     return day + timedelta(days=int(entry[key])) if entry.get(key) is not None else None
 
 
@@ -125,7 +126,7 @@ def _at_noon_utc(day: date | None) -> datetime | None:
     return datetime.combine(day, time(12), tzinfo=UTC) if day else None
 
 
-def _seed_customers(db: Session, rows: list[dict]) -> dict[str, int]:
+def _seed_customers(db: Session, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Phone -> customer id, for every customer in the file."""
     ids = {}
     for row in rows:
@@ -144,7 +145,9 @@ def _customer(customers: dict[str, int], phone: str) -> int:
     return customers[phone]
 
 
-def _seed_orders(db: Session, rows: list[dict], customers: dict[str, int], day: date) -> None:
+def _seed_orders(
+    db: Session, rows: list[dict[str, Any]], customers: dict[str, int], day: date
+) -> None:
     for row in rows:
         number = str(row["number"])
         if db.scalar(select(Order.id).where(Order.number == number)) is None:
@@ -167,7 +170,9 @@ def _seed_orders(db: Session, rows: list[dict], customers: dict[str, int], day: 
             _seed_return(db, number, row["return"], row["items"], day)
 
 
-def _seed_return(db: Session, number: str, entry: dict, items: list[dict], day: date) -> None:
+def _seed_return(
+    db: Session, number: str, entry: dict[str, Any], items: list[dict[str, Any]], day: date
+) -> None:
     if db.scalar(select(Return.id).where(Return.order_number == number)) is not None:
         return
     refund = sum(to_cents(i["price"]) * int(i.get("qty", 1)) for i in items)
@@ -182,7 +187,9 @@ def _seed_return(db: Session, number: str, entry: dict, items: list[dict], day: 
     )
 
 
-def _seed_accounts(db: Session, rows: list[dict], customers: dict[str, int], day: date) -> None:
+def _seed_accounts(
+    db: Session, rows: list[dict[str, Any]], customers: dict[str, int], day: date
+) -> None:
     for row in rows:
         account = db.scalar(select(Account).where(Account.number == row["number"]))
         if account is None:
@@ -199,7 +206,7 @@ def _seed_accounts(db: Session, rows: list[dict], customers: dict[str, int], day
             _seed_card(db, account.id, card, day)
 
 
-def _seed_card(db: Session, account_id: int, entry: dict, day: date) -> None:
+def _seed_card(db: Session, account_id: int, entry: dict[str, Any], day: date) -> None:
     exists = db.scalar(
         select(Card.id).where(Card.account_id == account_id, Card.last4 == entry["last4"])
     )
@@ -214,7 +221,7 @@ def _seed_card(db: Session, account_id: int, entry: dict, day: date) -> None:
         )
 
 
-def _seed_clinics(db: Session, rows: list[dict]) -> dict[str, Clinic]:
+def _seed_clinics(db: Session, rows: list[dict[str, Any]]) -> dict[str, Clinic]:
     clinics = {}
     for row in rows:
         place = db.scalar(select(Clinic).where(Clinic.name == row["name"]))
@@ -244,7 +251,11 @@ def _open_day(place: Clinic, day: date, step: int) -> date:
 
 
 def _seed_appointments(
-    db: Session, rows: list[dict], customers: dict[str, int], clinics: dict[str, Clinic], day: date
+    db: Session,
+    rows: list[dict[str, Any]],
+    customers: dict[str, int],
+    clinics: dict[str, Clinic],
+    day: date,
 ) -> None:
     for row in rows:
         place = clinics.get(row["clinic"])

@@ -17,6 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from voice.store.rows import rows_changed
 from voice.store.schema import StreamGrant
 
 KEEP_AFTER_EXPIRY = timedelta(hours=1)  # then the calls row guards against replays
@@ -82,7 +83,7 @@ def use_grant(engine: Engine, call_sid: str, nonce: str) -> bool:
             )
             .values(used_at=datetime.now(UTC))
         )
-        return result.rowcount == 1
+        return rows_changed(result) == 1
 
 
 def grants_for(engine: Engine) -> list[Grant]:

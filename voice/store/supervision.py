@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from voice import metrics
 from voice.privacy import mask_text
+from voice.store.rows import rows_changed
 from voice.store.schema import LiveCall, SupervisorAction
 from voice.store.signals import COMMAND_CHANNEL, notify
 
@@ -165,7 +166,7 @@ def take_commands(engine: Engine, worker: str, call_sids: list[str]) -> list[Com
                 .where(SupervisorAction.id == row.id, SupervisorAction.state == "queued")
                 .values(state="taken", worker=worker)
             )
-            if claimed.rowcount == 1:
+            if rows_changed(claimed) == 1:
                 taken.append(Command(row.id, row.call_sid, row.manager, row.kind, row.text))
     return taken
 

@@ -35,7 +35,7 @@ SHUTDOWN_FLUSH_S = 10.0  # at exit, how long queued writes may still take
 class _Write:
     call_sid: str
     fn: Callable[..., Any]
-    args: tuple = ()
+    args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
 
     @property
