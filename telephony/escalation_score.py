@@ -70,6 +70,7 @@ def load_lines(path: Path) -> list[tuple[str, bool]]:
 async def score(rows: list[tuple[str, bool]], workdir: Path) -> tuple[Score, Score]:
     from voice.call.text import TextCalls
     from voice.logs import configure_logging
+    from voice.store.writer import get_writer
 
     configure_logging("WARNING", as_json=False)
 
@@ -92,6 +93,9 @@ async def score(rows: list[tuple[str, bool]], workdir: Path) -> tuple[Score, Sco
                 tally.add(wanted, call.session.escalated)
                 call.close()
     finally:
+        # The store's writes land on a background thread: wait for them before the database
+        # file (a temporary directory) goes away.
+        get_writer().flush(timeout=30.0)
         store.engine.dispose()
     return once, twice
 
