@@ -12,11 +12,11 @@ import re
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 
-from voice.business.clinics import ACTIVE_APPOINTMENT_STATUSES
 from voice.business.records import ActionResult, AppointmentInfo
 from voice.dialogue.plan import TaskContext, TurnPlan
 from voice.dialogue.saying import say_date, say_list, say_time, say_when
 from voice.dialogue.state import Question
+from voice.store.schema import ACTIVE_APPOINTMENT_STATUSES
 
 UNKNOWN_CALLER = (
     "I can't find a patient record for the number you're calling from, so I can't do that here."

@@ -24,7 +24,7 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -104,7 +104,9 @@ class Head:
     intercept: np.ndarray  # (classes,)
     temperature: float
 
-    def probabilities(self, dense: np.ndarray, sparse: list[tuple[np.ndarray, np.ndarray]]):
+    def probabilities(
+        self, dense: np.ndarray, sparse: list[tuple[np.ndarray, np.ndarray]]
+    ) -> np.ndarray:
         logits = dense @ self.dense_coef.T + self.intercept
         for row, (cols, values) in enumerate(sparse):
             if len(cols):
@@ -135,7 +137,7 @@ class TurnClassifier:
         vocabulary: Vocabulary,
         intent: Head,
         act: Head,
-        meta: dict | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         self._encoder, self.vocabulary = encoder, vocabulary
         self.intent_head, self.act_head = intent, act
@@ -162,7 +164,7 @@ class TurnClassifier:
             ]
         return cls(encoder, vocabulary, heads[0], heads[1], meta)
 
-    def save(self, path: Path | str, meta: dict) -> None:
+    def save(self, path: Path | str, meta: dict[str, Any]) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"idf": self.vocabulary.idf.astype(np.float32)}
@@ -172,11 +174,11 @@ class TurnClassifier:
             arrays[f"{name}_intercept"] = head.intercept.astype(np.float32)
             meta[f"{name}_classes"] = list(head.classes)
             meta[f"{name}_temperature"] = head.temperature
-        meta["vocabulary"] = sorted(self.vocabulary.index, key=self.vocabulary.index.get)
-        np.savez_compressed(path, **arrays)
+        meta["vocabulary"] = sorted(self.vocabulary.index, key=lambda t: self.vocabulary.index[t])
+        np.savez_compressed(path, **cast(dict[str, Any], arrays))  # numpy's stub: kwargs
         path.with_suffix(".json").write_text(json.dumps(meta, indent=1) + "\n", encoding="utf-8")
 
-    def features(self, texts: list[str]) -> tuple[np.ndarray, list]:
+    def features(self, texts: list[str]) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]]]:
         return dense_features(self._encoder, texts), [self.vocabulary.weights(t) for t in texts]
 
     def score(self, texts: list[str]) -> list[TurnScores]:
@@ -200,4 +202,5 @@ def _ranked(classes: tuple[str, ...], probabilities: np.ndarray) -> list[tuple[s
 def _softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(axis=1, keepdims=True)
     exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
+    probabilities: np.ndarray = exp / exp.sum(axis=1, keepdims=True)
+    return probabilities

@@ -21,6 +21,7 @@ from decimal import Decimal
 from voice.dialogue.numbers import (
     DateMention,
     TimeMention,
+    Token,
     find_amounts,
     find_dates,
     find_times,
@@ -193,7 +194,7 @@ class _Quantity:
     end: int
 
 
-def _unit_after(tokens: Sequence, k: int) -> tuple[str | None, int]:
+def _unit_after(tokens: Sequence[Token], k: int) -> tuple[str | None, int]:
     """'days', 'business days', '-day' at k: (unit, index after it)."""
     if k < len(tokens) and tokens[k].kind == "hyph":
         k += 1
@@ -550,9 +551,11 @@ _SKIPPED_KEYS = {"summary", "reason", "tracking", "label"}
 def _say_date_value(text: str) -> str | None:
     """'Thursday, December 3' / '2026-12-03' -> 'Thursday, December third' (as written, spoken)."""
     mentions = find_dates(text)
-    if len(mentions) != 1 or mentions[0].month is None or mentions[0].day is None:
+    if len(mentions) != 1:
         return None
     m = mentions[0]
+    if m.month is None or m.day is None:
+        return None
     month = date(2000, m.month, 1).strftime("%B")
     spoken = f"{month} {say_ordinal(m.day)}"
     if m.weekday is not None:

@@ -13,9 +13,10 @@ import json
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import BinaryIO, Protocol
 
 import numpy as np
 
@@ -54,7 +55,8 @@ class Passage:
 def _sections(markdown: str) -> list[tuple[str, list[str]]]:
     """(heading path, paragraphs) for each section; the `#` title prefixes every heading."""
     title, sections = "", []
-    heading, paragraphs, current = "", [], []
+    heading, paragraphs = "", []
+    current: list[str] = []
 
     def close_paragraph() -> None:
         if current:
@@ -86,7 +88,8 @@ def _split_long(paragraph: str, max_words: int) -> list[str]:
     """Cut a long paragraph at sentence ends into pieces of at most `max_words` words."""
     if len(paragraph.split()) <= max_words:
         return [paragraph]
-    pieces, current = [], []
+    pieces: list[str] = []
+    current: list[str] = []
     for sentence in re.split(r"(?<=[.!?])\s+", paragraph):
         if current and len(" ".join([*current, sentence]).split()) > max_words:
             pieces.append(" ".join(current))
@@ -130,7 +133,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _write_atomic(path: Path, write) -> None:
+def _write_atomic(path: Path, write: Callable[[BinaryIO], object]) -> None:
     """Write to a temporary file and rename, so a crash never leaves half an index."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with tmp.open("wb") as fh:
@@ -209,7 +212,8 @@ class KnowledgeBase:
 
     def _load(self) -> tuple[dict[str, str], list[Chunk], np.ndarray]:
         """The stored index, or empty when missing, from another model/version, or torn."""
-        empty = ({}, [], np.zeros((0, 0), dtype=np.float32))
+        nothing: dict[str, str] = {}
+        empty = (nothing, list[Chunk](), np.zeros((0, 0), dtype=np.float32))
         try:
             manifest = json.loads(self.manifest_path.read_text(encoding="utf-8"))
             with np.load(self.index_path) as stored:
@@ -235,9 +239,8 @@ class KnowledgeBase:
             "chunks": [asdict(c) for c in chunks],
         }
         # The manifest goes last: it is what marks the vectors as valid.
-        _write_atomic(
-            self.manifest_path, lambda fh: fh.write(json.dumps(manifest, indent=1).encode("utf-8"))
-        )
+        text = json.dumps(manifest, indent=1).encode("utf-8")
+        _write_atomic(self.manifest_path, lambda fh: fh.write(text))
 
     def search(self, query: str, k: int = 3, min_score: float = 0.3) -> list[Passage]:
         """The `k` passages most similar to `query` (cosine), best first, above `min_score`."""

@@ -197,7 +197,8 @@ def _units(tokens: list[Token], spoken: list[tuple[int, int, str, bool]]) -> lis
         before = out[-1] if out else None
         said = _word(tokens, unit.first) if unit.first == unit.last else ""
         follows = before is not None and before.last + 1 == unit.first
-        if follows and said in _MULTIPLIERS and before.digits.isdigit():  # "4 thousand"
+        if before is not None and follows and said in _MULTIPLIERS and before.digits.isdigit():
+            # "4 thousand"
             out[-1] = _Unit(before.first, unit.last, str(int(before.digits) * int(unit.digits)))
         elif unit.single and _word(tokens, unit.first - 1) in ("double", "triple"):
             times = 2 if _word(tokens, unit.first - 1) == "double" else 3
@@ -250,8 +251,10 @@ def _accept(tokens: list[Token], units: list[_Unit], linked: list[bool], k: int)
     elif prev and _word(tokens, unit.last + 1) in _PREPOSITION_OBJECTS:
         return False  # "four four eight eight for me"
     else:
-        pair = (prev, unit) if prev else (unit, nxt)
-        if _gap(tokens, *pair) != "" or not all(u.single or not u.digits for u in window):
+        first, second = (prev, unit) if prev else (unit, nxt)
+        if second is None or _gap(tokens, first, second) != "":
+            return False
+        if not all(u.single or not u.digits for u in window):
             return False  # "for 4521", "fifty to savings", "4521, for", "for six fifty"
     return sum(len(u.digits) or 1 for u in window) >= 4
 
@@ -602,6 +605,7 @@ def _month(name: str) -> int:
 
 def _day_parts(plain: _Plain, text: str, pos: int) -> tuple[int | None, ...] | None:
     """(month, day, year, end) of a date with a day at `pos`, or None."""
+    year: int | None
     if m := _NUMERIC.match(plain.text, pos):
         if m.group("y"):
             year, month, day = int(m.group("y")), int(m.group("m")), int(m.group("d"))
@@ -648,7 +652,7 @@ def _date_at(plain: _Plain, text: str, pos: int) -> tuple[DateMention, int] | No
     """The date phrase that starts at `pos` and where it ends."""
 
     def mention(*parts: int | str | None, end: int) -> tuple[DateMention, int]:
-        return DateMention(*parts, *plain.span(pos, end)), end  # type: ignore[arg-type]
+        return DateMention(*parts, *plain.span(pos, end)), end  # type: ignore[arg-type, call-arg]
 
     if m := _WEEKDAY.match(plain.text, pos):
         name = (m.group("wd") or m.group("abbr")).lower()

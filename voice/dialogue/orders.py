@@ -327,7 +327,7 @@ def refusal_sentence(order: OrderInfo, result: ActionResult) -> str:
             f"Order {number} hasn't been delivered yet, so a return can only be started "
             f"once it arrives.{due}"
         )
-    if reason == "outside_window":
+    if reason == "outside_window" and order.delivered_on is not None:
         return (
             f"Order {number} was delivered on {say_date(order.delivered_on)}, more than "
             f"{RETURN_WINDOW_DAYS} days ago, so it's outside our {RETURN_WINDOW_DAYS}-day "

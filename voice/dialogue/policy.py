@@ -789,13 +789,13 @@ def _matches(option: Any, values: dict[str, Any]) -> bool:
     if hasattr(option, "kind") and hasattr(option, "starts_at"):
         kind, day = values.get("appointment_kind"), values.get("date")
         if kind and day:
-            return option.kind == kind and option.starts_at.date() == day
+            return bool(option.kind == kind and option.starts_at.date() == day)
         if kind:
-            return option.kind == kind
+            return bool(option.kind == kind)
         if day:
-            return option.starts_at.date() == day
+            return bool(option.starts_at.date() == day)
     if hasattr(option, "number") and values.get("item_order"):
-        return option.number == values["item_order"]
+        return bool(option.number == values["item_order"])
     return False
 
 

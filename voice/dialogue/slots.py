@@ -22,6 +22,7 @@ import phonenumbers
 from rapidfuzz.distance import JaroWinkler
 
 from voice.dialogue.numbers import (
+    Amount,
     DateMention,
     TimeMention,
     find_amounts,
@@ -71,17 +72,18 @@ def extract(text: str, ctx: SlotContext) -> dict[str, Any]:
     amounts = find_amounts(text)
     if amounts:
         values["amount"] = amounts[0].value
-    spans = [(m.start, m.end) for m in [*dates, *times, *amounts] if m.start < m.end]
+    found: list[DateMention | TimeMention | Amount] = [*dates, *times, *amounts]
+    spans = [(m.start, m.end) for m in found if m.start < m.end]
     for key, value in _number_values(_blank(text, spans), ctx).items():
         values.setdefault(key, value)
     values |= _account_values(text.lower())
-    found = {
+    said = {
         "appointment_kind": _appointment_kind(text.lower(), ctx.kinds),
         "doctor": _doctor(text, ctx.doctors),
         "person_name": _person_name(text),
         "reason": _reason(text),
     }
-    values |= {key: value for key, value in found.items() if value}
+    values |= {key: value for key, value in said.items() if value}
     item = _item(text, ctx.items)
     if item:
         values["item_order"], values["item"] = item
@@ -114,7 +116,7 @@ def _holiday(text: str, ctx: SlotContext) -> date | None:
             month, day = (12, 24) if name.startswith("Christmas") else (12, 31)
             days = [date(y, month, day) for y in years]
         else:
-            calendar = holidays.US(years=years)
+            calendar = holidays.US(years=years)  # type: ignore[no-untyped-call]  # no hints
             days = sorted(d for d, n in calendar.items() if n.startswith(name))
         past = bool(_PAST.search(lower[: match.start()]))
         if past:

@@ -84,7 +84,7 @@ class DialogueState:
     actions: list[str] = field(default_factory=list)  # state-changing actions carried out
     # Actions a supervisor forbade on this call (the live console): a yes never runs them.
     blocked: set[str] = field(default_factory=set)
-    failures: Counter = field(default_factory=Counter)
+    failures: Counter[str] = field(default_factory=Counter)
     last_reply: str = ""
     limit: str = ""  # the last "I can't do that here" said, for a caller who pushes back
     resolved: bool = False  # the caller got what they asked for (a task answered or done)

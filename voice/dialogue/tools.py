@@ -11,13 +11,14 @@ import asyncio
 import json
 from typing import Any
 
+from voice.dialogue.plan import TurnPlan
 from voice.dialogue.policy import TurnManager
 
 _DATE = {"type": "string", "description": "ISO date, e.g. 2026-12-03"}
 _TIME = {"type": "string", "description": "24-hour time, e.g. 14:30"}
 
 
-def _tool(name: str, description: str, **properties: dict) -> dict[str, Any]:
+def _tool(name: str, description: str, **properties: dict[str, Any]) -> dict[str, Any]:
     return {
         "type": "function",
         "function": {
@@ -85,7 +86,8 @@ class ToolRunner:
         self._turns = turns
         self.facts: dict[str, str] = {}
         self.results: list[str] = []  # what the tools said: the guard lets the reply repeat it
-        self.plan = None  # the latest task a tool ran: its question is now the open one
+        # The latest task a tool ran: its question is now the open one.
+        self.plan: TurnPlan | None = None
 
     async def __call__(self, name: str, arguments: str) -> str:
         try:

@@ -25,9 +25,11 @@ import json
 import random
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import yaml
@@ -183,10 +185,13 @@ def build_vocabulary(texts: list[str]) -> Vocabulary:
     return Vocabulary({t: i for i, t in enumerate(kept)}, idf)
 
 
-def sparse_matrix(vocabulary: Vocabulary, texts: list[str]):
+# scipy and scikit-learn have no type hints: their matrices and models are `Any` here.
+def sparse_matrix(vocabulary: Vocabulary, texts: list[str]) -> Any:
     from scipy import sparse
 
-    rows, cols, vals = [], [], []
+    rows: list[int] = []
+    cols: list[int] = []
+    vals: list[float] = []
     for i, text in enumerate(texts):
         c, v = vocabulary.weights(text)
         rows += [i] * len(c)
@@ -196,13 +201,13 @@ def sparse_matrix(vocabulary: Vocabulary, texts: list[str]):
     return sparse.csr_matrix((vals, (rows, cols)), shape=shape, dtype=np.float32)
 
 
-def _design(dense: np.ndarray, sparse_part):
+def _design(dense: np.ndarray, sparse_part: Any) -> Any:
     from scipy import sparse
 
     return sparse.hstack([sparse.csr_matrix(dense), sparse_part]).tocsr()
 
 
-def _fit(x, y: list[str], c: float):
+def _fit(x: Any, y: list[str], c: float) -> Any:
     from sklearn.linear_model import LogisticRegression
 
     model = LogisticRegression(C=c, max_iter=4000, class_weight="balanced")
@@ -210,9 +215,9 @@ def _fit(x, y: list[str], c: float):
     return model
 
 
-def _logits(model, x) -> np.ndarray:
+def _logits(model: Any, x: Any) -> np.ndarray:
     """One column per class, also for a head with two classes (sklearn gives one)."""
-    scores = model.decision_function(x)
+    scores: np.ndarray = model.decision_function(x)
     if scores.ndim == 1:
         scores = np.column_stack([np.zeros_like(scores), scores])
     return scores
@@ -234,7 +239,7 @@ def _temperature(logits: np.ndarray, truth: np.ndarray) -> float:
 
 
 def _cross_validated(
-    x, y: np.ndarray, groups: np.ndarray, c: float, folds: int, seed: int
+    x: Any, y: np.ndarray, groups: np.ndarray, c: float, folds: int, seed: int
 ) -> np.ndarray:
     """Out-of-fold logits for every training row; a line and its variants share a fold, so
     the score is not flattered by a variant of a line the model was fitted on."""
@@ -280,7 +285,8 @@ def _ece(probabilities: np.ndarray, truth: np.ndarray, bins: int = 10) -> float:
 def _softmax(z: np.ndarray) -> np.ndarray:
     z = z - z.max(1, keepdims=True)
     e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
+    probabilities: np.ndarray = e / e.sum(1, keepdims=True)
+    return probabilities
 
 
 def _report(
@@ -325,8 +331,8 @@ def train(
     seed: int = SEED,
     folds: int = 3,
     c_grid: tuple[float, ...] = C_GRID,
-    log=print,
-) -> tuple[TurnClassifier, dict]:
+    log: Callable[[str], object] = print,
+) -> tuple[TurnClassifier, dict[str, Any]]:
     """Held-out metrics, then the classifier refitted on every example."""
     from sklearn.model_selection import train_test_split
 
@@ -353,7 +359,7 @@ def train(
     row_of = {t: i for i, t in enumerate(texts)}
     vocabulary = build_vocabulary([e.text for e in train_rows])
 
-    def design(rows: list[Example]):
+    def design(rows: list[Example]) -> Any:
         dense = dense_all[[row_of[e.text] for e in rows]]
         return _design(dense, sparse_matrix(vocabulary, [e.text for e in rows]))
 
@@ -370,6 +376,8 @@ def train(
             if acc > best_acc:
                 best_c, best_acc, best_logits = c, acc, oof
         truth = np.array([classes.index(k) for k in y])
+        if best_logits is None:
+            raise ValueError("c_grid is empty: no regularisation strength to try")
         temperature = _temperature(best_logits, truth)
         model = _fit(x_train, list(y), best_c)
         logits = np.full((len(test_rows), len(classes)), -1e4, np.float32)
@@ -394,8 +402,8 @@ def train(
     heads = []
     dim = dense_all.shape[1]
     for head in ("intent", "act"):
-        y = [getattr(e, head) for e in everything]
-        model = _fit(x_all, y, chosen[head][0])
+        labels = [getattr(e, head) for e in everything]
+        model = _fit(x_all, labels, chosen[head][0])
         coef, intercept = model.coef_.astype(np.float32), model.intercept_.astype(np.float32)
         if coef.shape[0] == 1:  # two classes: sklearn keeps one row, for the second class
             coef = np.vstack([np.zeros_like(coef), coef])
@@ -415,7 +423,7 @@ def train(
     return classifier, meta
 
 
-def _as_dict(report: HeadReport) -> dict:
+def _as_dict(report: HeadReport) -> dict[str, Any]:
     return {
         "C": report.c,
         "temperature": round(report.temperature, 4),
@@ -438,7 +446,7 @@ def _corpus_hash(examples: list[Example]) -> str:
     return digest.hexdigest()
 
 
-def metrics_markdown(meta: dict, dropped: int) -> str:
+def metrics_markdown(meta: dict[str, Any], dropped: int) -> str:
     lines = [
         DOC_START,
         f"Model `{meta['version']}`, trained {meta['trained_at']} on {meta['corpus_lines']} "
