@@ -448,6 +448,8 @@ ARGS = [
     "--autoplay-policy=no-user-gesture-required",
 ]
 ROW = "sid => !!document.querySelector(`#live-rows tr[data-sid='${sid}']`)"
+INTENT_SHOWN = """sid => { const row = document.querySelector(`#live-rows tr[data-sid='${sid}']`);
+  return !!row && row.querySelector('td.intent').textContent !== '–'; }"""
 INKED = """() => { const c = document.getElementById('sentiment-chart');
   if (!c || !window.Chart || !Chart.getChart(c)) return false;
   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -505,11 +507,12 @@ def test_the_live_pages_in_a_browser(server, engine):
         assert delay < 1.5  # within 1 s of the row, plus the browser's own poll above
         row = page.inner_text(f"#live-rows tr[data-sid='{sid}']")
         assert "Maria Lopez" in row and "+1 555 ••• 4567" in row and "15551234567" not in row
-        page.wait_for_timeout(1500)  # a duration that has ticked, a sentiment, an intent
+        until(page, INTENT_SHOWN, sid, timeout=60)  # the caller's first turn is understood
         page.screenshot(path=SHOTS / "live.png", full_page=True)
 
         page.click(f"#live-rows tr[data-sid='{sid}'] a.row-link")
         page.wait_for_url(f"**/review/live/{sid}")
+        assert page.is_hidden("#ended-banner") and page.is_hidden("#review-link")
         until(page, "() => Number(document.body.dataset.turns || 0) >= 2")
         grown_from = int(page.evaluate("document.body.dataset.turns"))
         page.click("#listen")
@@ -518,7 +521,11 @@ def test_the_live_pages_in_a_browser(server, engine):
         until(page, f"() => Number(document.body.dataset.turns || 0) > {grown_from}", timeout=60)
         page.fill("#say-text", "One moment please, I am checking that for you.")
         page.click("#say-form button[type=submit]")
-        until(page, "() => document.getElementById('command-status').dataset.state === 'queued'")
+        until(
+            page,
+            "() => document.getElementById('command-status').dataset.state === 'done'",
+            timeout=60,
+        )
         until(
             page,
             "() => !!document.querySelector('#supervisor-actions li .chip.state-done')",
@@ -529,6 +536,7 @@ def test_the_live_pages_in_a_browser(server, engine):
         page.screenshot(path=SHOTS / "live-call.png", full_page=True)
         until(page, "() => document.body.dataset.ended === '1'", timeout=120)
         assert page.is_visible("#ended-banner") and page.is_visible("#review-link")
+        assert page.is_hidden("#block-action")
         levels = page.evaluate("window.LiveListen.levels.map(l => l.caller)")
         assert max(levels) > 0.02 and min(levels) < 0.005  # speech and silence both heard
         assert "said for maria" in page.inner_text("#timeline")

@@ -16,6 +16,7 @@
   let state = data.state;
   let chart = null;
   let ended = state.status !== "live";
+  let lastCommand = null;  // the id of this page's last command: its outcome is shown
 
   function el(tag, className, text) {
     const node = document.createElement(tag);
@@ -75,6 +76,11 @@
     document.getElementById("fact-blocked").textContent = (state.blocked || []).map(pretty).join(", ") || "–";
     document.getElementById("block-action").hidden = !state.action || ended ||
       (state.blocked || []).indexOf(state.action) >= 0;
+    const now = document.querySelector("#sentiment-now .mood");
+    if (now && state.score !== null && state.score !== undefined) {
+      now.className = "mood mood-" + (state.score <= -0.4 ? "bad" : state.score < 0.1 ? "meh" : "good");
+      now.textContent = (state.score >= 0 ? "+" : "") + state.score.toFixed(2);
+    }
     const speaking = document.getElementById("speaking");
     speaking.dataset.who = state.speaking || "";
     speaking.textContent = state.speaking ? state.speaking + " speaking" : "silence";
@@ -126,6 +132,10 @@
     li.appendChild(document.createTextNode(" "));
     li.appendChild(el("span", "chip state-" + action.state, action.state));
     if (action.result) li.appendChild(el("span", "muted small", " " + action.result));
+    if (action.id === lastCommand && (action.state === "done" || action.state === "failed")) {
+      commandStatus.textContent = (action.state === "done" ? "done: " : "failed: ") + action.result;
+      commandStatus.dataset.state = action.state === "done" ? "done" : "error";
+    }
   }
 
   /* --- the end --- */
@@ -156,6 +166,7 @@
           if (!response.ok) throw new Error(reply.error || ("refused (" + response.status + ")"));
           commandStatus.textContent = "queued for the agent";
           commandStatus.dataset.state = "queued";
+          lastCommand = reply.id;
           return reply;
         });
       })
