@@ -7,12 +7,14 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from test_postgres import db_url  # noqa: F401 - SQLite and PostgreSQL, a schema per test
 
 from voice.store.calls import Store
 from voice.store.live import end_live_call, live_call, live_calls, open_live_call, update_live_call
+from voice.store.retention import purge
 from voice.store.signals import COMMAND_CHANNEL, LIVE_CHANNEL, Signals
 from voice.store.supervision import (
     MAX_SAY_CHARS,
@@ -142,3 +144,21 @@ async def test_waiters_wake_on_notify_or_poll(engine):
     await asyncio.sleep(0.1)
     await asyncio.to_thread(update_live_call, engine, CALL, speaking="caller")
     assert await live is True
+
+
+def test_purging_a_call_takes_its_supervision_with_it(engine, tmp_path):
+    store = Store(str(engine.url.render_as_string(hide_password=False)))
+    long_ago = datetime.now(UTC) - timedelta(days=40)
+    for sid in (CALL, OTHER):
+        store.start_call(sid, "+15551234567", "MZ1", "", "", started_at=long_ago)
+        open_live_call(engine, sid, caller="+15551234567", worker=WORKER_A)
+        queue_command(engine, sid, "maria", "say", "Hello.")
+        end_live_call(engine, sid, "completed")
+        store.finish_call(sid, "completed", ended_at=long_ago + timedelta(minutes=3))
+    store.start_call("CA" + "3" * 32, "+15551234567", "MZ2", "", "")  # recent: kept
+    log_action(engine, "CA" + "3" * 32, "maria", "listen")
+    report = purge(store, tmp_path, 30)
+    assert sorted(report.calls) == sorted([CALL, OTHER])
+    assert actions_for(engine, CALL) == [] and live_call(engine, CALL) is None
+    assert [a.kind for a in actions_for(engine, "CA" + "3" * 32)] == ["listen"]
+    store.engine.dispose()

@@ -1,7 +1,8 @@
 """Retention: forget calls older than RETENTION_DAYS (recordings, transcripts, call rows).
 
 For each call that started before the cutoff and has ended: its WAV and JSONL are deleted
-(only files inside RECORDINGS_DIR, whatever path the row holds), then its turns and its row,
+(only files inside RECORDINGS_DIR, whatever path the row holds), then its turns, what
+managers did on it (supervisor actions, its live row) and its row,
 in a short transaction per batch so live calls writing to the same database are never held up.
 Recordings left in day folders older than the cutoff with no row (a database reset, a crash
 before the row was written) go too, and emptied day folders are removed. A call older than
@@ -26,7 +27,7 @@ from sqlalchemy.orm import Session
 
 from voice.logs import get_logger
 from voice.store.calls import Store
-from voice.store.schema import Call, Turn
+from voice.store.schema import Call, LiveCall, SupervisorAction, Turn
 
 log = get_logger("voice.retention")  # the name its logs have always carried
 
@@ -175,6 +176,9 @@ def _delete_rows(store: Store, call_sids: list[str], report: PurgeReport) -> Non
         if not report.dry_run:
             _forget_indexed_words(db, turns)
             db.execute(delete(Turn).where(Turn.call_sid.in_(call_sids)))
+            # What managers did on the call (the live console) goes with it.
+            db.execute(delete(SupervisorAction).where(SupervisorAction.call_sid.in_(call_sids)))
+            db.execute(delete(LiveCall).where(LiveCall.call_sid.in_(call_sids)))
             db.execute(delete(Call).where(Call.call_sid.in_(call_sids)))
     per_call: dict[str, int] = dict.fromkeys(call_sids, 0)
     for turn in turns:
