@@ -38,6 +38,7 @@ browser:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 test: install browser lint
 	HF_HUB_OFFLINE=1 $(VENV)/bin/pytest

@@ -10,6 +10,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from sqlalchemy.engine import Engine
+from starlette.requests import HTTPConnection
 
 from review.auth import Viewer
 from review.config import ReviewConfig
@@ -32,7 +33,7 @@ class ReviewContext:
     _searches: dict[int, TranscriptSearch] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def engine(self, request: Request) -> Engine:
+    def engine(self, request: HTTPConnection) -> Engine:
         """The app's store engine (shared pool, SQLite pragmas); our own only when the app has
         none, e.g. when review is mounted on its own."""
         store = getattr(request.app.state, "store", None)

@@ -86,7 +86,7 @@ class CallFilters:
             "from": self.date_from.isoformat() if self.date_from else "",
             "to": self.date_to.isoformat() if self.date_to else "",
             "outcome": self.outcome,
-            "escalated": {True: "yes", False: "no"}.get(self.escalated, ""),
+            "escalated": "" if self.escalated is None else ("yes" if self.escalated else "no"),
             "caller": self.caller,
             "tag": self.tag,
             "q": self.q,

@@ -56,7 +56,7 @@ def _same_origin(websocket: WebSocket, public_base: str) -> bool:
 def add_listen_route(router: APIRouter, ctx: ReviewContext) -> None:
     def viewer_of(websocket: WebSocket) -> Viewer | None:
         return load_session(
-            ctx.engine(websocket),  # type: ignore[arg-type] - any HTTPConnection has .app
+            ctx.engine(websocket),
             websocket.cookies.get(SESSION_COOKIE),
             hours=ctx.config.session_hours,
             idle_minutes=ctx.config.idle_minutes,
@@ -118,7 +118,8 @@ async def _stream(websocket: WebSocket, call_sid: str, viewer: Viewer, ctx, view
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:
-        hub.leave(listener)
+        if hub is not None:
+            hub.leave(listener)
 
 
 async def _until_closed(websocket: WebSocket) -> None:

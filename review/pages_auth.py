@@ -96,8 +96,8 @@ def add_auth_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
             ctx.throttle.failed(address, name)
             return _login_page(ctx, request, next, WRONG, 401)
         ctx.throttle.succeeded(address, name)
-        response = RedirectResponse(safe_next(next), status_code=303)
-        response.set_cookie(
+        redirect = RedirectResponse(safe_next(next), status_code=303)
+        redirect.set_cookie(
             SESSION_COOKIE,
             start_session(engine, manager_id, ctx.config.session_hours, ctx.config.idle_minutes),
             max_age=int(ctx.config.session_hours * 3600),
@@ -106,8 +106,8 @@ def add_auth_routes(router: APIRouter, ctx: ReviewContext, guards: Guards) -> No
             samesite="lax",
             secure=ctx.secure_cookies(request),
         )
-        response.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
-        return response
+        redirect.delete_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
+        return redirect
 
     @router.post("/logout")
     def logout(request: Request, viewer: Annotated[Viewer, Depends(guards.form)]) -> Response:

@@ -136,8 +136,8 @@ class TranscriptSearch:
             self._fts_clause(i, t) if self.uses_fts else self._like_clause(t)
             for i, t in enumerate(terms)
         ]
-        clauses = [c for c in clauses if c is not None]
-        return and_(*clauses) if clauses else None
+        found = [c for c in clauses if c is not None]
+        return and_(*found) if found else None
 
     @staticmethod
     def _fts_clause(position: int, term: str) -> ColumnElement[bool] | None:

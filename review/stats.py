@@ -132,6 +132,8 @@ def _latency(board: Dashboard, db: Connection, clauses: list, day_of: dict[str, 
         .where(*clauses, Turn.role == "agent", Turn.latency_ms.is_not(None))
     )
     for sid, latency in rows:
+        if latency is None:
+            continue  # not asked for: the query keeps only replies with a latency
         every.append(latency)
         if sid in day_of:
             by_day[day_of[sid]].append(latency)

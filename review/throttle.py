@@ -30,6 +30,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 MAX_KEYS = 10_000  # remembered (address, name) pairs, addresses and names; the oldest go first
 
@@ -79,16 +80,16 @@ class LoginThrottle:
     def failed(self, address: str, name: str) -> None:
         with self._lock:
             now = self.clock()
-            for table, key in (
-                (self._by_name, self._key(address, name)),
-                (self._by_address, address),
-                (self._by_name_all, self._name(name)),
-            ):
-                times = self._recent(table, key, now)
-                times.append(now)
-                table.pop(key, None)
-                table[key] = times  # most recently failed last, for trimming
-                self._trim(table, now)
+            self._note_failure(self._by_name, self._key(address, name), now)
+            self._note_failure(self._by_address, address, now)
+            self._note_failure(self._by_name_all, self._name(name), now)
+
+    def _note_failure(self, table: dict[Any, deque[float]], key: object, now: float) -> None:
+        times = self._recent(table, key, now)
+        times.append(now)
+        table.pop(key, None)
+        table[key] = times  # most recently failed last, for trimming
+        self._trim(table, now)
 
     def succeeded(self, address: str, name: str) -> None:
         """A right password clears that name's count for that address, and remembers the

@@ -137,7 +137,7 @@ class EdgeGuard:
         transport = conn.transport
         if transport.is_closing():
             return
-        if status is None and getattr(conn, "_edge_bytes", 0):
+        if status is None and getattr(conn, "_edge_bytes", False):
             status = b"408 Request Timeout"  # part of a head came: say why we hang up
         if status is not None:
             transport.write(

@@ -27,6 +27,7 @@ import tempfile
 import time
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import soundfile as sf
 
@@ -46,13 +47,16 @@ from telephony.scenarios import (
 )
 from telephony.simulator import SimulationResult, simulate_call
 
+if TYPE_CHECKING:
+    from voice.engines.tts import HibariEngine
+
 
 class CallerVoice:
     """Synthesises `say:` turns with the packaged voice, cached by text."""
 
     def __init__(self, cache: Path) -> None:
         self._cache = cache
-        self._tts = None
+        self._tts: HibariEngine | None = None  # loaded for the first sentence
 
     def wav_for(self, sentence: str) -> Path:
         path = self._cache / f"{hashlib.sha1(sentence.encode()).hexdigest()[:16]}.wav"
@@ -118,9 +122,9 @@ def report(results: list[ScenarioResult]) -> str:
     lines = [f"{'scenario':<{width}}  result  turns  reasons"]
     for r in results:
         verdict = "PASS" if r.passed else "FAIL"
-        turns = f"{r.turns_passed}/{r.turns_checked}" if r.turns_checked else "-"
+        checked = f"{r.turns_passed}/{r.turns_checked}" if r.turns_checked else "-"
         lines.append(
-            f"{r.scenario.name:<{width}}  {verdict:<6}  {turns:<5}  {'; '.join(r.reasons)}"
+            f"{r.scenario.name:<{width}}  {verdict:<6}  {checked:<5}  {'; '.join(r.reasons)}"
         )
     passed = sum(r.passed for r in results)
     turns = sum(r.turns_checked for r in results)

@@ -80,9 +80,11 @@ class PhoneLine:
         return np.clip(np.round(mix), -32768, 32767).astype(np.int16)
 
     def _noise(self, n: int) -> np.ndarray:
-        idx = (self._at + np.arange(n)) % self.noise.size
-        self._at = (self._at + n) % self.noise.size
-        return self.noise[idx]
+        noise = self.noise
+        assert noise is not None  # only called when the line has a noise bed
+        idx = (self._at + np.arange(n)) % noise.size
+        self._at = (self._at + n) % noise.size
+        return noise[idx]
 
 
 def load_bed(path: str | Path) -> np.ndarray:

@@ -103,7 +103,7 @@ class StreamTokens:
         if token is None or token == "":
             raise StreamTokenRefused("missing")
         match = TOKEN.fullmatch(token) if isinstance(token, str) else None
-        if match is None:
+        if match is None or not isinstance(token, str):
             raise StreamTokenRefused("malformed")
         named, expires, nonce, signature = match.groups()
         body = token.rsplit(".", 1)[0]

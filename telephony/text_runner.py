@@ -12,12 +12,16 @@ import json
 import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from telephony.judging import ScenarioResult, judge, reset_business
 from telephony.scenarios import Scenario
 from voice.call.text import TextCalls
 from voice.settings import Settings
 from voice.store.calls import Store
+
+if TYPE_CHECKING:
+    from voice.engines.stt import SpeechToText
 
 
 def _llm(settings: Settings):
@@ -49,7 +53,7 @@ class TextRunner:
         )
         self.store = Store(self.settings.database)
         self.calls = TextCalls(self.settings, self.store, clock=self.now, llm=_llm(self.settings))
-        self._stt = None
+        self._stt: SpeechToText | None = None  # loaded for the first `wav:` turn
 
     def now(self) -> datetime:
         """The agent's clock: AGENT_TIME on the scenario's pinned day, else the real one."""

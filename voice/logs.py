@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import structlog
+from structlog.typing import Processor
 
 # Fields every line has that are never personal data: not worth masking.
 PLAIN_FIELDS = frozenset({"timestamp", "level", "logger", "call_sid", "stream_sid"})
 
 
-def mask_log_line(_logger: object, _method: str, event: dict) -> dict:
+def mask_log_line(
+    _logger: object, _method: str, event: MutableMapping[str, Any]
+) -> Mapping[str, Any]:
     """Every string of every log line masked as the call's events are (voice/privacy.py):
     callers' phone numbers, card numbers and codes, whatever logged them (pipecat too)."""
     from voice.privacy import mask_value
@@ -20,7 +25,7 @@ def mask_log_line(_logger: object, _method: str, event: dict) -> dict:
 
 
 def configure_logging(level: str = "INFO", as_json: bool = True) -> None:
-    shared = [
+    shared: list[Processor] = [
         structlog.contextvars.merge_contextvars,  # call_sid, stream_sid bound per call
         structlog.stdlib.add_logger_name,
         structlog.stdlib.add_log_level,

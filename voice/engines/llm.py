@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from voice.engines.models import cache_dir, smollm2_gguf
 from voice.engines.thread_names import os_thread_named, set_os_thread_name
@@ -33,7 +33,7 @@ class LanguageModel(Protocol):
         messages: list[Message],
         tools: list[dict] | None = None,
         call_tool: ToolHandler | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Yield the reply text piece by piece; closing the iterator stops generation.
 
         With `tools`, a model that supports function calling may call them through
@@ -58,8 +58,11 @@ class TransformersLLM:
         self.name = model or "SmolLM2-135M-Instruct (packaged)"
         source, kwargs = _resolve_source(model)
         dtype = torch.bfloat16 if device == "cuda" else torch.float32
-        self.tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        self.model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+        # transformers' loaders are typed for their own classes only: Any from here.
+        self.tokenizer: Any = AutoTokenizer.from_pretrained(source, **kwargs)
+        self.model: Any = cast(Any, AutoModelForCausalLM).from_pretrained(
+            source, dtype=dtype, **kwargs
+        )
         self.model.to(device).eval()
         if "gguf_file" in kwargs and not model:
             _save_converted(self.model, self.tokenizer)
@@ -91,7 +94,7 @@ class TransformersLLM:
         messages: list[Message],
         tools: list[dict] | None = None,
         call_tool: ToolHandler | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[str | BaseException | None] = asyncio.Queue()
         stop = threading.Event()
@@ -159,7 +162,7 @@ class OpenAICompatibleLLM:
         messages: list[Message],
         tools: list[dict] | None = None,
         call_tool: ToolHandler | None = None,
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         messages = list(messages)
         for _ in range(MAX_TOOL_ROUNDS + 1):
             calls: dict[int, dict[str, str]] = {}
@@ -187,10 +190,11 @@ class OpenAICompatibleLLM:
 
     async def _one_round(
         self, messages: list[Message], tools: list[dict] | None, calls: dict[int, dict[str, str]]
-    ) -> AsyncIterator[str]:
+    ) -> AsyncGenerator[str, None]:
         """Stream one completion; tool calls arrive in pieces and are assembled in `calls`."""
         extra = {"tools": tools} if tools else {}
-        response = await self._client.chat.completions.create(
+        completions: Any = self._client.chat.completions  # our messages are plain dicts
+        response = await completions.create(
             model=self.name, messages=messages, stream=True, max_tokens=self._max_tokens, **extra
         )
         try:

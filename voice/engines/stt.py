@@ -206,8 +206,10 @@ class SpeechToText:
     def _transcribe_windowed(
         self, audio: np.ndarray, language: str | None = None, detect: bool | None = None
     ) -> Transcript:
+        window = self._window
+        assert window is not None  # only called when transcribing in windows
         started = time.perf_counter()
-        decoded = self._window.decode(
+        decoded = window.decode(
             audio,
             language or self._language,
             self._detect if detect is None else detect,
@@ -228,6 +230,7 @@ class SpeechToText:
         Whisper's own 30 s windows (`_transcribe_full`) cut wherever 30 s falls, and the words
         across that edge were lost. The language is detected on the first piece only.
         """
+        assert self._window is not None  # only called when transcribing in windows
         started = time.perf_counter()
         room = self._window.max_seconds - LEAD_S - TAIL_S - 2 * FRAME / 16000
         bounds = [0, *pause_cuts(audio, room), len(audio)]

@@ -25,8 +25,10 @@ from voice.store.callbacks import request_callback
 
 
 class TransferOutcome(Protocol):
-    ok: bool
-    error: str
+    @property
+    def ok(self) -> bool: ...
+    @property
+    def error(self) -> str: ...
 
 
 # (call_sid, *, caller_name, reason, summary[, number]): `number` instead of HUMAN_AGENT_NUMBER

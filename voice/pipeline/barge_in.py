@@ -97,6 +97,8 @@ class BargeInDetector(FrameProcessor):
         """Transcribe the speech so far; interrupt if it holds real words."""
         keep = int(min(spoken + PREROLL_S, MAX_CHECK_S) * self._rate)
         audio = np.concatenate(self._audio)[-keep:].astype(np.float32) / 32768.0
+        if self._stt is None:
+            return
         try:
             transcript = await self._stt.transcribe(audio)
         except Exception:

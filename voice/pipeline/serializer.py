@@ -70,7 +70,10 @@ class CallSerializer(TwilioFrameSerializer):
             return await self._media(message)
         if kind == "mark":
             name = (message.get("mark") or {}).get("name")
-            return PlaybackMarkFrame(mark=str(name)) if name else self._bad("mark without name")
+            if name:
+                return PlaybackMarkFrame(mark=str(name))
+            self._bad("mark without name")
+            return None
         if kind == "dtmf":
             return await super().deserialize(data)
         if kind == "stop":
@@ -79,28 +82,35 @@ class CallSerializer(TwilioFrameSerializer):
             self._on_stop()
             return None
         if kind in ("connected", "start"):
-            return self._bad(f"unexpected {kind} after start")
-        return self._bad(f"unknown event {kind!r}")
+            self._bad(f"unexpected {kind} after start")
+            return None
+        self._bad(f"unknown event {kind!r}")
+        return None
 
     def _parse(self, data: str | bytes) -> dict | None:
         if len(data) > MAX_MESSAGE_BYTES:
-            return self._bad(f"oversized message ({len(data)} bytes)")
+            self._bad(f"oversized message ({len(data)} bytes)")
+            return None
         try:
             message = json.loads(data)
         except (ValueError, UnicodeDecodeError):
-            return self._bad("invalid JSON")
+            self._bad("invalid JSON")
+            return None
         if not isinstance(message, dict):
-            return self._bad("message is not a JSON object")
+            self._bad("message is not a JSON object")
+            return None
         return message
 
     async def _media(self, message: dict) -> Frame | None:
         media = message.get("media")
         if not isinstance(media, dict) or not isinstance(media.get("payload"), str):
-            return self._bad("media without payload")
+            self._bad("media without payload")
+            return None
         try:
             payload = base64.b64decode(media["payload"], validate=True)
         except (binascii.Error, ValueError):
-            return self._bad("media payload is not base64")
+            self._bad("media payload is not base64")
+            return None
         if not payload:
             return None
         # Decode once: the recording keeps 8 kHz, the pipeline gets its own rate.
@@ -127,6 +137,8 @@ class CallSerializer(TwilioFrameSerializer):
 
 
 def _timestamp_ms(value: object) -> float | None:
+    if not isinstance(value, str | int | float):
+        return None
     try:
         return float(value)  # Twilio sends it as a string of milliseconds
     except (TypeError, ValueError, OverflowError):  # OverflowError: a JSON integer of 400 digits

@@ -125,8 +125,9 @@ class TurnTranscriber(FrameProcessor):
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._speech is not None:
             stop_secs = frame.stop_secs if isinstance(frame, CallerTurnEndFrame) else None
             turn = {"turn_end": getattr(frame, "reason", "silence")}
-            if getattr(frame, "complete_probability", None) is not None:
-                turn["smart_turn"] = round(frame.complete_probability, 3)
+            probability = getattr(frame, "complete_probability", None)
+            if probability is not None:
+                turn["smart_turn"] = round(probability, 3)
             self._end_utterance(self._stop_secs if stop_secs is None else stop_secs, turn)
         elif isinstance(frame, (EndFrame, CancelFrame)):
             await self._finish()
@@ -299,14 +300,15 @@ class TurnTranscriber(FrameProcessor):
         if tail is not None:
             parts.append(await self._result(tail, early))
             audios.append(tail)
-        if any(part is None for part in parts):
+        heard = [part for part in parts if part is not None]
+        if len(heard) < len(parts):
             return None
-        parts = await self._numbers_rejoined(parts, audios)
-        if parts is None:
+        whole = await self._numbers_rejoined(heard, audios)
+        if whole is None:
             return None
-        if len(parts) == 1:
-            return parts[0]
-        return joined(parts, parts[-1].elapsed_seconds)
+        if len(whole) == 1:
+            return whole[0]
+        return joined(whole, whole[-1].elapsed_seconds)
 
     async def _numbers_rejoined(
         self, parts: list[Transcript], audios: list[np.ndarray]
@@ -325,7 +327,7 @@ class TurnTranscriber(FrameProcessor):
         return parts
 
     async def _result(
-        self, audio: np.ndarray, early: asyncio.Task[Transcript] | None
+        self, audio: np.ndarray, early: asyncio.Future[Transcript] | None
     ) -> Transcript | None:
         """The early transcript when there is one (only silence came after it), else a new one."""
         if early is not None and not early.cancelled():

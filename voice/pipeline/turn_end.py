@@ -112,7 +112,8 @@ class TurnEndDetector(FrameProcessor):
         None ends every turn on the long silence."""
         super().__init__(**kwargs)
         self._session, self._timing, self._rate = session, timing, sample_rate
-        self._load_smart_turn, self._smart_turn = smart_turn, None
+        self._load_smart_turn = smart_turn
+        self._smart_turn: SmartTurn | None = None
         self._audio = CallerAudio(sample_rate, SMART_TURN_WINDOW_S + PRE_SPEECH_S + 1.0)
         self._energy = SpeechEnergy()
         self._heard_s = 0.0  # the audio clock: seconds of caller audio received
