@@ -54,4 +54,4 @@ soak: install
 	HF_HUB_OFFLINE=1 $(PY) bench/soak.py --minutes $(or $(MINUTES),30) --concurrency $(or $(CONCURRENCY),3)
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
