@@ -359,6 +359,13 @@ class ConversationResponder(FrameProcessor):
         self._session.playback.forget(reply.reply_id)
         self._replies.pop(reply.reply_id, None)
 
+    async def cleanup(self) -> None:
+        """The pipeline is over: no timer of ours may speak into the call afterwards."""
+        for task in (self._silence_task, self._dtmf_task, self._supervisor_task):
+            if task is not None and not task.done():
+                await self.cancel_task(task)
+        await super().cleanup()
+
     # -- silence -------------------------------------------------------------------------
     async def _caller_active(self) -> None:
         self._reprompts = 0
@@ -372,6 +379,8 @@ class ConversationResponder(FrameProcessor):
 
     async def _on_silence(self) -> None:
         await asyncio.sleep(self._silence_secs)
+        if self._session.end_reason is not None or self._session.closed:
+            return  # the call is ending (the caller hung up): nobody is left to prompt
         self._reprompts += 1
         self._session.event("silence", reprompt=self._reprompts)
         if self._reprompts > self._max_reprompts:
