@@ -205,12 +205,16 @@ def main() -> int:
         asyncio.run(round_of_calls(server, 1, 0, Condition("warm-up"), [], 0))
         for n in range(args.rounds):
             for got, people in ((off, []), (on, managers)):
-                started = time.monotonic()
+                started, cpu = time.monotonic(), server_cpu(server)
                 asyncio.run(
                     round_of_calls(server, args.calls, args.spread, got, people, args.watchers)
                 )
+                got.server_cpu_s += server_cpu(server) - cpu
+                got.wall_s += time.monotonic() - started
                 print(
-                    f"round {n + 1} {got.name}: {time.monotonic() - started:.0f} s", file=sys.stderr
+                    f"round {n + 1} {got.name}: {time.monotonic() - started:.0f} s "
+                    f"(load average {os.getloadavg()[0]:.1f})",
+                    file=sys.stderr,
                 )
     print(f"machine: {describe()}")
     print(

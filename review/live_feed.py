@@ -23,7 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from review.context import PREFIX
-from voice.store.live import LiveSnapshot, LiveView, live_call, live_calls
+from voice.store.live import LiveView, call_token, list_token, live_call, live_calls
 from voice.store.schema import Turn
 from voice.store.signals import LIVE_CHANNEL, Signals
 from voice.store.supervision import actions_for
@@ -64,6 +64,7 @@ class CallCursor:
     turn: int = -1
     actions: dict[int, str] = field(default_factory=dict)  # id -> state sent
     sentiment: list[tuple] = field(default_factory=list)
+    token: tuple | None = None  # call_token when last read in full
 
 
 def turns_after(engine: Engine, call_sid: str, after: int) -> list[dict[str, Any]]:
@@ -106,7 +107,12 @@ def sentiment_series(engine: Engine, call_sid: str) -> list[tuple]:
 
 
 def call_changes(engine: Engine, call_sid: str, cursor: CallCursor) -> list[str]:
-    """The events a call page needs now (blocking: run off the event loop)."""
+    """The events a call page needs now (blocking: run off the event loop). One small query
+    says whether anything changed; only then are the turns, scores and actions read."""
+    token = call_token(engine, call_sid)
+    if token is not None and token == cursor.token:
+        return []
+    cursor.token = token
     view = live_call(engine, call_sid)
     if view is None:
         return [sse("gone", {"reviewUrl": f"{PREFIX}/calls/{call_sid}"})]
@@ -167,11 +173,14 @@ async def stream(
 def list_stream(
     engine: Engine, signals: Signals, still_allowed: StillAllowed
 ) -> AsyncIterator[str]:
-    snapshot = LiveSnapshot()
+    last: list[tuple | None] = [None]
 
     def produce() -> list[str]:
-        views = live_calls(engine)
-        return [sse("calls", list_payload(views))] if snapshot.changed(views) else []
+        token = list_token(engine)  # one small query; the rows only when it moved
+        if token == last[0]:
+            return []
+        last[0] = token
+        return [sse("calls", list_payload(live_calls(engine)))]
 
     return stream(produce, signals, still_allowed)
 

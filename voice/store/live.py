@@ -12,17 +12,17 @@ every text and value goes through voice/privacy.py.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, or_, select, update
+from sqlalchemy import delete, func, or_, select, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from voice.privacy import mask_phone, mask_text, mask_value
 from voice.store.rows import rows_changed
-from voice.store.schema import LiveCall, SupervisorAction
+from voice.store.schema import LiveCall, SupervisorAction, Turn
 from voice.store.signals import LIVE_CHANNEL, notify
 
 ENDED_SHOWN = timedelta(minutes=2)  # an ended call stays readable this long (it leaves lists)
@@ -259,15 +259,32 @@ def live_call(engine: Engine, call_sid: str) -> LiveView | None:
         return _view(row) if row is not None else None
 
 
-@dataclass
-class LiveSnapshot:
-    """What a page last sent, to send only what changed."""
+def list_token(engine: Engine, *, ended_within: timedelta = ENDED_SHOWN) -> tuple:
+    """What changes whenever the live list would (one small query, no ORM): pages poll this
+    and read the rows only when it moved."""
+    since = _now() - ended_within
+    with engine.connect() as db:
+        rows = db.execute(
+            select(LiveCall.call_sid, LiveCall.version).where(
+                or_(LiveCall.status == "live", LiveCall.ended_at >= since)
+            )
+        )
+        return tuple(sorted(rows.tuples()))
 
-    versions: dict[str, int] = field(default_factory=dict)
 
-    def changed(self, views: list[LiveView]) -> bool:
-        now = {v.call_sid: v.version for v in views}
-        if now == self.versions:
-            return False
-        self.versions = now
-        return True
+def call_token(engine: Engine, call_sid: str) -> tuple | None:
+    """What changes whenever a live call's page would: its row's version, its turns and their
+    scores, its supervisor actions and their states. None when there is no such live row."""
+    with engine.connect() as db:
+        version = db.scalar(select(LiveCall.version).where(LiveCall.call_sid == call_sid))
+        if version is None:
+            return None
+        turns = db.execute(
+            select(func.count(), func.count(Turn.sentiment_score)).where(Turn.call_sid == call_sid)
+        ).one()
+        actions = db.execute(
+            select(SupervisorAction.id, SupervisorAction.state).where(
+                SupervisorAction.call_sid == call_sid
+            )
+        )
+        return (version, tuple(turns), tuple(sorted(actions.tuples())))
