@@ -223,7 +223,8 @@ def main() -> int:
     random.seed(args.seed)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     extra = dict(item.split("=", 1) for item in args.env)
-    extra.setdefault("MAX_CALLS", str(max(args.calls)))  # the bench measures past the cap
+    # The bench measures past the cap, and holds `--hold` silent calls at once.
+    extra.setdefault("MAX_CALLS", str(max(*args.calls, args.hold)))
     scripts = load_scripts(args.set, args.samples, args.turns_per_call)
     results: list[LoadResult] = []
     began = time.monotonic()
