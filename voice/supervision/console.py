@@ -45,6 +45,7 @@ class _Held:
     call: Any  # voice.call.phone.PhoneCall
     reporter: LiveReporter
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)  # the call is over
     tasks: set[asyncio.Task] = field(default_factory=set)
 
 
@@ -72,6 +73,7 @@ class SupervisorConsole:
         held = self._held.pop(call.session.call_sid, None)
         self.hub.close_call(call.session.call_sid)
         if held is not None:
+            held.closed.set()  # commands waiting for the agent to speak give up now
             held.reporter.close()  # queued commands for the call fail: it has ended
 
     # -- commands --------------------------------------------------------------------------
@@ -125,10 +127,10 @@ class SupervisorConsole:
             return False, "the call is not speaking yet"
         if kind == "say":
             heard = responder.supervisor_line(command.text, command.manager)
-            return await _said(heard)
+            return await _said(held, heard)
         if kind == "end":
             heard = responder.supervisor_line(ENDING_LINE, command.manager, hang_up=True)
-            ok, result = await _said(heard)
+            ok, result = await _said(held, heard)
             return ok, "ended politely" if ok else result
         if kind == "take_over":
             return await self._take_over(held, command, responder)
@@ -150,10 +152,10 @@ class SupervisorConsole:
             return last_line
 
         responder.supervisor_line(handover.say, command.manager, after=move)
-        try:
-            last_line = await asyncio.wait_for(asyncio.shield(moved), SAID_WITHIN_S)
-        except TimeoutError:
+        waited = await _outcome(held, moved)
+        if waited is None:
             return False, "not handed over: the agent had no moment to speak"
+        last_line = waited[0]
         to = "the manager's phone" if command.text else "HUMAN_AGENT_NUMBER"
         if last_line is not None:
             return False, f"the transfer to {to} failed; the caller was promised a call back"
@@ -167,11 +169,23 @@ class SupervisorConsole:
         return True, f"the agent will not {action.replace('_', ' ')} on this call"
 
 
-async def _said(heard: asyncio.Future) -> tuple[bool, str]:
+async def _outcome(held: _Held, future: asyncio.Future) -> tuple[Any] | None:
+    """(the future's result,) once it is there; None when the call ended or SAID_WITHIN_S
+    passed first."""
+    ended = asyncio.ensure_future(held.closed.wait())
     try:
-        text, interrupted = await asyncio.wait_for(asyncio.shield(heard), SAID_WITHIN_S)
-    except TimeoutError:
-        return False, "not said: the agent had no moment to speak"
+        await asyncio.wait({future, ended}, timeout=SAID_WITHIN_S, return_when="FIRST_COMPLETED")
+    finally:
+        ended.cancel()
+    return (future.result(),) if future.done() else None
+
+
+async def _said(held: _Held, heard: asyncio.Future) -> tuple[bool, str]:
+    waited = await _outcome(held, heard)
+    if waited is None:
+        reason = "the call ended first" if held.closed.is_set() else "the agent had no moment"
+        return False, f"not said: {reason}"
+    text, interrupted = waited[0]
     if interrupted:
         return True, f"said, interrupted by the caller after: {mask_text(text)!r}"
     return True, "said"
