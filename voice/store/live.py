@@ -259,7 +259,11 @@ def live_call(engine: Engine, call_sid: str) -> LiveView | None:
         return _view(row) if row is not None else None
 
 
-def list_token(engine: Engine, *, ended_within: timedelta = ENDED_SHOWN) -> tuple:
+ListToken = tuple[tuple[str, int], ...]
+CallToken = tuple[int, tuple[int, int], tuple[tuple[int, str], ...]]
+
+
+def list_token(engine: Engine, *, ended_within: timedelta = ENDED_SHOWN) -> ListToken:
     """What changes whenever the live list would (one small query, no ORM): pages poll this
     and read the rows only when it moved."""
     since = _now() - ended_within
@@ -272,7 +276,7 @@ def list_token(engine: Engine, *, ended_within: timedelta = ENDED_SHOWN) -> tupl
         return tuple(sorted(rows.tuples()))
 
 
-def call_token(engine: Engine, call_sid: str) -> tuple | None:
+def call_token(engine: Engine, call_sid: str) -> CallToken | None:
     """What changes whenever a live call's page would: its row's version, its turns and their
     scores, its supervisor actions and their states. None when there is no such live row."""
     with engine.connect() as db:
@@ -287,4 +291,5 @@ def call_token(engine: Engine, call_sid: str) -> tuple | None:
                 SupervisorAction.call_sid == call_sid
             )
         )
-        return (version, tuple(turns), tuple(sorted(actions.tuples())))
+        counted = (int(turns[0]), int(turns[1]))
+        return (version, counted, tuple(sorted(actions.tuples())))
