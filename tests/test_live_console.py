@@ -477,7 +477,7 @@ def until(page, script: str, arg: object = None, timeout: float = 30.0) -> float
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 def test_the_live_pages_in_a_browser(server, engine):
-    from playwright.sync_api import sync_playwright
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
     SHOTS.mkdir(parents=True, exist_ok=True)
     sid = new_sid()
@@ -548,7 +548,7 @@ def test_the_live_pages_in_a_browser(server, engine):
 
 @pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium")
 def test_the_callbacks_page_in_a_browser(server, engine):
-    from playwright.sync_api import sync_playwright
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
 
     from voice.store.callbacks import request_callback
 
