@@ -37,6 +37,7 @@ from voice.store import seeding
 from voice.store.calls import Store
 from voice.store.history import CallerHistory
 from voice.store.schema import Appointment, Card, Customer, Return
+from voice.store.schema import Call as CallRow
 
 TODAY = date(2026, 12, 7)  # a Monday
 NOW = datetime.combine(TODAY, time(10, 0))
@@ -463,6 +464,49 @@ async def test_a_lost_wallet_is_no_request_for_a_person(text_calls):
         text_calls, OLGA, ["Somebody took my wallet, please block my card."]
     )
     assert escalations == []
+
+
+# -- the outcome stored when a call closes (what the managers' dashboard counts) ---------------
+
+
+async def _stored_outcome(text_calls: TextCalls, phone: str, turns: list[str]) -> str:
+    """Play the turns (the caller hangs up after the last), close, read the call's row."""
+    call = text_calls.open(phone, today=TODAY)
+    for text in turns:
+        await call.say(text)
+    call.close()
+    assert call.session.stored is not None and await call.session.stored
+    with Session(call.session.store.engine) as db:
+        row = db.get(CallRow, call.session.call_sid)
+    assert row is not None
+    return row.outcome
+
+
+@pytest.mark.parametrize(
+    "phone, turns",
+    [
+        (MARIA, ["Where is my order four five two one?", "Thanks, that's all."]),
+        (OLGA, ["When is my blood test?", "Great, thank you."]),  # hangs up after thanks
+        # Told plainly why it can't be (order 4290 was cancelled): an answer, settled politely.
+        (JOHN, ["I want to return order four two nine zero.", "Oh okay, thanks, that's all."]),
+    ],
+)
+async def test_a_caller_answered_who_ends_politely_is_resolved(text_calls, phone, turns):
+    assert await _stored_outcome(text_calls, phone, turns) == "resolved"
+
+
+@pytest.mark.parametrize(
+    "phone, turns",
+    [
+        # Left with the question open: "which time works for you?" and no answer.
+        (WEI, ["Can I move my vaccination to Friday?", "Thanks, that's all."]),
+        # Told why not, then gone without a word of thanks: not known to be settled.
+        (JOHN, ["I want to return order four two nine zero."]),
+        (MARIA, ["Thanks, that's all."]),  # asked for nothing
+    ],
+)
+async def test_a_caller_who_leaves_with_nothing_settled_is_abandoned(text_calls, phone, turns):
+    assert await _stored_outcome(text_calls, phone, turns) == "abandoned"
 
 
 def test_a_hand_over_does_not_keep_the_tail_of_a_dropped_question():

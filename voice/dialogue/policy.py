@@ -173,6 +173,7 @@ class TurnManager:
         self._topic_before = state.last_task
         reading = self._reader.read(text, self._slot_context(question), dtmf, topic=state.last_task)
         plan = self._decide(reading, question)
+        state.ended_politely = reading.act in ("goodbye", "thanks")
         plan.values = {k: str(v) for k, v in reading.values.items()}
         plan.act, plan.confidence = reading.act, round(reading.confidence, 3)
         # The LLM may word a reply only where no exact words matter: never a confirmation (it
@@ -565,9 +566,13 @@ class TurnManager:
 
     # -- the call's end ------------------------------------------------------------------
     def outcome(self, escalated: bool) -> str:
+        """Resolved: the caller got what they asked for, or was told plainly why it cannot be
+        and ended the call with thanks or goodbye. Abandoned: they left with it still open."""
         if escalated:
             return "escalated"
-        return "resolved" if self.state.resolved or self.state.done else "abandoned"
+        state = self.state
+        settled = state.refused and state.ended_politely
+        return "resolved" if state.resolved or state.done or settled else "abandoned"
 
     def topics(self) -> list[str]:
         return list(self.state.topics)

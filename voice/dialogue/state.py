@@ -88,6 +88,10 @@ class DialogueState:
     last_reply: str = ""
     limit: str = ""  # the last "I can't do that here" said, for a caller who pushes back
     resolved: bool = False  # the caller got what they asked for (a task answered or done)
+    # Told plainly that what they asked for cannot be, and why ("order 4290 was cancelled, so
+    # there's nothing to return"): a settled answer once the caller ends the call politely.
+    refused: bool = False
+    ended_politely: bool = False  # the caller's latest turn was thanks or goodbye
 
     def forget_task(self) -> None:
         """The task is over: its gathered values go, the things it was about stay in focus."""
