@@ -292,3 +292,35 @@ def test_a_turn_end_is_transcribed_before_waiting_pieces_and_a_hurried_piece_wit
         future.result(timeout=5)
     assert ran == ["turn end", "piece 2", "piece 0", "piece 1"]
     assert pool.waiting() == 0
+
+
+# -- a short Whisper window, and numbers read in the full one -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "number"),
+    [
+        ("A number is 4 times 2 1.", True),
+        ("The number is four five two one", True),
+        ("I ordered it two weeks ago.", True),
+        ("Hi, I'm calling about my order.", False),
+        ("Someone said no, that's all.", False),
+    ],
+)
+def test_what_counts_as_a_number_in_a_transcript(text, number):
+    from voice.engines.stt import says_a_number
+
+    assert says_a_number(text) is number
+
+
+def test_a_short_window_reads_the_sample_order_number_as_the_full_window_does():
+    """In a 10 s window Whisper wrote the sample's "four five two one" as "4 times 2 1"."""
+    from voice.engines.stt import SpeechToText
+
+    audio, rate = sf.read(SAMPLES / "order_status.wav", dtype="float32")
+    on_the_phone = phone(soxr.resample(audio, rate, RATE) if rate != RATE else audio)
+    short, full = SpeechToText(min_window_s=10.0), SpeechToText(min_window_s=30.0)
+    heard = short.transcribe_sync(on_the_phone).text
+    assert heard == full.transcribe_sync(on_the_phone).text
+    digits = "".join(ch for ch in heard if ch.isdigit())
+    assert digits == "4521" or "four five two one" in heard.lower(), heard

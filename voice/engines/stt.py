@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -34,6 +35,12 @@ VOICE_RELATIVE = 0.05  # of the loudest frame
 MIN_PIECE_S = 8.0  # a piece is at least this long unless it is the last one
 SENTENCE_GAP_S = 0.3  # a pause this long is between sentences (or clauses): the best cut
 WORD_GAP_S = 0.1  # ... this long, between words
+FULL_WINDOW_S = 30.0  # Whisper's own window
+_NUMBER = re.compile(
+    r"\d|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
+    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|double|triple)\b",
+    re.IGNORECASE,
+)
 _HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}
 
 
@@ -65,6 +72,11 @@ def joined(pieces: list[Transcript], elapsed_seconds: float | None = None) -> Tr
             sum(p.elapsed_seconds for p in pieces) if elapsed_seconds is None else elapsed_seconds
         ),
     )
+
+
+def says_a_number(text: str) -> bool:
+    """Whether a transcript has a digit or a number word (what a short window reads worst)."""
+    return bool(_NUMBER.search(text))
 
 
 def frame_speech(audio: np.ndarray) -> np.ndarray:
@@ -154,7 +166,7 @@ class SpeechToText:
         detect_language: bool = True,
         window: bool = True,
         batch: bool = False,
-        min_window_s: float = 10.0,
+        min_window_s: float = FULL_WINDOW_S,
     ) -> None:
         """`batch`: concurrent calls' encodes run as one batch (CPU; `encoder_batch.py`);
         `min_window_s`: the shortest window an utterance is encoded in (`whisper_window.py`)."""
@@ -188,6 +200,20 @@ class SpeechToText:
             if window
             else None
         )
+        # Whisper reads digit strings best in its own 30 s window ("four five two one" came
+        # out "4 times 2 1" in a 10 s one): an utterance a shorter window heard a number in
+        # is decoded again in the full window, and the other utterances keep the short one's
+        # cost (about a sixth). See docs/benchmarks.md, issue 15.
+        self._numbers_window = (
+            WindowedWhisper(
+                self._model,
+                beam_size,
+                min_window_s=FULL_WINDOW_S,
+                encode=self._batcher.encode if self._batcher else None,
+            )
+            if window and min_window_s < FULL_WINDOW_S
+            else None
+        )
 
     @property
     def model(self) -> Any:
@@ -209,12 +235,10 @@ class SpeechToText:
         window = self._window
         assert window is not None  # only called when transcribing in windows
         started = time.perf_counter()
-        decoded = window.decode(
-            audio,
-            language or self._language,
-            self._detect if detect is None else detect,
-            LANGUAGE_CONFIDENCE,
-        )
+        expected, detect = language or self._language, self._detect if detect is None else detect
+        decoded = window.decode(audio, expected, detect, LANGUAGE_CONFIDENCE)
+        if self._numbers_window is not None and says_a_number(decoded.text):
+            decoded = self._numbers_window.decode(audio, expected, detect, LANGUAGE_CONFIDENCE)
         return Transcript(
             text=decoded.text,
             language=decoded.language,

@@ -5,12 +5,12 @@ to decode. Here each utterance is encoded once and that encoding serves both, wh
 the encoder work (the encoder is most of Whisper's time on a CPU).
 
 CTranslate2's encoder also takes windows shorter than Whisper's 30 s: the encoder's attention
-grows with the square of the window, so 10 s encodes 6-12x faster. Whisper then writes digit
-strings a little less reliably ("4521" -> "4.521", "44475"): `bench/stt_window.py --numbers
-40` read 43 of 80 digit strings right with a 10 s window against 44 of 80 with 30 s (46 with
-faster-whisper's own decoding), and its scenario set 12 of 19 against 14 of 19. Whisper was
-most of a call's CPU (72 % under three calls with 30 s windows, 33 % with 10 s), so the window
-is `STT_WINDOW_SECS` (10 s by default; issue 15 in docs/benchmarks.md). Generation is capped
+grows with the square of the window, so 10 s encodes 6-12x faster. Whisper then reads digit
+strings less reliably ("four five two one" -> "4 times 2 1", "4521" -> "4.521") and some words
+too: `bench/stt_window.py --numbers 40` read 43 of 80 digit strings right with a 10 s window
+against 44 of 80 with 30 s, its scenario set 12 of 19 against 14 of 19. So the shortest window
+is `STT_WINDOW_SECS` (30 s by default), and with a shorter one an utterance it heard a number
+in is decoded again in the full window (`voice/engines/stt.py`). Generation is capped
 by the audio's length, so a decoding loop cannot run for long.
 
 CTranslate2 (4.x) lets Whisper generate at most half of the `max_length` it is given, prompt
