@@ -122,3 +122,43 @@ async def test_failed_transfer_promises_a_callback_and_stores_it(
         )
     assert callback["phone"] == "+15551234567" and callback["status"] == "pending"
     assert "person" in callback["reason"].lower()
+
+
+# -- no HUMAN_AGENT_NUMBER: nobody to put the caller through to ------------------------------
+
+
+@pytest.fixture(scope="module")
+def numberless_server(tmp_path_factory, twilio: TwilioStandin) -> Iterator[LocalServer]:
+    env = {"TWILIO_API_BASE": twilio.base_url, "HUMAN_AGENT_NUMBER": ""}
+    with LocalServer(tmp_path_factory.mktemp("no-number"), extra_env=env) as server:
+        yield server
+
+
+async def test_without_a_number_the_caller_hears_only_the_call_back(
+    numberless_server, twilio, samples: Path
+):
+    twilio.requests.clear()
+    result, events = await place_call(numberless_server, twilio, [samples / "agent_please.wav"])
+    assert [e["rule"] for e in events if e["type"] == "escalation"] == ["human_request"]
+    # What the caller heard (the simulator transcribes the agent's audio back with Whisper).
+    heard = " ".join(t.agent_text for t in result.turns).lower()
+    said = " ".join(e["text"] for e in events if e["type"] == "agent_turn").lower()
+    for words in (heard, said):
+        assert "putting you through" not in words and "connecting" not in words
+        assert "call you back" in words
+    assert "can't put you through" in said
+    # No move was tried, the call-back is stored and the call ended on it.
+    assert not any(r.call_sid == result.call_sid for r in twilio.requests)
+    kinds = [e["type"] for e in events]
+    assert "transfer_skipped" in kinds and "transfer_failed" not in kinds
+    assert events[-1]["reason"] == "callback_requested"
+    with create_engine(numberless_server.database_url).connect() as db:
+        callback = (
+            db.execute(
+                text("select * from callback_requests where call_sid=:s"), {"s": result.call_sid}
+            )
+            .mappings()
+            .one()
+        )
+    assert callback["status"] == "pending" and "person" in callback["reason"].lower()
+    assert call_row(numberless_server, result.call_sid)["outcome"] == "escalated"

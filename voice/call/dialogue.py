@@ -35,9 +35,12 @@ def open_dialogue(
     transfer: Transfer,
     *,
     today: date | None = None,
+    can_transfer: bool | None = None,
 ) -> CallDialogue:
     """Who is calling and what they have open is looked up now, before the greeting
-    (blocking: off the event loop on a phone call). The outcome is stored when the call closes."""
+    (blocking: off the event loop on a phone call). The outcome is stored when the call closes.
+    `can_transfer`: there is someone to hand the call to; by default, when HUMAN_AGENT_NUMBER
+    is set (without one the caller is promised a call back, not told they are put through)."""
     profile = resources.history.profile(session.caller, exclude_call_sid=session.call_sid)
     turns = TurnManager(
         resources.business,
@@ -49,8 +52,15 @@ def open_dialogue(
         today=today or settings.agent_today,
         reader=resources.reader,
     )
+    if can_transfer is None:
+        can_transfer = bool(settings.human_agent_number)
     handover = HandoverCoordinator(
-        session, turns, resources.sentiment, resources.escalation_policy(settings), transfer
+        session,
+        turns,
+        resources.sentiment,
+        resources.escalation_policy(settings),
+        transfer,
+        can_transfer=can_transfer,
     )
     conversation = Conversation(session, turns, llm, handover, llm_replies=settings.compose_answers)
 

@@ -106,8 +106,16 @@ class TextCalls:
         async def transfer(call_sid: str, **_note: str) -> TransferToPerson:
             return TransferToPerson()
 
+        # A rehearsal hands over where Twilio would take the call, number configured or not.
         dialogue = open_dialogue(
-            session, resources, self._embedder, self._llm, settings, transfer, today=today
+            session,
+            resources,
+            self._embedder,
+            self._llm,
+            settings,
+            transfer,
+            today=today,
+            can_transfer=True,
         )
         conversation = dialogue.conversation
         greeting = conversation.greeting()

@@ -4,7 +4,9 @@ Called by the responder with every planned turn. It scores the caller's words, l
 policy decide, and when it escalates: the agent says it is connecting the caller, and once
 that line has been heard the call is moved to a person (`transfer`, provided by the
 telephony edge). If the move fails the caller hears that a person will call back, and a
-callback request is stored.
+callback request is stored. With no number to hand over to (no HUMAN_AGENT_NUMBER) no move
+is tried: the caller hears only that a colleague will call them back, never "I'm putting you
+through" first.
 """
 
 from __future__ import annotations
@@ -47,9 +49,13 @@ class HandoverCoordinator:
         classifier: SentimentClassifier,
         policy: EscalationPolicy,
         transfer: Transfer,
+        *,
+        can_transfer: bool = True,
     ) -> None:
+        """`can_transfer`: a number to hand calls over to is configured (HUMAN_AGENT_NUMBER)."""
         self._session, self._turns = session, turns
         self._classifier, self._policy, self._transfer = classifier, policy, transfer
+        self._can_transfer = can_transfer
         self._index = 0
 
     async def __call__(self, plan: TurnPlan, text: str, dtmf: str) -> Handover | None:
@@ -87,7 +93,7 @@ class HandoverCoordinator:
         if decision is None or self._session.escalated:
             return None
         self._escalate(decision)
-        return Handover(load_prompt("handoff"), lambda: self._move(decision))
+        return self._handover(decision)
 
     def take_over(self, manager: str, number: str = "") -> Handover | None:
         """A supervisor takes the call (the live console): the same hand-over as an escalation,
@@ -102,7 +108,13 @@ class HandoverCoordinator:
             self._about(f"{manager} took the call over"),
         )
         self._escalate(decision)
-        return Handover(load_prompt("handoff"), lambda: self._move(decision, number))
+        return self._handover(decision, number)
+
+    def _handover(self, decision: EscalationDecision, number: str = "") -> Handover:
+        """What the caller hears first, and the move once it has been heard."""
+        if number or self._can_transfer:
+            return Handover(load_prompt("handoff"), lambda: self._move(decision, number))
+        return Handover(load_prompt("handoff_unavailable"), lambda: self._call_back(decision))
 
     def _topic(self) -> str | None:
         return next((_topic(t) for t in reversed(self._turns.topics()) if _topic(t)), None)
@@ -171,18 +183,28 @@ class HandoverCoordinator:
             self._session.event("transferred")
             return None
         self._session.event("transfer_failed", error=result.error)
+        self._promise_callback(decision)
+        return load_prompt("callback")
+
+    async def _call_back(self, decision: EscalationDecision) -> str:
+        """No one to hand over to: the call-back is stored, the caller hears it promised."""
+        self._session.event("transfer_skipped", reason="no HUMAN_AGENT_NUMBER")
+        self._promise_callback(decision)
+        return load_prompt("callback_later")
+
+    def _promise_callback(self, decision: EscalationDecision) -> None:
+        customer = self._turns.state.customer
         self._session.write(
             request_callback,
             self._session.store.engine,  # kept if DB is down
             call_sid=self._session.call_sid,
             phone=self._session.caller,
-            name=name if customer else "",
+            name=customer.name if customer else "",
             reason=decision.reason,
-            summary=summary,
+            summary=self._turns.summary(),
         )
         self._session.event("callback_requested")
         self._session.end("callback_requested")
-        return load_prompt("callback")
 
 
 # What the human hears the call was about ("about a late order"); not every intent is a topic.
