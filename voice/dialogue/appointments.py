@@ -433,7 +433,7 @@ def _after_change(
             free = t.business.free_slots(starts.date(), kind) if kind else []
             if free:
                 return _offer_times(t, task, starts.date(), free, starts.time())
-        return t.cannot(task, "I'm sorry, I couldn't make that change.", settled=False)
+        return t.could_not(task, "I'm sorry, I couldn't make that change.")
     info = (
         t.business.appointment(int(facts["appointment_id"]))
         if facts.get("appointment_id")

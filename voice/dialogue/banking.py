@@ -155,7 +155,7 @@ def run_block(t: TaskContext, question: Question) -> TurnPlan:
     last4 = str(question.args["card_last4"])
     result = t.business.block_card(int(question.args["customer_id"]), last4)
     if not result.ok:
-        return t.cannot("card_block", f"I couldn't block the card ending {last4}.", settled=False)
+        return t.could_not("card_block", f"I couldn't block the card ending {last4}.")
     if result.already_done:
         return t.answered("card_block", f"Your card ending {last4} was already blocked.")
     low, high = result.facts["replacement_business_days"]

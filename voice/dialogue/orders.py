@@ -359,8 +359,9 @@ def run_return(t: TaskContext, question: Question) -> TurnPlan:
     )
     if not result.ok or result.already_done:
         order = t.business.order(number)
-        say = refusal_sentence(order, result) if order else "I couldn't start that return."
-        return t.cannot("return_request", say, settled=order is not None)
+        if order is None:
+            return t.could_not("return_request", "I couldn't start that return.")
+        return t.cannot("return_request", refusal_sentence(order, result))
     facts = result.facts
     refund = say_cents(facts["refund_cents"], facts["currency"])
     days = facts["refund_business_days"]

@@ -133,10 +133,13 @@ class TaskContext:
         self.state.forget_task()
         return TurnPlan(task, say=say, facts=dict(facts))
 
-    def cannot(self, task: str, say: str, *, settled: bool = True, **facts: str) -> TurnPlan:
-        """Something the caller asked for does not exist or is not allowed (said plainly).
-        `settled=False`: it failed here ("I couldn't make that change"), no answer at all."""
-        self.state.refused = self.state.refused or settled
+    def cannot(self, task: str, say: str, **facts: str) -> TurnPlan:
+        """Something the caller asked for does not exist or is not allowed (said plainly)."""
+        self.state.refused = True
+        return self.could_not(task, say, **facts)
+
+    def could_not(self, task: str, say: str, **facts: str) -> TurnPlan:
+        """It failed here ("I couldn't make that change"): no answer the caller can settle on."""
         self.state.forget_task()
         return TurnPlan(
             task, say=say, facts=dict(facts), failed=True, request_key=f"{task}:refused"
