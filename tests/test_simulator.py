@@ -587,3 +587,32 @@ async def test_cli_writes_transcript_and_recordings(
     transcript = json.loads((tmp_path / "out" / "transcript.json").read_text())
     assert transcript["turns"][0]["source"] == str(wav)
     assert set(transcript) >= {"call_sid", "stream_sid", "greeting_text", "events", "close_code"}
+
+
+async def test_cli_prints_what_each_caller_turn_said_down_the_line(
+    settings: Settings,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Not only the WAV's path: the words the agent was sent, heard back with Whisper."""
+
+    async def script(agent: FakeAgent) -> None:
+        await agent.say(tone(0.3))
+
+    monkeypatch.setattr(simulator.cli, "get_settings", lambda: settings)
+    wav = SAMPLES / "order_status.wav"  # "Where is my order? The number is four five two one."
+    async with running(FakeAgent(settings, script)) as url:
+        argv = [str(wav), "dtmf:0", "--url", url, "--out", str(tmp_path / "out"), "--no-webhook"]
+        code = await asyncio.to_thread(simulator.run, parse([*argv, "--reply-timeout", "0.3"]))
+    assert code == 0
+    lines = capsys.readouterr().out.splitlines()
+    spoken = lines.index(f"[1] caller: {wav}")
+    heard = lines[spoken + 1].strip()
+    assert heard.startswith('heard: "') and "where is my order" in heard.lower()
+    assert "4521" in heard or "four five two one" in heard.lower()
+    keypad = lines.index("[2] caller: dtmf:0")
+    assert not lines[keypad + 1].strip().startswith("heard:")  # keypad: nothing to hear
+    transcript = json.loads((tmp_path / "out" / "transcript.json").read_text())
+    assert transcript["turns"][0]["caller_text"] == heard.removeprefix("heard: ").strip('"')
+    assert transcript["turns"][1]["caller_text"] == ""

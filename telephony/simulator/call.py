@@ -34,6 +34,7 @@ log = logging.getLogger("telephony.simulator")
 
 DTMF_DIGITS = frozenset("0123456789*#")
 DEFAULT_URL = "ws://127.0.0.1:8080/twilio/media"
+CALLER_TAIL_S = 0.3  # a turn ends where its WAV's speech ends: keep the fading last sound
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,7 @@ async def simulate_call(
     caller: str = "+15550001111",
     barge_in: bool = False,
     transcribe: bool = True,
+    transcribe_caller: bool = False,
     settings: Settings | None = None,
     use_webhook: bool = True,
     signature: str | None = None,
@@ -66,6 +68,7 @@ async def simulate_call(
     anything connects. `reply_timeout_s` bounds how long the agent may take to start a reply
     and how long one reply may last; `hangup_after_s` hangs up that many seconds into the call.
     `line` adds noise and the agent's own echo to what the caller's phone sends.
+    `transcribe_caller`: also transcribe each spoken caller turn as it went down the line.
     """
     sources = load_sources(turn_sources)
     settings = settings or get_settings()
@@ -88,7 +91,10 @@ async def simulate_call(
         line=line,
     )
     await _run_call(stream, sources, parameters, barge_in=barge_in, hangup_after_s=hangup_after_s)
-    return await _build_result(stream, caller, transcribe=transcribe)
+    result = await _build_result(stream, caller, transcribe=transcribe)
+    if transcribe_caller:
+        await _transcribe_caller(result)
+    return result
 
 
 def load_sources(turn_sources: Sequence[str | Path]) -> list[_Source]:
@@ -205,6 +211,15 @@ async def _build_result(stream: MediaStream, caller: str, *, transcribe: bool) -
         events=stream.events,
         close_code=stream.ws.close_code,
     )
+
+
+async def _transcribe_caller(result: SimulationResult) -> None:
+    """Each spoken turn's audio as sent (with the line's noise and echo), heard back."""
+    for turn in result.turns:
+        if turn.source.startswith("dtmf:") or turn.caller_end_s <= turn.caller_start_s:
+            continue
+        span = _span(result.caller_audio, turn.caller_start_s, turn.caller_end_s + CALLER_TAIL_S)
+        turn.caller_text = await asyncio.to_thread(transcribe_audio, span)
 
 
 def _concat(frames: list[np.ndarray]) -> np.ndarray:

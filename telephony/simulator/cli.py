@@ -27,7 +27,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--barge-in", action="store_true", help="speak 1 s into each greeting or reply"
     )
-    parser.add_argument("--no-transcribe", action="store_true", help="skip Whisper transcripts")
+    parser.add_argument(
+        "--no-transcribe",
+        action="store_true",
+        help="skip Whisper transcripts (of the agent, and of each caller turn as it was sent)",
+    )
     parser.add_argument(
         "--no-webhook",
         action="store_true",
@@ -48,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
                 caller=args.caller,
                 barge_in=args.barge_in,
                 transcribe=not args.no_transcribe,
+                transcribe_caller=not args.no_transcribe,
                 use_webhook=not args.no_webhook,
                 reply_timeout_s=args.reply_timeout,
                 hangup_after_s=args.hangup_after,
@@ -91,6 +96,8 @@ def _print_transcript(result: SimulationResult) -> None:
     for turn in result.turns:
         latency = "no reply" if turn.latency_ms is None else f"{turn.latency_ms:.0f} ms"
         print(f"[{turn.index + 1}] caller: {turn.source}")
+        if turn.caller_text:  # what went down the line, heard back: the agent's input
+            print(f'    heard: "{turn.caller_text}"')
         print(f'    agent ({latency}): "{turn.agent_text}"')
     median = result.median_latency_ms
     replies = sum(turn.latency_ms is not None for turn in result.turns)

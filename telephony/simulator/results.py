@@ -30,6 +30,9 @@ class SimulatedTurn:
     agent_first_audio_s: float | None = None
     latency_ms: float | None = None
     agent_text: str = ""
+    # What the caller's line carried, heard back with Whisper (noise and echo included): close
+    # to what the agent heard. Empty for keypad turns, or when not transcribed.
+    caller_text: str = ""
 
 
 @dataclass
