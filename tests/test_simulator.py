@@ -616,3 +616,29 @@ async def test_cli_prints_what_each_caller_turn_said_down_the_line(
     transcript = json.loads((tmp_path / "out" / "transcript.json").read_text())
     assert transcript["turns"][0]["caller_text"] == heard.removeprefix("heard: ").strip('"')
     assert transcript["turns"][1]["caller_text"] == ""
+
+
+async def test_cli_prints_what_the_real_server_heard(
+    server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Against a local server whose recordings are readable here: its own transcript of each
+    caller turn (the call's JSONL), which is what the agent worked from."""
+    monkeypatch.setattr(simulator.cli, "get_settings", lambda: server.settings)
+    wavs = [SAMPLES / "hello.wav", SAMPLES / "order_status.wav"]
+    argv = [*map(str, wavs), "--url", server.media_url, "--out", str(tmp_path / "out")]
+    assert await asyncio.to_thread(simulator.run, parse(argv)) == 0
+    lines = capsys.readouterr().out.splitlines()
+    heard = [
+        lines[lines.index(f"[{i + 1}] caller: {wav}") + 1].strip() for i, wav in enumerate(wavs)
+    ]
+    assert all(line.startswith('agent heard: "') for line in heard), heard
+    assert "my order" in heard[0].lower()  # the server may hear "calling him out my order"
+    assert "4521" in heard[1] or "four five two one" in heard[1].lower()
+    transcript = json.loads((tmp_path / "out" / "transcript.json").read_text())
+    recorded = [
+        json.loads(line)["text"]
+        for path in server.recordings.rglob(f"{transcript['call_sid']}.jsonl")
+        for line in path.read_text().splitlines()
+        if json.loads(line)["type"] == "caller_turn"
+    ]
+    assert [t["agent_heard"] for t in transcript["turns"]] == recorded

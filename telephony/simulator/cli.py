@@ -15,6 +15,7 @@ import soundfile as sf
 
 from telephony.audio_files import SAMPLE_RATE, AudioFileError
 from telephony.simulator.call import DEFAULT_URL, simulate_call
+from telephony.simulator.recorded import server_heard
 from telephony.simulator.results import SimulationResult, SimulatorError
 from voice.settings import Settings, get_settings
 
@@ -44,6 +45,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """`callcentre simulate`: place the call, print the transcript, write the recordings."""
+    settings = settings_for(args.url)
     try:
         result = asyncio.run(
             simulate_call(
@@ -56,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
                 use_webhook=not args.no_webhook,
                 reply_timeout_s=args.reply_timeout,
                 hangup_after_s=args.hangup_after,
-                settings=settings_for(args.url),
+                settings=settings,
             )
         )
     except (AudioFileError, SimulatorError) as exc:
@@ -66,6 +68,9 @@ def run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
         return 130
+    heard = server_heard(result, settings.recordings_dir)
+    for turn, text in zip(result.turns, heard or [], strict=False):
+        turn.agent_heard = text
     _print_transcript(result)
     try:
         written = write_outputs(result, Path(args.out))
@@ -96,7 +101,9 @@ def _print_transcript(result: SimulationResult) -> None:
     for turn in result.turns:
         latency = "no reply" if turn.latency_ms is None else f"{turn.latency_ms:.0f} ms"
         print(f"[{turn.index + 1}] caller: {turn.source}")
-        if turn.caller_text:  # what went down the line, heard back: the agent's input
+        if turn.agent_heard:  # the server's own transcript (its recording is readable here)
+            print(f'    agent heard: "{turn.agent_heard}"')
+        elif turn.caller_text:  # what went down the line, heard back with our Whisper
             print(f'    heard: "{turn.caller_text}"')
         print(f'    agent ({latency}): "{turn.agent_text}"')
     median = result.median_latency_ms

@@ -33,6 +33,8 @@ class SimulatedTurn:
     # What the caller's line carried, heard back with Whisper (noise and echo included): close
     # to what the agent heard. Empty for keypad turns, or when not transcribed.
     caller_text: str = ""
+    # What the server recorded the caller as saying in this turn, when its recording is here.
+    agent_heard: str = ""
 
 
 @dataclass
