@@ -161,3 +161,22 @@ async def test_silence_gets_a_reprompt_then_a_polite_goodbye(tmp_path):
     assert "still there" in said[1].lower() and "goodbye" in said[2].lower()
     assert events[-1]["reason"] == "silence"
     assert result.duration_s < 35  # the agent hung up, not the caller
+
+
+async def test_a_plain_refusal_then_thanks_and_goodbye_is_stored_as_resolved(server, samples):
+    """Issue 14: a caller told plainly why it can't be done who ends politely is not 'abandoned'."""
+    result = await simulate_call(
+        [samples / "return_undelivered.wav", samples / "goodbye.wav"],
+        url=server.media_url,
+        settings=server.settings,
+        caller="+15551234567",  # Maria: order 4521 has shipped, a return waits for delivery
+    )
+    assert "delivered" in result.turns[0].agent_text.lower(), result.turns
+    assert "goodbye" in words(result.turns[1].agent_text)
+    with create_engine(server.database_url).connect() as db:
+        call = (
+            db.execute(text("select * from calls where call_sid=:s"), {"s": result.call_sid})
+            .mappings()
+            .one()
+        )
+    assert call["end_reason"] == "agent_hangup" and call["outcome"] == "resolved", dict(call)

@@ -21,6 +21,8 @@ say order_status "Where is my order? The number is four five two one."
 say goodbye "That's all, thank you. Goodbye."
 say long_question "I ordered a blue jacket two weeks ago and it still has not arrived, can you tell me when it will be delivered and whether I can change the address?"
 say agent_please "Can I talk to a person please?"
+# A request refused with its reason (Maria's order 4521 is not delivered yet): a settled call.
+say return_undelivered "I want to return order four five two one."
 # Backchannels, said over the agent in the noisy-line tests (issue 16).
 say okay "Okay."
 say mmhm "Mm-hm."
