@@ -43,8 +43,9 @@ ESPEAK = {  # the sample caller WAVs (espeak) and what they say
     "can you tell me when it will be delivered and whether I can change the address?",
     "agent_please.wav": "Can I talk to a person please?",
     "goodbye.wav": "That's all, thank you. Goodbye.",
+    "order_status.wav": "Where is my order? The number is four five two one.",
 }
-SLACK = 0.04  # incremental WER may exceed the whole turn's by this (one word in 25)
+SLACK = 0.03  # WER in pieces may exceed the whole turns' by this (one word in 33)
 
 
 # -- where a turn is cut, and numbers across a cut ----------------------------------------------
@@ -246,29 +247,40 @@ async def heard_incrementally(stt, audio: np.ndarray) -> tuple[list[str], list[d
     return [t["text"] for t in session.turns], session.turns
 
 
-@pytest.mark.parametrize(
-    ("picks", "seed"),
-    [
-        ([0, 1, 2, 3, 4], 1),  # natural voice, ~27 s
-        ([7, 5, 8, 6, 9, 10], 2),  # espeak and natural voice mixed, ~29 s
-        ([0, 1, 2, 3, 4, 5, 6], 3),  # natural voice, ~38 s
-    ],
-)
-async def test_a_long_turn_heard_in_pieces_says_what_it_says_whole(stt, sentences, picks, seed):
-    texts, audio = long_turn([sentences[i] for i in picks], seed)
-    assert 20 < len(audio) / RATE < 42
-    said, turns = await heard_incrementally(stt, audio)
-    assert len(said) == 1 and len(turns) == 1, said
-    assert turns[0]["pieces"] >= 3  # it was cut while spoken
-    script = " ".join(texts)
-    whole = stt.transcribe_sync(audio).text
-    ours, theirs = wer(words(script), words(said[0])), wer(words(script), words(whole))
-    assert ours <= theirs + SLACK, (said[0], whole)
-    print(f"WER in pieces {ours:.3f}, whole {theirs:.3f}, pieces {turns[0]['pieces']}")
-    for text in texts:  # no sentence said twice where it was cut
-        assert times_said(text, said[0]) <= 1, (text, said[0], whole)
-    # nor words lost: as many words as heard whole (a word misheard is still a word)
-    assert abs(len(words(said[0])) - len(words(whole))) <= 2, (said[0], whole)
+LONG_TURNS = [
+    ([0, 1, 2, 3, 4], 1),  # natural voice, ~27 s
+    ([7, 5, 8, 6, 9, 10], 2),  # espeak and natural voice mixed, ~29 s
+    ([0, 1, 2, 3, 4, 5, 6], 3),  # natural voice, ~38 s
+    ([0, 11], 6),  # a long sentence, then the sample's order number (espeak): ~8 s
+]
+
+
+async def test_long_turns_heard_in_pieces_say_what_they_say_whole(stt, sentences):
+    """Per turn: one turn, cut while spoken, no sentence twice, no words lost (about as many
+    words as the whole turn's transcript). Over the turns: WER in pieces within `SLACK` of whole
+    (Whisper hears a short espeak sentence alone less well now and then: "Can I talk to a
+    person" came out "Everton" in a piece, so one turn alone is no measure)."""
+    errors = whole_errors = script_words = 0
+    for picks, seed in LONG_TURNS:
+        texts, audio = long_turn([sentences[i] for i in picks], seed)
+        said, turns = await heard_incrementally(stt, audio)
+        assert len(said) == 1 and len(turns) == 1, said
+        assert turns[0].get("pieces", 1) >= (3 if len(audio) > 20 * RATE else 1)
+        script, whole = words(" ".join(texts)), stt.transcribe_sync(audio).text
+        errors += wer(script, words(said[0])) * len(script)
+        whole_errors += wer(script, words(whole)) * len(script)
+        script_words += len(script)
+        for text in texts:  # no sentence said twice where it was cut
+            assert times_said(text, said[0]) <= 1, (text, said[0], whole)
+        # About as many words as heard whole: a word lost or doubled at each of the 3-10 cuts
+        # would show; Whisper's own variance between the two readings is a word or three
+        # (espeak's "Hi," dropped at the turn's start, "a person" heard as "Everton").
+        assert abs(len(words(said[0])) - len(words(whole))) <= 3, (said[0], whole)
+        if 11 in picks:  # the order number, read with what led to it
+            assert "four five two one" in said[0].lower() or "4521" in said[0], said[0]
+    ours, theirs = errors / script_words, whole_errors / script_words
+    print(f"WER in pieces {ours:.3f}, whole {theirs:.3f}")
+    assert ours <= theirs + SLACK, (ours, theirs)
 
 
 # -- turn ends before pieces in the shared Whisper -------------------------------------------
@@ -324,3 +336,20 @@ def test_a_short_window_reads_the_sample_order_number_as_the_full_window_does():
     assert heard == full.transcribe_sync(on_the_phone).text
     digits = "".join(ch for ch in heard if ch.isdigit())
     assert digits == "4521" or "four five two one" in heard.lower(), heard
+
+
+@pytest.mark.parametrize(
+    ("text", "digits"),
+    [
+        ("The number is four five two one.", True),
+        ("A number is 4 times 2 1.", True),
+        ("four times two one", True),
+        ("It's 4-5-2-1.", True),
+        ("It took nearly two weeks.", False),  # a number in passing: no second transcription
+        ("I can bring it to one of your shops.", False),
+    ],
+)
+def test_a_part_that_reads_out_digits_is_heard_again_with_what_led_to_it(text, digits):
+    from voice.pipeline.incremental_stt import needs_context
+
+    assert needs_context("Where is my order?", text) is digits

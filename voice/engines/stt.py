@@ -37,8 +37,8 @@ SENTENCE_GAP_S = 0.3  # a pause this long is between sentences (or clauses): the
 WORD_GAP_S = 0.1  # ... this long, between words
 FULL_WINDOW_S = 30.0  # Whisper's own window
 _NUMBER = re.compile(
-    r"\d|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|"
-    r"thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|double|triple)\b",
+    r"(?<![a-z0-9])\d|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
+    r"twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|double|triple)\b",
     re.IGNORECASE,
 )
 _HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}

@@ -9,9 +9,10 @@ once transcribed (nothing it covers is heard again), so at the turn's end only t
 after the last piece is left: at most a few seconds, whatever the turn's length.
 
 Cuts fall in quiet (a VAD pause, or a stretch of frames under the voice level), so no word is
-cut in two or said twice. The one thing a cut can change is a number read across it
-("four five [pause] two one" heard as "45." and "21."): when one piece ends in a number and
-the next begins with one, the two are transcribed again as one (`number_across`).
+cut in two or said twice. What a cut can change is a number: one read across it ("four five
+[pause] two one" heard as "45." and "21."), or one read without what led to it ("the number
+is four five two one" alone came out "four times two one"). A part that reads out digits is
+transcribed again with the part before it (`needs_context`), once the turn is over.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ _NUMBER_WORDS = (
     "zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
     "fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
     "seventy|eighty|ninety|hundred|thousand|double|triple"
+)
+_DIGITS = re.compile(
+    rf"(?<![a-z0-9])\d|\b(?:{_NUMBER_WORDS})\W+(?:{_NUMBER_WORDS})\b", re.IGNORECASE
 )
 _ENDS_IN_NUMBER = re.compile(rf"(\d|\b(?:{_NUMBER_WORDS}))[\W_]*$", re.IGNORECASE)
 _STARTS_WITH_NUMBER = re.compile(rf"^[\W_]*(\d|(?:{_NUMBER_WORDS})\b)", re.IGNORECASE)
@@ -64,6 +68,18 @@ def word_gap(samples: np.ndarray, loudest: float, after_s: float, rate: int = 16
         if end - start >= GAP_FRAMES and middle >= first_frame and end < levels.size:
             return middle * FRAME  # a gap that reaches the end is the pause the VAD will tell
     return None
+
+
+def needs_context(before: str, after: str) -> bool:
+    """Whether the part after a cut should be transcribed again with the part before it: it
+    reads out digits (read best with what led to them), or a number may run across the cut."""
+    return reads_digits(after) or number_across(before, after)
+
+
+def reads_digits(text: str) -> bool:
+    """Digits, or two number words in a row ("four five", "four times two one"), not a number
+    in passing ("two weeks", "one of your shops")."""
+    return bool(_DIGITS.search(text))
 
 
 def number_across(before: str, after: str) -> bool:

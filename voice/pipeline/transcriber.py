@@ -38,7 +38,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voice.engines.stt import SpeechToText, Transcript, joined
 from voice.logs import get_logger
-from voice.pipeline.incremental_stt import PiecePolicy, number_across, word_gap
+from voice.pipeline.incremental_stt import PiecePolicy, needs_context, word_gap
 from voice.pipeline.speech_energy import frame_levels, has_voice
 from voice.pipeline.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
 from voice.session import CallSession
@@ -90,6 +90,7 @@ class TurnTranscriber(FrameProcessor):
         self._session, self._stt, self._early_enabled = session, stt, early
         self._policy = pieces or PiecePolicy()
         self._next_cut_len = 0  # `_speech_len` at which to look for a gap between words again
+        self._lead = 0  # samples of audio before the VAD's start at the head of `_speech`
         self._start_secs, self._stop_secs = vad_start_secs, vad_stop_secs
         self._rate = sample_rate
         self._preroll: deque[np.ndarray] = deque()
@@ -120,7 +121,7 @@ class TurnTranscriber(FrameProcessor):
             self._drop_early()
             if self._speech is None:  # a second start inside one utterance keeps what it has
                 self._speech = list(self._preroll)
-                self._speech_len = self._preroll_len
+                self._speech_len = self._lead = self._preroll_len
                 self._speech_start = self._session.elapsed() - self._start_secs
         elif isinstance(frame, VADUserStoppedSpeakingFrame) and self._speech is not None:
             stop_secs = frame.stop_secs if isinstance(frame, CallerTurnEndFrame) else None
@@ -152,7 +153,7 @@ class TurnTranscriber(FrameProcessor):
         (transcribed early), or, in a long turn, a piece of it (transcribed for good)."""
         if self._speech is None or self._early is not None:
             return
-        if self._policy.piece_at_pause(self._speech_len / self._rate):
+        if self._policy.piece_at_pause(self._waiting_s()):
             self._commit()
         elif self._early_enabled:
             self._early_len = self._speech_len
@@ -163,12 +164,17 @@ class TurnTranscriber(FrameProcessor):
     def _cut_unpaused(self) -> None:
         """Speech has run on without a pause: cut it between two words, if it has a gap."""
         self._next_cut_len = self._speech_len + int(CUT_EVERY_S * self._rate)
-        if not self._policy.cut_unpaused(self._speech_len / self._rate):
+        if not self._policy.cut_unpaused(self._waiting_s()):
             return
         samples = self._samples()
         cut = word_gap(samples, self._loudest, self._policy.min_s, self._rate)
         if cut is not None:
             self._commit(cut)
+
+    def _waiting_s(self) -> float:
+        """Seconds of the caller's speech not yet in a piece (the audio kept from before the
+        VAD heard the voice start does not count: a short turn stays whole)."""
+        return (self._speech_len - self._lead) / self._rate
 
     def _commit(self, upto: int | None = None) -> None:
         """What was said so far (up to sample `upto`) is a piece of the turn, transcribed now."""
@@ -180,7 +186,7 @@ class TurnTranscriber(FrameProcessor):
         audio = _float(samples)
         self._pieces.append(self._transcribe_piece(audio))
         self._speech, self._speech_len = ([rest] if len(rest) else []), len(rest)
-        self._next_cut_len = len(rest)
+        self._next_cut_len, self._lead = len(rest), 0
 
     def _transcribe_piece(self, audio: np.ndarray) -> _Piece:
         """Queued behind every call's turn end, when the STT can (the process's Whisper)."""
@@ -205,7 +211,7 @@ class TurnTranscriber(FrameProcessor):
             early = None
         tail = _float(samples) if not pieces or self._spoke_after(samples, 0) else None
         self._speech, self._speech_len, self._early, self._pieces = None, 0, None, []
-        self._next_cut_len = 0
+        self._next_cut_len = self._lead = 0
         self._loudest = 0.0
         self._preroll.clear()
         self._preroll_len = 0
@@ -313,10 +319,12 @@ class TurnTranscriber(FrameProcessor):
     async def _numbers_rejoined(
         self, parts: list[Transcript], audios: list[np.ndarray]
     ) -> list[Transcript] | None:
-        """A number read across the cut between two pieces is transcribed again as one."""
+        """A part that says a number is transcribed again with the part before it: Whisper
+        reads a digit string better with what led to it ("the number is four five two one"
+        came out "four times two one" alone), and a number may run across the cut."""
         i = 0
         while i < len(parts) - 1:
-            if not number_across(parts[i].text, parts[i + 1].text):
+            if not needs_context(parts[i].text, parts[i + 1].text):
                 i += 1
                 continue
             audio = np.concatenate([audios[i], audios[i + 1]])
@@ -324,6 +332,7 @@ class TurnTranscriber(FrameProcessor):
             if again is None:
                 return None
             parts[i : i + 2], audios[i : i + 2] = [again], [audio]
+            i += 1  # once: the merged part is not merged again with what follows
         return parts
 
     async def _result(
