@@ -167,6 +167,14 @@ def main() -> int:
             items,
             full,
         )
+    for min_s in (10, 15):
+        short = SpeechToText(min_window_s=float(min_s))
+        results[(min_s, "numbers at 30")] = run(
+            f"window >= {min_s} s, numbers decoded again at 30 s (STT_WINDOW_SECS={min_s})",
+            lambda a, s=short: s.transcribe_sync(a).text,
+            items,
+            full,
+        )
     if args.show:
         for key, texts in results.items():
             for (reference, _), a, b in zip(items, full, texts, strict=True):

@@ -85,7 +85,7 @@ async def test_a_real_interruption_still_stops_the_agent(noisy_server: LocalServ
 
 async def test_a_backchannel_does_not_stop_the_agent(noisy_server: LocalServer, samples: Path):
     result = await simulate_call(
-        [samples / "mmhm.wav"],
+        [samples / "yeah_yeah.wav"],
         url=noisy_server.media_url,
         settings=noisy_server.settings,
         transcribe=False,
@@ -96,5 +96,5 @@ async def test_a_backchannel_does_not_stop_the_agent(noisy_server: LocalServer, 
     events = events_of(noisy_server, result.call_sid)
     greeting = next(e for e in events if e["type"] == "agent_turn")
     assert greeting["interrupted"] is False, greeting
-    # Nor did "mm-hm" get an answer of its own: the greeting was the agent's only turn.
+    # Nor did "yeah, yeah" get an answer of its own: the greeting was the agent's only turn.
     assert [e["type"] for e in events].count("agent_turn") == 1, events

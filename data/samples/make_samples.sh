@@ -25,4 +25,5 @@ say agent_please "Can I talk to a person please?"
 say return_undelivered "I want to return order four five two one."
 # Backchannels, said over the agent in the noisy-line tests (issue 16).
 say okay "Okay."
-say mmhm "Mm-hm."
+# Not "Mm-hm.": espeak-ng spells it out, and Whisper hears "M-M-A-K-M" (not a backchannel).
+say yeah_yeah "Yeah, yeah."
