@@ -16,7 +16,7 @@ from voice.engines.encoder_batch import EncoderBatcher
 from voice.engines.models import whisper_base_dir, whisper_device
 from voice.engines.priority_pool import BACKGROUND, PriorityPool
 from voice.engines.thread_names import os_thread_named, set_os_thread_name
-from voice.engines.whisper_window import WindowedWhisper
+from voice.engines.whisper_window import Decoded, WindowedWhisper
 
 # Whisper invents these on silence or noise; a turn that is only this is not a turn.
 LANGUAGE_CONFIDENCE = 0.8
@@ -36,6 +36,9 @@ MIN_PIECE_S = 8.0  # a piece is at least this long unless it is the last one
 SENTENCE_GAP_S = 0.3  # a pause this long is between sentences (or clauses): the best cut
 WORD_GAP_S = 0.1  # ... this long, between words
 FULL_WINDOW_S = 30.0  # Whisper's own window
+# A barge-in check (a few seconds said over the agent, voice/pipeline/barge_in.py) is encoded
+# in a 5 s window: about half the 10 s window's time. Shorter ones loop ("Hi Hi Hi ...").
+CHECK_WINDOW_S, CHECK_PAD_S = 5.0, 1.0
 _NUMBER = re.compile(
     r"(?<![a-z0-9])\d|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
     r"twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|double|triple)\b",
@@ -71,6 +74,17 @@ def joined(pieces: list[Transcript], elapsed_seconds: float | None = None) -> Tr
         elapsed_seconds=(
             sum(p.elapsed_seconds for p in pieces) if elapsed_seconds is None else elapsed_seconds
         ),
+    )
+
+
+def _transcript(decoded: Decoded, audio: np.ndarray, started: float) -> Transcript:
+    return Transcript(
+        text=decoded.text,
+        language=decoded.language,
+        language_probability=decoded.language_probability,
+        no_speech_probability=decoded.no_speech_probability,
+        audio_seconds=len(audio) / 16000,
+        elapsed_seconds=time.perf_counter() - started,
     )
 
 
@@ -215,6 +229,19 @@ class SpeechToText:
             else None
         )
 
+        # Only its words are counted: a repeat or a misread digit does not matter there.
+        self._check_window = (
+            WindowedWhisper(
+                self._model,
+                beam_size,
+                min_window_s=CHECK_WINDOW_S,
+                pad_s=CHECK_PAD_S,
+                encode=self._batcher.encode if self._batcher else None,
+            )
+            if window
+            else None
+        )
+
     @property
     def model(self) -> Any:
         """The shared faster-whisper model."""
@@ -239,14 +266,7 @@ class SpeechToText:
         decoded = window.decode(audio, expected, detect, LANGUAGE_CONFIDENCE)
         if self._numbers_window is not None and says_a_number(decoded.text):
             decoded = self._numbers_window.decode(audio, expected, detect, LANGUAGE_CONFIDENCE)
-        return Transcript(
-            text=decoded.text,
-            language=decoded.language,
-            language_probability=decoded.language_probability,
-            no_speech_probability=decoded.no_speech_probability,
-            audio_seconds=len(audio) / 16000,
-            elapsed_seconds=time.perf_counter() - started,
-        )
+        return _transcript(decoded, audio, started)
 
     def _transcribe_pieces(self, audio: np.ndarray) -> Transcript:
         """A turn longer than one window: cut in its pauses, each piece in a window of its own.
@@ -307,6 +327,19 @@ class SpeechToText:
     async def transcribe(self, audio: np.ndarray) -> Transcript:
         """Someone waits for this one: it goes before any piece (`submit_piece`)."""
         return await asyncio.wrap_future(self._pool.submit(self.transcribe_sync, audio))
+
+    async def transcribe_check(self, audio: np.ndarray) -> Transcript:
+        """A few seconds said over the agent, whose words decide a barge-in: urgent, in a
+        short window, without language detection."""
+        return await asyncio.wrap_future(self._pool.submit(self._check_sync, audio))
+
+    def _check_sync(self, audio: np.ndarray) -> Transcript:
+        window = self._check_window
+        if window is None or not window.fits(audio):
+            return self.transcribe_sync(audio)
+        started = time.perf_counter()
+        decoded = window.decode(frame_speech(audio), self._language, False, LANGUAGE_CONFIDENCE)
+        return _transcript(decoded, audio, started)
 
     def submit_piece(self, audio: np.ndarray) -> Future:
         """A piece of a turn still being spoken: transcribed when no turn end waits."""

@@ -100,7 +100,7 @@ class BargeInDetector(FrameProcessor):
         if self._stt is None:
             return
         try:
-            transcript = await self._stt.transcribe(audio)
+            transcript = await self._stt.transcribe_check(audio)
         except Exception:
             log.exception("barge-in check failed")
             return
