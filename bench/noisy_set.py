@@ -16,8 +16,9 @@ What it writes (`manifest.json` lists every file with its reference text and con
 * `beds/<noise>-<snr>dB.wav`: 60 s of the noise alone, at the level that gives that SNR
   against the sample caller's average speech level. The benchmark plays a bed under a whole
   call (`telephony/phone_line.py`), so the agent hears the noise while it talks too.
-* `backchannels/<word>.wav`: "mm-hm", "okay", "yeah", "uh-huh", "right" in the caller's voice,
-  said over the agent by the benchmark.
+* `backchannels/<word>.wav`: "okay", "yeah", "yeah, yeah", "uh-huh", "right" in the caller's
+  voice, said over the agent by the benchmark. No "mm-hm": espeak-ng spells it out ("M-M-A-K-M"
+  to Whisper) and our TTS's voice says "man"; a hummed one cannot be made here.
 * echo conditions (delay 50-300 ms, attenuation 10-30 dB, phone band 300-3400 Hz): applied
   live by `telephony/phone_line.py` to the audio the agent is actually playing, since what
   comes back depends on what the agent says; `echo/<delay>ms-<atten>dB.wav` renders the
@@ -92,7 +93,7 @@ EXTRA_TURNS = {
 # out my order" on a clean line), which would hide what noise does.
 VOICES = ("espeak", "natural")
 BACKCHANNELS = {
-    "mmhm": "Mm-hm.",
+    "yeah_yeah": "Yeah, yeah.",  # in place of "Mm-hm.", which espeak-ng spells out
     "okay": "Okay.",
     "yeah": "Yeah.",
     "uhhuh": "Uh-huh.",
