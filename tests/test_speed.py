@@ -129,6 +129,46 @@ async def _turn_end(probability: float | None, frames: list) -> list:
     return [f for f in down if not isinstance(f, (InputAudioRawFrame, UserSpeakingFrame))]
 
 
+class _Playback:
+    agent_speaking = True
+
+    def cleared(self) -> list:
+        return []
+
+
+class _TalkingSession(_Session):
+    """The agent is talking; what the barge-in detector logs is kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.playback, self.events = _Playback(), []
+
+    def event(self, kind: str, **fields: object) -> None:
+        self.events.append(kind)
+
+
+async def test_a_barge_in_comes_on_the_audio_not_on_pipecats_speaking_ticks():
+    """pipecat's VAD says "still speaking" at most every 0.2 s; the caller's audio frames
+    (every 20 ms) are enough to stop the agent once the speech is long enough."""
+    from pipecat.frames.frames import InterruptionFrame
+
+    from voice.pipeline.barge_in import BargeInDetector
+
+    session = _TalkingSession()
+    detector = BargeInDetector(session, min_secs=0.3)
+    down, _ = await run_test(
+        detector,
+        frames_to_send=[
+            VADUserStartedSpeakingFrame(start_secs=0.2),  # 0.2 s of speech so far
+            *_speech(0.04),
+            SleepFrame(sleep=0.15),  # 0.35 s now: no UserSpeakingFrame comes
+            *_speech(0.02),
+        ],
+    )
+    assert session.events == ["barge_in"]
+    assert any(isinstance(f, InterruptionFrame) for f in down)
+
+
 def _pause() -> list:
     """What the VAD does: a stop after `pause_s` of quiet; then Smart-Turn gets a moment."""
     return [

@@ -66,6 +66,9 @@ class BargeInDetector(FrameProcessor):
         if isinstance(frame, InputAudioRawFrame):
             if self._words:
                 self._keep(np.frombuffer(frame.audio, dtype=np.int16))
+            # Every 20 ms frame, not only pipecat's UserSpeakingFrame (at most one per 0.2 s):
+            # the interruption comes as soon as the speech is long enough.
+            await self._maybe_interrupt()
         elif isinstance(frame, VADUserStartedSpeakingFrame):
             self._speech_start = self._session.elapsed() - frame.start_secs
             self._next_check_s = self._min_secs
