@@ -204,42 +204,30 @@ class SpeechToText:
         # Turn ends first, pieces of turns still being spoken after them (priority_pool.py).
         self._pool = PriorityPool(threads, "stt", set_os_thread_name, ("stt",))
         # A caller's turn is seconds long: encode it once, on a window cut to its length.
-        self._window = (
-            WindowedWhisper(
-                self._model,
-                beam_size,
-                min_window_s=min_window_s,
-                encode=self._batcher.encode if self._batcher else None,
-            )
-            if window
-            else None
-        )
+        self._window = self._windowed(beam_size, min_window_s) if window else None
         # Whisper reads digit strings best in its own 30 s window ("four five two one" came
         # out "4 times 2 1" in a 10 s one): an utterance a shorter window heard a number in
         # is decoded again in the full window, and the other utterances keep the short one's
         # cost (about a sixth). See docs/benchmarks.md, issue 15.
         self._numbers_window = (
-            WindowedWhisper(
-                self._model,
-                beam_size,
-                min_window_s=FULL_WINDOW_S,
-                encode=self._batcher.encode if self._batcher else None,
-            )
+            self._windowed(beam_size, FULL_WINDOW_S)
             if window and min_window_s < FULL_WINDOW_S
             else None
         )
-
         # Only its words are counted: a repeat or a misread digit does not matter there.
         self._check_window = (
-            WindowedWhisper(
-                self._model,
-                beam_size,
-                min_window_s=CHECK_WINDOW_S,
-                pad_s=CHECK_PAD_S,
-                encode=self._batcher.encode if self._batcher else None,
-            )
-            if window
-            else None
+            self._windowed(beam_size, CHECK_WINDOW_S, pad_s=CHECK_PAD_S) if window else None
+        )
+
+    def _windowed(self, beam_size: int, min_window_s: float, **options: float) -> WindowedWhisper:
+        """The shared model, encoding in windows of at least `min_window_s` (batched when
+        concurrent encodes are)."""
+        return WindowedWhisper(
+            self._model,
+            beam_size,
+            min_window_s=min_window_s,
+            encode=self._batcher.encode if self._batcher else None,
+            **options,
         )
 
     @property

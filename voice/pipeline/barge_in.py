@@ -16,7 +16,6 @@ import numpy as np
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
-    UserSpeakingFrame,
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
@@ -66,7 +65,7 @@ class BargeInDetector(FrameProcessor):
         if isinstance(frame, InputAudioRawFrame):
             if self._words:
                 self._keep(np.frombuffer(frame.audio, dtype=np.int16))
-            # Every 20 ms frame, not only pipecat's UserSpeakingFrame (at most one per 0.2 s):
+            # On every 20 ms frame, not on pipecat's UserSpeakingFrame (at most one per 0.2 s):
             # the interruption comes as soon as the speech is long enough.
             await self._maybe_interrupt()
         elif isinstance(frame, VADUserStartedSpeakingFrame):
@@ -74,8 +73,6 @@ class BargeInDetector(FrameProcessor):
             self._next_check_s = self._min_secs
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._speech_start = None
-        elif isinstance(frame, UserSpeakingFrame):
-            await self._maybe_interrupt()
         await self.push_frame(frame, direction)
 
     def _keep(self, samples: np.ndarray) -> None:
