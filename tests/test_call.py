@@ -152,8 +152,8 @@ async def test_silence_gets_a_reprompt_then_a_polite_goodbye(tmp_path):
         tmp_path, extra_env={"SILENCE_REPROMPT_SECS": "1.5", "SILENCE_MAX_REPROMPTS": "1"}
     ) as quiet:
         result = await simulate_call(
-            [], url=quiet.media_url, settings=quiet.settings, transcribe=False, hangup_after_s=40
-        )
+            ["silence:40"], url=quiet.media_url, settings=quiet.settings, transcribe=False
+        )  # the caller stays on the line and says nothing
         events = read_events(next(quiet.recordings.rglob(f"{result.call_sid}.jsonl")))
     kinds = [e["type"] for e in events]
     assert kinds.count("silence") == 2

@@ -533,6 +533,9 @@ def free_port() -> int:
     [
         (["missing.wav"], "error: missing.wav: no such audio file"),
         (["dtmf:12x"], "error: dtmf:12x: DTMF turns take the digits 0-9, * and #"),
+        (["silence:nan"], "error: silence:nan: a silent turn lasts more than 0 and at most 600"),
+        (["silence:1e9"], "error: silence:1e9: a silent turn lasts more than 0 and at most 600"),
+        (["silence:-3"], "error: silence:-3: a silent turn lasts more than 0 and at most 600"),
         ([str(SAMPLES / "hello.wav"), "--url", "ws://127.0.0.1:{port}/twilio/media"], "error: "),
     ],
 )

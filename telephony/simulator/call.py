@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("telephony.simulator")
 
 DTMF_DIGITS = frozenset("0123456789*#")
+MAX_SILENCE_S = 600.0  # a `silence:SECONDS` turn: a caller who says nothing, at most this long
 DEFAULT_URL = "ws://127.0.0.1:8080/twilio/media"
 CALLER_TAIL_S = 0.3  # a turn ends where its WAV's speech ends: keep the fading last sound
 
@@ -107,9 +108,22 @@ def load_sources(turn_sources: Sequence[str | Path]) -> list[_Source]:
             if not digits or not set(digits) <= DTMF_DIGITS:
                 raise SimulatorError(f"{label}: DTMF turns take the digits 0-9, * and #")
             sources.append(_Source(label, digits=digits))
+        elif label.startswith("silence:"):
+            sources.append(_Source(label, audio=_silence(label)))
         else:
             sources.append(_Source(label, audio=load_caller_audio(item)))
     return sources
+
+
+def _silence(label: str) -> np.ndarray:
+    """`silence:SECONDS`: the caller stays on the line and says nothing for that long."""
+    try:
+        seconds = float(label.removeprefix("silence:"))
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds <= MAX_SILENCE_S:  # also refuses nan and inf
+        raise SimulatorError(f"{label}: a silent turn lasts more than 0 and at most 600 seconds")
+    return np.zeros(round(seconds * SAMPLE_RATE), dtype=np.int16)
 
 
 def _check_url(url: str) -> None:

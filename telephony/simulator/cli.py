@@ -21,7 +21,9 @@ from voice.settings import Settings, get_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("turns", nargs="+", metavar="TURN", help="caller WAV file, or dtmf:DIGITS")
+    parser.add_argument(
+        "turns", nargs="+", metavar="TURN", help="caller WAV file, dtmf:DIGITS, or silence:SECONDS"
+    )
     parser.add_argument("--url", default=DEFAULT_URL, help="media stream URL (%(default)s)")
     parser.add_argument("--from", dest="caller", default="+15550001111", help="caller number")
     parser.add_argument("--out", type=Path, default=Path("sim-out"), help="output folder")
