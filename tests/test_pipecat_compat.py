@@ -6,11 +6,8 @@ call. The last tests run the Smart-Turn path of the turn-end detector on the pac
 
 from __future__ import annotations
 
-import base64
-import json
 import time
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import onnxruntime
@@ -22,18 +19,13 @@ from pipecat.frames.frames import (
     VADUserStartedSpeakingFrame,
     VADUserStoppedSpeakingFrame,
 )
-from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.tests.utils import SleepFrame, run_test
 
-from telephony.audio_files import mulaw_encode
 from voice.pipeline import pipecat_compat as compat
-from voice.pipeline.serializer import CallSerializer
 from voice.pipeline.shared_vad import SharedSileroVADAnalyzer, shared_session
 from voice.pipeline.smart_turn import SmartTurn, shared_smart_turn
 from voice.pipeline.turn_end import TurnEndDetector, TurnTiming
 from voice.pipeline.turn_frames import CallerTurnEndFrame
-from voice.session import CallSession
-from voice.store.calls import Store
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 RATE = 16000
@@ -95,27 +87,6 @@ def test_smart_turn_prediction_step_hears_a_finished_sentence_and_a_cut_one():
     cut = sentence[: int(len(sentence) * 0.55)]
     assert compat.smart_turn_probability(analyzer, finished) >= 0.5
     assert compat.smart_turn_probability(analyzer, cut) < 0.5
-
-
-# -- 3. The Twilio serializer's input side -------------------------------------------------
-async def test_serializer_resamples_twilio_audio_to_the_pipeline_rate(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
-    session = CallSession("CA" + "3" * 32, "MZ" + "3" * 32, "", tmp_path, store)
-    serializer = CallSerializer(session, on_stop=lambda: None)
-    await serializer.setup(SimpleNamespace(audio_in_sample_rate=RATE))  # what the worker gives
-    assert compat.serializer_input_rate(serializer) == RATE
-    phone = speech()[::2]  # 8 kHz, as Twilio sends it
-    frames = []
-    for i in range(0, len(phone) - 160, 160):  # 20 ms media messages
-        payload = base64.b64encode(mulaw_encode(phone[i : i + 160])).decode()
-        message = {"event": "media", "media": {"payload": payload, "timestamp": str(i // 8)}}
-        frames.append(await serializer.deserialize(json.dumps(message)))
-    audio = [f for f in frames if isinstance(f, InputAudioRawFrame)]
-    assert audio and all(f.sample_rate == RATE for f in audio)
-    samples = sum(len(f.audio) for f in audio) // 2
-    assert samples == pytest.approx(2 * 160 * len(frames), rel=0.05)  # twice the samples
-    session.close("completed")
-    assert isinstance(serializer, TwilioFrameSerializer)
 
 
 # -- the Smart-Turn path of the turn-end detector, with the packaged model -----------------

@@ -105,6 +105,8 @@ class Settings(BaseSettings):
     vad_stop_secs: float = Field(0.6, alias="VAD_STOP_SECS")
     vad_start_secs: float = Field(0.2, alias="VAD_START_SECS")
     vad_confidence: float = Field(0.6, alias="VAD_CONFIDENCE")
+    # pipecat's loudness gate (0-1, smoothed over ~0.4 s): its slow rise delays every start.
+    vad_min_volume: float = Field(0.6, ge=0, le=1, alias="VAD_MIN_VOLUME")
     turn_pause_secs: float = Field(0.2, alias="TURN_PAUSE_SECS")
     turn_complete_secs: float = Field(0.45, alias="TURN_COMPLETE_SECS")
     smart_turn: bool = Field(False, alias="SMART_TURN")

@@ -55,6 +55,7 @@ class BargeInDetector(FrameProcessor):
         self._stt, self._words = stt, words if stt is not None else 0
         self._rate = sample_rate
         self._speech_start: float | None = None
+        self._detected_at = 0.0  # when the VAD said the caller started (its start_secs later)
         self._audio: deque[np.ndarray] = deque()  # the caller's last MAX_CHECK_S
         self._held = 0
         self._check: asyncio.Task | None = None
@@ -69,7 +70,8 @@ class BargeInDetector(FrameProcessor):
             # the interruption comes as soon as the speech is long enough.
             await self._maybe_interrupt()
         elif isinstance(frame, VADUserStartedSpeakingFrame):
-            self._speech_start = self._session.elapsed() - frame.start_secs
+            self._detected_at = self._session.elapsed()
+            self._speech_start = self._detected_at - frame.start_secs
             self._next_check_s = self._min_secs
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._speech_start = None
@@ -116,6 +118,7 @@ class BargeInDetector(FrameProcessor):
         self._session.event(
             "barge_in",
             caller_speech_start=round(speech_start, 3),
+            vad_detected=round(self._detected_at, 3),
             dropped_sentences=[s.mark for s in dropped],
             **extra,
         )

@@ -54,6 +54,7 @@ def build_call_pipeline(
         params=VADParams(
             confidence=settings.vad_confidence,
             start_secs=settings.vad_start_secs,
+            min_volume=settings.vad_min_volume,
             stop_secs=min(timing.pause_s, timing.stop_s),
         ),
     )

@@ -1,15 +1,13 @@
 """Every pipecat internal we reach, in one place, checked against the pipecat we tested.
 
 pipecat is our frame bus, transport and serializer (docs/architecture.md); its public API is
-enough for that. Three things need more, and each reaches into pipecat below its public API:
+enough for that. Two things need more, and each reaches into pipecat below its public API:
 
 1. Silero VAD on one ONNX session for every call (`shared_vad.py`): the model file inside
    pipecat's wheel, `SileroOnnxModel` built around a session it did not open, and the state
    `SileroVADAnalyzer.__init__` sets after loading its own model.
 2. Smart-Turn v3 on one model for every call (`smart_turn.py`): the analyzer's prediction step
    (`_predict_endpoint`), called with audio we keep ourselves.
-3. The Twilio serializer's input side (`serializer.py`): the resampler and the pipeline's input
-   rate of `TwilioFrameSerializer`, reused for audio we decode once for the recording too.
 
 These names are private in pipecat and may change in any release: `check_pipecat()` runs at
 start-up (`telephony/app.py`) and says which version was tested and which internal is missing;
@@ -24,7 +22,6 @@ from typing import Any
 import numpy as np
 import onnxruntime
 from pipecat.audio.vad.silero import SileroOnnxModel
-from pipecat.serializers.twilio import TwilioFrameSerializer
 
 from voice.logs import get_logger
 
@@ -78,20 +75,6 @@ def smart_turn_probability(analyzer: Any, audio: np.ndarray) -> float:
     return float(analyzer._predict_endpoint(audio)["probability"])
 
 
-# -- 3. The Twilio serializer's input side -------------------------------------------------
-def serializer_input_rate(serializer: TwilioFrameSerializer) -> int:
-    """The pipeline's input rate, which `setup()` gave the serializer."""
-    return int(serializer._sample_rate)
-
-
-async def serializer_resample(serializer: TwilioFrameSerializer, pcm: bytes, rate: int) -> bytes:
-    """16-bit PCM at `rate` to the pipeline's input rate, on the serializer's own stream
-    resampler (it keeps state between frames)."""
-    return bytes(
-        await serializer._input_resampler.resample(pcm, rate, serializer_input_rate(serializer))
-    )
-
-
 # -- the check at start-up -----------------------------------------------------------------
 def missing_internals() -> list[str]:
     """The internals above that the installed pipecat lacks (none on the tested version)."""
@@ -106,17 +89,7 @@ def missing_internals() -> list[str]:
     analyzer_class = getattr(smart_turn, "LocalSmartTurnAnalyzerV3", None)
     if analyzer_class is None or not callable(getattr(analyzer_class, "_predict_endpoint", None)):
         missing.append("LocalSmartTurnAnalyzerV3._predict_endpoint")
-    serializer = TwilioFrameSerializer(stream_sid="MZcheck", params=_no_hang_up())
-    missing += [
-        f"TwilioFrameSerializer.{name}"
-        for name in ("_sample_rate", "_input_resampler")
-        if not hasattr(serializer, name)
-    ]
     return missing
-
-
-def _no_hang_up() -> TwilioFrameSerializer.InputParams:
-    return TwilioFrameSerializer.InputParams(auto_hang_up=False)
 
 
 def check_pipecat(installed: str | None = None) -> str | None:

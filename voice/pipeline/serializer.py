@@ -1,7 +1,8 @@
 """Twilio Media Streams <-> pipecat frames, with the call's recorder tapped in.
 
-pipecat's `TwilioFrameSerializer` does the audio conversion; this subclass adds what a
-support line needs on top: marks both ways, `stop`, recording exactly what crossed the wire,
+pipecat's `TwilioFrameSerializer` does the audio conversion towards Twilio; this subclass adds
+what a support line needs on top: marks both ways, `stop`, recording exactly what crossed the
+wire, caller audio brought to the pipeline's rate frame by frame (voice/pipeline/upsampler.py),
 and bad input answered with a log line instead of an exception.
 """
 
@@ -15,12 +16,13 @@ import math
 from collections.abc import Callable
 
 from pipecat.frames.frames import AudioRawFrame, Frame, InputAudioRawFrame, InterruptionFrame
+from pipecat.processors.frame_processor import FrameProcessorSetup
 from pipecat.serializers.twilio import TwilioFrameSerializer
 
 from voice.log_budget import LimitedWarnings, clip
 from voice.logs import get_logger
 from voice.pipeline.frames import PlaybackMarkFrame, SpeechMarkFrame
-from voice.pipeline.pipecat_compat import serializer_input_rate, serializer_resample
+from voice.pipeline.upsampler import Upsampler
 from voice.session import CallSession
 
 log = get_logger(__name__)
@@ -39,11 +41,17 @@ class CallSerializer(TwilioFrameSerializer):
         self._session = session
         self._on_stop = on_stop
         self.bad_messages = 0
+        self._upsampler: Upsampler | None = None  # made once `setup` gave the pipeline's rate
         # A few lines per stream, then counted: one summary line when the call closes.
         self._warnings = LimitedWarnings(log, "bad media stream message")
         session.on_close.append(
             lambda: self._warnings.summary(call_sid=session.call_sid, stream_sid=session.stream_sid)
         )
+
+    # pipecat types BaseObject.setup with a task manager and FrameSerializer.setup with this.
+    async def setup(self, setup: FrameProcessorSetup) -> None:  # type: ignore[override]
+        await super().setup(setup)
+        self._upsampler = Upsampler(TWILIO_RATE, setup.audio_in_sample_rate)
 
     async def serialize(self, frame: Frame) -> str | bytes | None:
         if isinstance(frame, SpeechMarkFrame):
@@ -121,11 +129,11 @@ class CallSerializer(TwilioFrameSerializer):
             timestamp = None
         # The recorder clamps it to a window around the call's own clock.
         self._session.recorder.caller_audio(pcm8k, timestamp)
-        pcm = await serializer_resample(self, pcm8k, TWILIO_RATE)
-        if not pcm:
+        if self._upsampler is None:
+            self._bad("media before the pipeline started")
             return None
-        rate = serializer_input_rate(self)
-        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=rate)
+        pcm = self._upsampler(pcm8k)
+        return InputAudioRawFrame(audio=pcm, num_channels=1, sample_rate=self._upsampler.out_rate)
 
     def _bad(self, reason: str) -> None:
         self.bad_messages += 1
