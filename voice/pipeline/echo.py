@@ -9,6 +9,9 @@ the other, and a `clear` (barge-in) drops what was still to play.
 `EchoGate`, first after the transport, looks at each 20 ms of caller audio while the agent's
 voice may be coming back (it is talking, or stopped less than `MAX_DELAY_S` ago):
 
+0. Before the echo is located, a frame much quieter than the agent may be its echo and is
+   passed quieter (`PRIOR_ECHO_DB`); once the agent has talked for `NO_ECHO_AFTER_S` with no
+   echo found, the line has none and frames pass untouched, the caller's soft first sounds too.
 1. Where the echo sits: the normalised cross-correlation of the last second of caller audio
    with the agent's audio over lags 0..`MAX_DELAY_S` (network, Twilio's buffer and the room
    together), re-estimated every `ESTIMATE_EVERY_S`; trusted only above `MIN_CORRELATION`, so
@@ -50,6 +53,9 @@ MIN_CORRELATION = 0.5  # below this the window is not (mostly) our echo: keep th
 ESTIMATE_TTL_S = 5.0  # an estimate not confirmed for this long is dropped (the path moved)
 MIN_HISTORY_S = 0.2  # caller audio needed for a first estimate
 PRIOR_ECHO_DB = 10.0  # before any estimate: the echo is at least this far below the agent
+# By then an echo would have been located (its longest delay, a first window, one more try):
+# with none found, nothing of ours is coming back and the caller's softer sounds pass.
+NO_ECHO_AFTER_S = MAX_DELAY_S + MIN_HISTORY_S + ESTIMATE_EVERY_S
 RESIDUAL_RATIO = 0.3  # left after subtracting the echo, relative to the frame: echo only
 ECHO_MARGIN = 2.0  # a frame no louder than this times the predicted echo (3 dB) is echo only
 SUPPRESS_DB = 30.0
@@ -153,6 +159,8 @@ class EchoGate(FrameProcessor):
         self._held = 0
         self._estimate: EchoEstimate | None = None
         self._next_estimate = 0
+        self._agent_from: int | None = None  # where this stretch of the agent's voice began
+        self._echo_seen = False  # an echo was located in this stretch
         self.suppressed_frames = 0
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -170,11 +178,15 @@ class EchoGate(FrameProcessor):
         if not self._echo.audible_since(start - max_lag):
             # The agent is quiet: nothing of ours can be coming back. Its next words are
             # timed anew (a reply starts when it is ready), so the echo is located anew.
-            self._estimate = None
+            self._estimate, self._agent_from, self._echo_seen = None, None, False
             return frame
+        if self._agent_from is None:
+            self._agent_from = start
         self._refresh(end, max_lag)
         est = self._estimate
         if est is None:
+            if not self._echo_seen and start - self._agent_from >= NO_ECHO_AFTER_S * RATE:
+                return frame  # no echo on this line: the prior below would only mute the caller
             return self._before_estimate(frame, x, start, end, max_lag)
         predicted = est.gain * self._echo.span(start - est.delay, end - est.delay)
         residual = x - predicted
@@ -231,7 +243,7 @@ class EchoGate(FrameProcessor):
         found = estimate(caller, agent, max_lag)
         if found is not None and found.correlation >= MIN_CORRELATION and found.gain > 0:
             found.at = now
-            self._estimate = found
+            self._estimate, self._echo_seen = found, True
 
 
 class EchoReference(FrameProcessor):
