@@ -2,7 +2,8 @@
 
 The simulator's phone line (telephony/phone_line.py) feeds the agent's own voice back into
 the caller's audio as a speakerphone would: what the caller's phone is playing at that moment,
-150 ms later, 20 dB quieter, band-limited to the phone band.
+150 ms later, 20 dB quieter, band-limited to the phone band. The server runs with the
+defaults: echo gate, one real word before a barge-in, backchannels filtered.
 """
 
 from __future__ import annotations
@@ -19,12 +20,10 @@ from telephony.phone_line import EchoPath, PhoneLine
 from telephony.simulator import simulate_call
 from voice.pipeline.backchannel import content_words, is_backchannel
 
-ON = {"ECHO_GATE": "true", "BARGE_IN_WORDS": "1", "BACKCHANNEL_FILTER": "true"}
-
 
 @pytest.fixture(scope="module")
 def noisy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with LocalServer(tmp_path_factory.mktemp("noisy"), extra_env=ON) as server:
+    with LocalServer(tmp_path_factory.mktemp("noisy")) as server:
         yield server
 
 

@@ -118,15 +118,16 @@ class Settings(BaseSettings):
     incremental_stt: bool = Field(False, alias="INCREMENTAL_STT")
     stt_piece_min_secs: float = Field(2.0, gt=0, alias="STT_PIECE_MIN_SECS")
     stt_piece_max_secs: float = Field(10.0, gt=0, alias="STT_PIECE_MAX_SECS")
-    barge_in_min_secs: float = Field(0.3, alias="BARGE_IN_MIN_SECS")
+    # Speech over the agent before it is checked (with BARGE_IN_WORDS) or, without, stops it.
+    barge_in_min_secs: float = Field(0.2, alias="BARGE_IN_MIN_SECS")
     # Noisy lines and speakerphones (issue 16; measured in docs/benchmarks.md).
     # Discount caller audio that is the agent's own voice coming back (voice/pipeline/echo.py).
-    echo_gate: bool = Field(False, alias="ECHO_GATE")
+    echo_gate: bool = Field(True, alias="ECHO_GATE")
     # Words (not backchannels) the caller must say over the agent before it stops; 0: the
     # VAD's speech alone interrupts, after BARGE_IN_MIN_SECS (voice/pipeline/barge_in.py).
-    barge_in_words: int = Field(0, ge=0, le=5, alias="BARGE_IN_WORDS")
+    barge_in_words: int = Field(1, ge=0, le=5, alias="BARGE_IN_WORDS")
     # A backchannel ("mm-hm", "okay") heard while the agent talks is not a turn.
-    backchannel_filter: bool = Field(False, alias="BACKCHANNEL_FILTER")
+    backchannel_filter: bool = Field(True, alias="BACKCHANNEL_FILTER")
     silence_reprompt_secs: float = Field(7.0, alias="SILENCE_REPROMPT_SECS")
     silence_max_reprompts: int = Field(2, alias="SILENCE_MAX_REPROMPTS")
 

@@ -29,7 +29,7 @@ from voice.session import CallSession
 log = get_logger("voice.barge_in")
 
 PREROLL_S = 0.4  # audio before the VAD noticed speech: a word's start
-RECHECK_S = 0.4  # speech going on after a check without words: look again this much later
+RECHECK_S = 0.2  # speech going on after a check without words: look again this much later
 MAX_CHECK_S = 4.0  # the most speech one check transcribes (its latest seconds)
 
 
