@@ -21,7 +21,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
-from voice.engines.stt import SpeechToText
+from voice.engines.stt import SpeechToText, Transcript
 from voice.logs import get_logger
 from voice.pipeline.backchannel import content_words
 from voice.session import CallSession
@@ -31,6 +31,11 @@ log = get_logger("voice.barge_in")
 PREROLL_S = 0.4  # audio before the VAD noticed speech: a word's start
 RECHECK_S = 0.2  # speech going on after a check without words: look again this much later
 MAX_CHECK_S = 4.0  # the most speech one check transcribes (its latest seconds)
+
+
+def words_heard(transcript: Transcript) -> int:
+    """The words in a barge-in check that count towards stopping the agent."""
+    return content_words(transcript.text) if transcript.is_speech else 0
 
 
 class BargeInDetector(FrameProcessor):
@@ -106,8 +111,7 @@ class BargeInDetector(FrameProcessor):
         except Exception:
             log.exception("barge-in check failed")
             return
-        said = content_words(transcript.text) if transcript.is_speech else 0
-        if said < self._words:
+        if words_heard(transcript) < self._words:
             self._session.event("barge_in_ignored", text=transcript.text, speech_s=round(spoken, 2))
             return
         if self._speech_start == speech_start and self._session.playback.agent_speaking:

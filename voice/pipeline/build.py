@@ -37,6 +37,20 @@ def turn_timing(settings: Settings) -> TurnTiming:
     )
 
 
+def caller_vad(settings: Settings) -> SharedSileroVADAnalyzer:
+    """The VAD on the caller's audio: its stops are the short pauses the turn end judges."""
+    timing = turn_timing(settings)
+    return SharedSileroVADAnalyzer(
+        sample_rate=PIPELINE_IN_RATE,
+        params=VADParams(
+            confidence=settings.vad_confidence,
+            start_secs=settings.vad_start_secs,
+            min_volume=settings.vad_min_volume,
+            stop_secs=min(timing.pause_s, timing.stop_s),
+        ),
+    )
+
+
 def build_call_pipeline(
     transport: BaseTransport,
     session: CallSession,
@@ -49,15 +63,7 @@ def build_call_pipeline(
     The VAD reports short pauses; the turn-end detector decides which pause ends the turn.
     """
     timing = turn_timing(settings)
-    vad = SharedSileroVADAnalyzer(
-        sample_rate=PIPELINE_IN_RATE,
-        params=VADParams(
-            confidence=settings.vad_confidence,
-            start_secs=settings.vad_start_secs,
-            min_volume=settings.vad_min_volume,
-            stop_secs=min(timing.pause_s, timing.stop_s),
-        ),
-    )
+    vad = caller_vad(settings)
     smart_turn = shared_smart_turn if settings.smart_turn else None
     responder = ConversationResponder(
         session,
