@@ -42,37 +42,52 @@ def test_every_frame_comes_out_at_once_and_whole() -> None:
     assert {len(f) for f in frames} == {2 * FRAME * 2}  # 320 int16 samples every time
 
 
-def test_it_sounds_as_a_whole_file_resampled_in_one_go_two_ms_later() -> None:
+def test_it_sounds_as_a_whole_file_resampled_in_one_go_four_ms_later() -> None:
     phone = phone_speech()
     ours = np.frombuffer(b"".join(upsample_in_frames(phone)), dtype=np.int16).astype(float)
     whole = soxr.resample(phone.astype(float), 8000, 16000, quality="VHQ")
-    delay = 2 * HALF_TAPS  # output samples: HALF_TAPS input samples, 2 ms
-    assert delay / 16000 <= 0.002
+    delay = 2 * HALF_TAPS  # output samples: HALF_TAPS input samples, 4 ms
+    assert delay / 16000 <= 0.004
     ours, whole = ours[delay:], whole[: len(ours) - delay]
     snr_db = 10 * np.log10((whole**2).sum() / ((ours - whole) ** 2).sum())
-    assert snr_db > 40  # the same sound; a frame or a sample out of place would be ~0 dB
+    assert snr_db > 30  # the same sound; a frame or a sample out of place would be ~0 dB
 
 
-def test_no_image_of_the_voice_band_is_made_above_four_khz() -> None:
-    tone = (np.sin(2 * np.pi * 3000 * np.arange(8000) / 8000) * 12000).astype(np.int16)
-    out = np.frombuffer(b"".join(upsample_in_frames(tone)), dtype=np.int16)[1000:].astype(float)
-    spectrum = np.abs(np.fft.rfft(out * np.hanning(len(out))))
-    freqs = np.fft.rfftfreq(len(out), 1 / 16000)
-    at = {f: spectrum[np.argmin(abs(freqs - f))] for f in (3000, 5000)}
-    assert 20 * np.log10(at[3000] / at[5000]) > 60
+def tone_through(hz: float) -> tuple[np.ndarray, np.ndarray]:
+    tone = (np.sin(2 * np.pi * hz * np.arange(8000) / 8000) * 12000).astype(np.int16)
+    out = np.frombuffer(b"".join(upsample_in_frames(tone)), dtype=np.int16)[1000:9000]
+    # 8000 samples at 16 kHz: 2 Hz bins, so every tone here sits on a bin
+    spectrum = np.abs(np.fft.rfft(out.astype(float) * np.hanning(len(out))))
+    return spectrum, np.fft.rfftfreq(len(out), 1 / 16000)
+
+
+def level_at(spectrum: np.ndarray, freqs: np.ndarray, hz: float) -> float:
+    near = np.abs(freqs - hz) <= 5  # the tone's peak, wherever it falls between two bins
+    return 20 * np.log10(spectrum[near].max() + 1e-9)
+
+
+@pytest.mark.parametrize(("hz", "below_db"), [(3000, 60), (3400, 60), (3900, 40)])
+def test_no_copy_of_the_voice_band_is_made_above_four_khz(hz: float, below_db: float) -> None:
+    """Upsampling makes a mirror image of 0-4 kHz above 4 kHz (a tone at f comes back at
+    8 kHz - f). Let through just above 4 kHz, it made Whisper hear "four times two one"."""
+    spectrum, freqs = tone_through(hz)
+    assert level_at(spectrum, freqs, hz) - level_at(spectrum, freqs, 8000 - hz) > below_db
+
+
+def test_the_voice_band_passes_at_full_level() -> None:
+    for hz in (300, 1000, 3400):
+        spectrum, freqs = tone_through(hz)
+        reference, _ = tone_through(1000)
+        assert abs(level_at(spectrum, freqs, hz) - level_at(reference, freqs, 1000)) < 0.5
 
 
 def test_loud_audio_is_clipped_not_wrapped() -> None:
-    square = np.tile(np.r_[np.full(8, 32767), np.full(8, -32768)], 10).astype(np.int16)
+    """A full-scale step makes the filter ring past the rail; clipped, it stays at the rail,
+    wrapped it would jump to the other end of the scale."""
+    square = np.tile(np.r_[np.zeros(16), np.full(16, 32767)], 10).astype(np.int16)
     out = np.frombuffer(Upsampler(8000, 16000)(square.tobytes()), dtype=np.int16)
-    heard = out[2 * HALF_TAPS :].astype(int)  # the input's samples are the even ones
-    assert heard[::2].tolist() == square[: len(square) - HALF_TAPS].tolist()
-    # Between two samples at a rail the filter rings past it: clipped there, never wrapped.
-    between = heard[1::2][: len(heard[::2]) - 1]
-    rails = square[: len(between) + 1].astype(int)
-    same = rails[:-1] == rails[1:]
-    assert (np.sign(between[same]) == np.sign(rails[:-1][same])).all()
-    assert np.abs(between[same]).min() > 20000  # ringing dips, but stays near the rail
+    assert out.max() == 32767  # it did ring past the rail
+    assert out.min() > -10000  # the ringing below zero, never the wrapped overshoot (~-32000)
 
 
 def test_a_rate_that_is_not_a_whole_multiple_is_refused() -> None:
