@@ -122,7 +122,9 @@ def _silence(label: str) -> np.ndarray:
     except ValueError:
         seconds = math.nan
     if not 0 < seconds <= MAX_SILENCE_S:  # also refuses nan and inf
-        raise SimulatorError(f"{label}: a silent turn lasts more than 0 and at most 600 seconds")
+        raise SimulatorError(
+            f"{label}: a silent turn lasts more than 0 and at most {MAX_SILENCE_S:g} seconds"
+        )
     return np.zeros(round(seconds * SAMPLE_RATE), dtype=np.int16)
 
 
