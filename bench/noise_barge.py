@@ -34,7 +34,13 @@ from bench.machine import describe  # noqa: E402
 from telephony.audio_files import mulaw_decode, mulaw_encode  # noqa: E402
 from voice.engines.stt import SpeechToText  # noqa: E402
 from voice.logs import configure_logging  # noqa: E402
-from voice.pipeline.barge_in import MAX_CHECK_S, PREROLL_S, RECHECK_S, words_heard  # noqa: E402
+from voice.pipeline.barge_in import (  # noqa: E402
+    MAX_CHECK_S,
+    PREROLL_S,
+    RECHECK_S,
+    words_heard,
+    words_needed,
+)
 from voice.pipeline.build import PIPELINE_IN_RATE, caller_vad  # noqa: E402
 from voice.pipeline.upsampler import Upsampler  # noqa: E402
 from voice.settings import Settings  # noqa: E402
@@ -86,7 +92,7 @@ async def false_barge_ins(audio: np.ndarray, settings: Settings, stt: SpeechToTe
             said = np.concatenate(kept)[-keep:].astype(np.float32) / 32768.0
             transcript = await stt.transcribe_check(said)
             checks += 1
-            stopped = words_heard(transcript) >= settings.barge_in_words
+            stopped = words_heard(transcript) >= words_needed(settings.barge_in_words, spoken)
             heard = transcript.text
         if stopped:
             events.append({"at_s": round(t, 2), "heard": heard})

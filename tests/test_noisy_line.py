@@ -18,7 +18,9 @@ import pytest
 from telephony.local_server import LocalServer
 from telephony.phone_line import EchoPath, PhoneLine
 from telephony.simulator import simulate_call
+from voice.engines.stt import Transcript
 from voice.pipeline.backchannel import content_words, is_backchannel
+from voice.pipeline.barge_in import EARLY_S, words_heard, words_needed
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +44,29 @@ def test_backchannel_words() -> None:
     assert not is_backchannel("") and not is_backchannel("Okay, where is my order?")
     assert content_words("Okay, where is my order?") == 4
     assert content_words("uh-huh, right") == 0
+
+
+def heard(text: str, audio_s: float = 0.7, no_speech: float = 0.2) -> int:
+    return words_heard(Transcript(text, "en", 1.0, no_speech, audio_s, 0.05))
+
+
+def test_barge_in_counts_different_real_words_only() -> None:
+    assert heard("I order") == 2 and heard("No, wait, stop!") == 3
+    assert heard("Okay. Okay.") == 0 and heard("Uh-huh, right") == 0
+    # Whisper guessing one word again and again from its start: one word.
+    assert heard("Rise... Rise... Rise... Rise...") == 1 and heard("Yes, yes, yes") == 1
+    # More words than anyone says in 0.6 s of audio: made up from babble, not counted.
+    assert heard("I got to get out of here.", audio_s=0.62) == 0
+    assert heard("I got to get out of here.", audio_s=1.4) == 7
+    # Whisper's own verdict that there was no speech, or a stock hallucination.
+    assert heard("I order", no_speech=0.9) == 0 and heard("Thank you.") == 0
+
+
+def test_an_early_barge_in_check_needs_one_word_more() -> None:
+    # A single word in the first moments of speech is how a backchannel starts ("yeah" is
+    # heard "yes" from its first 0.2 s); two different words are a sentence under way.
+    assert words_needed(1, 0.2) == 2 and words_needed(1, EARLY_S - 0.01) == 2
+    assert words_needed(1, EARLY_S) == 1 and words_needed(2, 0.6) == 2
 
 
 async def test_echo_alone_never_interrupts_the_agent(noisy_server: LocalServer, samples: Path):

@@ -55,6 +55,7 @@ class Transcript:
     no_speech_probability: float
     audio_seconds: float
     elapsed_seconds: float
+    avg_logprob: float = 0.0  # Whisper's mean log-probability per token (0 is certain)
 
     @property
     def is_speech(self) -> bool:
@@ -74,6 +75,7 @@ def joined(pieces: list[Transcript], elapsed_seconds: float | None = None) -> Tr
         elapsed_seconds=(
             sum(p.elapsed_seconds for p in pieces) if elapsed_seconds is None else elapsed_seconds
         ),
+        avg_logprob=min(p.avg_logprob for p in spoken),
     )
 
 
@@ -85,6 +87,7 @@ def _transcript(decoded: Decoded, audio: np.ndarray, started: float) -> Transcri
         no_speech_probability=decoded.no_speech_probability,
         audio_seconds=len(audio) / 16000,
         elapsed_seconds=time.perf_counter() - started,
+        avg_logprob=decoded.avg_logprob,
     )
 
 
@@ -299,6 +302,7 @@ class SpeechToText:
             no_speech_probability=float(no_speech),
             audio_seconds=len(audio) / 16000,
             elapsed_seconds=time.perf_counter() - started,
+            avg_logprob=min((float(s.avg_logprob) for s in segments), default=0.0),
         )
 
     def _decode(self, audio: np.ndarray, language: str | None) -> tuple[list, Any]:

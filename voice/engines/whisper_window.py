@@ -47,6 +47,7 @@ class Decoded:
     language: str  # detected (or the expected one, when detection was not asked for)
     language_probability: float
     no_speech_probability: float
+    avg_logprob: float = 0.0  # the decoder's mean log-probability per token: its confidence
 
 
 def window_frames(content_frames: int, min_window_s: float, pad_s: float) -> int:
@@ -132,14 +133,14 @@ class WindowedWhisper:
             language, probability = self._detect(encoded)
             if expected and language != expected and probability < confident:
                 language, probability = expected, 1.0
-        text, no_speech = self._generate(encoded, language, len(audio) / 16000)
-        return Decoded(text, language, probability, no_speech)
+        text, no_speech, logprob = self._generate(encoded, language, len(audio) / 16000)
+        return Decoded(text, language, probability, no_speech, logprob)
 
     def _detect(self, encoded: Any) -> tuple[str, float]:
         token, probability = self._model.model.detect_language(encoded)[0][0]
         return token[2:-2], float(probability)  # "<|en|>" -> "en"
 
-    def _generate(self, encoded: Any, language: str, seconds: float) -> tuple[str, float]:
+    def _generate(self, encoded: Any, language: str, seconds: float) -> tuple[str, float, float]:
         tokenizer = self._tokenizer(language)
         prompt = self._model.get_prompt(tokenizer, [], without_timestamps=True)
         options = dataclasses.replace(
@@ -151,8 +152,8 @@ class WindowedWhisper:
         )
         no_speech = float(result.no_speech_prob)
         if no_speech > NO_SPEECH_THRESHOLD and avg_logprob < LOG_PROB_THRESHOLD:
-            return "", no_speech  # what faster-whisper's transcribe() skips as silence
-        return tokenizer.decode(result.sequences_ids[0]).strip(), no_speech
+            return "", no_speech, avg_logprob  # what faster-whisper's transcribe() skips
+        return tokenizer.decode(result.sequences_ids[0]).strip(), no_speech, avg_logprob
 
     def _tokenizer(self, language: str) -> Any:
         if language not in self._tokenizers:

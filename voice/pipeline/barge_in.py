@@ -23,7 +23,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voice.engines.stt import SpeechToText, Transcript
 from voice.logs import get_logger
-from voice.pipeline.backchannel import content_words
+from voice.pipeline.backchannel import BACKCHANNEL_WORDS, words_of
 from voice.session import CallSession
 
 log = get_logger("voice.barge_in")
@@ -31,11 +31,30 @@ log = get_logger("voice.barge_in")
 PREROLL_S = 0.4  # audio before the VAD noticed speech: a word's start
 RECHECK_S = 0.2  # speech going on after a check without words: look again this much later
 MAX_CHECK_S = 4.0  # the most speech one check transcribes (its latest seconds)
+# Early in a stretch of speech Whisper hears the start of a word and guesses one: "yeah" came
+# out "yes", "right" "rise". One word heard before EARLY_S of speech is not enough; two
+# different words are (a sentence has begun). A backchannel seldom has two.
+EARLY_S = 0.4
+# Nobody says more words a second than this: a check that heard more made them up, from
+# cafe babble ("I got to get out of here." in 0.6 s of audio) or a decoding loop.
+MAX_WORDS_PER_S = 6.0
 
 
 def words_heard(transcript: Transcript) -> int:
-    """The words in a barge-in check that count towards stopping the agent."""
-    return content_words(transcript.text) if transcript.is_speech else 0
+    """The different words in a barge-in check that count towards stopping the agent:
+    not backchannels or fillers, not one word guessed again and again ("rise... rise..."),
+    and none at all from a transcript said faster than anyone speaks."""
+    if not transcript.is_speech:
+        return 0
+    words = words_of(transcript.text)
+    if len(words) > MAX_WORDS_PER_S * transcript.audio_seconds + 1:
+        return 0
+    return len({w for w in words if w not in BACKCHANNEL_WORDS})
+
+
+def words_needed(words: int, spoken_s: float) -> int:
+    """Words a check on `spoken_s` of speech must hear to stop the agent (`words` set)."""
+    return words + 1 if spoken_s < EARLY_S else words
 
 
 class BargeInDetector(FrameProcessor):
@@ -106,16 +125,25 @@ class BargeInDetector(FrameProcessor):
         audio = np.concatenate(self._audio)[-keep:].astype(np.float32) / 32768.0
         if self._stt is None:
             return
+        asked = self._session.elapsed()
         try:
             transcript = await self._stt.transcribe_check(audio)
         except Exception:
             log.exception("barge-in check failed")
             return
-        if words_heard(transcript) < self._words:
-            self._session.event("barge_in_ignored", text=transcript.text, speech_s=round(spoken, 2))
+        # When the check was asked for and how long it took: where a barge-in's time goes.
+        timing = {
+            "speech_s": round(spoken, 2),
+            "check_asked": round(asked, 3),
+            "check_ms": round((self._session.elapsed() - asked) * 1000),
+            "logprob": round(transcript.avg_logprob, 2),
+            "no_speech": round(transcript.no_speech_probability, 2),
+        }
+        if words_heard(transcript) < words_needed(self._words, spoken):
+            self._session.event("barge_in_ignored", text=transcript.text, **timing)
             return
         if self._speech_start == speech_start and self._session.playback.agent_speaking:
-            await self._interrupt(speech_start, text=transcript.text)
+            await self._interrupt(speech_start, text=transcript.text, **timing)
 
     async def _interrupt(self, speech_start: float, **extra: object) -> None:
         dropped = self._session.playback.cleared()
