@@ -202,6 +202,7 @@ class Bench:
     voices: list[str]
     turns: int
     log: list[dict] = field(default_factory=list)
+    verbose: bool = False
 
     async def call(
         self, files: list[Path], line: PhoneLine | None, barge_in: bool = False
@@ -255,6 +256,7 @@ class Bench:
         result, events = await self.call(files, line, barge_in=True)
         onsets = [onset_s(f) for f in files]
         score_call(tally, result, events, [""] * 3, [True] * 3, onsets, True)
+        self.checks(f"barge {condition}", events)
         return tally
 
     async def backchannel_condition(self, word: str, condition: str, seed: int) -> Tally:
@@ -265,7 +267,20 @@ class Bench:
         line = PhoneLine(noise=noise, seed=seed) if noise is not None else None
         result, events = await self.call(files, line, barge_in=True)
         score_call(tally, result, events, [""], [False], [0.0], True)
+        self.checks(f"{word} {condition}", events)
         return tally
+
+    def checks(self, what: str, events: list[dict]) -> None:
+        """With --verbose: what each barge-in check heard, how sure, how long it took."""
+        if not self.verbose:
+            return
+        for e in events:
+            if e["type"] in ("barge_in", "barge_in_ignored"):
+                print(
+                    f"    {what}: {e['type']} {e.get('text')!r} at {e.get('speech_s')} s of "
+                    f"speech, log-prob {e.get('logprob')}, check {e.get('check_ms')} ms",
+                    flush=True,
+                )
 
 
 def pct(x: float) -> str:
@@ -398,15 +413,16 @@ async def run(args: argparse.Namespace, bench: Bench) -> list[str]:
         rows = {}
         for condition in ("clean", "cafe-10"):
             tallies = [
-                await bench.backchannel_condition(b["word"], condition, seed=k)
+                await bench.backchannel_condition(b["word"], condition, seed=k + 100 * r)
                 for k, b in enumerate(data["backchannels"])
+                for r in range(args.repeats)
             ]
             rows[condition] = merge(tallies)
             print(f"backchannel {condition} done", flush=True)
         show(
             out,
-            f"Backchannels over the greeting ({len(data['backchannels'])} words)\n\n"
-            f"{event_table(rows, 'line')}",
+            f"Backchannels over the greeting ({len(data['backchannels'])} words, "
+            f"{args.repeats} calls each)\n\n{event_table(rows, 'line')}",
         )
     return out
 
@@ -423,10 +439,14 @@ def main() -> int:
     parser.add_argument("--conditions", default="", help="WER lines, e.g. clean,cafe-10")
     parser.add_argument("--voices", default="natural,espeak")
     parser.add_argument("--turns", type=int, default=len(WER_TURNS), help="per voice and line")
-    parser.add_argument("--repeats", type=int, default=2, help="barge-in calls per line")
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="calls per line for each barge-in and backchannel"
+    )
     parser.add_argument("--echo", default="", help="DELAY_MS:ATTEN_DB,... (default: all 9)")
     parser.add_argument("--barge", default="", help="lines for real barge-ins, e.g. clean,echo")
-    parser.add_argument("--verbose", action="store_true", help="print each turn's transcript")
+    parser.add_argument(
+        "--verbose", action="store_true", help="print each turn's transcript and barge-in check"
+    )
     parser.add_argument("--env", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -436,7 +456,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         server = LocalServer(Path(tmp) / "server", extra_env=extra).start()
         try:
-            bench = Bench(server, manifest(), args.voices.split(","), args.turns)
+            bench = Bench(
+                server, manifest(), args.voices.split(","), args.turns, verbose=args.verbose
+            )
             tables = asyncio.run(run(args, bench))
         finally:
             server.stop()

@@ -46,8 +46,8 @@ def test_backchannel_words() -> None:
     assert content_words("uh-huh, right") == 0
 
 
-def heard(text: str, audio_s: float = 0.7, no_speech: float = 0.2) -> int:
-    return words_heard(Transcript(text, "en", 1.0, no_speech, audio_s, 0.05))
+def heard(text: str, audio_s: float = 0.7, no_speech: float = 0.2, logprob: float = -0.5) -> int:
+    return words_heard(Transcript(text, "en", 1.0, no_speech, audio_s, 0.05, logprob))
 
 
 def test_barge_in_counts_different_real_words_only() -> None:
@@ -60,6 +60,9 @@ def test_barge_in_counts_different_real_words_only() -> None:
     assert heard("I got to get out of here.", audio_s=1.4) == 7
     # Whisper's own verdict that there was no speech, or a stock hallucination.
     assert heard("I order", no_speech=0.9) == 0 and heard("Thank you.") == 0
+    # Whisper unsure of its words (cafe babble read as "I'm sorry." at -1.5): the next check.
+    assert heard("I'm sorry.", logprob=-1.5) == 0 and heard("I'm sorry.", logprob=-0.9) == 2
+    assert heard("I'll get in.") == 3  # "I'll" is one word
 
 
 def test_an_early_barge_in_check_needs_one_word_more() -> None:

@@ -119,7 +119,7 @@ class Settings(BaseSettings):
     stt_piece_min_secs: float = Field(2.0, gt=0, alias="STT_PIECE_MIN_SECS")
     stt_piece_max_secs: float = Field(10.0, gt=0, alias="STT_PIECE_MAX_SECS")
     # Speech over the agent before it is checked (with BARGE_IN_WORDS) or, without, stops it.
-    barge_in_min_secs: float = Field(0.3, alias="BARGE_IN_MIN_SECS")
+    barge_in_min_secs: float = Field(0.2, alias="BARGE_IN_MIN_SECS")
     # Noisy lines and speakerphones (issue 16; measured in docs/benchmarks.md).
     # Discount caller audio that is the agent's own voice coming back (voice/pipeline/echo.py).
     echo_gate: bool = Field(True, alias="ECHO_GATE")

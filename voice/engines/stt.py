@@ -217,20 +217,27 @@ class SpeechToText:
             if window and min_window_s < FULL_WINDOW_S
             else None
         )
-        # Only its words are counted: a repeat or a misread digit does not matter there.
+        # Only its words are counted: a repeat or a misread digit does not matter there. An
+        # unsure check is not decoded again at higher temperatures: the barge-in detector
+        # does not count its words anyway, and looks again 0.2 s later with more speech.
         self._check_window = (
-            self._windowed(beam_size, CHECK_WINDOW_S, pad_s=CHECK_PAD_S) if window else None
+            self._windowed(beam_size, CHECK_WINDOW_S, pad_s=CHECK_PAD_S, fallback=False)
+            if window
+            else None
         )
 
-    def _windowed(self, beam_size: int, min_window_s: float, **options: float) -> WindowedWhisper:
+    def _windowed(
+        self, beam_size: int, min_window_s: float, pad_s: float = 3.0, fallback: bool = True
+    ) -> WindowedWhisper:
         """The shared model, encoding in windows of at least `min_window_s` (batched when
         concurrent encodes are)."""
         return WindowedWhisper(
             self._model,
             beam_size,
             min_window_s=min_window_s,
+            pad_s=pad_s,
             encode=self._batcher.encode if self._batcher else None,
-            **options,
+            fallback=fallback,
         )
 
     @property

@@ -88,8 +88,11 @@ class WindowedWhisper:
         min_window_s: float = 30.0,
         pad_s: float = 3.0,
         encode: Callable[[np.ndarray], Any] | None = None,
+        fallback: bool = True,
     ) -> None:
-        """`encode` replaces the model's own encoder call (`voice/engines/encoder_batch.py`)."""
+        """`encode` replaces the model's own encoder call (`voice/engines/encoder_batch.py`);
+        without `fallback`, an unsure greedy decode is not tried again at higher temperatures
+        (each try is another decode: 0.4-1.3 s on cafe noise)."""
         self._model = model
         self._encode = encode or model.encode
         self._min_window_s, self._pad_s = min_window_s, pad_s
@@ -102,6 +105,7 @@ class WindowedWhisper:
             condition_on_previous_text=False,
             without_timestamps=True,
             vad_filter=False,
+            **({} if fallback else {"temperature": 0.0}),
         )
         self._options = info.transcription_options
 

@@ -57,7 +57,8 @@ _PHRASES = ("i see", "got it", "all right", "sounds good")
 
 
 def words_of(text: str) -> list[str]:
-    return re.findall(r"[a-z]+(?:-[a-z]+)*", text.lower())
+    # "I'm" is one word, not "i" and "m"; "mm-hm" one too.
+    return re.findall(r"[a-z]+(?:['’-][a-z]+)*", text.lower())
 
 
 def is_backchannel(text: str) -> bool:

@@ -38,13 +38,18 @@ EARLY_S = 0.4
 # Nobody says more words a second than this: a check that heard more made them up, from
 # cafe babble ("I got to get out of here." in 0.6 s of audio) or a decoding loop.
 MAX_WORDS_PER_S = 6.0
+# Below this mean log-probability per token Whisper was guessing (faster-whisper's own
+# log_prob_threshold): babble came out "I'm sorry." at -1.5, real words at -0.4 to -0.9. An
+# unsure check stops nothing; the next one, RECHECK_S later, hears more.
+MIN_LOGPROB = -1.0
 
 
 def words_heard(transcript: Transcript) -> int:
     """The different words in a barge-in check that count towards stopping the agent:
     not backchannels or fillers, not one word guessed again and again ("rise... rise..."),
-    and none at all from a transcript said faster than anyone speaks."""
-    if not transcript.is_speech:
+    and none at all from a transcript said faster than anyone speaks or that Whisper was
+    unsure of."""
+    if not transcript.is_speech or transcript.avg_logprob < MIN_LOGPROB:
         return 0
     words = words_of(transcript.text)
     if len(words) > MAX_WORDS_PER_S * transcript.audio_seconds + 1:
