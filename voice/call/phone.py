@@ -20,6 +20,7 @@ from voice.call.dialogue import CallDialogue, open_dialogue
 from voice.engines.loaded import VoiceEngines
 from voice.engines.resources import BusinessResources
 from voice.escalation.handover import Transfer
+from voice.heap import release_free_heap
 from voice.logs import get_logger
 from voice.pipeline.call_pipeline import CallPipeline
 from voice.session import CallSession
@@ -81,6 +82,8 @@ async def run_phone_call(
         session.close("completed")
         _tell(watchers, "call_closed", call)
         structlog.contextvars.unbind_contextvars("call_sid", "stream_sid")
+        # Off the event loop and not awaited: the call is over, nothing waits for this.
+        asyncio.get_running_loop().run_in_executor(None, release_free_heap)
 
 
 async def _run(
