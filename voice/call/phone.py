@@ -10,6 +10,7 @@ every event as it is recorded, `dialogue` holds what the agent knows and decides
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -82,8 +83,7 @@ async def run_phone_call(
         session.close("completed")
         _tell(watchers, "call_closed", call)
         structlog.contextvars.unbind_contextvars("call_sid", "stream_sid")
-        # Off the event loop and not awaited: the call is over, nothing waits for this.
-        asyncio.get_running_loop().run_in_executor(None, release_free_heap)
+        _release_heap_soon()
 
 
 async def _run(
@@ -102,6 +102,13 @@ async def _run(
     call.pipeline = CallPipeline(websocket, session, engines, call.dialogue.conversation, settings)
     _tell(watchers, "call_opened", call)
     await call.pipeline.run()
+
+
+def _release_heap_soon() -> None:
+    """Off the event loop and not awaited: the call is over, nothing waits for this."""
+    # RuntimeError: the server is shutting down and its executor takes no more work.
+    with contextlib.suppress(RuntimeError):
+        asyncio.get_running_loop().run_in_executor(None, release_free_heap)
 
 
 def _tell(watchers: Sequence[CallWatcher], what: str, call: PhoneCall) -> None:
