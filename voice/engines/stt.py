@@ -16,7 +16,7 @@ from voice.engines.encoder_batch import EncoderBatcher
 from voice.engines.models import whisper_base_dir, whisper_device
 from voice.engines.priority_pool import BACKGROUND, PriorityPool
 from voice.engines.thread_names import os_thread_named, set_os_thread_name
-from voice.engines.whisper_window import Decoded, WindowedWhisper
+from voice.engines.whisper_window import PAD_S, Decoded, WindowedWhisper
 
 # Whisper invents these on silence or noise; a turn that is only this is not a turn.
 LANGUAGE_CONFIDENCE = 0.8
@@ -227,7 +227,7 @@ class SpeechToText:
         )
 
     def _windowed(
-        self, beam_size: int, min_window_s: float, pad_s: float = 3.0, fallback: bool = True
+        self, beam_size: int, min_window_s: float, pad_s: float = PAD_S, fallback: bool = True
     ) -> WindowedWhisper:
         """The shared model, encoding in windows of at least `min_window_s` (batched when
         concurrent encodes are)."""

@@ -39,6 +39,7 @@ MAX_LENGTH = 448  # Whisper's text context: prompt and generated tokens together
 # Whisper's own "this was silence" test (faster-whisper's defaults).
 NO_SPEECH_THRESHOLD = 0.6
 LOG_PROB_THRESHOLD = -1.0
+PAD_S = 3.0  # silence after the speech, inside the window
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ class WindowedWhisper:
         model: Any,
         beam_size: int,
         min_window_s: float = 30.0,
-        pad_s: float = 3.0,
+        pad_s: float = PAD_S,
         encode: Callable[[np.ndarray], Any] | None = None,
         fallback: bool = True,
     ) -> None:

@@ -22,6 +22,7 @@ from pipecat.frames.frames import (
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voice.engines.stt import SpeechToText, Transcript
+from voice.engines.whisper_window import LOG_PROB_THRESHOLD
 from voice.logs import get_logger
 from voice.pipeline.backchannel import BACKCHANNEL_WORDS, words_of
 from voice.session import CallSession
@@ -38,10 +39,10 @@ EARLY_S = 0.4
 # Nobody says more words a second than this: a check that heard more made them up, from
 # cafe babble ("I got to get out of here." in 0.6 s of audio) or a decoding loop.
 MAX_WORDS_PER_S = 6.0
-# Below this mean log-probability per token Whisper was guessing (faster-whisper's own
-# log_prob_threshold): babble came out "I'm sorry." at -1.5, real words at -0.4 to -0.9. An
-# unsure check stops nothing; the next one, RECHECK_S later, hears more.
-MIN_LOGPROB = -1.0
+# Below faster-whisper's own log-probability threshold Whisper was guessing: babble came out
+# "I'm sorry." at -1.5, real words at -0.4 to -0.9. An unsure check stops nothing; the next
+# one, RECHECK_S later, hears more.
+MIN_LOGPROB = LOG_PROB_THRESHOLD
 
 
 def words_heard(transcript: Transcript) -> int:
