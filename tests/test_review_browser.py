@@ -151,10 +151,13 @@ def test_call_page_plays_seeks_and_takes_notes(browser, base: str, world) -> Non
         page,  # the highlighted line follows playback
         "() => document.querySelector('li.turn.current')?.dataset.index === '4'",
     )
-    page.uncheck("#hear-caller")  # listen to the agent only (Web Audio)
-    page.evaluate("() => window.scrollTo(0, 0)")  # sticky player and header at the top
-    page.screenshot(path=SHOTS / "call.png", full_page=True)
+    # Paused first: while it plays, the transcript-following scroll can move the box
+    # between Playwright's stability check and its click (a flaky miss in CI).
     page.evaluate("document.getElementById('audio').pause()")
+    page.evaluate("() => window.scrollTo(0, 0)")  # sticky player and header at the top
+    page.uncheck("#hear-caller")  # listen to the agent only (Web Audio)
+    assert page.is_checked("#hear-agent")
+    page.screenshot(path=SHOTS / "call.png", full_page=True)
 
     page.fill("#tags input[name=tag]", "Coaching")
     page.click("#tags button[type=submit]:has-text('Add')")

@@ -48,11 +48,14 @@
     return found;
   }
 
+  // Smooth scrolling only for those who have not asked the system for less motion.
+  const scrollBehavior = window.matchMedia("(prefers-reduced-motion: reduce)").matches ? "auto" : "smooth";
+
   function reveal(line) {
     const box = timeline.closest(".transcript");
     if (box && box.scrollHeight > box.clientHeight + 4) {
       const top = line.offsetTop - box.offsetTop - box.clientHeight / 3;
-      box.scrollTo({ top: Math.max(0, top), behavior: "smooth" });
+      box.scrollTo({ top: Math.max(0, top), behavior: scrollBehavior });
       return;
     }
     // The page scrolls: keep the line in the part of the window below the sticky player.
@@ -61,7 +64,7 @@
     const rect = line.getBoundingClientRect();
     if (rect.top < covered + 8 || rect.bottom > window.innerHeight - 20) {
       const free = window.innerHeight - covered;
-      window.scrollBy({ top: rect.top - covered - free / 3, behavior: "smooth" });
+      window.scrollBy({ top: rect.top - covered - free / 3, behavior: scrollBehavior });
     }
   }
 
