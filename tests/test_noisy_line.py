@@ -20,7 +20,14 @@ from telephony.phone_line import EchoPath, PhoneLine
 from telephony.simulator import simulate_call
 from voice.engines.stt import Transcript
 from voice.pipeline.backchannel import content_words, is_backchannel
-from voice.pipeline.barge_in import EARLY_S, words_heard, words_needed
+from voice.pipeline.barge_in import (
+    EARLY_S,
+    RECHECK_ONE_SHORT_S,
+    RECHECK_S,
+    recheck_after,
+    words_heard,
+    words_needed,
+)
 
 
 @pytest.fixture(scope="module")
@@ -70,6 +77,14 @@ def test_an_early_barge_in_check_needs_one_word_more() -> None:
     # heard "yes" from its first 0.2 s); two different words are a sentence under way.
     assert words_needed(1, 0.2) == 2 and words_needed(1, EARLY_S - 0.01) == 2
     assert words_needed(1, EARLY_S) == 1 and words_needed(2, 0.6) == 2
+
+
+def test_a_check_one_word_short_looks_again_sooner() -> None:
+    # "I" heard early, where two words are needed: the next check comes sooner.
+    assert recheck_after(heard=1, needed=2) == RECHECK_ONE_SHORT_S < RECHECK_S
+    # Nothing heard (a backchannel, or Whisper unsure): the usual pace, no extra chances.
+    assert recheck_after(heard=0, needed=2) == RECHECK_S
+    assert recheck_after(heard=0, needed=1) == RECHECK_S
 
 
 async def test_echo_alone_never_interrupts_the_agent(noisy_server: LocalServer, samples: Path):

@@ -31,6 +31,10 @@ log = get_logger("voice.barge_in")
 
 PREROLL_S = 0.4  # audio before the VAD noticed speech: a word's start
 RECHECK_S = 0.2  # speech going on after a check without words: look again this much later
+# A check that heard one real word too few is nearly decided, so the next one looks sooner.
+# Checks that heard none keep RECHECK_S: each extra check of a backchannel is one more chance
+# to mishear it as a word (0.1 s after every check stopped the agent on 4 of 20, not 1).
+RECHECK_ONE_SHORT_S = 0.1
 MAX_CHECK_S = 4.0  # the most speech one check transcribes (its latest seconds)
 # Early in a stretch of speech Whisper hears the start of a word and guesses one: "yeah" came
 # out "yes", "right" "rise". One word heard before EARLY_S of speech is not enough; two
@@ -61,6 +65,11 @@ def words_heard(transcript: Transcript) -> int:
 def words_needed(words: int, spoken_s: float) -> int:
     """Words a check on `spoken_s` of speech must hear to stop the agent (`words` set)."""
     return words + 1 if spoken_s < EARLY_S else words
+
+
+def recheck_after(heard: int, needed: int) -> float:
+    """Speech to wait for before the next check, after one that heard `heard` of `needed`."""
+    return RECHECK_ONE_SHORT_S if 0 < heard == needed - 1 else RECHECK_S
 
 
 class BargeInDetector(FrameProcessor):
@@ -145,7 +154,9 @@ class BargeInDetector(FrameProcessor):
             "logprob": round(transcript.avg_logprob, 2),
             "no_speech": round(transcript.no_speech_probability, 2),
         }
-        if words_heard(transcript) < words_needed(self._words, spoken):
+        heard, needed = words_heard(transcript), words_needed(self._words, spoken)
+        if heard < needed:
+            self._next_check_s = min(self._next_check_s, spoken + recheck_after(heard, needed))
             self._session.event("barge_in_ignored", text=transcript.text, **timing)
             return
         if self._speech_start == speech_start and self._session.playback.agent_speaking:
