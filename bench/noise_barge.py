@@ -37,7 +37,7 @@ from voice.logs import configure_logging  # noqa: E402
 from voice.pipeline.barge_in import (  # noqa: E402
     MAX_CHECK_S,
     PREROLL_S,
-    RECHECK_S,
+    recheck_after,
     words_heard,
     words_needed,
 )
@@ -87,13 +87,14 @@ async def false_barge_ins(audio: np.ndarray, settings: Settings, stt: SpeechToTe
         if not settings.barge_in_words:
             stopped = True
         elif spoken >= next_check:
-            next_check = max(spoken, settings.barge_in_min_secs) + RECHECK_S
             keep = int(min(spoken + PREROLL_S, MAX_CHECK_S) * PIPELINE_IN_RATE)
             said = np.concatenate(kept)[-keep:].astype(np.float32) / 32768.0
             transcript = await stt.transcribe_check(said)
             checks += 1
-            stopped = words_heard(transcript) >= words_needed(settings.barge_in_words, spoken)
-            heard = transcript.text
+            found = words_heard(transcript)
+            needed = words_needed(settings.barge_in_words, spoken)
+            stopped, heard = found >= needed, transcript.text
+            next_check = max(spoken, settings.barge_in_min_secs) + recheck_after(found, needed)
         if stopped:
             events.append({"at_s": round(t, 2), "heard": heard})
     return {"speech_stretches": stretches, "checks": checks, "false_barge_ins": events}

@@ -33,7 +33,8 @@ PREROLL_S = 0.4  # audio before the VAD noticed speech: a word's start
 RECHECK_S = 0.2  # speech going on after a check without words: look again this much later
 # A check that heard one real word too few is nearly decided, so the next one looks sooner.
 # Checks that heard none keep RECHECK_S: each extra check of a backchannel is one more chance
-# to mishear it as a word (0.1 s after every check stopped the agent on 4 of 20, not 1).
+# to mishear it as a word (0.1 s after every check: 4 of 20 backchannels stopped the agent,
+# against 2 of 30 at 0.2 s; docs/benchmarks.md).
 RECHECK_ONE_SHORT_S = 0.1
 MAX_CHECK_S = 4.0  # the most speech one check transcribes (its latest seconds)
 # Early in a stretch of speech Whisper hears the start of a word and guesses one: "yeah" came
