@@ -141,6 +141,11 @@ def scale_to_power(noise: np.ndarray, power: float) -> np.ndarray:
     return noise * np.sqrt(power / max(float(np.mean(noise.astype(np.float64) ** 2)), 1e-20))
 
 
+def with_noise(speech: np.ndarray, stretch: np.ndarray, snr_db: float) -> np.ndarray:
+    """`speech` with `stretch` of noise `snr_db` below the speech's voiced level."""
+    return speech + scale_to_power(stretch, voiced_power(speech) / 10 ** (snr_db / 10))
+
+
 # -- synthesised noise ---------------------------------------------------------------------------
 
 
@@ -268,12 +273,15 @@ def read8k(path: Path) -> np.ndarray:
     return soxr.resample(audio, rate, RATE, quality="HQ") if rate != RATE else audio
 
 
+def unclipped(audio: np.ndarray) -> np.ndarray:
+    """Never clip: a louder mix is scaled down whole (its SNR unchanged)."""
+    peak = np.abs(audio).max()
+    return audio * (0.999 / peak) if peak > 0.999 else audio
+
+
 def write(path: Path, audio: np.ndarray) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
-    peak = np.abs(audio).max()
-    if peak > 0.999:  # never clip: a louder mix is scaled down whole (its SNR unchanged)
-        audio = audio * (0.999 / peak)
-    sf.write(str(path), audio, RATE, subtype="PCM_16")
+    sf.write(str(path), unclipped(audio), RATE, subtype="PCM_16")
     return str(path.relative_to(OUT))
 
 
@@ -397,7 +405,6 @@ def main() -> int:
             for (voice, name), audio in turns.items():
                 start = int(rng.integers(0, len(bed) - len(audio)))
                 stretch = bed[start : start + len(audio)]
-                power = speech_power[(voice, name)] / 10 ** (snr / 10)
                 folder = out / "turns" / f"{kind}-{snr}dB"
                 manifest["turns"].append(
                     {
@@ -408,7 +415,7 @@ def main() -> int:
                         "noise": kind,
                         "snr_db": snr,
                         "file": write(
-                            folder / f"{voice}-{name}.wav", audio + scale_to_power(stretch, power)
+                            folder / f"{voice}-{name}.wav", with_noise(audio, stretch, snr)
                         ),
                     }
                 )

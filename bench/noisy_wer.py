@@ -45,14 +45,6 @@ def heard_as_the_server_hears(stt, audio_8k: np.ndarray) -> str:
     return stt.transcribe_sync(np.frombuffer(wide, dtype=np.int16).astype(np.float32) / 32768).text
 
 
-def mixed(speech: np.ndarray, bed: np.ndarray, snr_db: float) -> np.ndarray:
-    """`speech` with `bed` at `snr_db` below its voiced level, as bench/noisy_set.py mixes."""
-    level = noisy_set.voiced_power(speech) / 10 ** (snr_db / 10)
-    mix = speech + noisy_set.scale_to_power(bed, level)
-    peak = float(np.abs(mix).max())
-    return mix * (0.999 / peak) if peak > 0.999 else mix
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--noises", default="white,cafe,street,car")
@@ -84,7 +76,7 @@ def main() -> int:
             for k, turn in enumerate(turns):
                 speech, _ = sf.read(SET / turn["file"], dtype="float64")
                 bed = noisy_set.noise(kind, len(speech), SEED + 100 * draw + k, babble)
-                line = mixed(speech, bed, args.snr)
+                line = noisy_set.unclipped(noisy_set.with_noise(speech, bed, args.snr))
                 refs.append(normalise(turn["text"]))
                 hyps.append(normalise(heard_as_the_server_hears(stt, line)))
         rate, words = wer(refs, hyps)
