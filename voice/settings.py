@@ -112,10 +112,11 @@ class Settings(BaseSettings):
     smart_turn: bool = Field(False, alias="SMART_TURN")
     smart_turn_threshold: float = Field(0.5, alias="SMART_TURN_THRESHOLD")
     early_stt: bool = Field(True, alias="EARLY_STT")
-    # Transcribe a turn in pieces while it is spoken (voice/pipeline/incremental_stt.py). Off by
-    # default: in pieces the sample "where is my order? the number is four five two one" came
-    # out "four times two one" on a clean-clone run (tests/test_call.py), whole it is right.
-    incremental_stt: bool = Field(False, alias="INCREMENTAL_STT")
+    # Transcribe a turn in pieces while it is spoken (voice/pipeline/incremental_stt.py): a long
+    # turn's end waits only for its last words. A piece that reads out digits is transcribed
+    # again with the piece before it (alone, "four five two one" once came out "four times two
+    # one"). Measured in docs/benchmarks.md (issue 15).
+    incremental_stt: bool = Field(True, alias="INCREMENTAL_STT")
     stt_piece_min_secs: float = Field(2.0, gt=0, alias="STT_PIECE_MIN_SECS")
     stt_piece_max_secs: float = Field(10.0, gt=0, alias="STT_PIECE_MAX_SECS")
     # Speech over the agent before it is checked (with BARGE_IN_WORDS) or, without, stops it.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import re
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from voice.engines.digit_strings import reads_digits
 from voice.engines.encoder_batch import EncoderBatcher
 from voice.engines.models import whisper_base_dir, whisper_device
 from voice.engines.priority_pool import BACKGROUND, PriorityPool
@@ -39,11 +39,6 @@ FULL_WINDOW_S = 30.0  # Whisper's own window
 # A barge-in check (a few seconds said over the agent, voice/pipeline/barge_in.py) is encoded
 # in a 5 s window: about half the 10 s window's time. Shorter ones loop ("Hi Hi Hi ...").
 CHECK_WINDOW_S, CHECK_PAD_S = 5.0, 1.0
-_NUMBER = re.compile(
-    r"(?<![a-z0-9])\d|\b(?:zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|"
-    r"twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|double|triple)\b",
-    re.IGNORECASE,
-)
 _HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}
 
 
@@ -89,11 +84,6 @@ def _transcript(decoded: Decoded, audio: np.ndarray, started: float) -> Transcri
         elapsed_seconds=time.perf_counter() - started,
         avg_logprob=decoded.avg_logprob,
     )
-
-
-def says_a_number(text: str) -> bool:
-    """Whether a transcript has a digit or a number word (what a short window reads worst)."""
-    return bool(_NUMBER.search(text))
 
 
 def frame_speech(audio: np.ndarray) -> np.ndarray:
@@ -209,9 +199,10 @@ class SpeechToText:
         # A caller's turn is seconds long: encode it once, on a window cut to its length.
         self._window = self._windowed(beam_size, min_window_s) if window else None
         # Whisper reads digit strings best in its own 30 s window ("four five two one" came
-        # out "4 times 2 1" in a 10 s one): an utterance a shorter window heard a number in
-        # is decoded again in the full window, and the other utterances keep the short one's
-        # cost (about a sixth). See docs/benchmarks.md, issue 15.
+        # out "4 times 2 1" in a 10 s one): an utterance a shorter window heard read out a
+        # digit string in (`digit_strings.py`; not "two weeks" or "$12") is decoded again in
+        # the full window, and the others keep the short one's cost (about a sixth). See
+        # docs/benchmarks.md, issue 15.
         self._numbers_window = (
             self._windowed(beam_size, FULL_WINDOW_S)
             if window and min_window_s < FULL_WINDOW_S
@@ -262,7 +253,7 @@ class SpeechToText:
         started = time.perf_counter()
         expected, detect = language or self._language, self._detect if detect is None else detect
         decoded = window.decode(audio, expected, detect, LANGUAGE_CONFIDENCE)
-        if self._numbers_window is not None and says_a_number(decoded.text):
+        if self._numbers_window is not None and reads_digits(decoded.text):
             decoded = self._numbers_window.decode(audio, expected, detect, LANGUAGE_CONFIDENCE)
         return _transcript(decoded, audio, started)
 

@@ -17,25 +17,15 @@ transcribed again with the part before it (`needs_context`), once the turn is ov
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import numpy as np
 
+from voice.engines.digit_strings import ends_in_number, reads_digits, starts_with_number
 from voice.pipeline.speech_energy import FLOOR_RMS, RELATIVE, frame_levels
 
 FRAME = 320  # 20 ms at 16 kHz
 GAP_FRAMES = 4  # 80 ms under the voice level between two words: a place to cut
-_NUMBER_WORDS = (
-    "zero|oh|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|thirteen|"
-    "fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|sixty|"
-    "seventy|eighty|ninety|hundred|thousand|double|triple"
-)
-_DIGITS = re.compile(
-    rf"(?<![a-z0-9])\d|\b(?:{_NUMBER_WORDS})\W+(?:{_NUMBER_WORDS})\b", re.IGNORECASE
-)
-_ENDS_IN_NUMBER = re.compile(rf"(\d|\b(?:{_NUMBER_WORDS}))[\W_]*$", re.IGNORECASE)
-_STARTS_WITH_NUMBER = re.compile(rf"^[\W_]*(\d|(?:{_NUMBER_WORDS})\b)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -76,14 +66,6 @@ def needs_context(before: str, after: str) -> bool:
     return reads_digits(after) or number_across(before, after)
 
 
-def reads_digits(text: str) -> bool:
-    """Digits, or two number words in a row ("four five", "four times two one"), not a number
-    in passing ("two weeks", "one of your shops")."""
-    return bool(_DIGITS.search(text))
-
-
 def number_across(before: str, after: str) -> bool:
     """Whether a number may run across the cut between two pieces' transcripts."""
-    return bool(_ENDS_IN_NUMBER.search(before.strip())) and bool(
-        _STARTS_WITH_NUMBER.search(after.strip())
-    )
+    return ends_in_number(before) and starts_with_number(after)
