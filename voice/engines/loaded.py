@@ -6,6 +6,7 @@ import os
 import time
 from dataclasses import dataclass
 
+from voice.engines.blas import blas_threads, one_blas_thread
 from voice.engines.embeddings import Embedder
 from voice.engines.llm import LanguageModel, check_default_llm, load_llm
 from voice.engines.models import DevicePlan, detect_devices
@@ -41,6 +42,7 @@ class VoiceEngines:
     @classmethod
     def load(cls, settings: Settings) -> VoiceEngines:
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the embedded default never downloads
+        one_blas_thread()  # before any call: OpenBLAS's spinning worker cost 3x the calls' CPU
         # Per runtime: CTranslate2 may see a GPU that a CPU build of torch cannot use.
         devices = detect_devices(settings.device)
         for warning in devices.warnings:
@@ -52,6 +54,7 @@ class VoiceEngines:
             stt=f"{devices.whisper}/{devices.whisper_compute}",
             llm=llm_device if llm_device != "cuda" else "cuda/bfloat16",
             embeddings=devices.torch,
+            blas_threads=blas_threads(),
         )
         started = time.perf_counter()
         stt = SpeechToText(
