@@ -8,6 +8,8 @@ enough for that. Two things need more, and each reaches into pipecat below its p
    `SileroVADAnalyzer.__init__` sets after loading its own model.
 2. Smart-Turn v3 on one model for every call (`smart_turn.py`): the analyzer's prediction step
    (`_predict_endpoint`), called with audio we keep ourselves.
+3. A lead at the start of each reply (`call_pipeline.py`): the websocket output's pacing step
+   (`_write_audio_sleep`, with its clock `_next_send_time` and `_send_interval`).
 
 These names are private in pipecat and may change in any release: `check_pipecat()` runs at
 start-up (`telephony/app.py`) and says which version was tested and which internal is missing;
@@ -16,6 +18,8 @@ tests/test_pipecat_compat.py exercises each one with the real models.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from importlib import metadata, resources
 from typing import Any
 
@@ -75,6 +79,34 @@ def smart_turn_probability(analyzer: Any, audio: np.ndarray) -> float:
     return float(analyzer._predict_endpoint(audio)["probability"])
 
 
+# -- 3. The agent's audio, paced ---------------------------------------------------------
+def send_ahead_at_reply_start(output: Any, frames: int) -> None:
+    """Let the websocket output send a reply's first `frames` audio frames without waiting.
+
+    pipecat paces the agent's 20 ms frames at twice real time from the first one on, so at the
+    start of a reply the phone holds a frame or two: an event loop busy for 40 ms with other
+    calls (their starts, their turns) leaves the caller hearing a gap. Sent ahead, the first
+    frames give Twilio a buffer that such a delay only draws down. A barge-in's `clear`
+    empties that buffer, and what the caller heard is still told by Twilio's marks.
+    """
+    paced = output._write_audio_sleep
+    ahead = 0
+
+    async def write_audio_sleep() -> None:
+        nonlocal ahead
+        now = time.monotonic()
+        if ahead == 0 and now >= output._next_send_time + output._send_interval:
+            ahead = frames  # nothing queued at the phone: a reply starts (or a long stall)
+        if ahead:
+            ahead -= 1
+            output._next_send_time = now + output._send_interval
+            await asyncio.sleep(0)
+            return
+        await paced()
+
+    output._write_audio_sleep = write_audio_sleep
+
+
 # -- the check at start-up -----------------------------------------------------------------
 def missing_internals() -> list[str]:
     """The internals above that the installed pipecat lacks (none on the tested version)."""
@@ -89,6 +121,10 @@ def missing_internals() -> list[str]:
     analyzer_class = getattr(smart_turn, "LocalSmartTurnAnalyzerV3", None)
     if analyzer_class is None or not callable(getattr(analyzer_class, "_predict_endpoint", None)):
         missing.append("LocalSmartTurnAnalyzerV3._predict_endpoint")
+    from pipecat.transports.websocket import fastapi
+
+    if not callable(getattr(fastapi.FastAPIWebsocketOutputTransport, "_write_audio_sleep", None)):
+        missing.append("FastAPIWebsocketOutputTransport._write_audio_sleep")
     return missing
 
 
