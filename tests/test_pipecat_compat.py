@@ -6,6 +6,7 @@ call. The last tests run the Smart-Turn path of the turn-end detector on the pac
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -149,3 +150,32 @@ async def test_a_verdict_below_the_threshold_waits_for_the_long_silence():
 
 def test_the_shared_model_is_loaded_once():
     assert isinstance(shared_smart_turn(), SmartTurn) and shared_smart_turn() is shared_smart_turn()
+
+
+async def test_a_reply_starts_with_frames_sent_ahead_then_paced_at_twice_real_time():
+    """pipecat's own websocket output, its pacing step wrapped: the first frames of a reply go
+    at once, the rest one per half frame; after a pause (the next reply) the lead is sent again."""
+    from pipecat.transports.websocket.fastapi import (
+        FastAPIWebsocketOutputTransport,
+        FastAPIWebsocketParams,
+    )
+
+    output = FastAPIWebsocketOutputTransport(None, None, FastAPIWebsocketParams())
+    assert output._next_send_time == 0  # the clock the wrapper reads, as pipecat sets it
+    output._send_interval = 0.02 / 2  # what setup() sets for 20 ms frames
+    compat.send_ahead_at_reply_start(output, frames=5)
+
+    async def send(frames: int) -> list[float]:
+        sent = []
+        for _ in range(frames):
+            started = time.monotonic()
+            await output._write_audio_sleep()
+            sent.append(time.monotonic() - started)
+        return sent
+
+    first = await send(10)
+    assert sum(first[:5]) < 0.02, first  # the lead: no waiting (paced, 5 frames take 50 ms)
+    assert sum(first[5:]) >= 0.035, first  # then pipecat's pacing, 10 ms a frame
+    await asyncio.sleep(0.1)  # the reply is over; the next one starts
+    again = await send(10)
+    assert sum(again[:5]) < 0.02 and sum(again[5:]) >= 0.035, again
