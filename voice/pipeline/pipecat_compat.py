@@ -1,7 +1,7 @@
 """Every pipecat internal we reach, in one place, checked against the pipecat we tested.
 
 pipecat is our frame bus, transport and serializer (docs/architecture.md); its public API is
-enough for that. Two things need more, and each reaches into pipecat below its public API:
+enough for that. Three things need more, and each reaches into pipecat below its public API:
 
 1. Silero VAD on one ONNX session for every call (`shared_vad.py`): the model file inside
    pipecat's wheel, `SileroOnnxModel` built around a session it did not open, and the state
