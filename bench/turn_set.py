@@ -171,14 +171,15 @@ def _trimmed(audio: np.ndarray) -> np.ndarray:
     return audio[voiced[0] : voiced[-1] + 1] if voiced.size else audio
 
 
-def render_turn(turn: Turn, seed: int) -> np.ndarray:
-    """The turn's audio: its sentences with pauses between, 0.3 s of silence at each end."""
+def render_turn(turn: Turn, seed: int, pauses: tuple[float, float] = PAUSE_S) -> np.ndarray:
+    """The turn's audio: its sentences with pauses between (seconds, drawn from `pauses`),
+    0.3 s of silence at each end."""
     rng = np.random.default_rng(seed)
     say = _natural if turn.voice == "natural" else _espeak
     parts = [np.zeros(int(EDGE_S * RATE), np.float32)]
     for i, sentence in enumerate(turn.sentences):
         if i:
-            parts.append(np.zeros(int(rng.uniform(*PAUSE_S) * RATE), np.float32))
+            parts.append(np.zeros(int(rng.uniform(*pauses) * RATE), np.float32))
         parts.append(_trimmed(say(sentence)))
     parts.append(np.zeros(int(EDGE_S * RATE), np.float32))
     audio = np.concatenate(parts)

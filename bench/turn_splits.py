@@ -41,11 +41,11 @@ def long_turns() -> list[turn_set.Turn]:
 
 def render(turns: list[turn_set.Turn], pause_s: float, folder: Path) -> list[Path]:
     """Each turn with `pause_s` between its sentences (the turn set's range set to one value)."""
-    turn_set.PAUSE_S = (pause_s, pause_s)
     paths = []
     for i, turn in enumerate(turns):
         path = folder / f"{pause_s:.2f}-{i}.wav"
-        sf.write(path, turn_set.render_turn(turn, seed=i), turn_set.RATE, subtype="PCM_16")
+        audio = turn_set.render_turn(turn, seed=i, pauses=(pause_s, pause_s))
+        sf.write(path, audio, turn_set.RATE, subtype="PCM_16")
         paths.append(path)
     return paths
 
