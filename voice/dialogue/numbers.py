@@ -26,13 +26,15 @@ from text_to_num import find_numbers
 # Re-exported for tests/test_fact_guard.py, which imports it from here.
 from voice.dialogue.saying import say_ordinal  # noqa: F401
 
+# Words Whisper writes for digits it misheard, with the digit; they count only inside a run of
+# digits. The STT's own test for a digit string reads the same table.
+from voice.engines.digit_strings import HOMOPHONES
+
 
 def _words(text: str) -> list[str]:
     return text.split()
 
 
-# Words Whisper writes for digits it misheard; they count only inside a run of digits.
-HOMOPHONES = {"for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "ate": 8, "oh": 0, "o": 0}
 # "check 4488 for me", "4521 to my address": a preposition, not a misheard last digit.
 _PREPOSITION_OBJECTS = set(
     _words("a an her him his it me my our that the their them this us you your")

@@ -24,8 +24,9 @@ NUMBER_WORDS = frozenset(
         "eighty ninety hundred thousand double triple",
     )
 )
-# Words Whisper writes for a digit it misheard ("for five to one"): a number only beside one.
-HOMOPHONES = frozenset(re.findall(r"\w+", "for fore to too won ate"))
+# Words Whisper writes for a digit it misheard ("for five to one"), with the digit meant: a
+# number only inside a run of digits. voice.dialogue.numbers reads them with the same table.
+HOMOPHONES = {"for": 4, "fore": 4, "to": 2, "too": 2, "won": 1, "ate": 8, "oh": 0, "o": 0}
 _TOKEN = re.compile(r"[$£€]?\d+(?:[.,:]\d+)*|[a-z]+(?:'[a-z]+)?", re.IGNORECASE)
 _AMOUNT_OR_TIME = re.compile(r"[$£€].*|\d{1,2}:\d{2}")
 _ENDS_IN_NUMBER = re.compile(r"(\d|\b(?:" + "|".join(NUMBER_WORDS) + r"))[\W_]*$", re.IGNORECASE)
