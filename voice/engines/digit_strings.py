@@ -45,10 +45,8 @@ def reads_digits(text: str) -> bool:
             run, numbers = run + 1, numbers + 1
         elif token in NUMBER_WORDS:
             run, numbers = run + 1, numbers + 1
-        elif token in HOMOPHONES and run:
-            run += 1
-        elif token in HOMOPHONES:
-            run, numbers = 1, 0  # may start a run ("for five to one")
+        elif token in HOMOPHONES:  # inside a run, or the start of one ("for five to one")
+            run, numbers = (run + 1, numbers) if run else (1, 0)
         else:
             run = numbers = 0
         if numbers >= 2:
