@@ -670,3 +670,39 @@ def test_book_a_new_one_after_a_missed_appointment_keeps_its_kind(call, engine):
     assert plan.offers == "book_appointment"
     assert "check-up" in plan.say and "Thursday, December 17" in plan.say
     assert maria.actions == []
+
+
+# -- a turn read ahead while the caller pauses (issue 15) --------------------------------------
+
+
+async def test_a_turn_read_ahead_at_a_pause_changes_nothing_and_its_reply_embeds_nothing_new(
+    text_calls, monkeypatch
+):
+    """At the caller's pause the responder has the conversation prepare the turn's reading
+    (`Conversation.anticipate`). The dialogue must not move (the caller may speak on), and
+    when the turn does end with those words its reply needs no embedding of its own."""
+    embedder = shared_embedder()
+    computed: list[str] = []
+    compute = embedder._compute
+
+    def counted(texts: list[str]):
+        computed.extend(texts)
+        return compute(texts)
+
+    monkeypatch.setattr(embedder, "_compute", counted)
+    words = "Hello there. My bank card went missing on the tram this morning, block it please?"
+    call = text_calls.open(OLGA, today=TODAY)
+    turns = call.conversation.turns
+    before = (turns.state.turn, turns.expecting, list(call.conversation.messages))
+    computed.clear()
+    call.conversation.anticipate(words)
+    assert computed, "the reading was prepared"
+    assert (turns.state.turn, turns.expecting, list(call.conversation.messages)) == before
+    computed.clear()
+    reply = (await call.say(words)).reply
+    call.close()
+    assert computed == []
+    plain = text_calls.open(OLGA, today=TODAY)  # the same turn, not read ahead
+    assert reply.text == (await plain.say(words)).reply.text
+    plain.close()
+    assert "card" in reply.text.lower()

@@ -289,8 +289,10 @@ async def test_a_stalled_tts_is_given_up_on_and_the_apology_played(tmp_path, mon
     session.close("completed")
     events = read_events(session.recorder.events_path)
     errors = [e for e in events if e["type"] == "tts_error"]
-    assert [e["error"] for e in errors] == ["TimeoutError: "] * 3
-    assert session.tts_failures_in_a_row == 3
+    # The fixed line played from memory, without the engine: it proves nothing about the
+    # engine, so the failures in a row still count (the next caller turn goes to a person).
+    assert [e["error"] for e in errors] == ["TimeoutError: "] * 2
+    assert session.tts_failures_in_a_row == 2
 
 
 async def test_caller_hangs_up_mid_utterance_what_they_said_is_kept(tmp_path, samples):

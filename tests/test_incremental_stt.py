@@ -30,6 +30,7 @@ from pipecat.tests.utils import SleepFrame, run_test
 from tests.conftest import SAMPLES
 from tests.test_long_turn import SCRIPT, phone, times_said, wer, words
 from voice.engines.stt import Transcript
+from voice.pipeline.frames import LikelyTranscriptFrame
 from voice.pipeline.incremental_stt import PiecePolicy, number_across, word_gap
 from voice.pipeline.shared_vad import SharedSileroVADAnalyzer
 from voice.pipeline.transcriber import TurnTranscriber
@@ -180,6 +181,35 @@ async def test_incremental_stt_switched_off_transcribes_the_turn_whole():
     said, stt, session = await _transcribe(frames, PiecePolicy(enabled=False))
     assert said == ["my order"] and stt.heard[-1] == "my order"
     assert "pieces" not in session.turns[0]
+
+
+async def test_each_pause_tells_what_the_turn_says_so_far_unless_the_caller_speaks_on():
+    """At each pause the responder is told the turn's text so far (to prepare its reading),
+    pieces and all, once it is transcribed; not when the caller speaks on before that."""
+    frames = [
+        VADUserStartedSpeakingFrame(),
+        *_audio(1.0, 10),
+        *_pause(),  # "my": transcribed early, told
+        CallerResumedFrame(),
+        *_audio(0.8, 11),
+        *_audio(0.2),
+        CallerPauseFrame(),  # 2.2 s: a piece ("my order")
+        CallerResumedFrame(),  # spoke on at once: nothing told
+        *_audio(0.5, 12),
+        *_pause(),  # "is", early: told with the piece before it
+        *_audio(0.4),
+        CallerTurnEndFrame(stop_secs=0.6),
+    ]
+    session, stt = _Session(), _WordsSTT()
+    transcriber = TurnTranscriber(session, stt, 0.2, 0.6, pieces=PiecePolicy(min_s=2.0, max_s=10.0))
+    down, _ = await run_test(transcriber, frames_to_send=[*frames, SleepFrame(sleep=0.3)])
+    told = [f for f in down if isinstance(f, LikelyTranscriptFrame | TranscriptionFrame)]
+    assert [(type(f).__name__, f.text) for f in told] == [
+        ("LikelyTranscriptFrame", "my"),
+        ("LikelyTranscriptFrame", "my order is"),
+        ("TranscriptionFrame", "my order is"),
+    ]
+    assert session.turns[0]["pieces"] == 2  # "my order", then "is"
 
 
 # -- real speech, real VAD, real Whisper ---------------------------------------------------------

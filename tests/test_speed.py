@@ -324,3 +324,42 @@ def test_calls_share_one_silero_session_and_keep_their_own_state():
     assert shared == pytest.approx(expected, abs=1e-5)
     again = np.asarray(second.voice_confidence(windows[0])).item()
     assert again == pytest.approx(expected[0], abs=1e-5)
+
+
+class _CountingVoice:
+    """The packaged voice, counting what it is asked to render."""
+
+    def __init__(self) -> None:
+        from voice.engines.tts import HibariEngine
+
+        self._engine = HibariEngine()
+        self.name, self.sample_rate = self._engine.name, self._engine.sample_rate
+        self.languages = self._engine.languages
+        self.rendered: list[str] = []
+
+    def synthesize(self, text: str) -> np.ndarray:
+        self.rendered.append(text)
+        return self._engine.synthesize(text)
+
+
+async def test_a_sentence_said_again_plays_from_memory_but_none_with_digits(monkeypatch):
+    from voice.engines import tts as tts_module
+
+    voice = _CountingVoice()
+    tts = tts_module.SpeechSynthesizer(voice)
+    tts.prepare("Sorry, I'm having trouble speaking right now.", ["Please stay on the line."])
+    voice.rendered.clear()
+    fixed = "Please stay on the line."
+    assert tts.remembered(fixed) == tts.prepared[fixed]
+    again = "Is there anything else I can help with?"
+    assert tts.remembered(again) is None
+    first = await tts.synthesize(again)
+    assert tts.remembered(again) == first
+    number = "Your order 4521 is on its way."
+    await tts.synthesize(number)
+    assert tts.remembered(number) is None  # caller-specific: never kept
+    assert voice.rendered == [again, number]
+    # The memory is bounded: the oldest sentence goes first.
+    monkeypatch.setattr(tts_module, "RECENT_BYTES", len(first) + 1)
+    await tts.synthesize("Thanks for waiting.")
+    assert tts.remembered(again) is None and tts.remembered("Thanks for waiting.") is not None

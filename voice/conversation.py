@@ -66,8 +66,11 @@ class Conversation:
         observer: PlanObserver | None = None,
         *,
         llm_replies: bool = False,
+        warm_up: Callable[[str], None] | None = None,
     ) -> None:
+        """`warm_up(text)`: what else reads a caller's words (sentiment) prepares for them."""
         self._session, self._turns, self._llm, self._observer = session, turns, llm, observer
+        self._warm_up = warm_up
         # Templated replies unless the deployment asks the LLM to word them (measured in
         # docs/understanding.md: the packaged model words worse than the templates).
         self._llm_replies = llm_replies
@@ -79,6 +82,14 @@ class Conversation:
 
     def greeting(self) -> str:
         return self._turns.greeting(load_prompt("greeting"))
+
+    def anticipate(self, text: str) -> None:
+        """The caller paused after saying `text`, and may say no more: prepare the reading of
+        it (the embeddings), so that the reply at the turn's end starts sooner. Nothing of
+        the dialogue changes: if the caller speaks on, this was only wasted work. Blocking."""
+        self._turns.anticipate(text)
+        if self._warm_up is not None:
+            self._warm_up(text)
 
     async def reply(self, text: str, dtmf: str = "", plan: TurnPlan | None = None) -> AgentReply:
         """The agent's whole reply to one caller turn (words and/or keypad digits)."""

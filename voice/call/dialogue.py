@@ -62,7 +62,14 @@ def open_dialogue(
         transfer,
         can_transfer=can_transfer,
     )
-    conversation = Conversation(session, turns, llm, handover, llm_replies=settings.compose_answers)
+    conversation = Conversation(
+        session,
+        turns,
+        llm,
+        handover,
+        llm_replies=settings.compose_answers,
+        warm_up=handover.anticipate,
+    )
 
     def store_outcome() -> None:
         record_outcome(

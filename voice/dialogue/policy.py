@@ -165,6 +165,11 @@ class TurnManager:
         return self._business.now()
 
     # -- one turn ------------------------------------------------------------------------
+    def anticipate(self, text: str) -> None:
+        """The caller paused after `text`: prepare what reading it will need, changing nothing
+        in the dialogue (the caller may speak on)."""
+        self._reader.anticipate(text)
+
     def handle(self, text: str, dtmf: str = "") -> TurnPlan:
         state = self.state
         state.turn += 1

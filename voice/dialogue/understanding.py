@@ -171,8 +171,7 @@ class Reader:
         text = text.strip()
         if not text:
             return _with_keypad(Reading("", "inform", 1.0, "none", 1.0), dtmf, ctx)
-        pieces = request_pieces(text)
-        sentences = _sentences(text) if not pieces else []
+        pieces, sentences = _scored_parts(text)
         scores = self._classifier.score([text, *pieces, *sentences])
         whole = with_topic(scores[0], topic)
         if whole.intent[0] in NOT_REQUESTS and sentences:
@@ -212,6 +211,19 @@ class Reader:
             negated,
         )
         return _with_keypad(reading, dtmf, ctx) if dtmf else reading
+
+    def anticipate(self, text: str) -> None:
+        """Embed now what `read(text)` will: called while the turn may still go on, so that
+        reading it at its end costs no embedding (blocking; the vectors are cached)."""
+        text = text.strip()
+        if text:
+            self._classifier.features([text, *[p for ps in _scored_parts(text) for p in ps]])
+
+
+def _scored_parts(text: str) -> tuple[list[str], list[str]]:
+    """The request pieces of a turn, or (when it has none) its sentences: each is scored."""
+    pieces = request_pieces(text)
+    return pieces, (_sentences(text) if not pieces else [])
 
 
 def with_topic(scores: TurnScores, topic: str | None) -> TurnScores:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
@@ -25,6 +26,11 @@ LEAD_IN_S = 0.03
 TTS_TIMEOUT_S = 1.5
 FAULT_ENV = "FAULT_TTS"  # fault-injection hook for tests and drills, see FaultyEngine
 FAULT_HANG_S = 10.0
+# Sentences rendered lately are kept and played again from memory: templated replies repeat
+# across calls ("Is there anything else I can help with?"), and rendering one took 20-35 ms of
+# the caller's wait. A sentence with a digit in it (an order number, an amount, a card's last
+# digits) is caller-specific and is never kept.
+RECENT_BYTES = 8_000_000  # ~2.8 min of speech at 24 kHz
 
 
 class TTSEngine(Protocol):
@@ -173,12 +179,16 @@ class SpeechSynthesizer:
         # (see voice/pipeline/speaker.py).
         self.apology_text, self.apology = "", b""
         self.prepared: dict[str, bytes] = {}  # sentence -> PCM
+        self._fixed: dict[str, bytes] = {}  # spoken text -> PCM of the fixed lines
+        self._recent: OrderedDict[str, bytes] = OrderedDict()  # spoken text -> PCM, oldest first
+        self._recent_bytes = 0
 
     def prepare(self, apology: str, sentences: Iterable[str]) -> None:
         """Render the apology and the fixed lines (hand-over, callback...) once, in memory."""
         self.apology_text, self.apology = apology, self.synthesize_sync(for_speech(apology))
         for sentence in sentences:
-            self.prepared[sentence] = self.synthesize_sync(for_speech(sentence))
+            spoken = for_speech(sentence)
+            self.prepared[sentence] = self._fixed[spoken] = self.synthesize_sync(spoken)
 
     def synthesize_sync(self, text: str) -> bytes:
         audio = self.engine.synthesize(text)
@@ -188,6 +198,26 @@ class SpeechSynthesizer:
         audio = trim_leading_silence(audio, self.sample_rate)
         return (np.clip(audio, -1.0, 1.0) * 32767).astype(np.int16).tobytes()
 
+    def remembered(self, text: str) -> bytes | None:
+        """`text` (as spoken, `for_speech`) when it is a fixed line or was rendered lately.
+        Only touched on the event loop, as `synthesize`'s keeping is: no lock needed."""
+        if text in self._recent:
+            self._recent.move_to_end(text)
+            return self._recent[text]
+        return self._fixed.get(text)
+
     async def synthesize(self, text: str) -> bytes:
+        """Render `text` (as spoken) off the event loop; it is remembered for next time."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.synthesize_sync, text)
+        pcm = await loop.run_in_executor(self._executor, self.synthesize_sync, text)
+        self._keep(text, pcm)
+        return pcm
+
+    def _keep(self, text: str, pcm: bytes) -> None:
+        if any(c.isdigit() for c in text) or text in self._recent or len(pcm) > RECENT_BYTES:
+            return
+        self._recent[text] = pcm
+        self._recent_bytes += len(pcm)
+        while self._recent_bytes > RECENT_BYTES:
+            _, dropped = self._recent.popitem(last=False)
+            self._recent_bytes -= len(dropped)

@@ -20,7 +20,7 @@ from voice.conversation import Handover
 from voice.dialogue.plan import TurnPlan
 from voice.dialogue.policy import TurnManager
 from voice.escalation.policy import CallerTurnSignal, EscalationDecision, EscalationPolicy
-from voice.escalation.sentiment import NEUTRAL, SentimentClassifier, SentimentScore
+from voice.escalation.sentiment import NEUTRAL, SentimentClassifier, SentimentScore, features
 from voice.prompts import load_prompt
 from voice.session import CallSession
 from voice.store.callbacks import request_callback
@@ -57,6 +57,11 @@ class HandoverCoordinator:
         self._classifier, self._policy, self._transfer = classifier, policy, transfer
         self._can_transfer = can_transfer
         self._index = 0
+
+    def anticipate(self, text: str) -> None:
+        """Embed now what scoring `text` will need (blocking; the vectors are cached)."""
+        if text.strip():
+            features(self._classifier.embedder, [text.strip()])
 
     async def __call__(self, plan: TurnPlan, text: str, dtmf: str) -> Handover | None:
         score = await asyncio.to_thread(self._classifier.predict, text) if text else NEUTRAL

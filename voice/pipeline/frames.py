@@ -30,3 +30,11 @@ class SpeechMarkFrame(OutputTransportMessageFrame):
     def __init__(self, name: str) -> None:
         super().__init__(message={"event": "mark", "mark": {"name": name}})
         self.mark_name = name
+
+
+@dataclass
+class LikelyTranscriptFrame(SystemFrame):
+    """What the caller's turn says if the pause under way ends it: the reply's reading of it
+    can be prepared before the turn end is decided (the caller may still speak on)."""
+
+    text: str = ""

@@ -30,7 +30,7 @@ from voice.dialogue.plan import TurnPlan
 from voice.engines.llm import Message
 from voice.engines.tts import base_language, speaks
 from voice.logs import get_logger
-from voice.pipeline.frames import AgentSentenceFrame, PlaybackMarkFrame
+from voice.pipeline.frames import AgentSentenceFrame, LikelyTranscriptFrame, PlaybackMarkFrame
 from voice.pipeline.sentences import SentenceSplitter
 from voice.pipeline.transcriber import CallerUtterance
 from voice.privacy import mask_secrets
@@ -97,6 +97,7 @@ class ConversationResponder(FrameProcessor):
         self._caller_speaking = False
         self._supervisor_lines: list[SupervisorLine] = []
         self._supervisor_task: asyncio.Task | None = None
+        self._anticipating: asyncio.Task | None = None
 
     # -- frames --------------------------------------------------------------------------
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
@@ -107,6 +108,8 @@ class ConversationResponder(FrameProcessor):
             await self._caller_active()
         if isinstance(frame, TranscriptionFrame) and isinstance(frame.result, CallerUtterance):
             await self._on_caller(frame.result)
+        elif isinstance(frame, LikelyTranscriptFrame):
+            self._anticipate(frame.text)
         elif isinstance(frame, PlaybackMarkFrame):
             await self._on_mark(frame.mark)
         elif isinstance(frame, InputDTMFFrame):
@@ -200,6 +203,18 @@ class ConversationResponder(FrameProcessor):
         if digits:
             self._session.event("keypad_entry", digits=mask_secrets(digits))
             await self._respond(None, "", digits)
+
+    def _anticipate(self, text: str) -> None:
+        """The caller paused after `text`: the conversation prepares its reading, off the loop.
+        One at a time; one still running covers most of the next (the same words, and more)."""
+        if self._anticipating is None or self._anticipating.done():
+            self._anticipating = self.create_task(self._prepare(text), name="anticipate")
+
+    async def _prepare(self, text: str) -> None:
+        try:
+            await asyncio.to_thread(self._conversation.anticipate, text)
+        except Exception:  # only a head start was lost: the reply reads the turn itself
+            log.warning("preparing the reading of a turn failed", exc_info=True)
 
     async def _on_caller(self, utterance: CallerUtterance) -> None:
         transcript = utterance.transcript

@@ -48,7 +48,10 @@ class SentenceSpeaker(FrameProcessor):
         playback = self._session.playback
         if frame.text:
             started = time.perf_counter()
-            text, pcm = frame.text, await self._synthesize(frame)
+            # A sentence said lately plays from memory (it proves nothing about the engine:
+            # the count of failures in a row goes on).
+            remembered = self._tts.remembered(for_speech(frame.text))
+            text, pcm = frame.text, remembered or await self._synthesize(frame)
             if pcm is None:  # failed: the prepared line, else the apology (once per reply)
                 text, pcm = self._fallback(frame)
             tts_ms = (time.perf_counter() - started) * 1000

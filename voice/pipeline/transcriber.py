@@ -38,6 +38,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voice.engines.stt import SpeechToText, Transcript, joined
 from voice.logs import get_logger
+from voice.pipeline.frames import LikelyTranscriptFrame
 from voice.pipeline.incremental_stt import PiecePolicy, needs_context, word_gap
 from voice.pipeline.speech_energy import frame_levels, has_voice
 from voice.pipeline.turn_frames import CallerPauseFrame, CallerResumedFrame, CallerTurnEndFrame
@@ -101,6 +102,7 @@ class TurnTranscriber(FrameProcessor):
         self._pieces: list[_Piece] = []  # a long turn's speech before `_speech`
         self._loudest = 0.0  # the turn's loudest 20 ms frame (RMS) in its pieces
         self._early: asyncio.Task[Transcript] | None = None  # started at the caller's pause
+        self._likely: asyncio.Task | None = None  # the turn's text so far, for the responder
         self._early_len = 0  # samples of `_speech` the early transcript covers
         self._order = asyncio.Lock()  # utterances reach the responder in the order spoken
         self._transcribing: set[asyncio.Task] = set()
@@ -160,6 +162,24 @@ class TurnTranscriber(FrameProcessor):
             self._early = self.create_task(
                 self._stt.transcribe(_float(self._samples())), name="stt-early"
             )
+        else:
+            return
+        parts = [piece.task for piece in self._pieces]
+        if self._likely is not None:
+            self._likely.cancel()
+        self._likely = self.create_task(
+            self._tell_likely([*parts, *([self._early] if self._early else [])]), name="likely"
+        )
+
+    async def _tell_likely(self, parts: list[asyncio.Future[Transcript]]) -> None:
+        """Once the turn so far is transcribed, say what it reads (if the pause ends it)."""
+        try:
+            heard = [await asyncio.shield(part) for part in parts]
+        except Exception:  # a failed part is transcribed again at the turn's end
+            return
+        whole = joined(heard) if heard else None
+        if whole is not None and whole.is_speech and whole.text.strip():
+            await self.push_frame(LikelyTranscriptFrame(text=whole.text))
 
     def _cut_unpaused(self) -> None:
         """Speech has run on without a pause: cut it between two words, if it has a gap."""
@@ -200,6 +220,9 @@ class TurnTranscriber(FrameProcessor):
         if self._early is not None:
             self._early.cancel()  # the caller spoke on: that transcript is missing words
             self._early = None
+        if self._likely is not None:
+            self._likely.cancel()
+            self._likely = None
 
     def _end_utterance(self, stop_secs: float, turn: dict) -> None:
         samples, early, pieces = self._samples(), self._early, self._pieces
@@ -211,6 +234,7 @@ class TurnTranscriber(FrameProcessor):
             early = None
         tail = _float(samples) if not pieces or self._spoke_after(samples, 0) else None
         self._speech, self._speech_len, self._early, self._pieces = None, 0, None, []
+        self._likely = None  # left to finish: the reply reads what it prepares
         self._next_cut_len = self._lead = 0
         self._loudest = 0.0
         self._preroll.clear()
