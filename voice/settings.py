@@ -147,7 +147,7 @@ class Settings(BaseSettings):
     # Calls one process takes at once; beyond it callers hear "busy" instead of a slow agent.
     # 4: the most realistic calls a 2-core box held with p95 < 1.5 s and no gap in the agent's
     # audio in every run (bench/load.py, docs/benchmarks.md; 6 passed two runs of three).
-    max_calls: int = Field(4, ge=1, alias="MAX_CALLS")
+    max_calls: int = Field(6, ge=1, alias="MAX_CALLS")
 
     # Security of the edge (telephony/stream_tokens.py, review/throttle.py).
     # Signs the one-use token `/twilio/voice` puts in the TwiML for the media stream; every
