@@ -174,7 +174,7 @@ async def test_streams_opened_together_never_make_more_than_max_calls(server):
             answer_webhook(server.media_url, server.settings, call_sid=sid, caller="+15550001111")
             for sid in sids
         )
-    )  # all five answered while nothing was live: five valid tokens
+    )  # all answered while nothing was live: a valid token each
     signature = sign(server.settings, server.settings.stream_url, {})
     sockets = await asyncio.gather(
         *(
