@@ -40,6 +40,7 @@ from voice.pipeline.barge_in import (  # noqa: E402
     recheck_after,
     words_heard,
     words_needed,
+    words_said,
 )
 from voice.pipeline.build import PIPELINE_IN_RATE, caller_vad  # noqa: E402
 from voice.pipeline.upsampler import Upsampler  # noqa: E402
@@ -94,7 +95,8 @@ async def false_barge_ins(audio: np.ndarray, settings: Settings, stt: SpeechToTe
             found = words_heard(transcript)
             needed = words_needed(settings.barge_in_words, spoken)
             stopped, heard = found >= needed, transcript.text
-            next_check = max(spoken, settings.barge_in_min_secs) + recheck_after(found, needed)
+            recheck = recheck_after(words_said(transcript))
+            next_check = max(spoken, settings.barge_in_min_secs) + recheck
         if stopped:
             events.append({"at_s": round(t, 2), "heard": heard})
     return {"speech_stretches": stretches, "checks": checks, "false_barge_ins": events}

@@ -27,6 +27,7 @@ from voice.pipeline.barge_in import (
     recheck_after,
     words_heard,
     words_needed,
+    words_said,
 )
 
 
@@ -79,12 +80,19 @@ def test_an_early_barge_in_check_needs_one_word_more() -> None:
     assert words_needed(1, EARLY_S) == 1 and words_needed(2, 0.6) == 2
 
 
-def test_a_check_one_word_short_looks_again_sooner() -> None:
-    # "I" heard early, where two words are needed: the next check comes sooner.
-    assert recheck_after(heard=1, needed=2) == RECHECK_ONE_SHORT_S < RECHECK_S
-    # Nothing heard (a backchannel, or Whisper unsure): the usual pace, no extra chances.
-    assert recheck_after(heard=0, needed=2) == RECHECK_S
-    assert recheck_after(heard=0, needed=1) == RECHECK_S
+def test_a_check_with_real_words_in_it_looks_again_sooner() -> None:
+    def said(text: str, logprob: float = -0.5) -> int:
+        return words_said(Transcript(text, "en", 1.0, 0.1, 0.6, 0.05, logprob))
+
+    # "I" heard early, where two words are needed, or "I order" that Whisper was unsure of
+    # (cafe babble under it): nearly decided, the next check comes sooner.
+    assert recheck_after(said("I")) == RECHECK_ONE_SHORT_S < RECHECK_S
+    assert recheck_after(said("I order", logprob=-1.13)) == RECHECK_ONE_SHORT_S
+    # A backchannel, nothing at all, or more words than anyone says in 0.6 s: the usual pace,
+    # no extra chances to mishear it.
+    assert recheck_after(said("Yeah.")) == RECHECK_S
+    assert recheck_after(said("")) == RECHECK_S
+    assert recheck_after(said("I got to get out of here now.")) == RECHECK_S
 
 
 async def test_echo_alone_never_interrupts_the_agent(noisy_server: LocalServer, samples: Path):

@@ -31,10 +31,11 @@ log = get_logger("voice.barge_in")
 
 PREROLL_S = 0.4  # audio before the VAD noticed speech: a word's start
 RECHECK_S = 0.2  # speech going on after a check without words: look again this much later
-# A check that heard one real word too few is nearly decided, so the next one looks sooner.
-# Checks that heard none keep RECHECK_S: each extra check of a backchannel is one more chance
-# to mishear it as a word (0.1 s after every check: 4 of 20 backchannels stopped the agent,
-# against 2 of 30 at 0.2 s; docs/benchmarks.md).
+# A check that had real words in it (one too few, or words Whisper was unsure of: "I order"
+# through cafe babble at -1.1) is nearly decided, so the next one looks sooner. Checks with
+# none keep RECHECK_S: each extra check of a backchannel is one more chance to mishear it as
+# a word (0.1 s after every check: 4 of 20 backchannels stopped the agent, against 2 of 30 at
+# 0.2 s; docs/benchmarks.md).
 RECHECK_ONE_SHORT_S = 0.1
 MAX_CHECK_S = 4.0  # the most speech one check transcribes (its latest seconds)
 # Early in a stretch of speech Whisper hears the start of a word and guesses one: "yeah" came
@@ -50,12 +51,11 @@ MAX_WORDS_PER_S = 6.0
 MIN_LOGPROB = LOG_PROB_THRESHOLD
 
 
-def words_heard(transcript: Transcript) -> int:
-    """The different words in a barge-in check that count towards stopping the agent:
-    not backchannels or fillers, not one word guessed again and again ("rise... rise..."),
-    and none at all from a transcript said faster than anyone speaks or that Whisper was
-    unsure of."""
-    if not transcript.is_speech or transcript.avg_logprob < MIN_LOGPROB:
+def words_said(transcript: Transcript) -> int:
+    """The different real words in a barge-in check, sure or not: not backchannels or
+    fillers, not one word guessed again and again ("rise... rise..."), and none at all from a
+    transcript said faster than anyone speaks."""
+    if not transcript.is_speech:
         return 0
     words = words_of(transcript.text)
     if len(words) > MAX_WORDS_PER_S * transcript.audio_seconds + 1:
@@ -63,14 +63,21 @@ def words_heard(transcript: Transcript) -> int:
     return len({w for w in words if w not in BACKCHANNEL_WORDS})
 
 
+def words_heard(transcript: Transcript) -> int:
+    """The words of a check that count towards stopping the agent: none from a check
+    Whisper was unsure of."""
+    return 0 if transcript.avg_logprob < MIN_LOGPROB else words_said(transcript)
+
+
 def words_needed(words: int, spoken_s: float) -> int:
     """Words a check on `spoken_s` of speech must hear to stop the agent (`words` set)."""
     return words + 1 if spoken_s < EARLY_S else words
 
 
-def recheck_after(heard: int, needed: int) -> float:
-    """Speech to wait for before the next check, after one that heard `heard` of `needed`."""
-    return RECHECK_ONE_SHORT_S if 0 < heard == needed - 1 else RECHECK_S
+def recheck_after(said: int) -> float:
+    """Speech to wait for before the next check, after one that did not stop the agent and
+    had `said` real words in it (`words_said`)."""
+    return RECHECK_ONE_SHORT_S if said > 0 else RECHECK_S
 
 
 class BargeInDetector(FrameProcessor):
@@ -157,7 +164,8 @@ class BargeInDetector(FrameProcessor):
         }
         heard, needed = words_heard(transcript), words_needed(self._words, spoken)
         if heard < needed:
-            self._next_check_s = min(self._next_check_s, spoken + recheck_after(heard, needed))
+            recheck = recheck_after(words_said(transcript))
+            self._next_check_s = min(self._next_check_s, spoken + recheck)
             self._session.event("barge_in_ignored", text=transcript.text, **timing)
             return
         if self._speech_start == speech_start and self._session.playback.agent_speaking:
