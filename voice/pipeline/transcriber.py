@@ -177,8 +177,8 @@ class TurnTranscriber(FrameProcessor):
             heard = [await asyncio.shield(part) for part in parts]
         except Exception:  # a failed part is transcribed again at the turn's end
             return
-        whole = joined(heard) if heard else None
-        if whole is not None and whole.is_speech and whole.text.strip():
+        whole = joined(heard)  # never empty: a piece was just cut, or the early STT started
+        if whole.is_speech and whole.text.strip():
             await self.push_frame(LikelyTranscriptFrame(text=whole.text))
 
     def _cut_unpaused(self) -> None:
