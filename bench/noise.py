@@ -281,6 +281,10 @@ class Bench:
                     f"speech, log-prob {e.get('logprob')}, check {e.get('check_ms')} ms",
                     flush=True,
                 )
+            elif e["type"] in ("caller_turn", "backchannel"):
+                # What became a turn, or was kept from becoming one, and when.
+                span = f" {e['start']}-{e['end']} s" if "start" in e else ""
+                print(f"    {what}: {e['type']} {e.get('text')!r}{span}", flush=True)
 
 
 def pct(x: float) -> str:

@@ -11,15 +11,25 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pipecat.frames.frames import (
+    Frame,
+    SystemFrame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
+from pipecat.tests.utils import run_test
 
 from telephony.local_server import LocalServer
 from telephony.phone_line import EchoPath, PhoneLine
 from telephony.simulator import simulate_call
 from voice.engines.stt import Transcript
-from voice.pipeline.backchannel import content_words, is_backchannel
+from voice.pipeline.backchannel import BackchannelFilter, content_words, is_backchannel
 from voice.pipeline.barge_in import (
     EARLY_S,
     RECHECK_ONE_SHORT_S,
@@ -29,6 +39,9 @@ from voice.pipeline.barge_in import (
     words_needed,
     words_said,
 )
+from voice.pipeline.playback import PlaybackTracker
+from voice.session import CallSession
+from voice.store.calls import Store
 
 
 @pytest.fixture(scope="module")
@@ -48,21 +61,104 @@ def words(text: str) -> set[str]:
 
 def test_backchannel_words() -> None:
     assert is_backchannel("Mm-hmm.") and is_backchannel("Okay, yeah.") and is_backchannel("I see")
-    assert not is_backchannel("Yes.") and not is_backchannel("No, stop.")
+    assert not is_backchannel("No.") and not is_backchannel("No, stop.")
     assert not is_backchannel("") and not is_backchannel("Okay, where is my order?")
     assert content_words("Okay, where is my order?") == 4
     assert content_words("uh-huh, right") == 0
 
 
-def heard(text: str, audio_s: float = 0.7, no_speech: float = 0.2, logprob: float = -0.5) -> int:
-    return words_heard(Transcript(text, "en", 1.0, no_speech, audio_s, 0.05, logprob))
+def heard(
+    text: str,
+    audio_s: float = 0.7,
+    no_speech: float = 0.2,
+    logprob: float = -0.5,
+    question: bool = False,
+) -> int:
+    transcript = Transcript(text, "en", 1.0, no_speech, audio_s, 0.05, logprob)
+    return words_heard(transcript, question)
+
+
+def test_agreement_over_a_statement_is_go_on_over_a_question_an_answer() -> None:
+    # "Yes" (cafe babble turns "yeah" into it) over "Your order shipped on Monday." says go on.
+    assert heard("Yes.") == 0 and heard("Yeah, okay.") == 0 and is_backchannel("Yes.")
+    # Over "Shall I cancel it?" the same words answer it: they stop the agent and are a turn.
+    assert heard("Yes.", question=True) == 1 and heard("Yeah, okay.", question=True) == 2
+    assert not is_backchannel("Yes.", question=True)
+    assert not is_backchannel("I see", question=True)
+    # Continuers and a laugh never take the turn; "no" always does.
+    assert heard("Mm-hmm.", question=True) == 0 and heard("Ha ha. Ha ha.", question=True) == 0
+    assert is_backchannel("Uh-huh.", question=True) and is_backchannel("Ha ha.")
+    assert heard("No.") == 1 and heard("No.", question=True) == 1
+    assert not is_backchannel("No.")
+
+
+def test_the_caller_is_asked_once_a_question_begins_to_play() -> None:
+    now = [0.0]
+    tracker = PlaybackTracker(lambda: now[0])
+    statement = tracker.queued(1, 0, "Your order shipped on Monday.", 2.0, last=False)
+    tracker.queued(1, 1, "Shall I cancel it?", 1.5, last=False)
+    assert tracker.agent_speaking and not tracker.asking  # the question is still queued
+    now[0] = 2.0
+    tracker.mark_played(statement.mark)
+    assert tracker.asking  # playing now: a "yes" may answer it
+    tracker.cleared()
+    assert not tracker.asking  # the agent is silent: nothing is being asked over
+
+
+class _Plays(FrameProcessor):
+    """Test scaffolding: a `PlayedFrame` stands for Twilio's mark that a sentence played."""
+
+    def __init__(self, session: CallSession) -> None:
+        super().__init__()
+        self._session = session
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, _PlayedFrame):
+            self._session.playback.mark_played(frame.mark)
+        else:
+            await self.push_frame(frame, direction)
+
+
+@dataclass
+class _PlayedFrame(SystemFrame):
+    mark: str = ""
+
+
+async def test_a_yeah_begun_over_a_statement_is_no_answer_to_the_question_after_it(
+    tmp_path: Path,
+) -> None:
+    store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
+    session = CallSession("CA" + "3" * 32, "MZ" + "3" * 32, "+15550001111", tmp_path, store)
+    statement = session.playback.queued(1, 0, "Your order shipped on Monday.", 2.0, last=False)
+    question = session.playback.queued(1, 1, "Shall I cancel it?", 1.5, last=False)
+    session.playback.queued(1, 2, "", 0.0, last=True)
+
+    def said(text: str) -> TranscriptionFrame:
+        return TranscriptionFrame(text, "caller", "2026-12-05T00:00:00Z")
+
+    pipeline = Pipeline([_Plays(session), BackchannelFilter(session)])
+    frames = [
+        VADUserStartedSpeakingFrame(),  # over the statement...
+        _PlayedFrame(mark=statement.mark),  # ...whose transcript comes with the question on
+        said("Yeah."),
+        VADUserStartedSpeakingFrame(),  # over the question: an answer
+        said("Yeah."),
+        _PlayedFrame(mark=question.mark),
+    ]
+    down, _ = await run_test(pipeline, frames_to_send=frames, expected_down_frames=None)
+    passed = [f.text for f in down if isinstance(f, TranscriptionFrame)]
+    assert passed == ["Yeah."], passed
+    session.close("completed")
+    events = [json.loads(line) for line in session.recorder.events_path.read_text().splitlines()]
+    assert [e["text"] for e in events if e["type"] == "backchannel"] == ["Yeah."], events
 
 
 def test_barge_in_counts_different_real_words_only() -> None:
     assert heard("I order") == 2 and heard("No, wait, stop!") == 3
     assert heard("Okay. Okay.") == 0 and heard("Uh-huh, right") == 0
     # Whisper guessing one word again and again from its start: one word.
-    assert heard("Rise... Rise... Rise... Rise...") == 1 and heard("Yes, yes, yes") == 1
+    assert heard("Rise... Rise... Rise... Rise...") == 1 and heard("No, no, no") == 1
     # More words than anyone says in 0.6 s of audio: made up from babble, not counted.
     assert heard("I got to get out of here.", audio_s=0.62) == 0
     assert heard("I got to get out of here.", audio_s=1.4) == 7
@@ -71,6 +167,10 @@ def test_barge_in_counts_different_real_words_only() -> None:
     # Whisper unsure of its words (cafe babble read as "I'm sorry." at -1.5): the next check.
     assert heard("I'm sorry.", logprob=-1.5) == 0 and heard("I'm sorry.", logprob=-0.9) == 2
     assert heard("I'll get in.") == 3  # "I'll" is one word
+    # How Whisper spells a sound it cannot read: letters alone ("yeah, yeah" in cafe noise),
+    # one syllable over and over ("uh-huh"). A word with letters in it still counts.
+    assert heard("D.F. D.F.") == 0 and heard("T.F.") == 0 and heard("Sa-sa-sa-sa-sa") == 0
+    assert heard("I need a P.D.F.", audio_s=1.2) == 3 and heard("Ha-ha-ha, wait") == 1
 
 
 def test_an_early_barge_in_check_needs_one_word_more() -> None:

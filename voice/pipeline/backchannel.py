@@ -6,19 +6,27 @@ and the responder, keeps a backchannel heard while the agent is talking from bec
 that would cut the agent's reply short and answer "okay" (it is still stored as said, and
 logged as a `backchannel` event).
 
-"yes" and "no" are never backchannels: they may answer the question the agent just asked.
+What a word means depends on what the caller was hearing when they began to speak:
+- continuers ("mm-hm", "uh-huh", a laugh) never take the turn;
+- agreement ("yes", "yeah", "okay", "right") over a statement says "go on", but over a
+  question the caller has begun to hear it is an answer, and counts like any word;
+- "no" always counts: an objection should stop the agent, not be talked over.
 """
 
 from __future__ import annotations
 
 import re
 
-from pipecat.frames.frames import Frame, TranscriptionFrame
+from pipecat.frames.frames import (
+    Frame,
+    TranscriptionFrame,
+    VADUserStartedSpeakingFrame,
+)
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
 from voice.session import CallSession
 
-BACKCHANNEL_WORDS = frozenset(
+CONTINUERS = frozenset(
     {
         "mm",
         "hm",
@@ -36,9 +44,18 @@ BACKCHANNEL_WORDS = frozenset(
         "ah",
         "oh",
         "aha",
+        # A laugh ("Ha ha."): Whisper also reads a muffled "uh-huh" in cafe noise so.
+        "ha",
+        "hah",
+        "haha",
+    }
+)
+AGREEMENT = frozenset(
+    {
         "okay",
         "ok",
         "k",
+        "yes",
         "yeah",
         "yea",
         "yep",
@@ -52,8 +69,14 @@ BACKCHANNEL_WORDS = frozenset(
         "good",
     }
 )
+BACKCHANNEL_WORDS = CONTINUERS | AGREEMENT
 # Whole phrases, after the words above were checked one by one ("i see": "i" alone is not).
 _PHRASES = ("i see", "got it", "all right", "sounds good")
+
+
+def backchannel_words(question: bool) -> frozenset[str]:
+    """Words that do not take the turn, said over a question (`question`) or a statement."""
+    return CONTINUERS if question else BACKCHANNEL_WORDS
 
 
 def words_of(text: str) -> list[str]:
@@ -61,18 +84,22 @@ def words_of(text: str) -> list[str]:
     return re.findall(r"[a-z]+(?:['’-][a-z]+)*", text.lower())
 
 
-def is_backchannel(text: str) -> bool:
-    """Only backchannel words (at least one), nothing that asks or tells anything."""
+def is_backchannel(text: str, question: bool = False) -> bool:
+    """Only backchannel words (at least one), nothing that asks or tells anything; said over
+    a question (`question`), only continuers."""
     lowered = " ".join(words_of(text))
-    for phrase in _PHRASES:
-        lowered = lowered.replace(phrase, "okay")
+    if not question:
+        for phrase in _PHRASES:
+            lowered = lowered.replace(phrase, "okay")
     words = lowered.split()
-    return bool(words) and len(words) <= 4 and all(w in BACKCHANNEL_WORDS for w in words)
+    allowed = backchannel_words(question)
+    return bool(words) and len(words) <= 4 and all(w in allowed for w in words)
 
 
-def content_words(text: str) -> int:
+def content_words(text: str, question: bool = False) -> int:
     """Words that are not backchannels or fillers: what makes an interruption real."""
-    return sum(w not in BACKCHANNEL_WORDS for w in words_of(text))
+    allowed = backchannel_words(question)
+    return sum(w not in allowed for w in words_of(text))
 
 
 class BackchannelFilter(FrameProcessor):
@@ -81,14 +108,20 @@ class BackchannelFilter(FrameProcessor):
     def __init__(self, session: CallSession, **kwargs) -> None:
         super().__init__(**kwargs)
         self._session = session
+        # Whether the caller was hearing a question whenever they began to speak in this
+        # turn: the transcript comes later, when the agent may have moved on to one (a "yeah"
+        # said over "It shipped Monday." is no answer to "Shall I cancel it?" that follows).
+        # A start over a statement settles it: taking a "go on" for a "yes" could act on it.
+        self._question: bool | None = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
-        if (
-            isinstance(frame, TranscriptionFrame)
-            and self._session.playback.agent_speaking
-            and is_backchannel(frame.text)
-        ):
-            self._session.event("backchannel", text=frame.text)
-            return
+        if isinstance(frame, VADUserStartedSpeakingFrame):
+            asking = self._session.playback.asking
+            self._question = asking if self._question is None else self._question and asking
+        elif isinstance(frame, TranscriptionFrame):
+            question, self._question = bool(self._question), None
+            if self._session.playback.agent_speaking and is_backchannel(frame.text, question):
+                self._session.event("backchannel", text=frame.text)
+                return
         await self.push_frame(frame, direction)

@@ -4,7 +4,8 @@ Energy and the VAD alone cannot tell a caller taking the turn from a noisy room,
 own voice coming back, or a caller's "mm-hm". With `words` (BARGE_IN_WORDS) set, speech over
 the agent is first transcribed (the first `min_secs` of it, then again every `RECHECK_S`
 while it goes on) and the agent stops only once the caller has said that many words that
-are not backchannels (voice/pipeline/backchannel.py).
+are not backchannels (voice/pipeline/backchannel.py): a "yes" stops a question, not a
+statement.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from voice.engines.stt import SpeechToText, Transcript
 from voice.engines.whisper_window import LOG_PROB_THRESHOLD
 from voice.logs import get_logger
-from voice.pipeline.backchannel import BACKCHANNEL_WORDS, words_of
+from voice.pipeline.backchannel import backchannel_words, words_of
 from voice.session import CallSession
 
 log = get_logger("voice.barge_in")
@@ -51,22 +52,33 @@ MAX_WORDS_PER_S = 6.0
 MIN_LOGPROB = LOG_PROB_THRESHOLD
 
 
-def words_said(transcript: Transcript) -> int:
+def words_said(transcript: Transcript, question: bool = False) -> int:
     """The different real words in a barge-in check, sure or not: not backchannels or
-    fillers, not one word guessed again and again ("rise... rise..."), and none at all from a
-    transcript said faster than anyone speaks."""
+    fillers (over a question, agreement counts: it answers), not one word guessed again and
+    again ("rise... rise..."), and none at all from a transcript said faster than anyone
+    speaks."""
     if not transcript.is_speech:
         return 0
     words = words_of(transcript.text)
     if len(words) > MAX_WORDS_PER_S * transcript.audio_seconds + 1:
         return 0
-    return len({w for w in words if w not in BACKCHANNEL_WORDS})
+    return len({w for w in words if not _a_sound(w)} - backchannel_words(question))
 
 
-def words_heard(transcript: Transcript) -> int:
+def _a_sound(word: str) -> bool:
+    """How Whisper spells a sound it cannot read as words: a letter on its own ("D.F. D.F."
+    for "yeah, yeah" in cafe noise; "I" and "a" are words) or one syllable over and over
+    ("Sa-sa-sa-sa" for "uh-huh")."""
+    parts = word.split("-")
+    if len(parts) >= 3 and len(set(parts)) == 1:
+        return True
+    return len(word) == 1 and word not in ("i", "a")
+
+
+def words_heard(transcript: Transcript, question: bool = False) -> int:
     """The words of a check that count towards stopping the agent: none from a check
     Whisper was unsure of."""
-    return 0 if transcript.avg_logprob < MIN_LOGPROB else words_said(transcript)
+    return 0 if transcript.avg_logprob < MIN_LOGPROB else words_said(transcript, question)
 
 
 def words_needed(words: int, spoken_s: float) -> int:
@@ -107,6 +119,7 @@ class BargeInDetector(FrameProcessor):
         self._held = 0
         self._check: asyncio.Task | None = None
         self._next_check_s = 0.0  # speech length at which to look again
+        self._question = False  # the caller was hearing a question when this speech began
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
@@ -120,6 +133,7 @@ class BargeInDetector(FrameProcessor):
             self._detected_at = self._session.elapsed()
             self._speech_start = self._detected_at - frame.start_secs
             self._next_check_s = self._min_secs
+            self._question = self._session.playback.asking
         elif isinstance(frame, VADUserStoppedSpeakingFrame):
             self._speech_start = None
         await self.push_frame(frame, direction)
@@ -162,9 +176,10 @@ class BargeInDetector(FrameProcessor):
             "logprob": round(transcript.avg_logprob, 2),
             "no_speech": round(transcript.no_speech_probability, 2),
         }
-        heard, needed = words_heard(transcript), words_needed(self._words, spoken)
+        question = self._question
+        heard, needed = words_heard(transcript, question), words_needed(self._words, spoken)
         if heard < needed:
-            recheck = recheck_after(words_said(transcript))
+            recheck = recheck_after(words_said(transcript, question))
             self._next_check_s = min(self._next_check_s, spoken + recheck)
             self._session.event("barge_in_ignored", text=transcript.text, **timing)
             return

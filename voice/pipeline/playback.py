@@ -32,6 +32,17 @@ class PlaybackTracker:
     def agent_speaking(self) -> bool:
         return bool(self._queue)
 
+    @property
+    def asking(self) -> bool:
+        """The caller is hearing a question: one of the playing reply's sentences that has
+        begun to play ends with "?" (a "yes" now may answer it)."""
+        if not self._queue:
+            return False
+        return any(
+            s.started_at is not None and s.text.rstrip().endswith("?")
+            for s in self.sentences(self._queue[0].reply_id)
+        )
+
     def queued(
         self,
         reply_id: int,
