@@ -1,4 +1,5 @@
-"""A caller speaking another language: offered a person, unless the voice speaks it.
+"""Turns the agent cannot act on as heard: a caller speaking another language is offered a
+person, unless the voice speaks it; words Whisper doubts anyone said are asked again.
 
 The responder runs in a pipecat pipeline with the real conversation (turn manager,
 business data, sentiment classifier and escalation policy); a turn arrives as Whisper's
@@ -72,15 +73,22 @@ def llm():
         yield OpenAICompatibleLLM("standin", server.base_url, "key")
 
 
-def heard(text: str, language: str, probability: float = 0.95) -> TranscriptionFrame:
+def heard(
+    text: str,
+    language: str,
+    probability: float = 0.95,
+    no_speech: float = 0.01,
+    logprob: float = -0.2,
+) -> TranscriptionFrame:
     """A caller turn as the transcriber passes it on."""
     transcript = Transcript(
         text=text,
         language=language,
         language_probability=probability,
-        no_speech_probability=0.01,
+        no_speech_probability=no_speech,
         audio_seconds=2.0,
         elapsed_seconds=0.2,
+        avg_logprob=logprob,
     )
     now = time.perf_counter()
     return TranscriptionFrame(
@@ -185,3 +193,28 @@ def test_engines_declare_their_languages():
     assert speaks(HibariEngine.languages, "en") and speaks(HibariEngine.languages, "en-GB")
     assert not speaks(HibariEngine.languages, "es")
     assert speaks(SpanishEngine.languages, "es") and not speaks(frozenset(), "en")
+
+
+# Cafe babble alone, as Whisper read it in bench/noise.py: a sure reading would end the call.
+BABBLE = "I'll see you in the next one."
+
+
+async def test_words_whisper_doubts_are_asked_again_not_acted_on(call):
+    doubtful = heard(BABBLE, "en", no_speech=0.55, logprob=-1.2)
+    replies, events = await call(
+        HibariEngine.languages, [doubtful, WAIT, heard("Where is my order?", "en"), WAIT], "CAdoubt"
+    )
+    assert replies[0] == load_prompt("not_heard"), replies
+    assert "goodbye" not in " ".join(replies).lower(), replies
+    assert "order" in replies[1].lower(), replies
+    understood = [e["intent"] for e in events if e["type"] == "understood"]
+    assert understood[0] == "not_heard" and understood[1] != "not_heard", understood
+    # The doubted words got no mood of their own; the real turn did.
+    assert [e["type"] for e in events].count("sentiment") == 1, events
+    assert not any(e["type"] == "escalation" for e in events)
+
+
+async def test_the_same_words_heard_surely_are_acted_on(call):
+    # Why the doubt matters: read surely, these words are a goodbye.
+    replies, _ = await call(HibariEngine.languages, [heard(BABBLE, "en"), WAIT], "CAsure")
+    assert "goodbye" in replies[0].lower(), replies

@@ -23,7 +23,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.pipeline.pipeline import Pipeline
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
-from pipecat.tests.utils import run_test
+from pipecat.tests.utils import SleepFrame, run_test
 
 from telephony.local_server import LocalServer
 from telephony.phone_line import EchoPath, PhoneLine
@@ -40,6 +40,7 @@ from voice.pipeline.barge_in import (
     words_said,
 )
 from voice.pipeline.playback import PlaybackTracker
+from voice.pipeline.transcriber import CallerUtterance
 from voice.session import CallSession
 from voice.store.calls import Store
 
@@ -125,33 +126,85 @@ class _PlayedFrame(SystemFrame):
     mark: str = ""
 
 
+def said(text: str, no_speech: float = 0.1, logprob: float = -0.3) -> TranscriptionFrame:
+    """A caller turn as the transcriber passes it on, with how sure Whisper was."""
+    transcript = Transcript(text, "en", 1.0, no_speech, 1.0, 0.1, logprob)
+    result = CallerUtterance(transcript, 0.0, 1.0, 0.0, 0.0)
+    return TranscriptionFrame(text, "caller", "2026-12-05T00:00:00Z", result=result)
+
+
+async def through_the_filter(
+    tmp_path: Path, sentences: list[str], frames: list[Frame]
+) -> tuple[list[str], list[dict]]:
+    """What passes the backchannel filter while the agent says `sentences` (one reply; a
+    `_PlayedFrame` names a sentence by its index), and the call's events."""
+    store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
+    session = CallSession("CA" + "3" * 32, "MZ" + "3" * 32, "+15550001111", tmp_path, store)
+    for i, text in enumerate(sentences):
+        session.playback.queued(1, i, text, 2.0, last=False)
+    session.playback.queued(1, len(sentences), "", 0.0, last=True)
+    pipeline = Pipeline([_Plays(session), BackchannelFilter(session)])
+    # Each frame settles before the next: marks and speech starts race otherwise.
+    paced = [step for frame in frames for step in (frame, SleepFrame(sleep=0.05))]
+    down, _ = await run_test(pipeline, frames_to_send=paced, expected_down_frames=None)
+    session.close("completed")
+    events = [json.loads(line) for line in session.recorder.events_path.read_text().splitlines()]
+    return [f.text for f in down if isinstance(f, TranscriptionFrame)], events
+
+
+def played(index: int) -> _PlayedFrame:
+    return _PlayedFrame(mark=f"r1s{index}")
+
+
 async def test_a_yeah_begun_over_a_statement_is_no_answer_to_the_question_after_it(
     tmp_path: Path,
 ) -> None:
-    store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
-    session = CallSession("CA" + "3" * 32, "MZ" + "3" * 32, "+15550001111", tmp_path, store)
-    statement = session.playback.queued(1, 0, "Your order shipped on Monday.", 2.0, last=False)
-    question = session.playback.queued(1, 1, "Shall I cancel it?", 1.5, last=False)
-    session.playback.queued(1, 2, "", 0.0, last=True)
-
-    def said(text: str) -> TranscriptionFrame:
-        return TranscriptionFrame(text, "caller", "2026-12-05T00:00:00Z")
-
-    pipeline = Pipeline([_Plays(session), BackchannelFilter(session)])
     frames = [
         VADUserStartedSpeakingFrame(),  # over the statement...
-        _PlayedFrame(mark=statement.mark),  # ...whose transcript comes with the question on
+        played(0),  # ...whose transcript comes with the question on
         said("Yeah."),
         VADUserStartedSpeakingFrame(),  # over the question: an answer
         said("Yeah."),
-        _PlayedFrame(mark=question.mark),
+        # Babble Whisper doubts anyone said is no turn either; words it is sure of are.
+        said("I'll see you in the next one.", no_speech=0.55, logprob=-1.2),
+        said("Where is it now?"),
+        played(1),
     ]
-    down, _ = await run_test(pipeline, frames_to_send=frames, expected_down_frames=None)
-    passed = [f.text for f in down if isinstance(f, TranscriptionFrame)]
-    assert passed == ["Yeah."], passed
-    session.close("completed")
-    events = [json.loads(line) for line in session.recorder.events_path.read_text().splitlines()]
+    sentences = ["Your order shipped on Monday.", "Shall I cancel it?"]
+    passed, events = await through_the_filter(tmp_path, sentences, frames)
+    assert passed == ["Yeah.", "Where is it now?"], passed
     assert [e["text"] for e in events if e["type"] == "backchannel"] == ["Yeah."], events
+    doubted = [e["text"] for e in events if e["type"] == "doubtful_over_agent"]
+    assert doubted == ["I'll see you in the next one."], events
+
+
+async def test_a_yeah_begun_over_a_statement_stays_no_answer_once_the_agent_has_asked(
+    tmp_path: Path,
+) -> None:
+    # The question was short: it had played out before the "yeah" was transcribed.
+    frames = [VADUserStartedSpeakingFrame(), played(0), played(1), played(2), said("Yeah.")]
+    sentences = ["Your order shipped on Monday.", "Cancel it?"]
+    passed, _ = await through_the_filter(tmp_path, sentences, frames)
+    assert passed == [], passed
+
+
+async def test_an_okay_to_a_statement_the_agent_has_finished_gets_its_answer(
+    tmp_path: Path,
+) -> None:
+    frames = [VADUserStartedSpeakingFrame(), played(0), played(1), said("Okay.")]
+    passed, _ = await through_the_filter(tmp_path, ["Your refund is on its way."], frames)
+    assert passed == ["Okay."], passed
+
+
+def test_whisper_doubts_words_only_when_unsure_of_both_speech_and_words() -> None:
+    def doubtful(no_speech: float, logprob: float) -> bool:
+        return Transcript("Yes.", "en", 1.0, no_speech, 1.0, 0.1, logprob).doubtful
+
+    # Cafe babble alone, read as a sentence (bench/noise.py, docs/benchmarks.md).
+    assert doubtful(0.55, -1.2) and doubtful(0.48, -0.97)
+    # A short "Yes." in cafe noise at 5 dB (0.45, -0.81); a clean turn Whisper misheard.
+    assert not doubtful(0.45, -0.81) and not doubtful(0.08, -0.97)
+    assert not doubtful(0.6, -0.5)  # sure of the words it heard
 
 
 def test_barge_in_counts_different_real_words_only() -> None:

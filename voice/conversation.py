@@ -98,7 +98,8 @@ class Conversation:
             if plan is None:
                 plan = await asyncio.to_thread(self._turns.handle, text, dtmf)
             self._record(plan)
-            handover = await self._observer(plan, text, dtmf) if self._observer else None
+            words = text if plan.heard else ""
+            handover = await self._observer(plan, words, dtmf) if self._observer else None
             if handover is not None:
                 return AgentReply(_before_handover(plan) + handover.say, plan, after=handover.after)
             if plan.use_llm and self._wants_llm(plan):

@@ -40,6 +40,7 @@ class TurnPlan:
     offers: str | None = None  # the state-changing action the reply asks to confirm
     does: str | None = None  # the state-changing action carried out this turn
     question: str | None = None  # the kind of question left open, if any
+    heard: bool = True  # False: words Whisper doubts anyone said; nothing reads their mood
 
     def then(self, other: TurnPlan) -> TurnPlan:
         """This reply followed by another (two requests in one turn)."""

@@ -40,6 +40,13 @@ FULL_WINDOW_S = 30.0  # Whisper's own window
 # in a 5 s window: about half the 10 s window's time. Shorter ones loop ("Hi Hi Hi ...").
 CHECK_WINDOW_S, CHECK_PAD_S = 5.0, 1.0
 _HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}
+# Whisper doubts both that there was speech and what the words were: cafe babble alone read
+# as "I'll see you in the next one." or "I got to get out of here." (no-speech 0.45-0.65,
+# log-probability -0.8 to -2.3), while callers' turns, short answers included, stay under
+# 0.45 or above -0.8 on every line but the noisiest (docs/benchmarks.md). Nothing acts on
+# such words: the agent asks the caller to say it again.
+DOUBT_NO_SPEECH = 0.45
+DOUBT_LOGPROB = -0.8
 
 
 @dataclass(frozen=True)
@@ -55,6 +62,11 @@ class Transcript:
     @property
     def is_speech(self) -> bool:
         return self.text.strip().lower() not in _HALLUCINATIONS and self.no_speech_probability < 0.8
+
+    @property
+    def doubtful(self) -> bool:
+        """Words Whisper may have made up from noise (`DOUBT_NO_SPEECH`, `DOUBT_LOGPROB`)."""
+        return self.no_speech_probability > DOUBT_NO_SPEECH and self.avg_logprob < DOUBT_LOGPROB
 
 
 def joined(pieces: list[Transcript], elapsed_seconds: float | None = None) -> Transcript:

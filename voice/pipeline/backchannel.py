@@ -4,7 +4,9 @@
 these words (voice/pipeline/barge_in.py), and `BackchannelFilter`, between the transcriber
 and the responder, keeps a backchannel heard while the agent is talking from becoming a turn
 that would cut the agent's reply short and answer "okay" (it is still stored as said, and
-logged as a `backchannel` event).
+logged as a `backchannel` event). Words Whisper doubts anyone said (`Transcript.doubtful`:
+babble read as "I'll see you in the next one.") heard over the agent are dropped the same way
+(a `doubtful_over_agent` event).
 
 What a word means depends on what the caller was hearing when they began to speak:
 - continuers ("mm-hm", "uh-huh", a laugh) never take the turn;
@@ -24,6 +26,7 @@ from pipecat.frames.frames import (
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from voice.pipeline.transcriber import CallerUtterance
 from voice.session import CallSession
 
 CONTINUERS = frozenset(
@@ -103,25 +106,49 @@ def content_words(text: str, question: bool = False) -> int:
 
 
 class BackchannelFilter(FrameProcessor):
-    """Drops a backchannel transcript that arrives while the agent is still talking."""
+    """Drops a backchannel transcript that arrives while the agent is still talking, or that
+    began over a statement a question has followed since."""
 
     def __init__(self, session: CallSession, **kwargs) -> None:
         super().__init__(**kwargs)
         self._session = session
-        # Whether the caller was hearing a question whenever they began to speak in this
-        # turn: the transcript comes later, when the agent may have moved on to one (a "yeah"
-        # said over "It shipped Monday." is no answer to "Shall I cancel it?" that follows).
-        # A start over a statement settles it: taking a "go on" for a "yes" could act on it.
+        # When this turn's speech began over the agent, and whether the caller was hearing a
+        # question each time they began: the transcript comes later, when the agent may have
+        # moved on to one (a "yeah" said over "It shipped Monday." is no answer to "Shall I
+        # cancel it?" that follows). A start over a statement settles it: taking a "go on"
+        # for a "yes" could act on it.
         self._question: bool | None = None
+        self._over_agent_at: float | None = None
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, VADUserStartedSpeakingFrame):
-            asking = self._session.playback.asking
-            self._question = asking if self._question is None else self._question and asking
+            self._began()
         elif isinstance(frame, TranscriptionFrame):
             question, self._question = bool(self._question), None
-            if self._session.playback.agent_speaking and is_backchannel(frame.text, question):
-                self._session.event("backchannel", text=frame.text)
+            began, self._over_agent_at = self._over_agent_at, None
+            if self._not_a_turn(frame, question, began):
                 return
         await self.push_frame(frame, direction)
+
+    def _began(self) -> None:
+        playback = self._session.playback
+        asking = playback.asking
+        self._question = asking if self._question is None else self._question and asking
+        if playback.agent_speaking and self._over_agent_at is None:
+            self._over_agent_at = self._session.elapsed()
+
+    def _not_a_turn(self, frame: TranscriptionFrame, question: bool, began: float | None) -> bool:
+        """A backchannel, or words Whisper doubts anyone said (noise read as a sentence),
+        heard while the agent talks, or begun over it before a question: the agent talks on
+        (or waits for the answer to its question)."""
+        playback = self._session.playback
+        asked_since = began is not None and playback.asked_since(began)
+        if (playback.agent_speaking or asked_since) and is_backchannel(frame.text, question):
+            self._session.event("backchannel", text=frame.text)
+            return True
+        utterance = frame.result if isinstance(frame.result, CallerUtterance) else None
+        if playback.agent_speaking and utterance is not None and utterance.transcript.doubtful:
+            self._session.event("doubtful_over_agent", text=frame.text)
+            return True
+        return False

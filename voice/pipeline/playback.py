@@ -32,6 +32,13 @@ class PlaybackTracker:
     def agent_speaking(self) -> bool:
         return bool(self._queue)
 
+    def asked_since(self, moment: float) -> bool:
+        """A question began to play at or after `moment` (on the call's clock)."""
+        return any(
+            s.started_at is not None and s.started_at >= moment and s.text.rstrip().endswith("?")
+            for s in self._history
+        )
+
     @property
     def asking(self) -> bool:
         """The caller is hearing a question: one of the playing reply's sentences that has

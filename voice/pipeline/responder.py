@@ -218,6 +218,12 @@ class ConversationResponder(FrameProcessor):
 
     async def _on_caller(self, utterance: CallerUtterance) -> None:
         transcript = utterance.transcript
+        if transcript.doubtful:
+            # Maybe noise read as words ("I'll see you in the next one." from cafe babble):
+            # acting on it could end the call or move money. The dialogue stays as it was.
+            plan = TurnPlan("not_heard", say=load_prompt("not_heard"), heard=False)
+            await self._respond(utterance, transcript.text, "", plan=plan)
+            return
         if self._other_language(transcript.language, transcript.language_probability):
             # Our voice cannot answer in the caller's language: say so, and offer a person.
             plan = self._conversation.turns.offer_human(

@@ -298,6 +298,7 @@ class TurnTranscriber(FrameProcessor):
                 transcribed=round(self._session.elapsed(), 3),
                 stt_ms=round(transcript.elapsed_seconds * 1000, 1),
                 early_stt=early is not None,
+                **({"doubtful": True} if transcript.doubtful else {}),
                 **({"pieces": len(pieces) + (tail is not None)} if pieces else {}),
                 **({"call_ended": True} if self._ending else {}),
                 **turn,
