@@ -278,13 +278,15 @@ class Bench:
             if e["type"] in ("barge_in", "barge_in_ignored"):
                 print(
                     f"    {what}: {e['type']} {e.get('text')!r} at {e.get('speech_s')} s of "
-                    f"speech, log-prob {e.get('logprob')}, check {e.get('check_ms')} ms",
+                    f"speech, log-prob {e.get('logprob')}, no-speech {e.get('no_speech')}, "
+                    f"check {e.get('check_ms')} ms",
                     flush=True,
                 )
-            elif e["type"] in ("caller_turn", "backchannel"):
+            elif e["type"] in ("caller_turn", "backchannel", "doubtful_over_agent"):
                 # What became a turn, or was kept from becoming one, and when.
                 span = f" {e['start']}-{e['end']} s" if "start" in e else ""
-                print(f"    {what}: {e['type']} {e.get('text')!r}{span}", flush=True)
+                doubt = " (doubtful)" if e.get("doubtful") else ""
+                print(f"    {what}: {e['type']} {e.get('text')!r}{span}{doubt}", flush=True)
 
 
 def pct(x: float) -> str:

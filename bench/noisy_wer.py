@@ -33,7 +33,12 @@ SEED = 7000  # apart from noisy_set's seeds: these stretches are not the set's
 
 
 def heard_as_the_server_hears(stt, audio_8k: np.ndarray) -> str:
-    """Transcript of float audio at 8 kHz after the phone line and our upsampler."""
+    """The words of float audio at 8 kHz after the phone line and our upsampler."""
+    return transcript_as_the_server_hears(stt, audio_8k).text
+
+
+def transcript_as_the_server_hears(stt, audio_8k: np.ndarray):
+    """Whisper's transcript of float audio at 8 kHz after the phone line and our upsampler."""
     from telephony.audio_files import mulaw_decode, mulaw_encode
     from voice.pipeline.upsampler import Upsampler
 
@@ -42,7 +47,7 @@ def heard_as_the_server_hears(stt, audio_8k: np.ndarray) -> str:
     upsampler = Upsampler(8000, 16000)
     frames = (mulaw_decode(mulaw_encode(pcm[i : i + FRAME])) for i in range(0, len(pcm), FRAME))
     wide = b"".join(upsampler(np.asarray(f, dtype=np.int16).tobytes()) for f in frames)
-    return stt.transcribe_sync(np.frombuffer(wide, dtype=np.int16).astype(np.float32) / 32768).text
+    return stt.transcribe_sync(np.frombuffer(wide, dtype=np.int16).astype(np.float32) / 32768)
 
 
 def main() -> int:
