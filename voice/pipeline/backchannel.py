@@ -73,8 +73,20 @@ AGREEMENT = frozenset(
     }
 )
 BACKCHANNEL_WORDS = CONTINUERS | AGREEMENT
-# Whole phrases, after the words above were checked one by one ("i see": "i" alone is not).
-_PHRASES = ("i see", "got it", "all right", "sounds good")
+# Acknowledgements said as phrases: each counts as one "okay" ("i see": "i" alone is a word;
+# "It's okay" is how Whisper read "okay" in cafe noise).
+_PHRASES = (
+    "i see",
+    "got it",
+    "all right",
+    "sounds good",
+    "it's okay",
+    "that's okay",
+    "that's fine",
+    "that's right",
+    "fair enough",
+)
+_PHRASE = re.compile(r"\b(?:" + "|".join(re.escape(p) for p in _PHRASES) + r")\b")
 
 
 def backchannel_words(question: bool) -> frozenset[str]:
@@ -84,25 +96,29 @@ def backchannel_words(question: bool) -> frozenset[str]:
 
 def words_of(text: str) -> list[str]:
     # "I'm" is one word, not "i" and "m"; "mm-hm" one too.
-    return re.findall(r"[a-z]+(?:['’-][a-z]+)*", text.lower())
+    return re.findall(r"[a-z]+(?:['-][a-z]+)*", text.lower().replace("’", "'"))
+
+
+def a_sound(word: str) -> bool:
+    """How Whisper spells a sound it cannot read as words: a letter on its own ("D.F. D.F."
+    for "yeah, yeah" in cafe noise; "I" and "a" are words) or one syllable over and over
+    ("Sa-sa-sa-sa", "G-n-n-n-n" for "uh-huh")."""
+    parts = word.split("-")
+    if len(parts) >= 3 and max(parts.count(part) for part in parts) >= 3:
+        return True
+    return len(word) == 1 and word not in ("i", "a")
+
+
+def real_words(text: str, question: bool = False) -> set[str]:
+    """The different words of `text` that take the turn: not backchannels or fillers (over a
+    question, agreement counts: it answers it), not Whisper's spelling of a sound."""
+    spoken = _PHRASE.sub("okay", " ".join(words_of(text))).split()
+    return {w for w in spoken if not a_sound(w)} - backchannel_words(question)
 
 
 def is_backchannel(text: str, question: bool = False) -> bool:
-    """Only backchannel words (at least one), nothing that asks or tells anything; said over
-    a question (`question`), only continuers."""
-    lowered = " ".join(words_of(text))
-    if not question:
-        for phrase in _PHRASES:
-            lowered = lowered.replace(phrase, "okay")
-    words = lowered.split()
-    allowed = backchannel_words(question)
-    return bool(words) and len(words) <= 4 and all(w in allowed for w in words)
-
-
-def content_words(text: str, question: bool = False) -> int:
-    """Words that are not backchannels or fillers: what makes an interruption real."""
-    allowed = backchannel_words(question)
-    return sum(w not in allowed for w in words_of(text))
+    """Something said (at least one word), nothing that asks or tells anything."""
+    return bool(words_of(text)) and not real_words(text, question)
 
 
 class BackchannelFilter(FrameProcessor):

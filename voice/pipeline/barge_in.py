@@ -25,7 +25,7 @@ from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from voice.engines.stt import SpeechToText, Transcript
 from voice.engines.whisper_window import LOG_PROB_THRESHOLD
 from voice.logs import get_logger
-from voice.pipeline.backchannel import backchannel_words, words_of
+from voice.pipeline.backchannel import real_words, words_of
 from voice.session import CallSession
 
 log = get_logger("voice.barge_in")
@@ -53,26 +53,14 @@ MIN_LOGPROB = LOG_PROB_THRESHOLD
 
 
 def words_said(transcript: Transcript, question: bool = False) -> int:
-    """The different real words in a barge-in check, sure or not: not backchannels or
-    fillers (over a question, agreement counts: it answers), not one word guessed again and
-    again ("rise... rise..."), and none at all from a transcript said faster than anyone
-    speaks."""
+    """The different real words in a barge-in check, sure or not (`real_words`: over a
+    question agreement counts, it answers it), "rise... rise..." being one; none at all from
+    a transcript said faster than anyone speaks."""
     if not transcript.is_speech:
         return 0
-    words = words_of(transcript.text)
-    if len(words) > MAX_WORDS_PER_S * transcript.audio_seconds + 1:
+    if len(words_of(transcript.text)) > MAX_WORDS_PER_S * transcript.audio_seconds + 1:
         return 0
-    return len({w for w in words if not _a_sound(w)} - backchannel_words(question))
-
-
-def _a_sound(word: str) -> bool:
-    """How Whisper spells a sound it cannot read as words: a letter on its own ("D.F. D.F."
-    for "yeah, yeah" in cafe noise; "I" and "a" are words) or one syllable over and over
-    ("Sa-sa-sa-sa" for "uh-huh")."""
-    parts = word.split("-")
-    if len(parts) >= 3 and len(set(parts)) == 1:
-        return True
-    return len(word) == 1 and word not in ("i", "a")
+    return len(real_words(transcript.text, question))
 
 
 def words_heard(transcript: Transcript, question: bool = False) -> int:
