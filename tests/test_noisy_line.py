@@ -73,7 +73,9 @@ def test_backchannel_words() -> None:
     assert real_words("It's the wrong size.") == {"it's", "the", "wrong", "size"}
     # Whisper's spelling of noise is no word, over the agent no turn.
     assert is_backchannel("D.F. D.F.") and is_backchannel("G-n-n-n-N, G-n-n-n")
+    assert is_backchannel("D-E-R, D-E-R")
     assert not is_backchannel("Ride! Ride!") and not is_backchannel("mother-in-law")
+    assert not is_backchannel("An x-ray") and not is_backchannel("I-I want")
 
 
 def heard(

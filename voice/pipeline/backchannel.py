@@ -100,12 +100,14 @@ def words_of(text: str) -> list[str]:
 
 
 def a_sound(word: str) -> bool:
-    """How Whisper spells a sound it cannot read as words: a letter on its own ("D.F. D.F."
-    for "yeah, yeah" in cafe noise; "I" and "a" are words) or one syllable over and over
+    """How Whisper spells a sound it cannot read as words: letters ("D.F. D.F.", "D-E-R" for
+    "yeah, yeah" in cafe noise; "I" and "a" are words) or one syllable over and over
     ("Sa-sa-sa-sa", "G-n-n-n-n" for "uh-huh")."""
     parts = word.split("-")
     if len(parts) >= 3 and max(parts.count(part) for part in parts) >= 3:
         return True
+    if len(parts) > 1:
+        return all(len(part) == 1 for part in parts)
     return len(word) == 1 and word not in ("i", "a")
 
 
