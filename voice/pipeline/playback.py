@@ -19,6 +19,10 @@ class SpokenSentence:
     played: bool = False
     heard_fraction: float = 0.0
 
+    @property
+    def asks(self) -> bool:
+        return self.text.rstrip().endswith("?")
+
 
 class PlaybackTracker:
     """Follows each queued sentence until Twilio reports it played or a `clear` dropped it."""
@@ -34,21 +38,17 @@ class PlaybackTracker:
 
     def asked_since(self, moment: float) -> bool:
         """A question began to play at or after `moment` (on the call's clock)."""
-        return any(
-            s.started_at is not None and s.started_at >= moment and s.text.rstrip().endswith("?")
-            for s in self._history
-        )
+        starts = [s.started_at for s in self._history if s.asks]
+        return any(start is not None and start >= moment for start in starts)
 
     @property
     def asking(self) -> bool:
         """The caller is hearing a question: one of the playing reply's sentences that has
-        begun to play ends with "?" (a "yes" now may answer it)."""
+        begun to play asks one (a "yes" now may answer it)."""
         if not self._queue:
             return False
-        return any(
-            s.started_at is not None and s.text.rstrip().endswith("?")
-            for s in self.sentences(self._queue[0].reply_id)
-        )
+        reply = self.sentences(self._queue[0].reply_id)
+        return any(s.asks and s.started_at is not None for s in reply)
 
     def queued(
         self,
