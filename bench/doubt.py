@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench import noisy_set
 from bench.machine import describe
 from bench.noise import SET
-from bench.noisy_wer import transcript_as_the_server_hears
+from bench.noisy_wer import server_stt, transcript_as_the_server_hears
 
 SPLITS = {
     "dev": {
@@ -114,18 +114,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=sorted(SPLITS), default="dev")
     args = parser.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    from voice.engines.stt import DOUBT_LOGPROB, DOUBT_NO_SPEECH, SpeechToText
-    from voice.settings import Settings
+    stt = server_stt()
+    from voice.engines.stt import DOUBT_LOGPROB, DOUBT_NO_SPEECH
 
-    settings = Settings()
-    stt = SpeechToText(
-        settings.stt_model,
-        "cpu",
-        settings.stt_beam_size,
-        settings.stt_language,
-        min_window_s=settings.stt_window_secs,
-    )
     split = SPLITS[args.split]
     tally: Counter = Counter()
     seen: Counter = Counter()

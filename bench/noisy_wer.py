@@ -50,24 +50,29 @@ def transcript_as_the_server_hears(stt, audio_8k: np.ndarray):
     return stt.transcribe_sync(np.frombuffer(wide, dtype=np.int16).astype(np.float32) / 32768)
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--noises", default="white,cafe,street,car")
-    parser.add_argument("--snr", type=float, default=10.0)
-    parser.add_argument("--draws", type=int, default=5, help="fresh noise stretches per turn")
-    args = parser.parse_args()
+def server_stt():
+    """`SpeechToText` as the server builds it from the settings, on the CPU (offline)."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from voice.engines.stt import SpeechToText
     from voice.settings import Settings
 
     settings = Settings()
-    stt = SpeechToText(
+    return SpeechToText(
         settings.stt_model,
         "cpu",
         settings.stt_beam_size,
         settings.stt_language,
         min_window_s=settings.stt_window_secs,
     )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--noises", default="white,cafe,street,car")
+    parser.add_argument("--snr", type=float, default=10.0)
+    parser.add_argument("--draws", type=int, default=5, help="fresh noise stretches per turn")
+    args = parser.parse_args()
+    stt = server_stt()
     manifest = json.loads((SET / "manifest.json").read_text())
     turns = [t for t in manifest["turns"] if t["voice"] == "natural" and t["noise"] == "clean"]
     noises = args.noises.split(",")
