@@ -66,7 +66,8 @@ async def test_a_barge_in_check_counts_words_in_a_short_window():
     assert len(real_words(heard["long_question"])) >= 1, heard
     assert len(real_words(heard["agent_please"])) >= 1, heard
     assert len(real_words(heard["okay"])) == 0 and len(real_words(heard["yeah_yeah"])) == 0, heard
-    # Four seconds of speech and its padding fit the 5 s window: half the 10 s one's frames.
+    # The first checks (0.6-0.8 s of audio) are encoded in 2 s; 4 s and the padding in 5 s.
+    assert window_frames(80, CHECK_WINDOW_S, CHECK_PAD_S) == 200
     assert window_frames(400, CHECK_WINDOW_S, CHECK_PAD_S) == 500
 
 

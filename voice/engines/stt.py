@@ -37,8 +37,11 @@ SENTENCE_GAP_S = 0.3  # a pause this long is between sentences (or clauses): the
 WORD_GAP_S = 0.1  # ... this long, between words
 FULL_WINDOW_S = 30.0  # Whisper's own window
 # A barge-in check (a few seconds said over the agent, voice/pipeline/barge_in.py) is encoded
-# in a 5 s window: about half the 10 s window's time. Shorter ones loop ("Hi Hi Hi ...").
-CHECK_WINDOW_S, CHECK_PAD_S = 5.0, 1.0
+# in the speech and 1 s of padding, at least 2 s: the first checks (0.6-0.8 s of audio) take
+# 83 ms against 102 in a 5 s window, and stopped real barge-ins 13-38 ms sooner
+# (docs/benchmarks.md). A short window repeats a word now and then ("Okay Okay"): the check
+# counts different words, and a loop faster than anyone speaks counts as none.
+CHECK_WINDOW_S, CHECK_PAD_S = 2.0, 1.0
 _HALLUCINATIONS = {"", "you", "thank you.", "thanks for watching!", "bye.", "."}
 # Whisper doubts both that there was speech and what the words were: cafe babble alone read
 # as "I'll see you in the next one." or "I got to get out of here." (no-speech 0.45-0.65,
