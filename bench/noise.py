@@ -95,6 +95,7 @@ class Tally:
     phantom_turns: int = 0
     agent_speech_s: float = 0.0
     false_barge_ins: int = 0
+    resumed: int = 0  # false ones after which the agent said again what was cut
     barge_ins: int = 0  # real ones attempted
     missed: int = 0
     barge_latency_ms: list[float] = field(default_factory=list)
@@ -193,6 +194,7 @@ def score_call(
             else:
                 tally.missed += 1
     tally.false_barge_ins += len(result.clears) - len(explained)
+    tally.resumed += sum(e["type"] == "resumed" for e in events)
 
 
 @dataclass
@@ -282,7 +284,7 @@ class Bench:
                     f"check {e.get('check_ms')} ms",
                     flush=True,
                 )
-            elif e["type"] in ("caller_turn", "backchannel", "doubtful_over_agent"):
+            elif e["type"] in ("caller_turn", "backchannel", "doubtful_over_agent", "resumed"):
                 # What became a turn, or was kept from becoming one, and when.
                 span = f" {e['start']}-{e['end']} s" if "start" in e else ""
                 doubt = " (doubtful)" if e.get("doubtful") else ""
@@ -326,14 +328,15 @@ def wer_table(rows: dict[str, Tally]) -> str:
 
 def event_table(rows: dict[str, Tally], what: str) -> str:
     lines = [
-        f"| {what} | calls | agent speech s | false barge-ins | per 10 min | phantom turns "
-        "| real barge-ins | missed | barge-in ms median | p95 |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {what} | calls | agent speech s | false barge-ins | per 10 min | resumed "
+        "| phantom turns | real barge-ins | missed | barge-in ms median | p95 |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for name, t in rows.items():
         lines.append(
             f"| {name} | {t.calls} | {t.agent_speech_s:.0f} | {t.false_barge_ins} | "
-            f"{per_10_min(t.false_barge_ins, t.agent_speech_s)} | {t.phantom_turns} | "
+            f"{per_10_min(t.false_barge_ins, t.agent_speech_s)} | {t.resumed} | "
+            f"{t.phantom_turns} | "
             f"{t.barge_ins} | {t.missed} | {median(t.barge_latency_ms)} | "
             f"{p95(t.barge_latency_ms)} |"
         )
@@ -349,6 +352,7 @@ def merge(tallies: list[Tally]) -> Tally:
             "phantom_turns",
             "agent_speech_s",
             "false_barge_ins",
+            "resumed",
             "barge_ins",
             "missed",
             "calls",

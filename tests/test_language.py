@@ -1,5 +1,7 @@
 """Turns the agent cannot act on as heard: a caller speaking another language is offered a
-person, unless the voice speaks it; words Whisper doubts anyone said are asked again.
+person, unless the voice speaks it; words Whisper doubts anyone said are asked again; speech
+that stopped the agent but was no turn (the backchannel filter's `ResumeFrame`) has the agent
+say again what was cut.
 
 The responder runs in a pipecat pipeline with the real conversation (turn manager,
 business data, sentiment classifier and escalation policy); a turn arrives as Whisper's
@@ -16,7 +18,14 @@ import numpy as np
 import pytest
 from openai_standin import OpenAIStandin
 from pipecat.audio.dtmf.types import KeypadEntry
-from pipecat.frames.frames import Frame, InputDTMFFrame, TranscriptionFrame
+from pipecat.frames.frames import (
+    Frame,
+    InputDTMFFrame,
+    InterruptionFrame,
+    TranscriptionFrame,
+)
+from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.tests.utils import SleepFrame, run_test
 
 from voice.conversation import Conversation
@@ -27,7 +36,7 @@ from voice.engines.resources import BusinessResources
 from voice.engines.stt import Transcript
 from voice.engines.tts import HibariEngine, SpeechSynthesizer, speaks
 from voice.escalation.handover import HandoverCoordinator
-from voice.pipeline.frames import AgentSentenceFrame
+from voice.pipeline.frames import AgentSentenceFrame, PlaybackMarkFrame, ResumeFrame
 from voice.pipeline.responder import ConversationResponder
 from voice.pipeline.transcriber import CallerUtterance
 from voice.prompts import load_prompt
@@ -99,6 +108,34 @@ def heard(
     )
 
 
+class _Clears(FrameProcessor):
+    """Test scaffolding for the barge-in detector: an interruption drops what is queued."""
+
+    def __init__(self, session: CallSession) -> None:
+        super().__init__()
+        self._session = session
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InterruptionFrame):
+            self._session.playback.cleared()
+        await self.push_frame(frame, direction)
+
+
+class _Queues(FrameProcessor):
+    """Test scaffolding for the speaker: each sentence is queued for playback."""
+
+    def __init__(self, session: CallSession) -> None:
+        super().__init__()
+        self._session = session
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, AgentSentenceFrame):
+            self._session.playback.queued(frame.reply_id, frame.index, frame.text, 1.0, frame.last)
+        await self.push_frame(frame, direction)
+
+
 async def not_expected_transfer(call_sid: str, **_details: str):
     raise AssertionError("no agent audio is played in this test, so nothing is moved")
 
@@ -123,8 +160,10 @@ async def run_call(
     voices: frozenset[str],
     frames: list[Frame],
     call_sid: str,
+    played: bool = False,
 ) -> tuple[list[str], list[dict]]:
-    """The replies (one string each) and the call's recorded events."""
+    """The replies (one string each) and the call's recorded events; with `played`, each
+    sentence is queued for playback as the speaker would (marks then say it played)."""
     session = CallSession(call_sid, "MZ1", CALLER, settings.recordings_dir, store)
     turns = TurnManager(resources.business, resources.knowledge, shared_embedder(), None, CALLER)
     observer = HandoverCoordinator(
@@ -136,7 +175,8 @@ async def run_call(
     )
     conversation = Conversation(session, turns, llm, observer)
     responder = ConversationResponder(session, conversation, language="en", voices=voices)
-    down, _ = await run_test(responder, frames_to_send=frames)
+    pipeline = Pipeline([_Clears(session), responder, _Queues(session)]) if played else responder
+    down, _ = await run_test(pipeline, frames_to_send=frames)
     session.close("completed")
     replies: dict[int, list[str]] = {}
     for frame in down:
@@ -218,3 +258,30 @@ async def test_the_same_words_heard_surely_are_acted_on(call):
     # Why the doubt matters: read surely, these words are a goodbye.
     replies, _ = await call(HibariEngine.languages, [heard(BABBLE, "en"), WAIT], "CAsure")
     assert "goodbye" in replies[0].lower(), replies
+
+
+async def test_a_stop_that_was_no_turn_has_the_agent_say_again_what_was_cut(
+    store, resources, settings, llm
+):
+    # The caller heard the answer's first sentence; a backchannel misheard as words stopped
+    # the agent in the second, and the filter found the utterance was no turn.
+    frames = [heard("What is your return policy?", "en"), WAIT, PlaybackMarkFrame(mark="r1s0")]
+    stop = [InterruptionFrame(), SleepFrame(0.2)]
+    voices = HibariEngine.languages
+    resumed_call = [*frames, *stop, ResumeFrame(), WAIT]
+    replies, events = await run_call(
+        store, resources, settings, llm, voices, resumed_call, "CAresume", played=True
+    )
+    cut = next(e for e in events if e["type"] == "agent_turn")
+    assert cut["interrupted"] is True and cut["text"], cut
+    first_sentence = cut["text"]
+    resumed = next(e for e in events if e["type"] == "resumed")
+    assert replies[1] == resumed["text"], (replies, resumed)
+    assert replies[0] == f"{first_sentence} {resumed['text']}", replies
+    # The caller took the turn after the stop: what was cut stays unsaid.
+    after_a_turn = [*frames, *stop, heard("Cancel it.", "en"), WAIT, ResumeFrame(), WAIT]
+    replies, events = await run_call(
+        store, resources, settings, llm, voices, after_a_turn, "CAnoresume", played=True
+    )
+    assert not any(e["type"] == "resumed" for e in events), events
+    assert len(replies) == 2 and "cancel" in replies[1].lower(), replies

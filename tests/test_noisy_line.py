@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 from pipecat.frames.frames import (
     Frame,
+    InterruptionFrame,
     SystemFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
@@ -39,6 +40,7 @@ from voice.pipeline.barge_in import (
     words_needed,
     words_said,
 )
+from voice.pipeline.frames import ResumeFrame
 from voice.pipeline.playback import PlaybackTracker
 from voice.pipeline.transcriber import CallerUtterance
 from voice.session import CallSession
@@ -48,6 +50,14 @@ from voice.store.calls import Store
 @pytest.fixture(scope="module")
 def noisy_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     with LocalServer(tmp_path_factory.mktemp("noisy")) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def vad_only_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """The VAD alone stops the agent: any backchannel does, as a misheard check would."""
+    folder = tmp_path_factory.mktemp("vad-only")
+    with LocalServer(folder, extra_env={"BARGE_IN_WORDS": "0"}) as server:
         yield server
 
 
@@ -117,7 +127,8 @@ def test_the_caller_is_asked_once_a_question_begins_to_play() -> None:
 
 
 class _Plays(FrameProcessor):
-    """Test scaffolding: a `PlayedFrame` stands for Twilio's mark that a sentence played."""
+    """Test scaffolding: a `PlayedFrame` stands for Twilio's mark that a sentence played; an
+    interruption drops what is queued, as the barge-in detector's `clear` does."""
 
     def __init__(self, session: CallSession) -> None:
         super().__init__()
@@ -127,8 +138,10 @@ class _Plays(FrameProcessor):
         await super().process_frame(frame, direction)
         if isinstance(frame, _PlayedFrame):
             self._session.playback.mark_played(frame.mark)
-        else:
-            await self.push_frame(frame, direction)
+            return
+        if isinstance(frame, InterruptionFrame):
+            self._session.playback.cleared()
+        await self.push_frame(frame, direction)
 
 
 @dataclass
@@ -148,6 +161,7 @@ async def through_the_filter(
 ) -> tuple[list[str], list[dict]]:
     """What passes the backchannel filter while the agent says `sentences` (one reply; a
     `_PlayedFrame` names a sentence by its index), and the call's events."""
+    tmp_path.mkdir(parents=True, exist_ok=True)
     store = Store(f"sqlite:///{tmp_path / 'calls.db'}")
     session = CallSession("CA" + "3" * 32, "MZ" + "3" * 32, "+15550001111", tmp_path, store)
     for i, text in enumerate(sentences):
@@ -159,7 +173,15 @@ async def through_the_filter(
     down, _ = await run_test(pipeline, frames_to_send=paced, expected_down_frames=None)
     session.close("completed")
     events = [json.loads(line) for line in session.recorder.events_path.read_text().splitlines()]
-    return [f.text for f in down if isinstance(f, TranscriptionFrame)], events
+    passed = [RESUME if isinstance(f, ResumeFrame) else f.text for f in down if _kept(f)]
+    return passed, events
+
+
+RESUME = "(the agent says again what was cut)"
+
+
+def _kept(frame: Frame) -> bool:
+    return isinstance(frame, TranscriptionFrame | ResumeFrame)
 
 
 def played(index: int) -> _PlayedFrame:
@@ -204,6 +226,31 @@ async def test_an_okay_to_a_statement_the_agent_has_finished_gets_its_answer(
     frames = [VADUserStartedSpeakingFrame(), played(0), played(1), said("Okay.")]
     passed, _ = await through_the_filter(tmp_path, ["Your refund is on its way."], frames)
     assert passed == ["Okay."], passed
+
+
+async def test_a_backchannel_that_stopped_the_agent_is_no_turn_the_agent_goes_on(
+    tmp_path: Path,
+) -> None:
+    # The barge-in check misheard "yeah, yeah" through cafe babble and stopped the agent; the
+    # whole utterance, transcribed at its end, is a backchannel after all.
+    sentences = ["Your order shipped on Monday.", "It should arrive by Friday."]
+    stop = [VADUserStartedSpeakingFrame(), InterruptionFrame()]
+    passed, events = await through_the_filter(tmp_path, sentences, [*stop, said("Yeah, yeah.")])
+    assert passed == [RESUME], passed
+    backchannel = next(e for e in events if e["type"] == "backchannel")
+    assert backchannel["stopped_agent"] is True, backchannel
+    # So are words Whisper doubts anyone said.
+    doubted = said("In the U.S.", no_speech=0.55, logprob=-1.2)
+    passed, _ = await through_the_filter(tmp_path / "doubt", sentences, [*stop, doubted])
+    assert passed == [RESUME], passed
+    # Real words that stopped the agent are the caller's turn.
+    passed, _ = await through_the_filter(tmp_path / "turn", sentences, [*stop, said("Wait.")])
+    assert passed == ["Wait."], passed
+    # A "yeah" begun over a question answers it.
+    passed, _ = await through_the_filter(
+        tmp_path / "answer", ["Shall I cancel it?"], [*stop, said("Yeah.")]
+    )
+    assert passed == ["Yeah."], passed
 
 
 def test_whisper_doubts_words_only_when_unsure_of_both_speech_and_words() -> None:
@@ -311,3 +358,26 @@ async def test_a_backchannel_does_not_stop_the_agent(noisy_server: LocalServer, 
     assert greeting["interrupted"] is False, greeting
     # Nor did "yeah, yeah" get an answer of its own: the greeting was the agent's only turn.
     assert [e["type"] for e in events].count("agent_turn") == 1, events
+
+
+async def test_a_backchannel_that_stopped_the_agent_has_it_go_on(
+    vad_only_server: LocalServer, samples: Path
+):
+    result = await simulate_call(
+        [samples / "yeah_yeah.wav"],
+        url=vad_only_server.media_url,
+        settings=vad_only_server.settings,
+        transcribe=False,
+        barge_in=True,  # said one second into the greeting
+        reply_timeout_s=10.0,
+    )
+    assert result.clears, "the VAD alone stops the agent at any speech"
+    events = events_of(vad_only_server, result.call_sid)
+    backchannel = next(e for e in events if e["type"] == "backchannel")
+    assert backchannel["stopped_agent"] is True, backchannel
+    # The agent said again what the caller did not hear, and "yeah, yeah" got no answer.
+    agent = [e for e in events if e["type"] == "agent_turn"]
+    resumed = next(e for e in events if e["type"] == "resumed")
+    assert len(agent) == 2 and agent[0]["interrupted"] is True, agent
+    assert agent[1]["text"] == resumed["text"] and agent[1]["interrupted"] is False, agent
+    assert agent[0]["generated"].endswith(resumed["text"]), (agent, resumed)

@@ -6,7 +6,9 @@ and the responder, keeps a backchannel heard while the agent is talking from bec
 that would cut the agent's reply short and answer "okay" (it is still stored as said, and
 logged as a `backchannel` event). Words Whisper doubts anyone said (`Transcript.doubtful`:
 babble read as "I'll see you in the next one.") heard over the agent are dropped the same way
-(a `doubtful_over_agent` event).
+(a `doubtful_over_agent` event). When such speech did stop the agent (the barge-in check
+heard it as words: "In the U.S." for "yeah, yeah" in cafe noise), the agent says again what
+was cut (`ResumeFrame`) instead of answering it.
 
 What a word means depends on what the caller was hearing when they began to speak:
 - continuers ("mm-hm", "uh-huh", a laugh) never take the turn;
@@ -21,11 +23,13 @@ import re
 
 from pipecat.frames.frames import (
     Frame,
+    InterruptionFrame,
     TranscriptionFrame,
     VADUserStartedSpeakingFrame,
 )
 from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 
+from voice.pipeline.frames import ResumeFrame
 from voice.pipeline.transcriber import CallerUtterance
 from voice.session import CallSession
 
@@ -137,15 +141,21 @@ class BackchannelFilter(FrameProcessor):
         # for a "yes" could act on it.
         self._question: bool | None = None
         self._over_agent_at: float | None = None
+        self._stopped_agent = False  # this speech stopped the agent (a barge-in)
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
         if isinstance(frame, VADUserStartedSpeakingFrame):
             self._began()
+        elif isinstance(frame, InterruptionFrame):
+            self._stopped_agent = self._over_agent_at is not None
         elif isinstance(frame, TranscriptionFrame):
             question, self._question = bool(self._question), None
             began, self._over_agent_at = self._over_agent_at, None
-            if self._not_a_turn(frame, question, began):
+            stopped, self._stopped_agent = self._stopped_agent, False
+            if self._not_a_turn(frame, question, began, stopped):
+                if stopped:
+                    await self.push_frame(ResumeFrame(), direction)
                 return
         await self.push_frame(frame, direction)
 
@@ -156,17 +166,20 @@ class BackchannelFilter(FrameProcessor):
         if playback.agent_speaking and self._over_agent_at is None:
             self._over_agent_at = self._session.elapsed()
 
-    def _not_a_turn(self, frame: TranscriptionFrame, question: bool, began: float | None) -> bool:
+    def _not_a_turn(
+        self, frame: TranscriptionFrame, question: bool, began: float | None, stopped: bool
+    ) -> bool:
         """A backchannel, or words Whisper doubts anyone said (noise read as a sentence),
-        heard while the agent talks, or begun over it before a question: the agent talks on
-        (or waits for the answer to its question)."""
+        heard while the agent talks, begun over it before a question, or that stopped it:
+        the agent talks on (or waits for the answer to its question)."""
         playback = self._session.playback
+        over_agent = playback.agent_speaking or stopped
         asked_since = began is not None and playback.asked_since(began)
-        if (playback.agent_speaking or asked_since) and is_backchannel(frame.text, question):
-            self._session.event("backchannel", text=frame.text)
+        if (over_agent or asked_since) and is_backchannel(frame.text, question):
+            self._session.event("backchannel", text=frame.text, stopped_agent=stopped)
             return True
         utterance = frame.result if isinstance(frame.result, CallerUtterance) else None
-        if playback.agent_speaking and utterance is not None and utterance.transcript.doubtful:
-            self._session.event("doubtful_over_agent", text=frame.text)
+        if over_agent and utterance is not None and utterance.transcript.doubtful:
+            self._session.event("doubtful_over_agent", text=frame.text, stopped_agent=stopped)
             return True
         return False

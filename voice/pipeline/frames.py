@@ -38,3 +38,9 @@ class LikelyTranscriptFrame(SystemFrame):
     can be prepared before the turn end is decided (the caller may still speak on)."""
 
     text: str = ""
+
+
+@dataclass
+class ResumeFrame(DataFrame):
+    """What stopped the agent was no turn after all (a backchannel the barge-in check
+    misheard as words, or words Whisper doubts anyone said): it says again what was cut."""

@@ -30,7 +30,12 @@ from voice.dialogue.plan import TurnPlan
 from voice.engines.llm import Message
 from voice.engines.tts import base_language, speaks
 from voice.logs import get_logger
-from voice.pipeline.frames import AgentSentenceFrame, LikelyTranscriptFrame, PlaybackMarkFrame
+from voice.pipeline.frames import (
+    AgentSentenceFrame,
+    LikelyTranscriptFrame,
+    PlaybackMarkFrame,
+    ResumeFrame,
+)
 from voice.pipeline.sentences import SentenceSplitter
 from voice.pipeline.transcriber import CallerUtterance
 from voice.privacy import mask_secrets
@@ -58,6 +63,16 @@ class Reply:
     after: Callable[[], Awaitable[str | None]] | None = None  # once heard; may return a line
     supervisor: str = ""  # a supervisor's sentence (the live console): the manager's name
     heard: asyncio.Future | None = None  # for a supervisor's: (what was heard, interrupted)
+
+
+@dataclass
+class CutReply:
+    """What a barge-in cut from a reply, from the sentence the caller was hearing: said again
+    if what stopped the agent was no turn after all (`ResumeFrame`)."""
+
+    text: str
+    hang_up: bool
+    after: Callable[[], Awaitable[str | None]] | None
 
 
 @dataclass
@@ -97,6 +112,7 @@ class ConversationResponder(FrameProcessor):
         self._caller_speaking = False
         self._supervisor_lines: list[SupervisorLine] = []
         self._supervisor_task: asyncio.Task | None = None
+        self._cut: CutReply | None = None  # the last barge-in's, until the caller's next turn
         self._anticipating: asyncio.Task | None = None
 
     # -- frames --------------------------------------------------------------------------
@@ -114,6 +130,8 @@ class ConversationResponder(FrameProcessor):
             await self._on_mark(frame.mark)
         elif isinstance(frame, InputDTMFFrame):
             await self._on_key(frame.button.value)
+        elif isinstance(frame, ResumeFrame):
+            await self._resume()
         else:
             if isinstance(frame, InterruptionFrame):
                 await self._on_interruption()
@@ -252,6 +270,7 @@ class ConversationResponder(FrameProcessor):
     async def _respond(
         self, utterance: CallerUtterance | None, text: str, dtmf: str, plan: TurnPlan | None = None
     ) -> None:
+        self._cut = None  # the caller took the turn: what was cut stays unsaid
         # The caller spoke again before the reply was complete: what was said so far stands.
         unfinished = self._generating
         await self._cancel_generation()
@@ -343,7 +362,9 @@ class ConversationResponder(FrameProcessor):
         """Barge-in: stop generating and keep in the context only what the caller heard."""
         await self._cancel_generation()
         self._generating = None
+        self._cut = None
         for reply in [r for r in self._replies.values() if not r.finished]:
+            self._cut = self._unheard(reply) or self._cut
             heard = self._session.playback.heard_text(reply.reply_id)
             if reply.message is None:
                 reply.message = self._conversation.add_agent(heard)
@@ -351,6 +372,29 @@ class ConversationResponder(FrameProcessor):
             if not heard:
                 self._conversation.forget(reply.message)
             self._log_reply(reply, interrupted=True)
+
+    def _unheard(self, reply: Reply) -> CutReply | None:
+        """A whole reply's sentences from the first the caller did not hear to the end (a
+        supervisor's line or a reply still being written has no part to say again)."""
+        if not reply.ended or reply.supervisor:
+            return None
+        spoken = self._session.playback.sentences(reply.reply_id)
+        heard = max((s.index + 1 for s in spoken if s.played and s.text), default=0)
+        rest = reply.sentences[heard:]
+        if not rest:
+            return None
+        return CutReply(" ".join(rest), reply.hang_up, reply.after)
+
+    async def _resume(self) -> None:
+        """What stopped the agent was no turn: say again what it cut, once (with nothing to
+        say again, the line waits for the caller as after any reply)."""
+        cut, self._cut = self._cut, None
+        if cut is None or not self._quiet():
+            if self._quiet():
+                self._arm_silence_timer()
+            return
+        self._session.event("resumed", text=cut.text)
+        await self.say_prepared(cut.text, hang_up=cut.hang_up, after=cut.after)
 
     def _log_reply(self, reply: Reply | None, interrupted: bool) -> None:
         if reply is None or reply.finished:
