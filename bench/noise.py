@@ -286,7 +286,7 @@ class Bench:
                 )
             elif e["type"] in ("caller_turn", "backchannel", "doubtful_over_agent", "resumed"):
                 # What became a turn, or was kept from becoming one, and when.
-                span = f" {e['start']}-{e['end']} s" if "start" in e else ""
+                span = f" {e['start']}-{e['end']} s" if "start" in e else f" at {e['t']} s"
                 doubt = " (doubtful)" if e.get("doubtful") else ""
                 print(f"    {what}: {e['type']} {e.get('text')!r}{span}{doubt}", flush=True)
 
