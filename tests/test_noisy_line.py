@@ -28,7 +28,7 @@ from pipecat.tests.utils import SleepFrame, run_test
 
 from telephony.local_server import LocalServer
 from telephony.phone_line import EchoPath, PhoneLine
-from telephony.simulator import simulate_call
+from telephony.simulator import SimulationResult, simulate_call
 from voice.engines.stt import Transcript
 from voice.pipeline.backchannel import BackchannelFilter, is_backchannel, real_words
 from voice.pipeline.barge_in import (
@@ -343,17 +343,24 @@ async def test_a_real_interruption_still_stops_the_agent(noisy_server: LocalServ
     assert len(barge) == 1 and len(real_words(barge[0]["text"])) >= 1, barge
 
 
-async def test_a_backchannel_does_not_stop_the_agent(noisy_server: LocalServer, samples: Path):
+async def yeah_yeah_over_the_greeting(
+    server: LocalServer, samples: Path
+) -> tuple[SimulationResult, list[dict]]:
+    """A caller's "yeah, yeah" one second into the greeting: what happened, and the events."""
     result = await simulate_call(
         [samples / "yeah_yeah.wav"],
-        url=noisy_server.media_url,
-        settings=noisy_server.settings,
+        url=server.media_url,
+        settings=server.settings,
         transcribe=False,
-        barge_in=True,  # said one second into the greeting
+        barge_in=True,
         reply_timeout_s=10.0,
     )
+    return result, events_of(server, result.call_sid)
+
+
+async def test_a_backchannel_does_not_stop_the_agent(noisy_server: LocalServer, samples: Path):
+    result, events = await yeah_yeah_over_the_greeting(noisy_server, samples)
     assert not result.clears, result.clears
-    events = events_of(noisy_server, result.call_sid)
     greeting = next(e for e in events if e["type"] == "agent_turn")
     assert greeting["interrupted"] is False, greeting
     # Nor did "yeah, yeah" get an answer of its own: the greeting was the agent's only turn.
@@ -363,16 +370,8 @@ async def test_a_backchannel_does_not_stop_the_agent(noisy_server: LocalServer, 
 async def test_a_backchannel_that_stopped_the_agent_has_it_go_on(
     vad_only_server: LocalServer, samples: Path
 ):
-    result = await simulate_call(
-        [samples / "yeah_yeah.wav"],
-        url=vad_only_server.media_url,
-        settings=vad_only_server.settings,
-        transcribe=False,
-        barge_in=True,  # said one second into the greeting
-        reply_timeout_s=10.0,
-    )
+    result, events = await yeah_yeah_over_the_greeting(vad_only_server, samples)
     assert result.clears, "the VAD alone stops the agent at any speech"
-    events = events_of(vad_only_server, result.call_sid)
     backchannel = next(e for e in events if e["type"] == "backchannel")
     assert backchannel["stopped_agent"] is True, backchannel
     # The agent said again what the caller did not hear, and "yeah, yeah" got no answer.

@@ -389,9 +389,10 @@ class ConversationResponder(FrameProcessor):
         """What stopped the agent was no turn: say again what it cut, once (with nothing to
         say again, the line waits for the caller as after any reply)."""
         cut, self._cut = self._cut, None
-        if cut is None or not self._quiet():
-            if self._quiet():
-                self._arm_silence_timer()
+        if not self._quiet():
+            return  # a reply, or the caller's speech, is under way
+        if cut is None:
+            self._arm_silence_timer()
             return
         self._session.event("resumed", text=cut.text)
         await self.say_prepared(cut.text, hang_up=cut.hang_up, after=cut.after)
