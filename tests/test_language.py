@@ -108,8 +108,10 @@ def heard(
     )
 
 
-class _Clears(FrameProcessor):
-    """Test scaffolding for the barge-in detector: an interruption drops what is queued."""
+class _Playback(FrameProcessor):
+    """Test scaffolding for the speaker and the barge-in detector: each sentence that passes
+    is queued for playback; an interruption drops what is queued (before the responder sees
+    it, as the detector does)."""
 
     def __init__(self, session: CallSession) -> None:
         super().__init__()
@@ -117,22 +119,11 @@ class _Clears(FrameProcessor):
 
     async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
         await super().process_frame(frame, direction)
+        playback = self._session.playback
         if isinstance(frame, InterruptionFrame):
-            self._session.playback.cleared()
-        await self.push_frame(frame, direction)
-
-
-class _Queues(FrameProcessor):
-    """Test scaffolding for the speaker: each sentence is queued for playback."""
-
-    def __init__(self, session: CallSession) -> None:
-        super().__init__()
-        self._session = session
-
-    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
-        await super().process_frame(frame, direction)
-        if isinstance(frame, AgentSentenceFrame):
-            self._session.playback.queued(frame.reply_id, frame.index, frame.text, 1.0, frame.last)
+            playback.cleared()
+        elif isinstance(frame, AgentSentenceFrame):
+            playback.queued(frame.reply_id, frame.index, frame.text, 1.0, frame.last)
         await self.push_frame(frame, direction)
 
 
@@ -175,7 +166,8 @@ async def run_call(
     )
     conversation = Conversation(session, turns, llm, observer)
     responder = ConversationResponder(session, conversation, language="en", voices=voices)
-    pipeline = Pipeline([_Clears(session), responder, _Queues(session)]) if played else responder
+    around = [_Playback(session), responder, _Playback(session)]
+    pipeline = Pipeline(around) if played else responder
     down, _ = await run_test(pipeline, frames_to_send=frames)
     session.close("completed")
     replies: dict[int, list[str]] = {}
